@@ -1,0 +1,95 @@
+"""Typed settings, read once from the environment at start-up.
+
+Every variable is documented in the README's configuration table; ``bankcare check-config``
+explains what is missing or wrong. Secrets are never printed (see ``Settings.describe``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = f"sqlite:///{PROJECT_ROOT / 'var' / 'bankcare.db'}"
+
+SECRET_FIELDS = frozenset({"wechat_app_secret", "wechat_encoding_aes_key", "wechat_token", "session_secret"})
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DB
+    rasa_url: str = "http://127.0.0.1:5005"
+    actions_url: str = "http://127.0.0.1:5055/webhook"
+    redis_url: str = ""
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    public_url: str = "http://localhost:8080"
+    demo_mode: bool = True
+    rasa_timeout_s: float = 4.5
+    wechat_token: str = "bankcare-dev-token"
+    wechat_app_id: str = "wxbankcaredemo0001"
+    wechat_encoding_aes_key: str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+    wechat_app_secret: str = "bankcare-dev-secret"
+    wechat_api_base: str = "http://127.0.0.1:8090"
+    sms_backend: str = "sandbox"
+    session_secret: str = "dev-only-session-secret-change-me"
+    log_format: str = "text"  # text | json
+    timezone: str = "Asia/Shanghai"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default ``os.environ``), validating as it goes."""
+        env = os.environ if env is None else env
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            if f.type in ("int", int):
+                try:
+                    kwargs[f.name] = int(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{f.name.upper()} 应为整数 (must be an integer)") from exc
+            elif f.type in ("float", float):
+                try:
+                    kwargs[f.name] = float(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{f.name.upper()} 应为数字 (must be a number)") from exc
+            elif f.type in ("bool", bool):
+                kwargs[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+            else:
+                kwargs[f.name] = raw
+        settings = cls(**kwargs)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise ConfigError for values that cannot work."""
+        if not (self.database_url.startswith("sqlite") or self.database_url.startswith("postgres")):
+            raise ConfigError("DATABASE_URL 只支持 sqlite:/// 或 postgresql:// (only SQLite or PostgreSQL)")
+        if len(self.wechat_encoding_aes_key) != 43:
+            raise ConfigError("WECHAT_ENCODING_AES_KEY 必须是 43 个字符 (must be 43 characters)")
+        for name in ("rasa_url", "actions_url", "wechat_api_base"):
+            if not getattr(self, name).startswith(("http://", "https://")):
+                raise ConfigError(f"{name.upper()} 必须以 http:// 或 https:// 开头")
+        if not self.demo_mode and self.session_secret.startswith("dev-only"):
+            raise ConfigError("生产模式 (DEMO_MODE=false) 必须设置 SESSION_SECRET")
+
+    def describe(self) -> dict[str, str]:
+        """Settings as strings for display, with secrets hidden."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            out[f.name.upper()] = "******" if f.name in SECRET_FIELDS and value else str(value)
+        return out
