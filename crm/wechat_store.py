@@ -1,0 +1,191 @@
+"""Access functions for the WeChat channel tables (dedupe, shared access token, send log)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crm.models.base import utcnow
+from crm.models.wechat import WeChatAccessToken, WeChatInbound, WeChatSendAttempt
+
+PROCESSING = "processing"
+REPLIED = "replied"
+DEFERRED = "deferred"
+DELIVERED = "delivered"
+FAILED = "failed"
+FINAL_STATUSES = frozenset({REPLIED, DEFERRED, DELIVERED, FAILED})
+
+
+def digest(value: str) -> str:
+    """sha256 hex digest used instead of openids and message ids in clear."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class InboundState:
+    """What is known about one inbound message."""
+
+    created: bool  # True: this caller claimed it and must process it
+    status: str
+    reply_text: str | None
+
+
+def claim_inbound(session: Session, dedupe_key: str, openid: str) -> InboundState:
+    """Claim an inbound message for processing, or report the existing claim.
+
+    Must be the first statement in ``session``'s transaction: on a duplicate the session is
+    rolled back. The claim is committed immediately so other processes see it.
+    """
+    row = WeChatInbound(dedupe_key=digest(dedupe_key), recipient_hash=digest(openid), status=PROCESSING)
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        state = read_inbound(session, dedupe_key)
+        if state is None:  # pragma: no cover - the conflicting row cannot vanish this fast
+            raise
+        return state
+    return InboundState(created=True, status=PROCESSING, reply_text=None)
+
+
+def read_inbound(session: Session, dedupe_key: str) -> InboundState | None:
+    """Current state of an inbound message, or None if it was never claimed."""
+    row = session.scalars(select(WeChatInbound).where(WeChatInbound.dedupe_key == digest(dedupe_key))).first()
+    if row is None:
+        return None
+    return InboundState(created=False, status=row.status, reply_text=row.reply_text)
+
+
+def finish_inbound(session: Session, dedupe_key: str, status: str, reply_text: str | None = None) -> None:
+    """Record the outcome of processing (and the passive reply retries must repeat)."""
+    session.execute(
+        update(WeChatInbound)
+        .where(WeChatInbound.dedupe_key == digest(dedupe_key))
+        .values(status=status, reply_text=reply_text, updated_at=utcnow())
+    )
+
+
+def count_inbound(session: Session) -> int:
+    """Number of inbound rows (tests and metrics)."""
+    return len(session.scalars(select(WeChatInbound.id)).all())
+
+
+def purge_inbound(session: Session, older_than: dt.datetime) -> int:
+    """Delete inbound rows created before ``older_than`` (retries stop after ~15 s).
+
+    Returns:
+        The number of rows deleted.
+    """
+    result = session.execute(delete(WeChatInbound).where(WeChatInbound.created_at < older_than))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def forget_openid(session: Session, openid: str) -> None:
+    """Delete this user's channel bookkeeping (unsubscribe: WeChat requires us to drop it)."""
+    hashed = digest(openid)
+    # Inbound rows only hold digests; keep them (so a retried unsubscribe is still deduplicated)
+    # but drop any stored reply text.
+    session.execute(
+        update(WeChatInbound).where(WeChatInbound.recipient_hash == hashed).values(reply_text=None)
+    )
+    session.execute(delete(WeChatSendAttempt).where(WeChatSendAttempt.recipient_hash == hashed))
+
+
+# --- access token -------------------------------------------------------------------------
+
+
+def get_valid_token(session: Session, app_id: str, now: dt.datetime, margin_s: float) -> str | None:
+    """The cached token if it stays valid for at least ``margin_s`` more seconds."""
+    row = session.get(WeChatAccessToken, app_id)
+    if row is None or not row.access_token or row.expires_at is None:
+        return None
+    if row.expires_at - dt.timedelta(seconds=margin_s) <= now:
+        return None
+    return row.access_token
+
+
+def try_lock_token_refresh(session: Session, app_id: str, now: dt.datetime, lease_s: float) -> bool:
+    """Take the refresh lease (committed); False if another process holds it."""
+    if session.get(WeChatAccessToken, app_id) is None:
+        session.add(WeChatAccessToken(app_id=app_id))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+    result = session.execute(
+        update(WeChatAccessToken)
+        .where(WeChatAccessToken.app_id == app_id)
+        .where(
+            (WeChatAccessToken.refresh_lock_until.is_(None)) | (WeChatAccessToken.refresh_lock_until < now)
+        )
+        .values(refresh_lock_until=now + dt.timedelta(seconds=lease_s))
+    )
+    session.commit()
+    return bool(getattr(result, "rowcount", 0))
+
+
+def store_token(session: Session, app_id: str, token: str | None, expires_at: dt.datetime | None) -> None:
+    """Save a freshly fetched token (or None after a failed fetch) and release the lease."""
+    session.execute(
+        update(WeChatAccessToken)
+        .where(WeChatAccessToken.app_id == app_id)
+        .values(access_token=token, expires_at=expires_at, refresh_lock_until=None, updated_at=utcnow())
+    )
+
+
+def release_token_lock(session: Session, app_id: str) -> None:
+    """Give up the refresh lease without changing the token (the fetch failed)."""
+    session.execute(
+        update(WeChatAccessToken).where(WeChatAccessToken.app_id == app_id).values(refresh_lock_until=None)
+    )
+
+
+def invalidate_token(session: Session, app_id: str, token: str) -> None:
+    """Forget ``token`` after WeChat rejected it (40001), unless another process already replaced it."""
+    session.execute(
+        update(WeChatAccessToken)
+        .where(WeChatAccessToken.app_id == app_id, WeChatAccessToken.access_token == token)
+        .values(access_token=None, expires_at=None)
+    )
+
+
+# --- send log -----------------------------------------------------------------------------
+
+
+def record_attempt(
+    session: Session,
+    *,
+    send_id: str,
+    kind: str,
+    openid: str | None,
+    attempt: int,
+    outcome: str,
+    errcode: int | None,
+    duration_ms: int,
+) -> None:
+    """Log one API call. The openid is stored only as a digest."""
+    session.add(
+        WeChatSendAttempt(
+            send_id=send_id,
+            kind=kind,
+            recipient_hash=digest(openid) if openid else None,
+            attempt=attempt,
+            outcome=outcome,
+            errcode=errcode,
+            duration_ms=duration_ms,
+        )
+    )
+
+
+def list_attempts(session: Session, send_id: str | None = None) -> list[WeChatSendAttempt]:
+    """Attempts in insertion order, optionally for one send."""
+    query = select(WeChatSendAttempt).order_by(WeChatSendAttempt.id)
+    if send_id is not None:
+        query = query.where(WeChatSendAttempt.send_id == send_id)
+    return list(session.scalars(query))

@@ -1,0 +1,1 @@
+"""WeChat Official Account channel: protocol, crypto, API client and a local sandbox."""
