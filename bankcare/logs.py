@@ -1,0 +1,325 @@
+"""Structured logging with a redaction filter for customer data.
+
+Every service calls :func:`configure_logging` once at start-up. Records become one JSON object per
+line (``ts``, ``level``, ``service``, ``logger``, ``msg`` plus any ``extra`` fields) or a readable
+text line. Before any handler sees a record, phone numbers, ID numbers, card/account numbers and
+fields named like ``balance`` or ``phone`` are masked -- in the message, its args, the extra
+fields and the rendered exception traceback. Redaction happens in three places on purpose
+(when the record is made, a filter on every handler, the formatters) because a bank's logs end up in
+shared systems and one missed path is one leak too many.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import traceback
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+LogFormat = Literal["json", "text"]
+
+#: Field names whose values are never logged, whatever they contain.
+SENSITIVE_KEYS = frozenset(
+    {
+        "balance",
+        "amount",
+        "phone",
+        "mobile",
+        "id_number",
+        "id_no",
+        "card_no",
+        "card_number",
+        "account_no",
+        "password",
+        "pin",
+    }
+)
+MASK = "***"
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_RESERVED = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "_bankcare_redacted",
+}
+
+# ASCII and full-width digits: customers typing on Chinese input methods often produce the latter.
+_D = "[0-9\uff10-\uff19]"
+# Mainland mobile numbers, optionally +86 / 86 prefixed and split by spaces or dashes.
+_PHONE = re.compile(
+    rf"(?<!{_D})(?:[+\uff0b]?[8８][6６][ -]?)?([1１][3-9３-９]{_D})[ -]?{_D}{{4}}[ -]?({_D}{{4}})(?!{_D})"
+)
+# Resident ID (GB 11643): 17 digits and a digit or X check character.
+_ID = re.compile(rf"(?<!{_D}){_D}{{17}}[0-9\uff10-\uff19Xx\uff38\uff58](?!{_D})")
+# Card and account numbers: 16-19 digits, possibly grouped by spaces or dashes.
+_CARD = re.compile(rf"(?<!{_D}){_D}(?:[ -]?{_D}){{15,18}}(?!{_D})")
+# ``balance=123.45``, ``"phone": "..."`` and similar key/value pairs inside free text.
+_KEY_VALUE = re.compile(
+    r"""(?P<key>["']?\b(?:%s)\b["']?\s*[=:]\s*)"""
+    r"""(?P<value>"[^"]*"|'[^']*'|[¥￥$]?-?\d[\d,]*(?:\.\d+)?|[^\s,;)}\]]+)"""
+    % "|".join(sorted(SENSITIVE_KEYS, key=len, reverse=True)),
+    re.IGNORECASE,
+)
+# Chinese wording for money: 余额 12,345.67 元, 金额：¥500
+_MONEY_ZH = re.compile(r"(余额|金额|可用额度|欠款)(\s*[:：为是]?\s*)[¥￥]?\s*-?[\d,]+(?:\.\d+)?")
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def _digits(text: str) -> str:
+    # Full-width digits map to ASCII so masks and check digits work on both.
+    return "".join(str(int(c)) for c in text if c.isdigit())
+
+
+def _check_char(c: str) -> str:
+    return str(int(c)) if c.isdigit() else "X"
+
+
+def _is_valid_id(candidate: str) -> bool:
+    total = sum(int(d) * w for d, w in zip(_digits(candidate[:17]), _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == _check_char(candidate[17])
+
+
+def _mask_phone(m: re.Match[str]) -> str:
+    return f"{_digits(m.group(1))}****{_digits(m.group(2))}"
+
+
+def _mask_id(m: re.Match[str]) -> str:
+    text = m.group(0)
+    if text[-1].isdigit() and not _is_valid_id(text):
+        # 18 digits without a valid check digit: an account number, label it as one.
+        return f"尾号{_digits(text)[-4:]}"
+    return f"证件尾号{_digits(text[-4:-1])}{_check_char(text[-1])}"
+
+
+def _mask_card(m: re.Match[str]) -> str:
+    return f"尾号{_digits(m.group(0))[-4:]}"
+
+
+def _mask_key_value(m: re.Match[str]) -> str:
+    return f"{m.group('key')}{MASK}"
+
+
+def _mask_money(m: re.Match[str]) -> str:
+    return f"{m.group(1)}{m.group(2)}{MASK}"
+
+
+def redact_numbers(text: str) -> str:
+    """Mask ID, card/account and phone numbers in ``text``; keeps JSON string syntax intact."""
+    # Longest patterns first, so an ID or card is never half-eaten by the phone pattern.
+    text = _ID.sub(_mask_id, text)
+    text = _CARD.sub(_mask_card, text)
+    return _PHONE.sub(_mask_phone, text)
+
+
+def redact_text(text: str) -> str:
+    """Mask numbers and sensitive key/value pairs (``balance=…``, ``余额 …``) in ``text``.
+
+    Applying it again to its own output changes nothing, so several layers may apply it.
+
+    Examples:
+        >>> redact_text("客户 13812345678 卡号 6222020200112233445 balance=1,234.50")
+        '客户 138****5678 卡号 尾号3445 balance=***'
+    """
+    if not text:
+        return text
+    text = _KEY_VALUE.sub(_mask_key_value, text)
+    text = _MONEY_ZH.sub(_mask_money, text)
+    return redact_numbers(text)
+
+
+def redact_value(value: Any, key: str | None = None) -> Any:
+    """Redact any value that may end up in a log record.
+
+    Values under a sensitive key are replaced whole; strings are pattern-masked; mappings and
+    sequences are walked; numbers that look like phone/card numbers become masked strings.
+    """
+    if key is not None and key.lower() in SENSITIVE_KEYS:
+        return MASK
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        as_text = str(value)
+        masked = redact_text(as_text)
+        return value if masked == as_text else masked
+    if isinstance(value, float):
+        return value
+    if isinstance(value, Mapping):
+        return {k: redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v) for v in value]
+    # Unknown objects: their repr may carry customer data, so log the masked text instead.
+    return redact_text(repr(value))
+
+
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Mask customer data in ``record`` in place and return it; safe to call repeatedly."""
+    if not getattr(record, "_bankcare_redacted", False):
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not drop the record, nor leak its args
+            message = f"{record.msg!s} {record.args!r}"
+        record.msg = redact_text(message)
+        record.args = None
+        if record.exc_info and record.exc_info[0] is not None:
+            rendered = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = redact_text(rendered)
+            # Drop the live exception: another handler's formatter would re-render it unmasked.
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        record._bankcare_redacted = True
+    # ``extra=`` fields are set by Logger.makeRecord *after* the record factory ran, so they are
+    # redacted on every call (redaction is stable, so repeating it is harmless).
+    for name in list(vars(record)):
+        if name not in _RESERVED:
+            setattr(record, name, redact_value(getattr(record, name), name))
+    return record
+
+
+class RedactingFilter(logging.Filter):
+    """Handler filter that masks customer data; never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_record(record)
+        return True
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _RESERVED}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, service, logger, msg, extra fields, exc."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        redact_record(record)
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in _extra_fields(record).items():
+            payload.setdefault(key, value)
+        if record.exc_text:
+            payload["exc"] = record.exc_text
+        if record.stack_info:
+            payload["stack"] = record.stack_info
+        line = json.dumps(payload, ensure_ascii=False, default=str)
+        # Last line of defence: number masks only introduce digits, '*' and CJK, so JSON stays valid.
+        return redact_numbers(line)
+
+
+class TextFormatter(logging.Formatter):
+    """Readable single-line format for development, with extra fields as key=value."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"%(asctime)s %(levelname)-7s {service} %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        redact_record(record)
+        text = super().format(record)
+        extras = _extra_fields(record)
+        if extras:
+            first, nl, rest = text.partition("\n")
+            pairs = " ".join(f"{k}={v}" for k, v in extras.items())
+            text = f"{first} {pairs}{nl}{rest}"
+        return redact_numbers(text)
+
+
+_HANDLER_NAME = "bankcare"
+_original_make_record: Any = None
+
+
+def _install_record_hook() -> None:
+    """Redact every record as it is made, so handlers added later (by libraries) see masked data.
+
+    ``Logger.makeRecord`` is the documented override point and, unlike the record factory, runs
+    after ``extra=`` fields are attached. Patching the class reaches loggers that already exist.
+    """
+    global _original_make_record
+    if _original_make_record is not None:
+        return
+    original = logging.Logger.makeRecord
+    _original_make_record = original
+
+    def make_record(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        return redact_record(original(self, *args, **kwargs))
+
+    logging.Logger.makeRecord = make_record  # type: ignore[method-assign]
+
+
+def _all_handlers() -> list[logging.Handler]:
+    handlers = list(logging.getLogger().handlers)
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            handlers.extend(logger.handlers)
+    return handlers
+
+
+def configure_logging(
+    service: str,
+    fmt: LogFormat = "json",
+    level: int | str = logging.INFO,
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Configure the root logger for ``service``; call once at process start-up.
+
+    Replaces a handler installed by an earlier call (so tests and reloads do not duplicate
+    output), attaches :class:`RedactingFilter` to every handler already present anywhere in the
+    logging tree, and redacts every record as it is made (``Logger.makeRecord``).
+
+    Args:
+        service: name put in every record, e.g. ``"gateway"``.
+        fmt: ``"json"`` for production, ``"text"`` for a terminal.
+        level: root log level.
+        stream: where to write (default ``sys.stderr``).
+
+    Returns:
+        The handler that was installed.
+    """
+    if fmt not in ("json", "text"):
+        raise ValueError(f"LOG_FORMAT 只能是 json 或 text (must be json or text), got {fmt!r}")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+        old.close()
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(JsonFormatter(service) if fmt == "json" else TextFormatter(service))
+    root.addHandler(handler)
+    root.setLevel(level)
+    for h in _all_handlers():
+        if not any(isinstance(f, RedactingFilter) for f in h.filters):
+            h.addFilter(RedactingFilter())
+    _install_record_hook()
+    logging.captureWarnings(True)
+    return handler
+
+
+def unconfigure_logging() -> None:
+    """Undo :func:`configure_logging` (tests, embedding): remove the handler and the record hook."""
+    global _original_make_record
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+        old.close()
+    if _original_make_record is not None:
+        logging.Logger.makeRecord = _original_make_record  # type: ignore[method-assign]
+        _original_make_record = None
