@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm.models.base import utcnow
-from crm.models.wechat import WeChatAccessToken, WeChatInbound, WeChatSendAttempt
+from crm.models.wechat import WeChatAccessToken, WeChatChoice, WeChatInbound, WeChatSendAttempt
 
 PROCESSING = "processing"
 REPLIED = "replied"
@@ -95,6 +95,35 @@ def forget_openid(session: Session, openid: str) -> None:
         update(WeChatInbound).where(WeChatInbound.recipient_hash == hashed).values(reply_text=None)
     )
     session.execute(delete(WeChatSendAttempt).where(WeChatSendAttempt.recipient_hash == hashed))
+    session.execute(delete(WeChatChoice).where(WeChatChoice.recipient_hash == hashed))
+
+
+# --- numbered choices ---------------------------------------------------------------------
+
+
+def save_choices(session: Session, openid: str, payloads: list[str]) -> None:
+    """Remember the choices just shown (an empty list forgets the previous ones)."""
+    hashed = digest(openid)
+    row = session.get(WeChatChoice, hashed)
+    if not payloads:
+        if row is not None:
+            session.delete(row)
+        return
+    if row is None:
+        session.add(WeChatChoice(recipient_hash=hashed, payloads=payloads, created_at=utcnow()))
+    else:
+        row.payloads = payloads
+        row.created_at = utcnow()
+
+
+def resolve_choice(session: Session, openid: str, number: int, max_age: dt.timedelta) -> str | None:
+    """The payload of choice ``number`` (1-based) if it was shown within ``max_age``."""
+    row = session.get(WeChatChoice, digest(openid))
+    if row is None or row.created_at < utcnow() - max_age:
+        return None
+    if 1 <= number <= len(row.payloads):
+        return row.payloads[number - 1]
+    return None
 
 
 # --- access token -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import JSON, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.models.base import Base, UTCDateTime, utcnow
@@ -66,3 +66,16 @@ class WeChatSendAttempt(Base):
     errcode: Mapped[int | None] = mapped_column(Integer, nullable=True)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class WeChatChoice(Base):
+    """The numbered choices last shown to a user (WeChat text has no buttons).
+
+    When the user answers "1", the gateway sends the first button's payload instead.
+    """
+
+    __tablename__ = "wechat_choices"
+
+    recipient_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payloads: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

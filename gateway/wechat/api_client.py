@@ -1,0 +1,259 @@
+"""WeChat server API client: shared access token, customer-service and template messages.
+
+The access token lives in the database so every gateway / scheduler process uses the same one
+(each fetch from WeChat starts invalidating the previous token). Every HTTP attempt is logged
+in ``wechat_send_attempts`` with the openid only as a digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import aiohttp
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm import wechat_store as store
+from crm.db import session_scope
+from crm.models.base import utcnow
+from gateway.wechat.settings import WeChatSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# errcodes: 40001 invalid credential, 40014 invalid token, 42001 token expired
+TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
+ERR_OUTSIDE_WINDOW = 45015  # more than 48 h since the user's last message (or window quota used)
+ERR_QUOTA = 45009  # daily API quota reached
+ERR_BUSY = -1  # "system busy, retry"
+
+SendStatus = Literal["sent", "outside_window", "quota_exceeded", "token_error", "failed", "network_error"]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """Outcome of one logical send (possibly several HTTP attempts)."""
+
+    status: SendStatus
+    errcode: int | None
+    send_id: str
+    attempts: int
+    msgid: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "sent"
+
+
+class TokenUnavailable(Exception):
+    """No access token could be obtained (bad AppSecret, network down, ...)."""
+
+    def __init__(self, errcode: int | None) -> None:
+        super().__init__(f"access token unavailable (errcode={errcode})")
+        self.errcode = errcode
+
+
+class WeChatApiClient:
+    """Typed client for the few WeChat APIs the bank uses.
+
+    Args:
+        settings: account credentials and ``api_base``.
+        session_factory: crm sessionmaker (token cache and attempt log).
+        http: an aiohttp session owned by the caller (opened/closed in its cleanup_ctx).
+        max_attempts: HTTP attempts per send for retryable failures (network, 5xx, errcode -1).
+        backoff_s: first retry delay; doubled each time, capped at ``backoff_max_s``.
+        token_margin_s: refresh the token when it has less than this left (it lives 7,200 s).
+        sleep: injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: WeChatSettings,
+        session_factory: sessionmaker[Session],
+        http: aiohttp.ClientSession,
+        *,
+        max_attempts: int = 4,
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 8.0,
+        token_margin_s: float = 300.0,
+        request_timeout_s: float = 5.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._settings = settings
+        self._factory = session_factory
+        self._http = http
+        self._max_attempts = max_attempts
+        self._backoff_s = backoff_s
+        self._backoff_max_s = backoff_max_s
+        self._token_margin_s = token_margin_s
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
+        self._sleep = sleep
+        self._base = settings.api_base.rstrip("/")
+
+    # --- public API ----------------------------------------------------------------------
+
+    async def send_text(self, openid: str, text: str) -> SendResult:
+        """Send a customer-service text message (only inside the 48-hour window).
+
+        Returns ``outside_window`` for 45015 and ``quota_exceeded`` for 45009 without retrying:
+        neither clears within seconds, and the caller decides (template fallback, skip, alert).
+        """
+        payload = {"touser": openid, "msgtype": "text", "text": {"content": text}}
+        return await self._send("custom", openid, "/cgi-bin/message/custom/send", payload)
+
+    async def send_template(
+        self, openid: str, template_id: str, data: Mapping[str, str | Mapping[str, str]], url: str | None = None
+    ) -> SendResult:
+        """Send a template (service notice) message; allowed outside the 48-hour window.
+
+        Args:
+            data: ``{"keyword1": "值"}`` or ``{"keyword1": {"value": "值", "color": "#173177"}}``.
+        """
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {k: (dict(v) if isinstance(v, Mapping) else {"value": v}) for k, v in data.items()},
+        }
+        if url:
+            body["url"] = url
+        return await self._send("template", openid, "/cgi-bin/message/template/send", body)
+
+    async def get_access_token(self) -> str:
+        """A valid access token from the shared cache, fetching a new one if needed.
+
+        Raises:
+            TokenUnavailable: WeChat refused or could not be reached.
+        """
+        deadline = time.monotonic() + 20
+        while True:
+            now = utcnow()
+            token = await self._db(lambda s: store.get_valid_token(s, self._settings.app_id, now, self._token_margin_s))
+            if token:
+                return token
+            locked = await self._db(lambda s: store.try_lock_token_refresh(s, self._settings.app_id, now, 30))
+            if locked:
+                return await self._refresh_token()
+            if time.monotonic() > deadline:
+                raise TokenUnavailable(None)
+            await self._sleep(0.1)  # another process is fetching; its token will appear shortly
+
+    # --- internals -----------------------------------------------------------------------
+
+    async def _db(self, fn: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with session_scope(self._factory) as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
+
+    async def _record(
+        self, send_id: str, kind: str, openid: str | None, attempt: int, outcome: str, errcode: int | None, ms: int
+    ) -> None:
+        await self._db(
+            lambda s: store.record_attempt(
+                s, send_id=send_id, kind=kind, openid=openid, attempt=attempt,
+                outcome=outcome, errcode=errcode, duration_ms=ms,
+            )  # fmt: skip
+        )
+
+    def _delay(self, attempt: int) -> float:
+        delay = min(self._backoff_max_s, self._backoff_s * 2 ** (attempt - 1))
+        return delay * random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not security
+
+    async def _call(self, method: str, path: str, params: dict[str, str], body: Any) -> tuple[str, dict[str, Any]]:
+        """One HTTP call. Returns (outcome, json); never raises for network problems."""
+        try:
+            async with self._http.request(
+                method, self._base + path, params=params, json=body, timeout=self._timeout
+            ) as resp:
+                if resp.status >= 500:
+                    return "http_error", {}
+                data = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return "network_error", {}
+        if not isinstance(data, dict):
+            return "http_error", {}
+        return ("api_error" if data.get("errcode") else "ok"), data
+
+    async def _refresh_token(self) -> str:
+        app_id = self._settings.app_id
+        send_id = str(uuid.uuid4())
+        params = {"grant_type": "client_credential", "appid": app_id, "secret": self._settings.app_secret}
+        errcode: int | None = None
+        try:
+            for attempt in range(1, self._max_attempts + 1):
+                started = time.monotonic()
+                outcome, data = await self._call("GET", "/cgi-bin/token", params, None)
+                errcode = _errcode(data)
+                await self._record(send_id, "token", None, attempt, outcome, errcode, _ms(started))
+                if outcome == "ok" and data.get("access_token"):
+                    token = str(data["access_token"])
+                    expires_at = utcnow() + dt.timedelta(seconds=int(data.get("expires_in", 7200)))
+                    await self._db(lambda s: store.store_token(s, app_id, token, expires_at))
+                    return token
+                if not _retryable(outcome, errcode) or attempt == self._max_attempts:
+                    break
+                await self._sleep(self._delay(attempt))
+        except BaseException:
+            await self._db(lambda s: store.release_token_lock(s, app_id))
+            raise
+        await self._db(lambda s: store.release_token_lock(s, app_id))
+        log.warning("wechat access token fetch failed (errcode=%s)", errcode)
+        raise TokenUnavailable(errcode)
+
+    async def _send(self, kind: str, openid: str, path: str, body: dict[str, Any]) -> SendResult:
+        send_id = str(uuid.uuid4())
+        attempt = 0
+        refreshed = False
+        while True:
+            attempt += 1
+            try:
+                token = await self.get_access_token()
+            except TokenUnavailable as exc:
+                return SendResult("token_error", exc.errcode, send_id, attempt)
+            started = time.monotonic()
+            outcome, data = await self._call("POST", path, {"access_token": token}, body)
+            errcode = _errcode(data)
+            await self._record(send_id, kind, openid, attempt, outcome, errcode, _ms(started))
+            if outcome == "ok":
+                msgid = data.get("msgid")
+                return SendResult("sent", 0, send_id, attempt, int(msgid) if isinstance(msgid, int) else None)
+            if errcode in TOKEN_ERRCODES and not refreshed:
+                # Refresh once: another process may have replaced the token, or WeChat revoked it.
+                refreshed = True
+                await self._db(lambda s: store.invalidate_token(s, self._settings.app_id, token))
+                continue
+            if errcode == ERR_OUTSIDE_WINDOW:
+                return SendResult("outside_window", errcode, send_id, attempt)
+            if errcode == ERR_QUOTA:
+                log.warning("wechat %s send: daily quota reached", kind)
+                return SendResult("quota_exceeded", errcode, send_id, attempt)
+            if _retryable(outcome, errcode) and attempt < self._max_attempts:
+                await self._sleep(self._delay(attempt))
+                continue
+            status: SendStatus = "failed" if outcome == "api_error" else "network_error"
+            if errcode in TOKEN_ERRCODES:
+                status = "token_error"
+            log.warning("wechat %s send failed: outcome=%s errcode=%s attempts=%d", kind, outcome, errcode, attempt)
+            return SendResult(status, errcode, send_id, attempt)
+
+
+def _errcode(data: dict[str, Any]) -> int | None:
+    value = data.get("errcode")
+    return value if isinstance(value, int) else None
+
+
+def _retryable(outcome: str, errcode: int | None) -> bool:
+    return outcome in ("network_error", "http_error") or errcode == ERR_BUSY
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
