@@ -1,0 +1,216 @@
+"""The dispatcher: claims due outbox rows, sends them through a Sender, records the outcome.
+
+Claiming is one UPDATE (planned/deferred/failed → sending) that stamps a claim token and a
+lease; on PostgreSQL the candidate rows are picked ``FOR UPDATE SKIP LOCKED`` so several
+dispatchers never claim the same row, on SQLite the single writer gives the same guarantee.
+A dispatcher that dies (SIGKILL) leaves rows in ``sending``; once their lease expires they are
+claimed again and re-sent under the same idempotency key, which the Sender deduplicates —
+so nothing is lost and nothing reaches the customer twice. Outcome updates carry the claim
+token, so a slow dispatcher whose lease was taken over cannot overwrite the new owner's result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from care_scheduler import compliance
+from care_scheduler.compliance import Policy
+from care_scheduler.sender import DeliveryView, Sender, SendOutcome
+from crm.care_access import marketing_allowed
+from crm.db import session_scope
+from crm.models import Campaign, ChannelIdentity, Delivery
+from crm.models.base import utcnow
+
+log = logging.getLogger(__name__)
+DUE_STATUSES = ("planned", "deferred", "failed")
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    rate_per_second: float = 50.0
+    batch_size: int = 200
+    concurrency: int = 20
+    lease: dt.timedelta = dt.timedelta(seconds=120)
+    max_attempts: int = 5
+    backoff_base: dt.timedelta = dt.timedelta(seconds=30)
+    backoff_max: dt.timedelta = dt.timedelta(hours=2)
+    policy: Policy = field(default_factory=Policy)
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        """Exponential backoff after the ``attempts``-th failed try: 30 s, 60 s, 120 s ... capped."""
+        return min(self.backoff_base * (2 ** max(0, attempts - 1)), self.backoff_max)
+
+
+class RateLimiter:
+    """Paces calls to at most ``rate`` per second (evenly spaced, shared by all workers)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(self._next, now) + self.interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class Dispatcher:
+    """Sends due deliveries. Database work runs in a thread so the event loop stays free."""
+
+    def __init__(self, factory: sessionmaker[Session], sender: Sender, config: DispatchConfig = DispatchConfig(),
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.factory, self.sender, self.config, self.clock = factory, sender, config, clock
+        self.limiter = RateLimiter(config.rate_per_second)
+        self.stats: Counter[str] = Counter()
+
+    async def run_once(self) -> int:
+        """Claim one batch and send it; returns how many rows were claimed (0 = nothing due)."""
+        token = str(uuid.uuid4())
+        views = await asyncio.to_thread(self._claim, token, self.clock())
+        if not views:
+            return 0
+        semaphore = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(view: DeliveryView) -> tuple[DeliveryView, SendOutcome]:
+            async with semaphore:
+                await self.limiter.acquire()
+                try:
+                    return view, await self.sender.send(view)
+                except Exception as exc:  # a sender bug or outage must not lose the row
+                    log.warning("sender raised %s for delivery %s", type(exc).__name__, view.delivery_id)
+                    return view, SendOutcome.retry(f"exception:{type(exc).__name__}")
+
+        results = await asyncio.gather(*(one(v) for v in views))
+        await asyncio.to_thread(self._record, token, results, self.clock())
+        return len(views)
+
+    async def drain(self, max_batches: int | None = None) -> int:
+        """Run batches until nothing is due (or ``max_batches``); returns rows claimed."""
+        total, batches = 0, 0
+        while max_batches is None or batches < max_batches:
+            n = await self.run_once()
+            total, batches = total + n, batches + 1
+            if n == 0:
+                break
+        return total
+
+    async def run_forever(self, stop: asyncio.Event, idle_seconds: float = 5.0) -> None:
+        while not stop.is_set():
+            try:
+                n = await self.run_once()
+            except Exception:  # keep the loop alive through database hiccups
+                log.exception("dispatch batch failed")
+                n = 0
+            if n == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+                except TimeoutError:
+                    pass
+
+    # --- database side -------------------------------------------------------------------
+
+    def _claim(self, token: str, now: dt.datetime) -> list[DeliveryView]:
+        cfg = self.config
+        with session_scope(self.factory) as session:
+            due = (select(Delivery.id)
+                   .where(or_(and_(Delivery.status.in_(DUE_STATUSES), Delivery.not_before <= now),
+                              and_(Delivery.status == "sending", Delivery.lease_until < now)))
+                   .order_by(Delivery.not_before, Delivery.id).limit(cfg.batch_size))
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            claimed = session.execute(
+                update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
+                .values(status="sending", claim_token=token, claimed_at=now, lease_until=now + cfg.lease,
+                        attempts=Delivery.attempts + 1)
+                .returning(Delivery.id).execution_options(synchronize_session=False)
+            ).scalars().all()
+            if not claimed:
+                return []
+            rows = session.execute(
+                select(Delivery, Campaign.code, Campaign.kind, ChannelIdentity.external_id,
+                       ChannelIdentity.last_inbound_at, ChannelIdentity.subscribed)
+                .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
+                .outerjoin(ChannelIdentity, ChannelIdentity.id == Delivery.identity_id)
+                .where(Delivery.id.in_(claimed), Delivery.claim_token == token)
+            ).all()
+            return self._screen(session, rows, now)
+
+    def _screen(self, session: Session, rows: list[Any], now: dt.datetime) -> list[DeliveryView]:
+        """Last checks at send time: consent may have been withdrawn, the clock may be in quiet hours."""
+        policy = self.config.policy
+        marketing_ids = {r[0].customer_id for r in rows if r[0].is_marketing}
+        consent: dict[str, dict[int, bool]] = {}
+        for channel in {r[0].channel for r in rows if r[0].is_marketing}:
+            consent[channel] = marketing_allowed(session, marketing_ids, channel)
+        views: list[DeliveryView] = []
+        for d, code, kind, external_id, last_inbound_at, subscribed in rows:
+            if d.is_marketing and not consent.get(d.channel, {}).get(d.customer_id, False):
+                self._decide(d, "suppressed", "opted_out", now)
+            elif d.identity_id is None or not subscribed:
+                self._decide(d, "suppressed", "unsubscribed", now)
+            elif compliance.in_quiet_hours(now, policy):
+                self._decide(d, "deferred", "quiet_hours", now, not_before=compliance.next_allowed(now, policy))
+                d.attempts -= 1  # waiting for morning is not a failed attempt
+            else:
+                views.append(DeliveryView(
+                    delivery_id=d.id, idempotency_key=d.idempotency_key, customer_id=d.customer_id,
+                    campaign_code=code, campaign_kind=kind, channel=d.channel, identity_id=d.identity_id,
+                    external_id=external_id, last_inbound_at=last_inbound_at, is_marketing=d.is_marketing,
+                    text=d.text, attempt=d.attempts))
+        return views
+
+    def _decide(self, d: Delivery, status: str, reason: str, now: dt.datetime,
+                not_before: dt.datetime | None = None) -> None:
+        d.status, d.reason, d.decided_at, d.claim_token, d.lease_until = status, reason, now, None, None
+        if not_before is not None:
+            d.not_before = not_before
+        self.stats[reason] += 1
+
+    def _record(self, token: str, results: list[tuple[DeliveryView, SendOutcome]], now: dt.datetime) -> None:
+        cfg = self.config
+        params: list[dict[str, Any]] = []
+        for view, outcome in results:
+            p: dict[str, Any] = {"b_id": view.delivery_id, "b_status": "sent", "b_reason": None,
+                                 "b_error": None, "b_sent_at": None, "b_not_before": None}
+            if outcome.status == "sent":
+                p["b_sent_at"] = now
+            elif outcome.status == "retry" and view.attempt < cfg.max_attempts:
+                p.update(b_status="failed", b_reason="retry_scheduled", b_error=(outcome.reason or "")[:128],
+                         b_not_before=now + cfg.backoff(view.attempt))
+            else:
+                reason = "max_attempts" if outcome.status == "retry" else "permanent_failure"
+                p.update(b_status="dead", b_reason=reason, b_error=(outcome.reason or "")[:128])
+            self.stats[p["b_status"]] += 1
+            params.append(p)
+        table = Delivery.__table__
+        stmt = (update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.claim_token == token)
+                .values(status=bindparam("b_status"), reason=bindparam("b_reason"),
+                        last_error=bindparam("b_error"), sent_at=bindparam("b_sent_at"),
+                        not_before=_coalesce_not_before(table), decided_at=now, claim_token=None,
+                        lease_until=None))
+        with session_scope(self.factory) as session:
+            session.connection().execute(stmt, params)
+
+
+def _coalesce_not_before(table: Any) -> Any:
+    from sqlalchemy import func
+
+    return func.coalesce(bindparam("b_not_before", type_=table.c.not_before.type), table.c.not_before)

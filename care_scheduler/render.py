@@ -1,0 +1,114 @@
+"""Template rendering for care messages: 称呼, masking, Chinese dates and amounts.
+
+Templates are written by care staff, so they run in Jinja2's sandbox with StrictUndefined: a
+typo in a variable name fails loudly at ``care load``/preview time instead of greeting a
+customer as "尊敬的 ".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, Template
+from jinja2.sandbox import SandboxedEnvironment
+
+OPT_OUT_FOOTER = '回复"退订"即可取消此类消息。'
+WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+# Two-character surnames that appear in the customer base; everything else is one character.
+COMPOUND_SURNAMES = frozenset(
+    "欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 令狐 长孙 宇文 司徒 夏侯 端木 轩辕 澹台 "
+    "申屠 西门 南宫 百里 呼延 万俟 闻人 赫连 独孤 太史 钟离 宗政 濮阳 公冶 仲孙 单于".split()
+)
+
+
+def surname(name: str) -> str:
+    """The family name of a Chinese personal name (handles 欧阳, 司马 ...)."""
+    name = name.strip()
+    if len(name) >= 3 and name[:2] in COMPOUND_SURNAMES:
+        return name[:2]
+    return name[:1]
+
+
+def looks_like_person(name: str, kind: str) -> bool:
+    """Company customers (小微企业) are usually registered under the firm's name."""
+    return not (kind == "小微企业" and len(name.strip()) > 4)
+
+
+def salutation(name: str, gender: str, kind: str = "个人") -> str:
+    """How a good bank addresses the customer: 张先生 / 王女士, or 尊敬的客户 for firms.
+
+    We deliberately stay with 先生/女士 for older customers too: 叔/阿姨 reads warm in speech
+    but can come across as over-familiar in writing from a bank.
+    """
+    if not name.strip() or not looks_like_person(name, kind):
+        return "尊敬的客户"
+    title = {"M": "先生", "F": "女士"}.get(gender.upper())
+    if title is None:
+        return f"{name.strip()}客户"
+    return f"{surname(name)}{title}"
+
+
+def mask_name(name: str) -> str:
+    """张*华, 李*, 欧阳** — for staff screens; never show a full name in previews or logs."""
+    name = name.strip()
+    if not name:
+        return ""
+    family = surname(name)
+    rest = name[len(family):]
+    if len(rest) <= 1:
+        return family + "*" * len(rest)
+    return family + "*" * (len(rest) - 1) + rest[-1]
+
+
+def card_tail(card_no: str) -> str:
+    """尾号1234 from a card or account number."""
+    digits = "".join(ch for ch in str(card_no) if ch.isdigit())
+    return f"尾号{digits[-4:]}" if len(digits) >= 4 else "尾号****"
+
+
+def date_zh(value: dt.date | dt.datetime, with_weekday: bool = False) -> str:
+    """12月3日 (optionally 12月3日（周五）); the year is left out, as people write it."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    text = f"{value.month}月{value.day}日"
+    if with_weekday:
+        text += f"（{WEEKDAYS_ZH[value.weekday()]}）"
+    return text
+
+
+def amount_zh(value: Decimal | float | int) -> str:
+    """50,000.00元."""
+    return f"{Decimal(str(value)).quantize(Decimal('0.01')):,}元"
+
+
+def rate_pct(value: Decimal | float) -> str:
+    """0.0215 -> 2.15%."""
+    return f"{Decimal(str(value)) * 100:.2f}%"
+
+
+@lru_cache(maxsize=1)
+def environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env.filters.update(
+        date_zh=date_zh, amount=amount_zh, card_tail=card_tail, rate=rate_pct, mask_name=mask_name
+    )
+    return env
+
+
+@lru_cache(maxsize=512)
+def compile_template(source: str) -> Template:
+    """Compile once per distinct template text (planning renders the same one millions of times)."""
+    return environment().from_string(source)
+
+
+def render(source: str, context: dict[str, Any], *, marketing: bool) -> str:
+    """Render a message; marketing messages always end with how to opt out."""
+    text = compile_template(source).render(**context).strip()
+    text = "\n".join(line.strip() for line in text.splitlines() if line.strip())
+    if marketing and not text.endswith(OPT_OUT_FOOTER):
+        text = f"{text}\n{OPT_OUT_FOOTER}"
+    return text

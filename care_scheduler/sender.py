@@ -1,0 +1,85 @@
+"""The contract between the dispatcher and whatever actually delivers a message.
+
+The real implementation (``gateway/outbound.py``) chooses the WeChat customer-service API inside
+the 48-hour window, a template message for service notices outside it, or a web chat push. It
+must treat ``DeliveryView.idempotency_key`` as the identity of the message: the dispatcher
+delivers at least once (a dispatcher killed between sending and recording will re-send after
+its lease expires), and the sender turns that into exactly once by remembering keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """What a sender needs to know about one outbox row (no ORM object leaves the dispatcher)."""
+
+    delivery_id: int
+    idempotency_key: str
+    customer_id: int
+    campaign_code: str | None
+    campaign_kind: str | None
+    channel: str  # wechat | web
+    identity_id: int | None
+    external_id: str | None  # WeChat openid / web chat id
+    last_inbound_at: dt.datetime | None  # for WeChat's 48-hour customer-service window
+    is_marketing: bool
+    text: str
+    attempt: int  # 1 for the first try
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """``sent``; ``retry`` (temporary: network, rate limit) or ``failed`` (permanent) with a reason."""
+
+    status: Literal["sent", "retry", "failed"]
+    reason: str | None = None
+
+    @classmethod
+    def sent(cls) -> SendOutcome:
+        return cls("sent")
+
+    @classmethod
+    def retry(cls, reason: str) -> SendOutcome:
+        return cls("retry", reason)
+
+    @classmethod
+    def failed(cls, reason: str) -> SendOutcome:
+        return cls("failed", reason)
+
+
+class Sender(Protocol):
+    async def send(self, delivery: DeliveryView) -> SendOutcome:
+        """Deliver ``delivery`` (idempotently by its key) and say how it went."""
+        ...
+
+
+@dataclass
+class RecordingSender:
+    """Test double and benchmark sink: remembers what was delivered, deduplicating by key.
+
+    ``script`` maps an idempotency key to outcomes returned on successive attempts, so tests can
+    make a message fail twice and then succeed.
+    """
+
+    script: dict[str, list[SendOutcome]] = field(default_factory=dict)
+    delay: float = 0.0
+    delivered: dict[str, DeliveryView] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    async def send(self, delivery: DeliveryView) -> SendOutcome:
+        self.calls.append(delivery.idempotency_key)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        planned = self.script.get(delivery.idempotency_key)
+        if planned:
+            outcome = planned.pop(0)
+            if outcome.status != "sent":
+                return outcome
+        self.delivered.setdefault(delivery.idempotency_key, delivery)
+        return SendOutcome.sent()

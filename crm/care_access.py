@@ -1,0 +1,118 @@
+"""Access functions for care messaging: marketing consent, opt-out and reply attribution.
+
+The chat side calls :func:`opt_out` when a customer sends ``unsubscribe`` / 退订 / TD; it takes
+effect in the same transaction: consent rows are revoked and every marketing message still
+waiting in the outbox for that customer is suppressed, so nothing queued slips out afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crm.models import AuditEvent, Delivery, MarketingConsent
+from crm.models.base import utcnow
+
+# Statuses of outbox rows that have not gone out yet (and so can still be stopped).
+PENDING_STATUSES = ("planned", "deferred", "failed")
+# A reply or opt-out within this window after a message is credited to that message.
+ATTRIBUTION_WINDOW = dt.timedelta(days=3)
+
+
+def marketing_allowed(session: Session, customer_ids: Iterable[int], channel: str) -> dict[int, bool]:
+    """Whether each customer may receive marketing on ``channel``.
+
+    A refusal for the channel or for ``all`` wins over any grant (opt-out must never be undone by
+    an older, broader consent); otherwise a grant for the channel or ``all`` allows; no row = no.
+    """
+    ids = list(customer_ids)
+    allowed = dict.fromkeys(ids, False)
+    refused: set[int] = set()
+    if not ids:
+        return allowed
+    rows = session.execute(
+        select(MarketingConsent.customer_id, MarketingConsent.granted).where(
+            MarketingConsent.customer_id.in_(ids), MarketingConsent.channel.in_((channel, "all"))
+        )
+    )
+    for customer_id, granted in rows:
+        if granted:
+            allowed[customer_id] = True
+        else:
+            refused.add(customer_id)
+    for customer_id in refused:
+        allowed[customer_id] = False
+    return allowed
+
+
+def opt_out(session: Session, customer_id: int, source: str, *, now: dt.datetime | None = None) -> int:
+    """Withdraw all marketing consent for ``customer_id`` at once.
+
+    Args:
+        session: the caller's unit of work (committed by the caller).
+        customer_id: the bound customer who asked to unsubscribe.
+        source: where the request came from, e.g. ``微信退订`` or ``网页退订``.
+        now: the time of the request (defaults to now, UTC).
+
+    Returns:
+        How many pending marketing deliveries were suppressed.
+    """
+    now = now or utcnow()
+    session.execute(
+        update(MarketingConsent)
+        .where(MarketingConsent.customer_id == customer_id)
+        .values(granted=False, source=source[:32], updated_at=now)
+    )
+    has_all = session.scalar(
+        select(MarketingConsent.id).where(
+            MarketingConsent.customer_id == customer_id, MarketingConsent.channel == "all"
+        )
+    )
+    if has_all is None:
+        session.add(
+            MarketingConsent(customer_id=customer_id, channel="all", granted=False, source=source[:32],
+                             updated_at=now)
+        )
+    suppressed = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.customer_id == customer_id,
+            Delivery.is_marketing.is_(True),
+            Delivery.status.in_(PENDING_STATUSES),
+        )
+        .values(status="suppressed", reason="opted_out", decided_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    last = _last_sent(session, customer_id, now, marketing_only=True)
+    if last is not None and last.opted_out_at is None:
+        last.opted_out_at = now
+    session.add(AuditEvent(at=now, actor="customer", action="marketing_opt_out", customer_id=customer_id,
+                           detail={"source": source[:32], "suppressed": suppressed}))
+    session.flush()
+    return int(suppressed or 0)
+
+
+def record_reply(session: Session, customer_id: int, *, now: dt.datetime | None = None) -> bool:
+    """Credit an inbound message to the latest care message sent within the attribution window."""
+    now = now or utcnow()
+    last = _last_sent(session, customer_id, now, marketing_only=False)
+    if last is None or last.replied_at is not None:
+        return False
+    last.replied_at = now
+    session.flush()
+    return True
+
+
+def _last_sent(session: Session, customer_id: int, now: dt.datetime, *, marketing_only: bool) -> Delivery | None:
+    stmt = select(Delivery).where(
+        Delivery.customer_id == customer_id,
+        Delivery.status == "sent",
+        Delivery.sent_at >= now - ATTRIBUTION_WINDOW,
+        Delivery.sent_at <= now,
+    )
+    if marketing_only:
+        stmt = stmt.where(Delivery.is_marketing.is_(True))
+    return session.scalars(stmt.order_by(Delivery.sent_at.desc()).limit(1)).first()

@@ -1,0 +1,83 @@
+"""Care campaigns and the delivery outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm.models.base import Base, UTCDateTime, utcnow
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(48), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(24))  # birthday | festival | holiday_notice | reminder | reactivation | promotion
+    is_marketing: Mapped[bool] = mapped_column(Boolean)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)  # the YAML definition as loaded
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """One planned message in the transactional outbox.
+
+    ``idempotency_key`` = campaign:customer:occurrence, unique, so planning twice enqueues once.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_deliveries_customer_day", "customer_id", "local_day"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    is_marketing: Mapped[bool] = mapped_column(Boolean)
+    variant: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    segment_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    # planned | deferred | sending | sent | suppressed | failed | dead
+    status: Mapped[str] = mapped_column(String(12), default="planned", index=True)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The channel identity chosen at planning time (WeChat openid or web chat id).
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identities.id"), nullable=True)
+    # Claiming: a dispatcher moves planned -> sending and owns the row until lease_until; a row
+    # whose lease ran out (its dispatcher died) is claimed again and re-sent under the same key.
+    claim_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Local calendar day the message belongs to (for frequency caps), and when it was decided.
+    local_day: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What the customer did afterwards (set by the chat side / care_access): replied, opted out.
+    replied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    opted_out_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# Delivery statuses. ``failed`` = a retryable failure waiting for its backoff; ``dead`` = gave up.
+DELIVERY_STATUSES = ("planned", "deferred", "sending", "sent", "suppressed", "failed", "dead")
+
+
+class SchedulerLease(Base):
+    """Leader row: only the holder of an unexpired lease runs scheduled care jobs."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
