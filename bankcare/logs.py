@@ -59,10 +59,10 @@ _ID = re.compile(rf"(?<!{_D}){_D}{{17}}[0-9\uff10-\uff19Xx\uff38\uff58](?!{_D})"
 # Card and account numbers: 16-19 digits, possibly grouped by spaces or dashes.
 _CARD = re.compile(rf"(?<!{_D}){_D}(?:[ -]?{_D}){{15,18}}(?!{_D})")
 # ``balance=123.45``, ``"phone": "..."`` and similar key/value pairs inside free text.
+_KEYS_ALT = "|".join(sorted(SENSITIVE_KEYS, key=len, reverse=True))
 _KEY_VALUE = re.compile(
-    r"""(?P<key>["']?\b(?:%s)\b["']?\s*[=:]\s*)"""
-    r"""(?P<value>"[^"]*"|'[^']*'|[¥￥$]?-?\d[\d,]*(?:\.\d+)?|[^\s,;)}\]]+)"""
-    % "|".join(sorted(SENSITIVE_KEYS, key=len, reverse=True)),
+    r"""(?P<key>["']?\b(?:""" + _KEYS_ALT + r""")\b["']?\s*[=:]\s*)"""
+    r"""(?P<value>"[^"]*"|'[^']*'|[¥￥$]?-?\d[\d,]*(?:\.\d+)?|[^\s,;)}\]]+)""",
     re.IGNORECASE,
 )
 # Chinese wording for money: 余额 12,345.67 元, 金额：¥500

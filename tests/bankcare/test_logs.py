@@ -169,7 +169,9 @@ def test_sensitive_keys_in_free_text_are_hidden() -> None:
 
 def test_json_lines_have_the_documented_fields() -> None:
     with captured("json") as (_logger, stream):
-        logging.getLogger("gateway.wechat").warning("收到消息 from %s", "openid-abc", extra={"channel": "wechat"})
+        logging.getLogger("gateway.wechat").warning(
+            "收到消息 from %s", "openid-abc", extra={"channel": "wechat"}
+        )
         logging.getLogger("gateway.wechat").error("second")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
