@@ -227,6 +227,8 @@ def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> int:
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        return int(session.execute(insert(Delivery), rows).rowcount or 0)
-    stmt = dialect_insert(Delivery).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    return int(session.execute(stmt, rows).rowcount or 0)
+        return int(session.connection().execute(insert(Delivery.__table__), rows).rowcount or 0)
+    table = Delivery.__table__
+    # RETURNING counts what was really inserted (executemany rowcount is unreliable across drivers).
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+    return len(session.connection().execute(stmt, rows).all())
