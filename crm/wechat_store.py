@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,15 +35,24 @@ class InboundState:
     reply_text: str | None
 
 
+_CLAIM = insert(WeChatInbound)  # built once; parameters are bound per call
+
+
 def claim_inbound(session: Session, dedupe_key: str, openid: str) -> InboundState:
     """Claim an inbound message for processing, or report the existing claim.
 
     Must be the first statement in ``session``'s transaction: on a duplicate the session is
     rolled back. The claim is committed immediately so other processes see it.
     """
-    row = WeChatInbound(dedupe_key=digest(dedupe_key), recipient_hash=digest(openid), status=PROCESSING)
-    session.add(row)
+    # A Core INSERT (not session.add): this runs on every callback and the unit of work
+    # costs more than the statement itself.
+    now = utcnow()
+    params = {
+        "dedupe_key": digest(dedupe_key), "recipient_hash": digest(openid), "status": PROCESSING,
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip
     try:
+        session.execute(_CLAIM, params)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -62,12 +71,17 @@ def read_inbound(session: Session, dedupe_key: str) -> InboundState | None:
     return InboundState(created=False, status=row.status, reply_text=row.reply_text)
 
 
+_FINISH = (
+    update(WeChatInbound)
+    .where(WeChatInbound.dedupe_key == bindparam("key"))
+    .values(status=bindparam("status"), reply_text=bindparam("reply_text"), updated_at=bindparam("updated_at"))
+)
+
+
 def finish_inbound(session: Session, dedupe_key: str, status: str, reply_text: str | None = None) -> None:
     """Record the outcome of processing (and the passive reply retries must repeat)."""
     session.execute(
-        update(WeChatInbound)
-        .where(WeChatInbound.dedupe_key == digest(dedupe_key))
-        .values(status=status, reply_text=reply_text, updated_at=utcnow())
+        _FINISH, {"key": digest(dedupe_key), "status": status, "reply_text": reply_text, "updated_at": utcnow()}
     )
 
 

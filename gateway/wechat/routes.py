@@ -127,20 +127,26 @@ class WeChatHandler:
 
     async def _run(self, key: str, openid: str, dispatch: convert.Dispatch, job: _Job) -> str:
         """The job for one message: call the core, record the reply, deliver it late if needed."""
+        payloads: list[str] | None = None
         try:
             replies = await self._call_chat(openid, dispatch)
             text, buttons = convert.render_replies(replies)
             if dispatch.kind == "message":
                 payloads = [b.payload for b in buttons]
-                await self.db(lambda s: store.save_choices(s, openid, payloads))
         except Exception:
             log.exception("wechat: conversation core failed")
             text = convert.TEXT_BUSY
+
+        def record(session: Session, status: str, reply: str | None) -> None:
+            if payloads is not None:
+                store.save_choices(session, openid, payloads)
+            store.finish_inbound(session, key, status, reply)
+
         if not job.deferred:
             job.result.set_result(text)
-            await self.db(lambda s: store.finish_inbound(s, key, store.REPLIED, text))
+            await self.db(lambda s: record(s, store.REPLIED, text))
             return text
-        await self.db(lambda s: store.finish_inbound(s, key, store.DEFERRED))
+        await self.db(lambda s: record(s, store.DEFERRED, None))
         status = store.DELIVERED
         if text:
             status = store.DELIVERED if await self._deliver(openid, text) else store.FAILED
