@@ -1,0 +1,3 @@
+from care_scheduler.service import main
+
+main()
