@@ -1,0 +1,94 @@
+# bankcare — 农商行智能客服与客户关怀助手
+# `make run` starts everything on a local SQLite demo bank; `make test` runs every test.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+RASA_VENV := .venv-rasa
+PY := $(VENV)/bin/python
+APP_LOCK := requirements/app.lock.txt
+RASA_LOCK := requirements/rasa.lock.txt
+APP_STAMP := $(VENV)/.installed-$(shell sha1sum $(APP_LOCK) pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
+RASA_STAMP := $(RASA_VENV)/.installed-$(shell sha1sum $(RASA_LOCK) 2>/dev/null | cut -c1-12)
+export DATABASE_URL ?= sqlite:///$(CURDIR)/var/bankcare.db
+export ACTIONS_URL ?= http://127.0.0.1:5055/webhook
+export RASA_URL ?= http://127.0.0.1:5005
+export WECHAT_API_BASE ?= http://127.0.0.1:8090
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help install run test test-fast lint migrate seed train bench bench-nlu bench-faq bench-gateway bench-care bench-seed lock clean
+
+help: ## 显示所有命令 (show this help)
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+install: $(APP_STAMP) $(RASA_STAMP) ## 创建两个虚拟环境并安装锁定版本的依赖 (create .venv and .venv-rasa)
+
+$(APP_STAMP): $(APP_LOCK) pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r $(APP_LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+$(RASA_STAMP): $(RASA_LOCK)
+	@PY310=$$(scripts/find-python310.sh) || exit 1; \
+	  test -x $(RASA_VENV)/bin/python || $$PY310 -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/python -m pip install --quiet --upgrade "pip<25"
+	$(RASA_VENV)/bin/python -m pip install --quiet -r $(RASA_LOCK)
+	@rm -f $(RASA_VENV)/.installed-* && touch $@
+
+lock: ## 重新生成锁定文件 (refresh requirements/*.lock.txt from the current venvs)
+	$(PY) -m pip freeze --exclude-editable | grep -v '^bankcare' > $(APP_LOCK)
+	$(RASA_VENV)/bin/python -m pip freeze > $(RASA_LOCK)
+
+migrate: $(APP_STAMP) ## 升级数据库结构 (Alembic, honours DATABASE_URL)
+	$(VENV)/bin/bankcare migrate
+
+seed: migrate ## 数据库为空时生成演示银行 (seed the demo bank if empty)
+	$(VENV)/bin/bankcare demo seed --if-empty
+	$(VENV)/bin/bankcare faq import nlu_data/faq/knowledge_base.tsv --if-empty
+
+train: install ## 训练 Rasa 模型（数据和配置没变就复用）(train only when inputs changed)
+	@$(PY) scripts/train_if_changed.py > var/model-path
+
+run: install seed train ## 启动全部服务：rasa、actions、网关、调度器、微信沙箱 (start everything)
+	@echo ""
+	@echo "  打开浏览器访问 http://localhost:8080  (web chat)"
+	@echo "  客户经理工作台 http://localhost:8080/console  (RM console)"
+	@echo "  微信沙箱       http://localhost:8090/sandbox  (WeChat sandbox)"
+	@echo ""
+	BANKCARE_MODEL=$$(cat var/model-path) $(VENV)/bin/honcho start -f Procfile
+
+test: install ## 运行全部测试（单元、PostgreSQL、端到端、浏览器）(run every test)
+	@scripts/ensure-chromium.sh
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: $(APP_STAMP) ## 只跑不启动进程的快速测试 (skip e2e and browser tests)
+	$(PY) -m pytest -p no:cacheprovider -m "not e2e and not browser" $(PYTEST_ARGS)
+
+lint: $(APP_STAMP) ## ruff + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy bankcare crm gateway actions care_scheduler faq
+
+bench-seed: $(APP_STAMP) ## 生成 100 万客户演示银行的耗时 (seed 1,000,000 customers)
+	$(PY) -m bench.seed
+
+bench-nlu: install ## NLU 准确率与延迟 (intent/entity F1, parse latency)
+	$(PY) -m bench.nlu
+
+bench-faq: $(APP_STAMP) ## 知识库问答准确率与延迟
+	$(PY) -m bench.faq
+
+bench-gateway: $(APP_STAMP) ## 网关验签、解密、解析、去重吞吐
+	$(PY) -m bench.gateway
+
+bench-care: $(APP_STAMP) ## 关怀活动规划与发送吞吐
+	$(PY) -m bench.care
+
+bench: bench-seed bench-nlu bench-faq bench-gateway bench-care ## 全部基准测试，结果写入 BENCHMARKS.md
+
+clean: ## 删除生成的数据库、模型和缓存（保留虚拟环境）
+	rm -rf var models results .pytest_cache

@@ -1,0 +1,44 @@
+"""Balance questions for the verified owner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
+
+from actions.context import in_session, verified
+from actions.texts import BIND_INVITATION
+from crm.access.accounts import balances, customer_greeting
+from crm.masking import format_yuan
+
+ACTION_CHECK_BALANCE = "action_check_balance"
+
+
+def balance_answer(session: Session, sender_id: str) -> str:
+    """The reply text for a balance question: the figures only for a verified owner."""
+    who = verified(session, sender_id)
+    if who is None:
+        return BIND_INVITATION
+    greeting = customer_greeting(session, who)
+    rows = balances(session, who)
+    if not rows:
+        return f"{greeting.salutation}，您好！您名下暂时没有可查询的账户。"
+    lines = [f"{greeting.salutation}，您好！您名下账户余额如下："]
+    for row in rows:
+        state = "" if row.status == "normal" else "（账户状态异常，请联系网点）"
+        lines.append(f"· {row.kind} {row.masked_no}：可用余额 {format_yuan(row.balance)}{state}")
+    return "\n".join(lines)
+
+
+class ActionCheckBalance(Action):
+    def name(self) -> str:
+        return ACTION_CHECK_BALANCE
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        text = await in_session(lambda s: balance_answer(s, tracker.sender_id))
+        dispatcher.utter_message(text=text)
+        return []

@@ -1,0 +1,1 @@
+"""The deterministic demo bank used by `make run`, the tests and the benchmarks."""

@@ -1,0 +1,158 @@
+"""The conversation core: records every message and decides who answers (bot or RM).
+
+Implements ``gateway.chat_types.ChatService`` for every channel. Ownership (bot → queued →
+agent → bot, closed) lives in the database so several gateway processes agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm.access.conversations import open_conversation, record_message
+from crm.access.identity import get_or_create_identity, unbind
+from crm.db import session_scope
+from crm.models import AuditEvent, Conversation, MarketingConsent
+from gateway.chat_types import BotReply, Button, InboundMessage
+from gateway.rasa_client import RasaClient, RasaUnavailable, to_replies
+
+log = logging.getLogger(__name__)
+
+RASA_DOWN_REPLY = BotReply(
+    text="非常抱歉，系统暂时繁忙，您的留言我们已经记下了，不会丢失。您可以稍后再问，或者选择下面的方式：",
+    buttons=(Button("转人工客服", "/request_human"), Button("给客户经理留言", "/leave_message")),
+)
+WELCOME = (
+    "您好，欢迎关注农商银行！我是智能客服小农，7×24小时在线。\n"
+    "查余额、查明细、卡片挂失、预约网点、咨询存款贷款，直接发消息问我就行。\n"
+    "首次查询账户需要先绑定：回复“绑定账户”，按提示完成验证即可。"
+)
+
+# Hook for control payloads from the bot (handoff requests, fallbacks): (session, conversation, payload).
+ControlHandler = Callable[[Session, Conversation, dict[str, Any]], list[BotReply]]
+
+
+@dataclass
+class _Turn:
+    conversation_id: int
+    sender_id: str
+    state: str
+
+
+class ConversationService:
+    """Routes customer messages to the bot or the RM who owns the conversation."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        rasa: RasaClient,
+        control_handlers: list[ControlHandler] | None = None,
+        silent_state_handler: Callable[[Session, Conversation], list[BotReply]] | None = None,
+        notify: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
+        self.factory = session_factory
+        self.rasa = rasa
+        self.control_handlers = control_handlers or []
+        self.silent_state_handler = silent_state_handler
+        self.notify = notify
+
+    async def _db(self, work: Callable[[Session], Any]) -> Any:
+        def run() -> Any:
+            with session_scope(self.factory) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def handle_message(self, message: InboundMessage) -> list[BotReply]:
+        def record_in(session: Session) -> _Turn:
+            conv = open_conversation(session, message.channel, message.user_id)
+            record_message(session, conv, "in", "customer", message.text)
+            return _Turn(conv.id, conv.sender_id, conv.state)
+
+        turn: _Turn = await self._db(record_in)
+        if turn.state in ("queued", "agent"):
+            # An RM owns (or is about to own) the conversation: the bot stays silent.
+            return await self._db(lambda s: self._silent_state(s, turn))
+
+        metadata: dict[str, Any] = {"channel": message.channel, **message.metadata}
+        if message.location is not None:
+            metadata["location"] = {
+                "latitude": message.location.latitude, "longitude": message.location.longitude,
+                "label": message.location.label,
+            }
+        try:
+            raw = await self.rasa.send(turn.sender_id, message.text, metadata)
+        except RasaUnavailable as exc:
+            log.warning("rasa unavailable for conversation %s: %s", turn.conversation_id, exc)
+            replies, controls = [RASA_DOWN_REPLY], []
+        else:
+            replies, controls = to_replies(raw)
+
+        def record_out(session: Session) -> list[BotReply]:
+            conv = session.get(Conversation, turn.conversation_id)
+            assert conv is not None
+            out = list(replies)
+            for control in controls:
+                for handler in self.control_handlers:
+                    out.extend(handler(session, conv, control))
+            for reply in out:
+                record_message(
+                    session, conv, "out", reply.author, reply.text,
+                    [{"title": b.title, "payload": b.payload} for b in reply.buttons] or None,
+                )
+            return out
+
+        return await self._db(record_out)
+
+    def _silent_state(self, session: Session, turn: _Turn) -> list[BotReply]:
+        conv = session.get(Conversation, turn.conversation_id)
+        if conv is None or self.silent_state_handler is None:
+            return []
+        replies = self.silent_state_handler(session, conv)
+        for reply in replies:
+            record_message(session, conv, "out", "system", reply.text)
+        return replies
+
+    async def on_subscribe(self, channel: str, user_id: str, scene: str | None) -> list[BotReply]:
+        def work(session: Session) -> list[BotReply]:
+            identity = get_or_create_identity(session, channel, user_id)
+            identity.subscribed = True
+            if scene:
+                identity.referral_code = scene[:32]
+            conv = open_conversation(session, channel, user_id)
+            reply = BotReply(text=WELCOME, buttons=(Button("绑定账户", "/bind_account"),))
+            record_message(session, conv, "out", "bot", reply.text)
+            session.add(AuditEvent(actor="wechat", action="subscribed", detail={"identity_id": identity.id,
+                                                                                 "scene": (scene or "")[:32]}))
+            return [reply]
+
+        result: list[BotReply] = await self._db(work)
+        return result
+
+    async def on_unsubscribe(self, channel: str, user_id: str) -> None:
+        def work(session: Session) -> None:
+            identity = get_or_create_identity(session, channel, user_id)
+            if identity.customer_id is not None:
+                consent = session.query(MarketingConsent).filter_by(
+                    customer_id=identity.customer_id, channel=channel
+                ).one_or_none()
+                if consent is None:
+                    session.add(MarketingConsent(customer_id=identity.customer_id, channel=channel, granted=False,
+                                                 source="取消关注"))
+                else:
+                    consent.granted = False
+                    consent.source = "取消关注"
+            unbind(session, identity, reason="unsubscribed")
+            identity.subscribed = False
+            # WeChat forbids keeping the openid linked after unfollow: keep an anonymous key only.
+            identity.external_id = f"anon:{identity.id}:{hashlib.sha256(user_id.encode()).hexdigest()[:32]}"
+            identity.referral_code = None
+            identity.display_label = None
+
+        await self._db(work)

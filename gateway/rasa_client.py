@@ -1,0 +1,80 @@
+"""Talking to the Rasa server over its REST channel."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from gateway.chat_types import BotReply, Button
+
+
+class RasaUnavailable(Exception):
+    """Rasa did not answer in time or answered with an error."""
+
+
+class RasaClient:
+    """Thin client; the HTTP session is attached when the app starts (it needs the running loop)."""
+
+    def __init__(self, base_url: str, timeout_s: float, session: aiohttp.ClientSession | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    def attach(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RasaUnavailable("client not started")
+        return self._session
+
+    async def send(self, sender_id: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Send one user message; returns Rasa's raw output messages."""
+        payload: dict[str, Any] = {"sender": sender_id, "message": text}
+        if metadata:
+            payload["metadata"] = metadata
+        try:
+            async with self.session.post(
+                f"{self.base_url}/webhooks/rest/webhook", json=payload, timeout=self.timeout
+            ) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"rasa answered HTTP {resp.status}")
+                data = await resp.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RasaUnavailable(type(exc).__name__) from exc
+        if not isinstance(data, list):
+            raise RasaUnavailable("unexpected rasa response")
+        return data
+
+    async def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
+        """Append events to a tracker (pause/resume and recording during RM handoff)."""
+        try:
+            async with self.session.post(
+                f"{self.base_url}/conversations/{sender_id}/tracker/events", json=events, timeout=self.timeout
+            ) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"rasa answered HTTP {resp.status}")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RasaUnavailable(type(exc).__name__) from exc
+
+
+def to_replies(raw: list[dict[str, Any]]) -> tuple[list[BotReply], list[dict[str, Any]]]:
+    """Split Rasa output into customer-visible replies and control payloads (``custom``)."""
+    replies: list[BotReply] = []
+    controls: list[dict[str, Any]] = []
+    for item in raw:
+        if isinstance(item.get("custom"), dict):
+            controls.append(item["custom"])
+        text = item.get("text")
+        buttons = tuple(
+            Button(title=str(b.get("title", "")), payload=str(b.get("payload", "")))
+            for b in item.get("buttons") or []
+        )
+        if text:
+            replies.append(BotReply(text=str(text), buttons=buttons))
+        elif item.get("image"):
+            replies.append(BotReply(text=str(item["image"])))
+    return replies, controls

@@ -1,0 +1,169 @@
+"""The web chat: page, session cookie, send/history API and a WebSocket for pushed messages.
+
+The web identity is a random id in an HMAC-signed cookie issued by the server. In demo mode a
+visitor may pick a demo persona, whose web identity the demo seed pre-binds and verifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+from sqlalchemy.orm import Session
+
+from crm.access.conversations import MessageView, messages_after
+from crm.demo.seed import demo_identities
+from gateway.chat_types import InboundMessage
+from gateway.keys import CHAT, SESSION_FACTORY, SETTINGS
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "bc_web"
+MAX_TEXT = 2000
+PUSH_POLL_S = 1.0
+
+
+def _sign(secret: str, value: str) -> str:
+    mac = hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{value}.{mac}"
+
+
+def _unsign(secret: str, token: str) -> str | None:
+    value, _, mac = token.rpartition(".")
+    if not value:
+        return None
+    return value if hmac.compare_digest(_sign(secret, value), token) else None
+
+
+def web_identity(request: web.Request) -> str | None:
+    token = request.cookies.get(COOKIE)
+    return _unsign(request.app[SETTINGS].session_secret, token) if token else None
+
+
+async def _db(request: web.Request, work):  # type: ignore[no-untyped-def]
+    factory = request.app[SESSION_FACTORY]
+
+    def run():  # type: ignore[no-untyped-def]
+        with factory() as session:  # read-only
+            return work(session)
+
+    return await asyncio.to_thread(run)
+
+
+async def page(_request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "webchat.html")
+
+
+async def demo_customers(request: web.Request) -> web.Response:
+    if not request.app[SETTINGS].demo_mode:
+        return web.json_response([])
+    return web.json_response(
+        [{"web_id": d["web_id"], "label": d["label"], "note": d["note"], "bound": d["bound"] == "true"}
+         for d in demo_identities()]
+    )
+
+
+async def start_session(request: web.Request) -> web.Response:
+    """POST {"persona": web_id?}: issue the signed identity cookie."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = {}
+    persona = body.get("persona") if isinstance(body, dict) else None
+    settings = request.app[SETTINGS]
+    if persona:
+        allowed = {d["web_id"] for d in demo_identities()}
+        if not settings.demo_mode or persona not in allowed:
+            raise web.HTTPForbidden(text="只有演示模式可以选择演示客户")
+        web_id = str(persona)
+    else:
+        web_id = "visitor-" + secrets.token_hex(12)
+    resp = web.json_response({"ok": True})
+    resp.set_cookie(COOKIE, _sign(settings.session_secret, web_id), httponly=True, samesite="Lax",
+                    max_age=30 * 86400, secure=settings.public_url.startswith("https://"))
+    return resp
+
+
+def _require_identity(request: web.Request) -> str:
+    web_id = web_identity(request)
+    if web_id is None:
+        raise web.HTTPUnauthorized(text="请先开始会话")
+    return web_id
+
+
+async def send(request: web.Request) -> web.Response:
+    web_id = _require_identity(request)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(text="请求格式不正确") from exc
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise web.HTTPBadRequest(text="消息不能为空")
+    if len(text) > MAX_TEXT:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_TEXT, actual_size=len(text), text="消息太长了，请分几次发送")
+    after = int(body.get("after") or 0)
+    await request.app[CHAT].handle_message(InboundMessage(channel="web", user_id=web_id, text=text.strip()))
+    rows: list[MessageView] = await _db(request, lambda s: messages_after(s, "web", web_id, after))
+    return web.json_response({"messages": [m.to_json() for m in rows]})
+
+
+async def history(request: web.Request) -> web.Response:
+    web_id = _require_identity(request)
+    after = int(request.query.get("after", "0") or 0)
+    rows: list[MessageView] = await _db(request, lambda s: messages_after(s, "web", web_id, after))
+    return web.json_response({"messages": [m.to_json() for m in rows]})
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """Pushes every message newer than the client's last seen id (RM replies, campaigns).
+
+    Polling the database keeps this correct with several gateway processes and across
+    reconnects: the client says where it stopped, nothing is lost.
+    """
+    web_id = _require_identity(request)
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    last = int(request.query.get("after", "0") or 0)
+
+    async def reader() -> None:
+        nonlocal last
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                try:
+                    data = json.loads(msg.data)
+                    last = max(last, int(data.get("after", 0)))
+                except (ValueError, TypeError, AttributeError):
+                    continue
+
+    read_task = asyncio.create_task(reader())
+    try:
+        while not ws.closed:
+            rows: list[MessageView] = await _db(request, lambda s: _fetch(s, web_id, last))
+            for m in rows:
+                await ws.send_json(m.to_json())
+                last = max(last, m.id)
+            await asyncio.sleep(PUSH_POLL_S)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        read_task.cancel()
+    return ws
+
+
+def _fetch(session: Session, web_id: str, after: int) -> list[MessageView]:
+    return messages_after(session, "web", web_id, after)
+
+
+def setup_webchat(app: web.Application) -> None:
+    app.router.add_get("/", page)
+    app.router.add_get("/api/demo-customers", demo_customers)
+    app.router.add_post("/api/session", start_session)
+    app.router.add_post("/api/messages", send)
+    app.router.add_get("/api/messages", history)
+    app.router.add_get("/ws", websocket)
+    app.router.add_static("/static", STATIC)
