@@ -134,7 +134,7 @@ def main() -> None:
         "| measure | result | target |",
         "|---|---|---|",
         f"| signature + decrypt + parse + DB dedupe claim | {rate:,.0f} req/s ({verdict}) | ≥ 500 req/s |",
-        f"| POST /wechat end to end, instant core: p50 | {p50:.2f} ms ({latency_verdict}) | ≤ 5 ms over the Rasa call |",
+        f"| POST /wechat end to end, instant core: p50 | {p50:.2f} ms ({latency_verdict}) | ≤ 5 ms over Rasa |",
         f"| POST /wechat end to end, instant core: p95 | {p95:.2f} ms | |",
     ])  # fmt: skip
     print(text)

@@ -105,9 +105,7 @@ def forget_openid(session: Session, openid: str) -> None:
     hashed = digest(openid)
     # Inbound rows only hold digests; keep them (so a retried unsubscribe is still deduplicated)
     # but drop any stored reply text.
-    session.execute(
-        update(WeChatInbound).where(WeChatInbound.recipient_hash == hashed).values(reply_text=None)
-    )
+    session.execute(update(WeChatInbound).where(WeChatInbound.recipient_hash == hashed).values(reply_text=None))
     session.execute(delete(WeChatSendAttempt).where(WeChatSendAttempt.recipient_hash == hashed))
     session.execute(delete(WeChatChoice).where(WeChatChoice.recipient_hash == hashed))
 
@@ -164,9 +162,7 @@ def try_lock_token_refresh(session: Session, app_id: str, now: dt.datetime, leas
     result = session.execute(
         update(WeChatAccessToken)
         .where(WeChatAccessToken.app_id == app_id)
-        .where(
-            (WeChatAccessToken.refresh_lock_until.is_(None)) | (WeChatAccessToken.refresh_lock_until < now)
-        )
+        .where((WeChatAccessToken.refresh_lock_until.is_(None)) | (WeChatAccessToken.refresh_lock_until < now))
         .values(refresh_lock_until=now + dt.timedelta(seconds=lease_s))
     )
     session.commit()
@@ -184,9 +180,7 @@ def store_token(session: Session, app_id: str, token: str | None, expires_at: dt
 
 def release_token_lock(session: Session, app_id: str) -> None:
     """Give up the refresh lease without changing the token (the fetch failed)."""
-    session.execute(
-        update(WeChatAccessToken).where(WeChatAccessToken.app_id == app_id).values(refresh_lock_until=None)
-    )
+    session.execute(update(WeChatAccessToken).where(WeChatAccessToken.app_id == app_id).values(refresh_lock_until=None))
 
 
 def invalidate_token(session: Session, app_id: str, token: str) -> None:

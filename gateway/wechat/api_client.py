@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 import aiohttp
@@ -135,10 +136,14 @@ class WeChatApiClient:
         deadline = time.monotonic() + 20
         while True:
             now = utcnow()
-            token = await self._db(lambda s: store.get_valid_token(s, self._settings.app_id, now, self._token_margin_s))
+            token = await self._db(
+                partial(store.get_valid_token, app_id=self._settings.app_id, now=now, margin_s=self._token_margin_s)
+            )
             if token:
                 return token
-            locked = await self._db(lambda s: store.try_lock_token_refresh(s, self._settings.app_id, now, 30))
+            locked = await self._db(
+                partial(store.try_lock_token_refresh, app_id=self._settings.app_id, now=now, lease_s=30)
+            )
             if locked:
                 return await self._refresh_token()
             if time.monotonic() > deadline:
@@ -159,8 +164,14 @@ class WeChatApiClient:
     ) -> None:
         await self._db(
             lambda s: store.record_attempt(
-                s, send_id=send_id, kind=kind, openid=openid, attempt=attempt,
-                outcome=outcome, errcode=errcode, duration_ms=ms,
+                s,
+                send_id=send_id,
+                kind=kind,
+                openid=openid,
+                attempt=attempt,
+                outcome=outcome,
+                errcode=errcode,
+                duration_ms=ms,
             )  # fmt: skip
         )
 
@@ -197,7 +208,7 @@ class WeChatApiClient:
                 if outcome == "ok" and data.get("access_token"):
                     token = str(data["access_token"])
                     expires_at = utcnow() + dt.timedelta(seconds=int(data.get("expires_in", 7200)))
-                    await self._db(lambda s: store.store_token(s, app_id, token, expires_at))
+                    await self._db(partial(store.store_token, app_id=app_id, token=token, expires_at=expires_at))
                     return token
                 if not _retryable(outcome, errcode) or attempt == self._max_attempts:
                     break
@@ -229,7 +240,7 @@ class WeChatApiClient:
             if errcode in TOKEN_ERRCODES and not refreshed:
                 # Refresh once: another process may have replaced the token, or WeChat revoked it.
                 refreshed = True
-                await self._db(lambda s: store.invalidate_token(s, self._settings.app_id, token))
+                await self._db(partial(store.invalidate_token, app_id=self._settings.app_id, token=token))
                 continue
             if errcode == ERR_OUTSIDE_WINDOW:
                 return SendResult("outside_window", errcode, send_id, attempt)

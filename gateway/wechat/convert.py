@@ -43,7 +43,7 @@ MENU_INTENTS: dict[str, str] = {
     "MENU_TICKET": "/check_ticket",
 }
 
-TEXT_MEDIA_UNSUPPORTED = "您好，目前我还看不了图片和视频。请用文字描述您的问题，我会尽力为您解答；如需人工服务，请回复“人工”。"
+TEXT_MEDIA_UNSUPPORTED = "您好，目前我还看不了图片和视频。请用文字描述您的问题，我会尽力为您解答。"
 TEXT_LINK_UNSUPPORTED = "您好，链接内容我暂时无法查看。请用文字告诉我您想办理的业务，我来为您解答。"
 TEXT_VOICE_UNRECOGNISED = "您好，这段语音我没能听清。麻烦您用文字再说一遍，谢谢！"
 TEXT_MENU_UNKNOWN = "您好，这个菜单功能正在升级中，请直接输入您想咨询的问题。"

@@ -184,35 +184,38 @@ def parse_message(body: bytes | str) -> WeChatMessage:
     return message_from_fields(parse_xml_fields(body))
 
 
+_BaseFields = tuple[str, str, int, str]  # to_user, from_user, create_time, msg_type
+
+
 def message_from_fields(f: Mapping[str, str]) -> WeChatMessage:
     """Build the typed message from parsed fields (see ``parse_message``)."""
-    base = {
-        "to_user": _require(f, "ToUserName"),
-        "from_user": _require(f, "FromUserName"),
-        "create_time": _int(f, "CreateTime"),
-        "msg_type": _require(f, "MsgType").lower(),
-    }
-    mt = base["msg_type"]
+    base: _BaseFields = (
+        _require(f, "ToUserName"),
+        _require(f, "FromUserName"),
+        _int(f, "CreateTime"),
+        _require(f, "MsgType").lower(),
+    )
+    mt = base[3]
     if mt == "event":
         return _event_from_fields(f, base)
     msg_id = str(_int(f, "MsgId"))
     if mt == "text":
-        return TextMessage(**base, content=f.get("Content", ""), msg_id=msg_id)
+        return TextMessage(*base, content=f.get("Content", ""), msg_id=msg_id)
     if mt == "image":
-        return ImageMessage(**base, pic_url=f.get("PicUrl", ""), media_id=f.get("MediaId", ""), msg_id=msg_id)
+        return ImageMessage(*base, pic_url=f.get("PicUrl", ""), media_id=f.get("MediaId", ""), msg_id=msg_id)
     if mt == "voice":
         recognition = f.get("Recognition") or None
         return VoiceMessage(
-            **base, media_id=f.get("MediaId", ""), format=f.get("Format", ""),
+            *base, media_id=f.get("MediaId", ""), format=f.get("Format", ""),
             recognition=recognition, msg_id=msg_id,
         )  # fmt: skip
     if mt in ("video", "shortvideo"):
         return VideoMessage(
-            **base, media_id=f.get("MediaId", ""), thumb_media_id=f.get("ThumbMediaId", ""), msg_id=msg_id
+            *base, media_id=f.get("MediaId", ""), thumb_media_id=f.get("ThumbMediaId", ""), msg_id=msg_id
         )
     if mt == "location":
         return LocationMessage(
-            **base,
+            *base,
             latitude=_float(f, "Location_X", -90, 90),
             longitude=_float(f, "Location_Y", -180, 180),
             scale=_int(f, "Scale", required=False),
@@ -221,35 +224,35 @@ def message_from_fields(f: Mapping[str, str]) -> WeChatMessage:
         )
     if mt == "link":
         return LinkMessage(
-            **base, title=f.get("Title", ""), description=f.get("Description", ""),
+            *base, title=f.get("Title", ""), description=f.get("Description", ""),
             url=f.get("Url", ""), msg_id=msg_id,
         )  # fmt: skip
-    return OtherMessage(**base)
+    return OtherMessage(*base)
 
 
-def _event_from_fields(f: Mapping[str, str], base: dict) -> WeChatMessage:  # type: ignore[type-arg]
+def _event_from_fields(f: Mapping[str, str], base: _BaseFields) -> WeChatMessage:
     event = _require(f, "Event")
     kind = event.lower()
     key = f.get("EventKey", "")
     if kind == "subscribe":
         scene = key[len("qrscene_") :] if key.startswith("qrscene_") else None
-        return SubscribeEvent(**base, scene=scene or None, ticket=f.get("Ticket", ""))
+        return SubscribeEvent(*base, scene=scene or None, ticket=f.get("Ticket", ""))
     if kind == "unsubscribe":
-        return UnsubscribeEvent(**base)
+        return UnsubscribeEvent(*base)
     if kind == "scan":
-        return ScanEvent(**base, scene=key, ticket=f.get("Ticket", ""))
+        return ScanEvent(*base, scene=key, ticket=f.get("Ticket", ""))
     if kind == "click":
-        return ClickEvent(**base, key=_require(f, "EventKey"))
+        return ClickEvent(*base, key=_require(f, "EventKey"))
     if kind == "view":
-        return ViewEvent(**base, url=key)
+        return ViewEvent(*base, url=key)
     if kind == "location":
         return LocationEvent(
-            **base,
+            *base,
             latitude=_float(f, "Latitude", -90, 90),
             longitude=_float(f, "Longitude", -180, 180),
             precision=_float(f, "Precision", 0, 1e7) if f.get("Precision") else 0.0,
         )
-    return OtherMessage(**base, event=event)
+    return OtherMessage(*base, event=event)
 
 
 def _cdata(value: str) -> str:

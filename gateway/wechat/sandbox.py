@@ -46,7 +46,9 @@ class SandboxSettings:
     clock: Callable[[], float] = time.time
 
     @classmethod
-    def from_env(cls, gateway_url: str = "http://127.0.0.1:8080", env: Mapping[str, str] | None = None) -> SandboxSettings:
+    def from_env(
+        cls, gateway_url: str = "http://127.0.0.1:8080", env: Mapping[str, str] | None = None
+    ) -> SandboxSettings:
         """Account settings from the WECHAT_* variables, limits from SANDBOX_* (optional)."""
         env = os.environ if env is None else env
         wechat = WeChatSettings.from_env(env)
@@ -196,7 +198,9 @@ def build_user_message(settings: SandboxSettings, spec: Mapping[str, Any]) -> di
         if spec.get("event_key"):
             fields["EventKey"] = str(spec["event_key"])
         if fields["Event"] == "LOCATION":
-            fields.update(Latitude=float(spec.get("latitude", 0)), Longitude=float(spec.get("longitude", 0)), Precision=30.0)
+            fields.update(
+                Latitude=float(spec.get("latitude", 0)), Longitude=float(spec.get("longitude", 0)), Precision=30.0
+            )
     if kind != "event":
         fields["MsgId"] = int(spec.get("msg_id") or secrets.randbelow(2**62) + 1)
     return fields
@@ -245,7 +249,9 @@ async def _play(request: web.Request) -> web.Response:
         return web.json_response({"error": "请求格式不正确"}, status=400)
     fields = build_user_message(settings, spec)
     xml = render_xml(fields)
-    query, body = sign_request(settings.wechat, xml, encrypt=bool(spec.get("encrypt")), original_id=settings.original_id)
+    query, body = sign_request(
+        settings.wechat, xml, encrypt=bool(spec.get("encrypt")), original_id=settings.original_id
+    )
     openid = str(fields["FromUserName"])
     if not (fields["MsgType"] == "event" and fields.get("Event") in ("unsubscribe", "VIEW")):
         api.touch_user(openid)
@@ -255,7 +261,9 @@ async def _play(request: web.Request) -> web.Response:
         async with http.post(settings.gateway_url + "/wechat", params=query, data=body.encode("utf-8")) as resp:
             status, raw = resp.status, await resp.text()
     except (aiohttp.ClientError, TimeoutError):
-        return web.json_response({"error": "无法连接网关，请确认网关已启动", "gateway": settings.gateway_url}, status=502)
+        return web.json_response(
+            {"error": "无法连接网关，请确认网关已启动", "gateway": settings.gateway_url}, status=502
+        )
     reply = read_reply(settings.wechat, raw) if status == 200 else None
     entry = {
         "openid": openid, "request": fields, "encrypted": bool(spec.get("encrypt")), "status": status,

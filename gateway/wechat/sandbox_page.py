@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - one HTML/JS string, easier to read unwrapped
 """The sandbox's one HTML page: play a WeChat user and watch what the bank sends."""
 
 PAGE_HTML = """<!doctype html>

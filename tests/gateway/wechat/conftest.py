@@ -87,7 +87,9 @@ class FakeChat:
             raise RuntimeError("core down")
         if message.text == "选择":
             return [
-                BotReply("请问您想办理哪项业务？", (Button("查询余额", "/check_balance"), Button("挂失", "/report_loss")))
+                BotReply(
+                    "请问您想办理哪项业务？", (Button("查询余额", "/check_balance"), Button("挂失", "/report_loss"))
+                )
             ]
         return [BotReply(f"收到：{message.text}")]
 

@@ -143,7 +143,9 @@ async def test_45015_outside_window_and_after_five_messages(
     late = await client.send_text(OPENID, "两天后")
     assert late.status == "outside_window" and sleeps == []  # no pointless retries
     # template (service notice) messages are allowed outside the window
-    notice = await client.send_template(OPENID, "TPL_MATURITY", {"first": "您的定期存款即将到期", "keyword1": "2024-07-01"})
+    notice = await client.send_template(
+        OPENID, "TPL_MATURITY", {"first": "您的定期存款即将到期", "keyword1": "2024-07-01"}
+    )
     assert notice.ok and notice.msgid is not None
     received = (await messages(sandbox))["received"]
     assert received[-1]["data"]["keyword1"] == {"value": "2024-07-01"}

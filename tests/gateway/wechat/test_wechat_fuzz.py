@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,7 +42,9 @@ def signed_garbage(draw: st.DrawFn, settings: WeChatSettings) -> tuple[dict[str,
     else:
         full = crypto.encrypt(fixture_xml("text__basic"))
         encrypted = full[: draw(st.integers(0, len(full) - 1))] or "A"
-    query.update(encrypt_type="aes", msg_signature=make_signature(settings.token, query["timestamp"], query["nonce"], encrypted))
+    query.update(
+        encrypt_type="aes", msg_signature=make_signature(settings.token, query["timestamp"], query["nonce"], encrypted)
+    )
     return query, render_xml({"ToUserName": "gh_bankcare_test", "Encrypt": encrypted}).encode()
 
 

@@ -86,7 +86,8 @@ def test_field_values() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["invalid__xxe", "invalid__billion_laughs", "invalid__malformed", "invalid__missing_msgid", "invalid__bad_root"]
+    "name",
+    ["invalid__xxe", "invalid__billion_laughs", "invalid__malformed", "invalid__missing_msgid", "invalid__bad_root"],
 )
 def test_invalid_fixtures_refused(name: str) -> None:
     with pytest.raises(MessageParseError):
