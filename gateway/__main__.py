@@ -6,16 +6,21 @@ import logging
 
 from aiohttp import web
 
+from bankcare.logs import configure_logging
 from bankcare.settings import Settings
 from gateway.app import create_app
+
+log = logging.getLogger("gateway")
 
 
 def main() -> None:
     settings = Settings.from_env()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    web.run_app(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
-                print=lambda _msg: print(f"网关已启动 gateway listening on http://{settings.gateway_host}:"
-                                         f"{settings.gateway_port}", flush=True))
+    configure_logging("gateway", settings.log_format)  # type: ignore[arg-type]
+    web.run_app(
+        create_app(settings), host=settings.gateway_host, port=settings.gateway_port, access_log=None,
+        print=lambda _msg: log.info("网关已启动 gateway listening on %s:%s", settings.gateway_host,
+                                    settings.gateway_port),
+    )
 
 
 if __name__ == "__main__":

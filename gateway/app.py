@@ -7,30 +7,33 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from bankcare.health import actions_health_url, database_probe, health_routes, http_probe
+from bankcare.metrics import metrics_handler, metrics_middleware
 from bankcare.settings import Settings
 from crm.db import make_engine, make_sessionmaker
 from gateway.conversation import ConversationService
 from gateway.keys import CHAT, ENGINE, HTTP, SESSION_FACTORY, SETTINGS
 from gateway.rasa_client import RasaClient
 from gateway.webchat import setup_webchat
-
-
-async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+from gateway.wechat.routes import setup_wechat
+from gateway.wechat.settings import WeChatSettings
 
 
 def create_app(settings: Settings) -> web.Application:
     """Build the gateway. Nothing connects until the app starts (see ``_resources``)."""
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=64 * 1024, middlewares=[metrics_middleware])
     app[SETTINGS] = settings
     engine = make_engine(settings.database_url)
     app[ENGINE] = engine
     app[SESSION_FACTORY] = make_sessionmaker(engine)
     rasa = RasaClient(settings.rasa_url, timeout_s=settings.rasa_timeout_s)
-    app[CHAT] = ConversationService(app[SESSION_FACTORY], rasa)
+    chat = ConversationService(app[SESSION_FACTORY], rasa)
+    app[CHAT] = chat
+    holder: dict[str, aiohttp.ClientSession] = {}
 
     async def _resources(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
+        holder["http"] = session
         app[HTTP] = session
         rasa.attach(session)
         yield
@@ -38,6 +41,13 @@ def create_app(settings: Settings) -> web.Application:
         engine.dispose()
 
     app.cleanup_ctx.append(_resources)
-    app.router.add_get("/healthz", healthz)
+    probes = {
+        "database": database_probe(engine),
+        "rasa": http_probe(settings.rasa_url.rstrip("/") + "/", lambda: holder["http"]),
+        "actions": http_probe(actions_health_url(settings.actions_url), lambda: holder["http"]),
+    }
+    app.add_routes(health_routes(probes))
+    app.router.add_get("/metrics", metrics_handler)
     setup_webchat(app)
+    setup_wechat(app, WeChatSettings.from_settings(settings), chat, app[SESSION_FACTORY])
     return app
