@@ -1,0 +1,30 @@
+"""All crm models, imported here so ``Base.metadata`` (and Alembic) sees every table."""
+
+import importlib
+import pkgutil
+
+from crm.models.base import Base, UTCDateTime, utcnow
+from crm.models.bank import Branch, Product, RelationshipManager
+from crm.models.care import Campaign, Delivery
+from crm.models.conversations import Conversation, ConversationTransition, Message
+from crm.models.customers import (
+    BindingChallenge,
+    BindingLock,
+    ChannelIdentity,
+    Customer,
+    MarketingConsent,
+)
+from crm.models.holdings import Account, Card, Loan, LoanInstallment, TermDeposit, Transaction
+from crm.models.service import Appointment, AuditEvent, LossReport, SmsOutbox, Ticket
+
+# Domain modules added by other parts (knowledge base, wechat, segments ...) register themselves
+# on Base when imported; import every module of this package so metadata is always complete.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = [
+    "Account", "AuditEvent", "Appointment", "Base", "BindingChallenge", "BindingLock", "Branch",
+    "Campaign", "Card", "ChannelIdentity", "Conversation", "ConversationTransition", "Customer",
+    "Delivery", "Loan", "LoanInstallment", "LossReport", "MarketingConsent", "Message", "Product",
+    "RelationshipManager", "SmsOutbox", "TermDeposit", "Ticket", "Transaction", "UTCDateTime", "utcnow",
+]

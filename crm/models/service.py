@@ -1,0 +1,82 @@
+"""Service records created by the assistant: tickets, appointments, loss reports, audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm.models.base import Base, UTCDateTime, utcnow
+
+
+class Ticket(Base):
+    """A complaint or a left message (工单), routed to an RM."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(24), unique=True)  # 工单号
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identities.id"))
+    rm_id: Mapped[int | None] = mapped_column(ForeignKey("relationship_managers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # complaint | message
+    category: Mapped[str] = mapped_column(String(32), default="")
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | processing | resolved
+    idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Appointment(Base):
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(24), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
+    on_date: Mapped[dt.date] = mapped_column(Date)
+    service: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(12), default="booked")
+    idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LossReport(Base):
+    __tablename__ = "loss_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(24), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what to whose data. ``detail`` never holds unmasked personal data."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # "bot", "rm:<code>", "scheduler", "cli"
+    action: Mapped[str] = mapped_column(String(48))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SmsOutbox(Base):
+    """Messages handed to the SMS sender. In development the sandbox sender keeps them here to read."""
+
+    __tablename__ = "sms_outbox"
+    __table_args__ = (UniqueConstraint("idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(String(256))
+    idempotency_key: Mapped[str] = mapped_column(String(96))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
