@@ -1,0 +1,308 @@
+"""``bankcare check-config``: show the configuration and explain what is missing or wrong.
+
+Prints every setting (secrets and URL passwords as ``******``), then the problems found, in
+Chinese with English in brackets. Errors (exit status 1): a value that cannot work, a production
+secret left at its development default or placeholder, a database that cannot be reached.
+Warnings (exit status 0): Rasa, the action server or Redis not answering -- they may simply not be
+started yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bankcare.health import actions_health_url
+from bankcare.settings import SECRET_FIELDS, ConfigError, Settings
+
+HIDDEN = "******"
+PLACEHOLDER_MARKERS = ("change_me", "change-me", "changeme")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: ``level`` is ``error`` or ``warning``; ``message`` is Chinese (English)."""
+
+    level: str
+    message: str
+
+
+def hide_url_password(url: str) -> str:
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:******@h/db``; other text unchanged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:{HIDDEN}@{host}"))
+
+
+def display_settings(env: Mapping[str, str], settings: Settings | None) -> dict[str, str]:
+    """Every setting as it will be used, secrets hidden; from raw env when settings are invalid."""
+    out: dict[str, str] = {}
+    defaults = Settings()
+    for f in dataclasses.fields(Settings):
+        if f.name == "extra":
+            continue
+        name = f.name.upper()
+        if settings is not None:
+            value = str(getattr(settings, f.name))
+        else:
+            value = env.get(name) or str(getattr(defaults, f.name))
+        if f.name in SECRET_FIELDS and value:
+            value = HIDDEN
+        out[name] = hide_url_password(value)
+    return out
+
+
+def _type_findings(env: Mapping[str, str]) -> list[Finding]:
+    """All type errors at once (Settings.from_env stops at the first)."""
+    found = []
+    for f in dataclasses.fields(Settings):
+        raw = env.get(f.name.upper())
+        if not raw:
+            continue
+        kind = {"int": int, "float": float}.get(str(f.type))
+        if kind is None:
+            continue
+        try:
+            kind(raw)
+        except ValueError:
+            word = "整数 (an integer)" if kind is int else "数字 (a number)"
+            found.append(Finding("error", f"{f.name.upper()}={raw!r} 应为{word}"))
+    return found
+
+
+def _production_findings(settings: Settings, already: str = "") -> list[Finding]:
+    """Hygiene checks beyond ``validate()``; secrets already named in ``already`` are skipped."""
+    found: list[Finding] = []
+    defaults = Settings()
+    for name in sorted(SECRET_FIELDS):
+        value = str(getattr(settings, name))
+        if name.upper() in already:
+            continue
+        if value == getattr(defaults, name):
+            # Development defaults are fine for the demo, never for production.
+            if not settings.demo_mode:
+                found.append(Finding("error", f"{name.upper()} 仍是开发默认值 (still the development default)"))
+        elif any(m in value.lower() for m in PLACEHOLDER_MARKERS):
+            found.append(
+                Finding(
+                    "error", f"{name.upper()} 仍是 .env.example 的占位值 (still the CHANGE_ME placeholder)"
+                )
+            )
+    for name in ("database_url", "redis_url"):
+        value = str(getattr(settings, name))
+        if any(m in value.lower() for m in PLACEHOLDER_MARKERS):
+            found.append(Finding("error", f"{name.upper()} 含占位密码 (contains a CHANGE_ME password)"))
+    if not settings.demo_mode:
+        if settings.database_url.startswith("sqlite"):
+            found.append(
+                Finding(
+                    "warning",
+                    "生产模式建议使用 PostgreSQL (production should use PostgreSQL, not SQLite)",
+                )
+            )
+        if not settings.redis_url:
+            found.append(
+                Finding(
+                    "warning", "未设置 REDIS_URL, 多实例部署需要 Redis (several instances need REDIS_URL)"
+                )
+            )
+        if not settings.public_url.startswith("https://"):
+            found.append(
+                Finding(
+                    "warning", "PUBLIC_URL 应使用 https:// (WeChat and browsers need https in production)"
+                )
+            )
+    if settings.log_format not in ("json", "text"):
+        found.append(
+            Finding(
+                "error", f"LOG_FORMAT 只能是 json 或 text (must be json or text): {settings.log_format!r}"
+            )
+        )
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        found.append(Finding("error", f"TIMEZONE 不是有效时区 (unknown time zone): {settings.timezone!r}"))
+    return found
+
+
+def check_database(url: str, timeout_s: float) -> list[Finding]:
+    """Connect and run ``SELECT 1``; a missing SQLite file is a warning (not initialised yet)."""
+    from sqlalchemy import inspect, text
+
+    from crm.db import make_engine
+
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:" and not Path(path).exists():
+            # Connecting would create an empty file; that is not this command's business.
+            return [
+                Finding("warning", "SQLite 数据库文件不存在, 请先执行迁移 (database file does not exist yet)")
+            ]
+        engine = make_engine(url)
+    else:
+        engine = make_engine(url, connect_args={"connect_timeout": max(1, int(timeout_s))})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1")).scalar_one()
+            migrated = inspect(conn).has_table("alembic_version")
+    except Exception as exc:  # what matters is that it failed, and the type says how
+        return [
+            Finding(
+                "error",
+                f"无法连接数据库 (cannot reach the database): {type(exc).__name__}; "
+                "请检查 DATABASE_URL、网络和密码 (check DATABASE_URL, network and password)",
+            )
+        ]
+    finally:
+        engine.dispose()
+    if not migrated:
+        return [Finding("warning", "数据库尚未迁移 (no alembic_version table: run `alembic upgrade head`)")]
+    return []
+
+
+def check_http(name: str, url: str, timeout_s: float) -> list[Finding]:
+    """GET ``url``; anything but a 2xx answer is a warning naming ``name``."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 (http(s) checked by Settings)
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return [Finding("warning", f"{name} 无法访问 (not reachable): {type(reason).__name__}")]
+    if not 200 <= status < 300:
+        return [Finding("warning", f"{name} 返回 HTTP {status} (answered HTTP {status})")]
+    return []
+
+
+def check_redis(url: str, timeout_s: float) -> list[Finding]:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # any failure is reported by type only; the URL carries a password
+        return [Finding("warning", f"Redis 无法访问 (not reachable): {type(exc).__name__}")]
+    return []
+
+
+def _parse_unvalidated(env: Mapping[str, str]) -> Settings:
+    """Settings from ``env`` without ``validate()``, so every later check can still run.
+
+    Mirrors ``Settings.from_env``'s conversions; call only after :func:`_type_findings` found none.
+    """
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = env.get(f.name.upper())
+        if f.name == "extra" or not raw:
+            continue
+        kind = str(f.type)
+        if kind == "int":
+            kwargs[f.name] = int(raw)
+        elif kind == "float":
+            kwargs[f.name] = float(raw)
+        elif kind == "bool":
+            kwargs[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+        else:
+            kwargs[f.name] = raw
+    return Settings(**kwargs)
+
+
+def diagnose(
+    env: Mapping[str, str], *, timeout_s: float = 2.0, network: bool = True
+) -> tuple[dict[str, str], list[Finding]]:
+    """Check the configuration in ``env``; returns (settings for display, findings)."""
+    findings = _type_findings(env)
+    if findings:
+        return display_settings(env, None), findings
+    try:
+        Settings.from_env(env)  # the services start exactly this way: its verdict comes first
+    except ConfigError as exc:
+        findings.append(Finding("error", str(exc)))
+    settings = _parse_unvalidated(env)
+    seen = {f.message for f in findings}
+    try:
+        settings.validate()
+    except ConfigError as exc:
+        if str(exc) not in seen:
+            findings.append(Finding("error", str(exc)))
+    findings += _production_findings(settings, " ".join(f.message for f in findings))
+    if network:
+        if settings.database_url.startswith(("sqlite", "postgres")):
+            findings += check_database(settings.database_url, timeout_s)
+        findings += check_http("Rasa (RASA_URL)", f"{settings.rasa_url.rstrip('/')}/", timeout_s)
+        findings += check_http(
+            "动作服务器 action server (ACTIONS_URL)", actions_health_url(settings.actions_url), timeout_s
+        )
+        if settings.redis_url:
+            findings += check_redis(settings.redis_url, timeout_s)
+    return display_settings(env, settings), findings
+
+
+def render(shown: Mapping[str, str], findings: list[Finding]) -> str:
+    width = max(len(k) for k in shown)
+    lines = ["配置 (settings):"]
+    lines += [f"  {k.ljust(width)}  {v}" for k, v in shown.items()]
+    errors = [f for f in findings if f.level == "error"]
+    warnings = [f for f in findings if f.level == "warning"]
+    if errors:
+        lines += ["", f"错误 (errors): {len(errors)}"] + [f"  ✗ {f.message}" for f in errors]
+    if warnings:
+        lines += ["", f"警告 (warnings): {len(warnings)}"] + [f"  ! {f.message}" for f in warnings]
+    if not errors:
+        lines += ["", "配置可用 (configuration OK)" + (", 但请留意警告 (see warnings)" if warnings else "")]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point for the subcommand; returns the exit status."""
+    shown, findings = diagnose(os.environ, timeout_s=args.timeout, network=not args.offline)
+    print(render(shown, findings))
+    return 1 if any(f.level == "error" for f in findings) else 0
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``check-config`` to the ``bankcare`` CLI's subparsers (sets ``func`` to :func:`run`)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "check-config",
+        help="检查配置 (check the configuration from the environment)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per reachability check")
+    parser.add_argument("--offline", action="store_true", help="skip database/Rasa/actions/Redis checks")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry: ``python -m bankcare.cli_config``."""
+    parser = argparse.ArgumentParser(prog="bankcare")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["check-config", *(argv if argv is not None else sys.argv[1:])])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
