@@ -99,7 +99,8 @@ def _production_findings(settings: Settings, already: str = "") -> list[Finding]
         if value == getattr(defaults, name):
             # Development defaults are fine for the demo, never for production.
             if not settings.demo_mode:
-                found.append(Finding("error", f"{name.upper()} 仍是开发默认值 (still the development default)"))
+                message = f"{name.upper()} 仍是开发默认值 (still the development default)"
+                found.append(Finding("error", message))
         elif any(m in value.lower() for m in PLACEHOLDER_MARKERS):
             found.append(
                 Finding(
