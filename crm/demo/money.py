@@ -74,13 +74,16 @@ def yearly_transactions(
 
     # Month of each transaction: seasonal for income, flat for expenses.
     month = rng.integers(0, 12, total)
+    # Window month i covers roughly start + i·30.4 days; seasonal weights are by calendar month.
+    start = as_of - dt.timedelta(days=365)
+    calendar = [(start + dt.timedelta(days=round(i * 30.4) + 15)).month - 1 for i in range(12)]
     for name, profile in PROFILES.items():
         weights = profile[6]
         if weights is FLAT:
             continue
         sel = np.flatnonzero(is_income & (occ == name))
-        month[sel] = rng.choice(12, size=len(sel), p=weights / weights.sum())
-    window_start = dt.datetime.combine(as_of - dt.timedelta(days=365), dt.time(), tzinfo=dt.UTC)
+        window_weights = weights[calendar]
+        month[sel] = rng.choice(12, size=len(sel), p=window_weights / window_weights.sum())
     # month 0 = the oldest month of the window; a random day and a daytime hour (08–20 local)
     day_seconds = rng.integers(0, 30, total) * 86400 + rng.integers(0, 12 * 3600, total)
     seconds = month * (365 * 86400 // 12) + day_seconds
@@ -128,7 +131,6 @@ def yearly_transactions(
     if total:
         sums[has_tx] = np.add.reduceat(cents, starts[has_tx])
     final = opening + sums
-    _ = window_start
     return TxBatch(acc, seconds, cents, balance_after, summary, channel, counterparty, final)
 
 
