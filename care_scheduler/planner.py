@@ -42,6 +42,7 @@ class Decision:
     not_before: dt.datetime
     text: str
     variant: str | None = None
+    why: str = ""
 
 
 @dataclass
@@ -139,7 +140,7 @@ class _Context:
                     run_caps.add(cust.id, self.day)
             variant = cand.template_key if campaign.kind == "promotion" else None
             decisions.append(Decision(campaign.code, cust.id, mask_name(cust.name), key, status, reason,
-                                      r.channel if r else None, not_before, text, variant))
+                                      r.channel if r else None, not_before, text, variant, why(campaign, cand)))
             if status != "exists":
                 rows.append(dict(
                     campaign_id=row.id, customer_id=cust.id, idempotency_key=key,
@@ -192,6 +193,26 @@ class _Context:
         if cache_key not in self.hours_text:
             self.hours_text[cache_key] = holiday_hours_text(branch.opening_hours if branch else {}, period)
         return self.hours_text[cache_key]
+
+
+def why(campaign: CampaignDef, cand: Candidate) -> str:
+    """Why this customer gets this message, in words staff understand."""
+    from care_scheduler.render import date_zh
+
+    extra = cand.extra
+    if campaign.kind == "birthday":
+        return "今天生日"
+    if campaign.kind == "festival":
+        return f"{extra.get('festival_name', '')}问候"
+    if campaign.kind == "holiday_notice":
+        return f"{extra['holiday_name']}假期（{date_zh(extra['holiday_start'])}起）营业安排"
+    if campaign.kind == "reminder":
+        return f"{campaign.name}：{date_zh(extra['due_on'])}到期，还有{extra['days_left']}天"
+    if campaign.kind == "reactivation":
+        return f"已{extra.get('idle_days', '?')}天没有交易"
+    if campaign.kind == "promotion":
+        return f"{campaign.name}（{cand.template_key}版）"
+    return campaign.name
 
 
 def holiday_hours_text(opening_hours: dict[str, Any], period: cal.HolidayPeriod) -> str:

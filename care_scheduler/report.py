@@ -1,0 +1,112 @@
+"""Campaign report: what happened to every planned message, and an optional PNG chart."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm.models import Campaign, Delivery
+
+# Labels used in the text report (Chinese) and in the chart (English unless a CJK font exists).
+METRICS = (
+    ("delivered", "已送达", "delivered"),
+    ("pending", "待发送", "pending"),
+    ("deferred", "已推迟", "deferred"),
+    ("suppressed", "未发送", "suppressed"),
+    ("failed", "失败", "failed"),
+    ("replied", "已回复", "replied"),
+    ("opted_out", "已退订", "opted out"),
+)
+REASONS_ZH = {
+    "no_consent": "未获营销授权", "opted_out": "客户已退订", "no_channel": "无可用渠道",
+    "unsubscribed": "已取消关注", "frequency_cap_day": "超过每日频次上限", "frequency_cap_week": "超过每周频次上限",
+    "quiet_hours": "夜间免打扰，推迟到8点", "already_planned": "已在计划中", "retry_scheduled": "等待重试",
+    "max_attempts": "多次失败，已停止", "permanent_failure": "无法送达",
+}
+
+
+class UnknownCampaign(LookupError):
+    pass
+
+
+@dataclass
+class CampaignReport:
+    code: str
+    name: str
+    metrics: Counter[str] = field(default_factory=Counter)
+    suppressed_by_reason: Counter[str] = field(default_factory=Counter)
+    by_variant: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"活动 {self.code}（{self.name}）"]
+        out += [f"  {zh}：{self.metrics[key]:,}" for key, zh, _ in METRICS]
+        for reason, n in self.suppressed_by_reason.most_common():
+            out.append(f"    - {REASONS_ZH.get(reason, reason)}：{n:,}")
+        for variant, counts in sorted(self.by_variant.items()):
+            sent = counts["delivered"]
+            rate = counts["replied"] / sent if sent else 0.0
+            out.append(f"  版本 {variant}：送达 {sent:,}，回复 {counts['replied']:,}（回复率 {rate:.1%}）")
+        return out
+
+
+def build(session: Session, code: str) -> CampaignReport:
+    campaign = session.scalars(select(Campaign).where(Campaign.code == code)).first()
+    if campaign is None:
+        raise UnknownCampaign(code)
+    report = CampaignReport(campaign.code, campaign.name)
+    rows = session.execute(
+        select(Delivery.status, Delivery.reason, Delivery.variant, func.count(),
+               func.count(Delivery.replied_at), func.count(Delivery.opted_out_at))
+        .where(Delivery.campaign_id == campaign.id)
+        .group_by(Delivery.status, Delivery.reason, Delivery.variant))
+    for status, reason, variant, n, replied, opted in rows:
+        key = {"sent": "delivered", "planned": "pending", "sending": "pending", "deferred": "deferred",
+               "suppressed": "suppressed", "failed": "failed", "dead": "failed"}.get(status, status)
+        report.metrics[key] += n
+        report.metrics["replied"] += replied
+        report.metrics["opted_out"] += opted
+        if status == "suppressed":
+            report.suppressed_by_reason[reason or "unknown"] += n
+        if variant:
+            v = report.by_variant.setdefault(variant, Counter())
+            v[key] += n
+            v["replied"] += replied
+    return report
+
+
+def _cjk_font() -> str | None:
+    from matplotlib import font_manager
+
+    for font in font_manager.fontManager.ttflist:
+        if any(k in font.name for k in ("Noto Sans CJK", "Noto Serif CJK", "WenQuanYi", "SimHei", "Source Han")):
+            return font.name
+    return None
+
+
+def write_png(report: CampaignReport, path: Path) -> None:
+    """Bar chart of the report; Chinese labels when a CJK font is installed, English otherwise."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    font = _cjk_font()
+    labels = [zh if font else en for _, zh, en in METRICS]
+    values = [report.metrics[key] for key, _, _ in METRICS]
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    try:
+        if font:
+            plt.rcParams["font.family"] = font
+        bars = ax.bar(labels, values, color=["#2e7d32", "#90a4ae", "#f9a825", "#8d6e63", "#c62828",
+                                             "#1565c0", "#6a1b9a"])
+        ax.bar_label(bars)
+        ax.set_title(f"{report.code}" + (f" {report.name}" if font else ""))
+        ax.set_ylabel("消息数" if font else "messages")
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
