@@ -1,0 +1,36 @@
+"""FAQ knowledge points maintained by bank staff (data, not Rasa training data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, Date, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm.models.base import Base, UTCDateTime, utcnow
+
+
+class KnowledgePoint(Base):
+    """One answer with the questions that lead to it.
+
+    ``similar_questions`` is a JSON list of strings; the standard question is not repeated
+    in it. ``valid_from``/``valid_to`` are inclusive calendar dates in Asia/Shanghai (a
+    promotion "until 6月30日" ends at the end of that local day); ``None`` means open.
+    """
+
+    __tablename__ = "knowledge_point"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    standard_question: Mapped[str] = mapped_column(String(500), unique=True, index=True)
+    similar_questions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    answer: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(100), default="", index=True)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+
+    def __repr__(self) -> str:
+        return f"KnowledgePoint(id={self.id!r}, standard_question={self.standard_question!r})"

@@ -1,0 +1,237 @@
+"""Reading and writing knowledge-base files (TSV, CSV, XLSX) in the two shapes staff use.
+
+Shape (a): ``question<TAB>answer`` rows; questions sharing an answer become one point, the
+first of them its standard question. Shape (b): a header row naming the columns
+standard_question / similar_questions / answer / category (Chinese headers such as 标准问题 /
+相似问题 / 答案 / 分类 are accepted too); similar questions are separated by ``|`` or newlines.
+Parsing is complete before anything is written, so a bad file writes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from crm.knowledge import KnowledgeDraft
+from crm.models.knowledge import KnowledgePoint
+
+COLUMNS = ("standard_question", "similar_questions", "answer", "category", "valid_from", "valid_to", "active")
+_HEADER_ALIASES = {
+    "standard_question": ("standard_question", "标准问题", "标准问", "问题"),
+    "similar_questions": ("similar_questions", "相似问题", "相似问", "扩展问", "相似问法"),
+    "answer": ("answer", "答案", "回答", "标准答案"),
+    "category": ("category", "分类", "类别", "业务分类"),
+    "valid_from": ("valid_from", "生效日期", "开始日期"),
+    "valid_to": ("valid_to", "失效日期", "截止日期", "结束日期"),
+    "active": ("active", "启用", "是否启用"),
+}
+_SIMILAR_SPLIT = re.compile(r"[|\n\r]+")
+_MAX_ERRORS_SHOWN = 10
+
+
+class FaqImportError(ValueError):
+    """The file cannot be imported; ``problems`` lists ``(line, message)`` pairs."""
+
+    code = "faq.import_invalid"
+
+    def __init__(self, path: str, problems: Sequence[tuple[int, str]]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        shown = "; ".join(
+            f"第{line}行: {msg}" if line else msg for line, msg in self.problems[:_MAX_ERRORS_SHOWN]
+        )
+        more = len(self.problems) - _MAX_ERRORS_SHOWN
+        suffix = f"（另有 {more} 处问题未列出）" if more > 0 else ""
+        super().__init__(f"{path}: 无法导入，未写入任何内容。{shown}{suffix}")
+
+
+def _decode(data: bytes) -> str:
+    # Excel on Chinese Windows saves CSV as GBK; UTF-8 files may carry a BOM.
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise UnicodeDecodeError("utf-8", data, 0, 1, "neither UTF-8 nor GB18030")
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    """All rows of a TSV/CSV/XLSX file as lists of stripped strings (blank rows dropped)."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook  # imported lazily: only staff imports need it
+
+        wb = load_workbook(path, read_only=True, data_only=True)
+        try:
+            ws = wb.worksheets[0]
+            rows = [["" if c is None else str(c).strip() for c in row] for row in ws.iter_rows(values_only=True)]
+        finally:
+            wb.close()
+    elif suffix in (".tsv", ".txt", ".csv"):
+        text = _decode(path.read_bytes())
+        delimiter = "," if suffix == ".csv" else "\t"
+        rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    else:
+        raise FaqImportError(str(path), [(0, f"不支持的文件类型 {suffix or '(无扩展名)'}，请使用 .tsv/.csv/.xlsx")])
+    # Keep line numbers meaningful: blank rows become empty lists, filtered by the parsers.
+    return [row if any(row) else [] for row in rows]
+
+
+def _header_map(row: list[str]) -> dict[str, int] | None:
+    lowered = [c.strip().lower() for c in row]
+    found: dict[str, int] = {}
+    for key, aliases in _HEADER_ALIASES.items():
+        for i, cell in enumerate(lowered):
+            if cell in aliases:
+                found[key] = i
+                break
+    if "answer" in found and "standard_question" in found and len(found) >= 3:
+        return found
+    return None
+
+
+def _parse_date(value: str, line: int, problems: list[tuple[int, str]]) -> dt.date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10].replace("/", "-"))
+    except ValueError:
+        problems.append((line, f"日期格式应为 YYYY-MM-DD：{value!r}"))
+        return None
+
+
+def _parse_active(value: str) -> bool:
+    return value.strip().lower() not in ("0", "false", "no", "否", "停用", "n")
+
+
+def parse_rows(rows: list[list[str]], path: str = "<rows>") -> list[KnowledgeDraft]:
+    """Turn rows into drafts, detecting the shape; raise :class:`FaqImportError` on any problem."""
+    problems: list[tuple[int, str]] = []
+    first = next((i for i, r in enumerate(rows) if r), None)
+    if first is None:
+        raise FaqImportError(path, [(0, "文件为空")])
+    header = _header_map(rows[first])
+    drafts = _parse_columns(rows, first, header, problems) if header else _parse_pairs(rows, first, problems)
+    if not drafts and not problems:
+        problems.append((0, "没有可导入的知识点"))
+    if problems:
+        raise FaqImportError(path, problems)
+    return drafts
+
+
+def _parse_pairs(rows: list[list[str]], first: int, problems: list[tuple[int, str]]) -> list[KnowledgeDraft]:
+    by_answer: dict[str, list[str]] = {}
+    answer_of: dict[str, str] = {}
+    start = first
+    if [c.lower() for c in rows[first][:2]] in (["question", "answer"], ["问题", "答案"]):
+        start += 1
+    for i in range(start, len(rows)):
+        row, line = rows[i], i + 1
+        if not row:
+            continue
+        cells = [c for c in row if c] if len(row) > 2 else row
+        if len(cells) != 2 or not cells[0] or not cells[1]:
+            problems.append((line, "每行应为“问题<TAB>答案”两列，且都不能为空"))
+            continue
+        question, answer = cells
+        if answer_of.get(question, answer) != answer:
+            problems.append((line, f"同一个问题对应了两个不同的答案：{question[:30]}"))
+            continue
+        if question in answer_of:
+            continue
+        answer_of[question] = answer
+        by_answer.setdefault(answer, []).append(question)
+    return [KnowledgeDraft(standard_question=qs[0], answer=a, similar_questions=tuple(qs[1:])) for a, qs in by_answer.items()]
+
+
+def _parse_columns(
+    rows: list[list[str]], first: int, header: dict[str, int], problems: list[tuple[int, str]]
+) -> list[KnowledgeDraft]:
+    drafts: dict[str, KnowledgeDraft] = {}
+    owner: dict[str, str] = {}  # every question -> its standard question, to catch conflicts
+
+    def cell(row: list[str], key: str) -> str:
+        i = header.get(key)
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    for i in range(first + 1, len(rows)):
+        row, line = rows[i], i + 1
+        if not row:
+            continue
+        std, answer = cell(row, "standard_question"), cell(row, "answer")
+        if not std or not answer:
+            problems.append((line, "标准问题和答案都不能为空"))
+            continue
+        if std in drafts:
+            problems.append((line, f"标准问题重复：{std[:30]}"))
+            continue
+        similar = [q.strip() for q in _SIMILAR_SPLIT.split(cell(row, "similar_questions")) if q.strip()]
+        for q in [std, *similar]:
+            if owner.setdefault(q, std) != std:
+                problems.append((line, f"问题“{q[:30]}”同时属于两个知识点"))
+        drafts[std] = KnowledgeDraft(
+            standard_question=std,
+            answer=answer,
+            similar_questions=tuple(dict.fromkeys(q for q in similar if q != std)),
+            category=cell(row, "category"),
+            valid_from=_parse_date(cell(row, "valid_from"), line, problems),
+            valid_to=_parse_date(cell(row, "valid_to"), line, problems),
+            active=_parse_active(cell(row, "active")) if "active" in header else True,
+        )
+        d = drafts[std]
+        if d.valid_from and d.valid_to and d.valid_from > d.valid_to:
+            problems.append((line, "生效日期晚于失效日期"))
+    return list(drafts.values())
+
+
+def read_knowledge_file(path: str | Path) -> list[KnowledgeDraft]:
+    """Parse a knowledge-base file of either shape into drafts (nothing is written)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FaqImportError(str(p), [(0, "文件不存在")])
+    try:
+        rows = read_rows(p)
+    except (UnicodeDecodeError, csv.Error, OSError, ValueError) as exc:
+        if isinstance(exc, FaqImportError):
+            raise
+        raise FaqImportError(str(p), [(0, f"无法读取文件：{type(exc).__name__}")]) from exc
+    return parse_rows(rows, str(p))
+
+
+def _export_row(point: KnowledgePoint) -> list[str]:
+    return [
+        point.standard_question,
+        "|".join(point.similar_questions or []),
+        point.answer,
+        point.category or "",
+        point.valid_from.isoformat() if point.valid_from else "",
+        point.valid_to.isoformat() if point.valid_to else "",
+        "1" if point.active else "0",
+    ]
+
+
+def write_knowledge(points: Iterable[KnowledgePoint], out: io.TextIOBase | Path) -> None:
+    """Write points in shape (b): TSV to a text stream, or TSV/CSV/XLSX to a path by extension."""
+    rows = [list(COLUMNS), *(_export_row(p) for p in points)]
+    if isinstance(out, Path):
+        suffix = out.suffix.lower()
+        if suffix == ".xlsx":
+            from openpyxl import Workbook
+
+            wb = Workbook()
+            ws = wb.active
+            assert ws is not None
+            ws.title = "knowledge"
+            for row in rows:
+                ws.append(row)
+            wb.save(out)
+            return
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            csv.writer(fh, delimiter="," if suffix == ".csv" else "\t", lineterminator="\n").writerows(rows)
+        return
+    csv.writer(out, delimiter="\t", lineterminator="\n").writerows(rows)
