@@ -11,23 +11,38 @@ from bankcare.health import actions_health_url, database_probe, health_routes, h
 from bankcare.metrics import metrics_handler, metrics_middleware
 from bankcare.settings import Settings
 from crm.db import make_engine, make_sessionmaker
+from gateway.console.api import setup_console
 from gateway.conversation import ConversationService
+from gateway.handoff.service import HandoffService
+from gateway.handoff.settings import HandoffSettings
 from gateway.keys import CHAT, ENGINE, HTTP, SESSION_FACTORY, SETTINGS
 from gateway.rasa_client import RasaClient
 from gateway.webchat import setup_webchat
-from gateway.wechat.routes import setup_wechat
+from gateway.wechat.routes import WECHAT_API_KEY, setup_wechat
 from gateway.wechat.settings import WeChatSettings
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the gateway. Nothing connects until the app starts (see ``_resources``)."""
+def create_app(settings: Settings, handoff_settings: HandoffSettings | None = None) -> web.Application:
+    """Build the gateway. Nothing connects until the app starts (see ``_resources``).
+
+    Args:
+        settings: the application settings.
+        handoff_settings: RM handoff timeouts and working hours (default: ``HANDOFF_*`` from the environment).
+    """
     app = web.Application(client_max_size=64 * 1024, middlewares=[metrics_middleware])
     app[SETTINGS] = settings
     engine = make_engine(settings.database_url)
     app[ENGINE] = engine
     app[SESSION_FACTORY] = make_sessionmaker(engine)
     rasa = RasaClient(settings.rasa_url, timeout_s=settings.rasa_timeout_s)
-    chat = ConversationService(app[SESSION_FACTORY], rasa)
+
+    async def wechat_send(openid: str, text: str) -> str:
+        # The API client exists once the WeChat cleanup context has started; it applies the 48-hour rules.
+        return (await app[WECHAT_API_KEY].send_text(openid, text)).status
+
+    handoff = HandoffService(handoff_settings or HandoffSettings.from_env(), app[SESSION_FACTORY], rasa,
+                             wechat_send)
+    chat = ConversationService(app[SESSION_FACTORY], rasa, handoff=handoff)
     app[CHAT] = chat
     holder: dict[str, aiohttp.ClientSession] = {}
 
@@ -50,4 +65,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics_handler)
     setup_webchat(app)
     setup_wechat(app, WeChatSettings.from_settings(settings), chat, app[SESSION_FACTORY])
+    setup_console(app, handoff)
+    app.cleanup_ctx.append(handoff.sweeper)  # after _resources: the sweeper talks to Rasa over HTTP
     return app

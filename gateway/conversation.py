@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,7 +20,11 @@ from crm.access.identity import get_or_create_identity, unbind
 from crm.db import session_scope
 from crm.models import AuditEvent, Conversation, MarketingConsent
 from gateway.chat_types import BotReply, Button, InboundMessage
+from gateway.handoff.machine import Effects
 from gateway.rasa_client import RasaClient, RasaUnavailable, to_replies
+
+if TYPE_CHECKING:
+    from gateway.handoff.service import HandoffService
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ class _Turn:
     conversation_id: int
     sender_id: str
     state: str
+    answered: list[BotReply] | None = None  # replies decided before (instead of) asking the bot
 
 
 class ConversationService:
@@ -55,12 +60,14 @@ class ConversationService:
         control_handlers: list[ControlHandler] | None = None,
         silent_state_handler: Callable[[Session, Conversation], list[BotReply]] | None = None,
         notify: Callable[[int], Awaitable[None]] | None = None,
+        handoff: HandoffService | None = None,
     ) -> None:
         self.factory = session_factory
         self.rasa = rasa
         self.control_handlers = control_handlers or []
         self.silent_state_handler = silent_state_handler
         self.notify = notify
+        self.handoff = handoff
 
     async def _db(self, work: Callable[[Session], Any]) -> Any:
         def run() -> Any:
@@ -70,15 +77,26 @@ class ConversationService:
         return await asyncio.to_thread(run)
 
     async def handle_message(self, message: InboundMessage) -> list[BotReply]:
+        fx = Effects()
+
         def record_in(session: Session) -> _Turn:
             conv = open_conversation(session, message.channel, message.user_id)
             record_message(session, conv, "in", "customer", message.text)
-            return _Turn(conv.id, conv.sender_id, conv.state)
+            turn = _Turn(conv.id, conv.sender_id, conv.state)
+            if conv.state in ("queued", "agent"):
+                # An RM owns (or is about to own) the conversation: the bot stays silent.
+                turn.answered = self._silent_state(session, conv, message.text, fx)
+            elif self.handoff is not None:
+                # Rating answers and left messages are the handoff's, not the bot's.
+                turn.answered = self.handoff.intercept(session, conv, message.text, fx)
+                if turn.answered is not None:
+                    self._record_replies(session, conv, turn.answered)
+            return turn
 
         turn: _Turn = await self._db(record_in)
-        if turn.state in ("queued", "agent"):
-            # An RM owns (or is about to own) the conversation: the bot stays silent.
-            return await self._db(lambda s: self._silent_state(s, turn))
+        if turn.answered is not None:
+            await self._apply(fx)
+            return turn.answered
 
         metadata: dict[str, Any] = {"channel": message.channel, **message.metadata}
         if message.location is not None:
@@ -101,22 +119,35 @@ class ConversationService:
             for control in controls:
                 for handler in self.control_handlers:
                     out.extend(handler(session, conv, control))
-            for reply in out:
-                record_message(
-                    session, conv, "out", reply.author, reply.text,
-                    [{"title": b.title, "payload": b.payload} for b in reply.buttons] or None,
-                )
+            if self.handoff is not None:
+                out.extend(self.handoff.after_bot(session, conv, message.text, controls, fx))
+            self._record_replies(session, conv, out)
             return out
 
-        return await self._db(record_out)
+        result: list[BotReply] = await self._db(record_out)
+        await self._apply(fx)
+        return result
 
-    def _silent_state(self, session: Session, turn: _Turn) -> list[BotReply]:
-        conv = session.get(Conversation, turn.conversation_id)
-        if conv is None or self.silent_state_handler is None:
-            return []
-        replies = self.silent_state_handler(session, conv)
+    async def _apply(self, fx: Effects) -> None:
+        if self.handoff is not None and (fx.tracker or fx.push):
+            await self.handoff.apply(fx)
+
+    @staticmethod
+    def _record_replies(session: Session, conv: Conversation, replies: list[BotReply]) -> None:
         for reply in replies:
-            record_message(session, conv, "out", "system", reply.text)
+            record_message(
+                session, conv, "out", reply.author, reply.text,
+                [{"title": b.title, "payload": b.payload} for b in reply.buttons] or None,
+            )
+
+    def _silent_state(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply]:
+        if self.handoff is not None:
+            replies = self.handoff.silent(session, conv, text, fx)
+        elif self.silent_state_handler is not None:
+            replies = self.silent_state_handler(session, conv)
+        else:
+            return []
+        self._record_replies(session, conv, replies)
         return replies
 
     async def on_subscribe(self, channel: str, user_id: str, scene: str | None) -> list[BotReply]:

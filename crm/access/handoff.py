@@ -1,0 +1,319 @@
+"""Data access for the RM handoff: guarded state moves, routing facts, queue order and visibility.
+
+Every ownership change is a conditional UPDATE (``WHERE state = :from [AND rm_id = :rm]``): with
+several gateway processes, exactly one of two racing moves wins and only the winner records a
+``ConversationTransition``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from crm.errors import NotFound
+from crm.models import (
+    Account,
+    ChannelIdentity,
+    Conversation,
+    ConversationTransition,
+    Customer,
+    RelationshipManager,
+    TermDeposit,
+    utcnow,
+)
+from crm.models.handoff import ConversationNote, HandoffState, ServiceRating
+
+VIP_TIERS = ("贵宾", "私行")
+VIP_AUM = Decimal("500000")
+PRIVATE_AUM = Decimal("6000000")
+_KEEP: Any = object()
+
+
+def customer_of(session: Session, conv: Conversation) -> Customer | None:
+    """The verified customer behind a conversation (None for visitors and unverified bindings)."""
+    identity = session.get(ChannelIdentity, conv.identity_id)
+    if identity is None or identity.customer_id is None or identity.verified_at is None:
+        return None
+    return session.get(Customer, identity.customer_id)
+
+
+def aum(session: Session, customer_id: int) -> Decimal:
+    """Assets under management: current balances plus active term deposits."""
+    balances = session.scalar(
+        select(func.coalesce(func.sum(Account.balance), 0)).where(Account.customer_id == customer_id)
+    )
+    deposits = session.scalar(
+        select(func.coalesce(func.sum(TermDeposit.amount), 0)).where(
+            TermDeposit.customer_id == customer_id, TermDeposit.status == "active"
+        )
+    )
+    return Decimal(str(balances or 0)) + Decimal(str(deposits or 0))
+
+
+def tier_for(amount: Decimal) -> str:
+    if amount >= PRIVATE_AUM:
+        return "私行"
+    if amount >= VIP_AUM:
+        return "贵宾"
+    return "潜力" if amount >= Decimal("50000") else "普通"
+
+
+def handoff_state(session: Session, conv_id: int) -> HandoffState:
+    """The conversation's routing row, created on first use."""
+    hs = session.get(HandoffState, conv_id)
+    if hs is None:
+        hs = HandoffState(conversation_id=conv_id)
+        session.add(hs)
+        session.flush()
+    return hs
+
+
+def move(
+    session: Session,
+    conv: Conversation,
+    from_state: str,
+    to_state: str,
+    actor: str,
+    reason: str,
+    *,
+    rm_id: int | None = _KEEP,
+    require_rm: int | None = _KEEP,
+    values: dict[str, Any] | None = None,
+) -> bool:
+    """Move ``conv`` from ``from_state`` to ``to_state`` if (and only if) it is still there.
+
+    Args:
+        rm_id: new owner (omit to keep the current one).
+        require_rm: only move if this RM owns the conversation (omit for no check).
+        values: further Conversation columns to set in the same UPDATE.
+
+    Returns:
+        True if this call made the move (and recorded the transition).
+    """
+    now = utcnow()
+    stmt = update(Conversation).where(Conversation.id == conv.id, Conversation.state == from_state)
+    if require_rm is not _KEEP:
+        stmt = stmt.where(Conversation.rm_id == require_rm)
+    new: dict[str, Any] = {"state": to_state, "updated_at": now, **(values or {})}
+    if rm_id is not _KEEP:
+        new["rm_id"] = rm_id
+    result = session.execute(stmt.values(**new).execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(conv)
+        return False
+    session.add(ConversationTransition(
+        conversation_id=conv.id, from_state=from_state, to_state=to_state, actor=actor[:64], reason=reason[:64],
+        at=now,
+    ))
+    session.flush()
+    session.refresh(conv)
+    return True
+
+
+def is_online(rm: RelationshipManager, now: dt.datetime, presence_s: float) -> bool:
+    return bool(rm.online and rm.last_seen_at and now - rm.last_seen_at <= dt.timedelta(seconds=presence_s))
+
+
+def online_rms(session: Session, now: dt.datetime, presence_s: float, branch_id: int | None = None) -> list[
+        RelationshipManager]:
+    """RMs and supervisors with a live console (``branch_id`` narrows to one branch)."""
+    stmt = select(RelationshipManager).where(
+        RelationshipManager.online.is_(True),
+        RelationshipManager.last_seen_at >= now - dt.timedelta(seconds=presence_s),
+    )
+    if branch_id is not None:
+        stmt = stmt.where(RelationshipManager.branch_id == branch_id)
+    return list(session.scalars(stmt))
+
+
+def touch_presence(session: Session, rm_id: int, now: dt.datetime) -> None:
+    session.execute(update(RelationshipManager).where(RelationshipManager.id == rm_id)
+                    .values(online=True, last_seen_at=now))
+
+
+def go_offline(session: Session, rm_id: int, *, stale_before: dt.datetime | None = None) -> bool:
+    """Mark an RM offline; with ``stale_before`` only if their last heartbeat is older (race-safe)."""
+    stmt = update(RelationshipManager).where(RelationshipManager.id == rm_id, RelationshipManager.online.is_(True))
+    if stale_before is not None:
+        stmt = stmt.where(or_(RelationshipManager.last_seen_at.is_(None),
+                              RelationshipManager.last_seen_at < stale_before))
+    return bool(session.execute(stmt.values(online=False)).rowcount)  # type: ignore[attr-defined]
+
+
+def queued(session: Session) -> list[tuple[Conversation, HandoffState]]:
+    """Every queued conversation in service order: higher priority first, then longest waiting."""
+    rows = session.execute(
+        select(Conversation, HandoffState)
+        .join(HandoffState, HandoffState.conversation_id == Conversation.id)
+        .where(Conversation.state == "queued")
+        .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id)
+    )
+    return [(c, h) for c, h in rows.tuples()]
+
+
+def routed_to(rm: RelationshipManager, hs: HandoffState) -> bool:
+    """Whether a queued conversation is currently offered to ``rm`` (the routing scope)."""
+    if hs.route_scope == "any":
+        return True
+    if hs.route_scope == "rm":
+        return hs.preferred_rm_id == rm.id or (rm.role == "supervisor" and hs.branch_id == rm.branch_id)
+    return hs.branch_id == rm.branch_id
+
+
+def position_in_queue(session: Session, conv: Conversation, hs: HandoffState) -> int:
+    """1-based place among the queued conversations competing for the same RMs."""
+    place = 1
+    for other, other_hs in queued(session):
+        if other.id == conv.id:
+            return place
+        if other_hs.route_scope == "any" or hs.route_scope == "any" or other_hs.branch_id == hs.branch_id:
+            place += 1
+    return place
+
+
+def branch_of_rm(session: Session, rm_id: int | None) -> int | None:
+    rm = session.get(RelationshipManager, rm_id) if rm_id else None
+    return rm.branch_id if rm else None
+
+
+def visible(session: Session, rm: RelationshipManager, conv_id: int) -> tuple[Conversation, HandoffState]:
+    """The conversation if ``rm`` may see it, else NotFound (no hint that it exists).
+
+    An RM sees what is routed to them in the queue and what they own; a supervisor also sees
+    everything of their branch (the customer's branch, or owned by one of their RMs).
+    """
+    conv = session.get(Conversation, conv_id)
+    hs = session.get(HandoffState, conv_id)
+    if conv is None or hs is None:
+        raise NotFound("conversation")
+    if conv.rm_id == rm.id or (conv.state == "queued" and routed_to(rm, hs)):
+        return conv, hs
+    if rm.role == "supervisor" and (hs.branch_id == rm.branch_id or branch_of_rm(session, conv.rm_id) == rm.branch_id):
+        return conv, hs
+    raise NotFound("conversation")
+
+
+def list_for(session: Session, rm: RelationshipManager) -> list[tuple[Conversation, HandoffState]]:
+    """Queued conversations routed to ``rm``, their own, and for a supervisor the branch's live ones."""
+    out = [(c, h) for c, h in queued(session) if routed_to(rm, h) or (
+        rm.role == "supervisor" and h.branch_id == rm.branch_id)]
+    stmt = (select(Conversation, HandoffState).join(HandoffState, HandoffState.conversation_id == Conversation.id)
+            .where(Conversation.state == "agent"))
+    if rm.role == "supervisor":
+        branch_rms = select(RelationshipManager.id).where(RelationshipManager.branch_id == rm.branch_id)
+        stmt = stmt.where(or_(Conversation.rm_id == rm.id, Conversation.rm_id.in_(branch_rms),
+                              HandoffState.branch_id == rm.branch_id))
+    else:
+        stmt = stmt.where(Conversation.rm_id == rm.id)
+    out.extend(session.execute(stmt.order_by(Conversation.updated_at.desc())).tuples())
+    return out
+
+
+def add_note(session: Session, conv_id: int, rm_id: int, text: str) -> ConversationNote:
+    note = ConversationNote(conversation_id=conv_id, rm_id=rm_id, text=text)
+    session.add(note)
+    session.flush()
+    return note
+
+
+def notes(session: Session, conv_id: int) -> list[tuple[ConversationNote, str]]:
+    rows = session.execute(
+        select(ConversationNote, RelationshipManager.name)
+        .join(RelationshipManager, RelationshipManager.id == ConversationNote.rm_id)
+        .where(ConversationNote.conversation_id == conv_id).order_by(ConversationNote.id)
+    )
+    return [(n, name) for n, name in rows.tuples()]
+
+
+def add_rating(session: Session, conv_id: int, rm_id: int | None, score: int) -> ServiceRating:
+    if not 1 <= score <= 5:
+        raise ValueError("score must be 1..5")
+    rating = ServiceRating(conversation_id=conv_id, rm_id=rm_id, branch_id=branch_of_rm(session, rm_id),
+                           score=score)
+    session.add(rating)
+    session.flush()
+    return rating
+
+
+def set_rating_reason(session: Session, rating_id: int, reason: str) -> None:
+    rating = session.get(ServiceRating, rating_id)
+    if rating is None:
+        raise NotFound("rating")
+    rating.reason = reason[:500]
+
+
+def rm_by_id(session: Session, rm_id: int) -> RelationshipManager:
+    rm = session.get(RelationshipManager, rm_id)
+    if rm is None:
+        raise NotFound("rm")
+    return rm
+
+
+# --- RM console: sessions, customer panel, supervisor figures ---------------------------------
+
+SESSION_TTL = dt.timedelta(hours=12)
+MAX_FAILURES = 5
+LOCKOUT = dt.timedelta(minutes=15)
+
+
+class LoginLocked(Exception):
+    """Too many failed logins; ``until`` is when the lock ends."""
+
+    def __init__(self, until: dt.datetime) -> None:
+        super().__init__("login locked")
+        self.until = until
+
+
+def check_login(session: Session, login: str, password: str, verify: Any, now: dt.datetime) -> (
+        RelationshipManager | None):
+    """The RM for a correct login/password, None otherwise; counts failures and locks the account.
+
+    Args:
+        verify: ``(hash, password) -> bool`` (argon2; injected so crm does not pick the algorithm).
+
+    Raises:
+        LoginLocked: the account is locked (also when the password is right).
+    """
+    rm = session.scalar(select(RelationshipManager).where(RelationshipManager.login == login))
+    if rm is None:
+        verify(None, password)  # same work as for a real account: no timing hint that the login exists
+        return None
+    if rm.locked_until is not None and rm.locked_until > now:
+        raise LoginLocked(rm.locked_until)
+    if verify(rm.password_hash, password):
+        rm.failed_logins, rm.locked_until = 0, None
+        return rm
+    rm.failed_logins += 1
+    if rm.failed_logins >= MAX_FAILURES:
+        rm.failed_logins, rm.locked_until = 0, now + LOCKOUT
+    return None
+
+
+def open_console_session(session: Session, rm_id: int, token_hash: str, csrf: str, now: dt.datetime) -> None:
+    from crm.models.handoff import ConsoleSession
+
+    session.add(ConsoleSession(token_hash=token_hash, rm_id=rm_id, csrf_token=csrf, created_at=now,
+                               expires_at=now + SESSION_TTL))
+
+
+def console_session(session: Session, token_hash: str, now: dt.datetime) -> tuple[RelationshipManager, str] | None:
+    """(RM, CSRF token) for a live session."""
+    from crm.models.handoff import ConsoleSession
+
+    row = session.get(ConsoleSession, token_hash)
+    if row is None or row.expires_at <= now:
+        return None
+    rm = session.get(RelationshipManager, row.rm_id)
+    return (rm, row.csrf_token) if rm is not None else None
+
+
+def close_console_session(session: Session, token_hash: str) -> None:
+    from crm.models.handoff import ConsoleSession
+
+    row = session.get(ConsoleSession, token_hash)
+    if row is not None:
+        session.delete(row)

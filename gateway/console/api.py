@@ -1,0 +1,232 @@
+"""The RM console's JSON API and page. Authorisation is checked on every call, from the session.
+
+An RM sees the queued conversations routed to them and the ones they own; a supervisor also sees
+their branch. Anything else is answered 404 (no hint that it exists); visible but not theirs to
+change is 403.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm.access import handoff as access
+from crm.errors import NotFound
+from crm.models import AuditEvent, RelationshipManager, utcnow
+from gateway.console import panel
+from gateway.console.auth import (
+    ConsoleUser,
+    _db,
+    current_user,
+    json_error,
+    login,
+    logout,
+    state_changing_user,
+)
+from gateway.handoff.machine import Effects
+from gateway.handoff.service import HandoffService
+from gateway.keys import SETTINGS
+
+STATIC = Path(__file__).parent / "static"
+MAX_TEXT = 2000
+HANDOFF = web.AppKey("handoff", HandoffService)
+
+
+def _conv_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["conv_id"])
+    except ValueError as exc:
+        raise json_error(404, "not_found", "会话不存在。") from exc
+
+
+def _me(session: Session, user: ConsoleUser) -> RelationshipManager:
+    return access.rm_by_id(session, user.rm_id)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise json_error(400, "bad_request", "请求格式不正确。") from exc
+    if not isinstance(body, dict):
+        raise json_error(400, "bad_request", "请求格式不正确。")
+    return body
+
+
+def _text(body: dict[str, Any]) -> str:
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise json_error(400, "empty", "内容不能为空。")
+    if len(text) > MAX_TEXT:
+        raise json_error(400, "too_long", "内容太长了，请分几次发送。")
+    return text.strip()
+
+
+async def page(_request: web.Request) -> web.FileResponse:
+    resp = web.FileResponse(STATIC / "console.html")
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "frame-ancestors 'none'")
+    return resp
+
+
+async def me(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    return web.json_response({"id": user.rm_id, "code": user.code, "name": user.name, "role": user.role,
+                              "csrf": user.csrf})
+
+
+def conversation_list(session: Session, user: ConsoleUser) -> list[dict[str, Any]]:
+    rm = _me(session, user)
+    now = utcnow()
+    return [panel.row(session, c, h, rm.id, now) for c, h in access.list_for(session, rm)]
+
+
+async def conversations(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    return web.json_response({"conversations": await _db(request, lambda s: conversation_list(s, user))})
+
+
+async def conversation(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    conv_id = _conv_id(request)
+    tz = request.app[SETTINGS].timezone
+
+    def work(session: Session) -> dict[str, Any]:
+        rm = _me(session, user)
+        conv, hs = access.visible(session, rm, conv_id)
+        session.add(AuditEvent(actor=f"rm:{rm.code}", action="console_view_customer",
+                               customer_id=hs.customer_id, detail={"conversation_id": conv.id}))
+        return {
+            "conversation": panel.row(session, conv, hs, rm.id, utcnow()),
+            "messages": panel.transcript(session, conv.id),
+            "customer": panel.customer_panel(session, conv, tz),
+            "notes": [{"id": n.id, "rm": name, "text": n.text, "created_at": n.created_at.isoformat()}
+                      for n, name in access.notes(session, conv.id)],
+        }
+
+    return web.json_response(await _guard(request, work))
+
+
+async def _guard(request: web.Request, work: Any) -> Any:
+    try:
+        return await _db(request, work)
+    except NotFound as exc:
+        raise json_error(404, "not_found", "会话不存在或您无权查看。") from exc
+
+
+def _action(name: str):  # type: ignore[no-untyped-def]
+    """A state-changing conversation action: CSRF, visibility, then the machine, then effects."""
+
+    async def handler(request: web.Request) -> web.Response:
+        user = await state_changing_user(request)
+        conv_id = _conv_id(request)
+        body = await _body(request) if request.can_read_body else {}
+        service = request.app[HANDOFF]
+        machine = service.machine
+
+        def work(session: Session, fx: Effects) -> dict[str, Any]:
+            rm = _me(session, user)
+            conv, hs = access.visible(session, rm, conv_id)
+            owner = conv.rm_id == rm.id and conv.state == "agent"
+            if name == "take":
+                if conv.state != "queued" or not (access.routed_to(rm, hs) or rm.role == "supervisor"):
+                    return {"status": 409 if conv.state != "queued" else 403}
+                return {"ok": machine.take(session, conv, rm, fx)}
+            if name == "note":
+                note = access.add_note(session, conv.id, rm.id, _text(body))
+                return {"ok": True, "id": note.id}
+            if name == "close" and conv.state == "queued" and rm.role == "supervisor":
+                return {"ok": machine.close(session, conv, rm, fx)}
+            if not owner:
+                return {"status": 403}
+            if name == "reply":
+                msg = machine.rm_reply(session, conv, rm, _text(body), fx)
+                return {"ok": msg is not None, "id": msg.id if msg else None}
+            if name == "transfer":
+                try:
+                    target = access.rm_by_id(session, int(body.get("rm_id") or 0))
+                except (NotFound, ValueError, TypeError):
+                    return {"status": 400}
+                return {"ok": machine.transfer(session, conv, rm, target, fx)}
+            if name == "handback":
+                return {"ok": machine.hand_back(session, conv, rm, fx)}
+            if name == "close":
+                return {"ok": machine.close(session, conv, rm, fx)}
+            return {"status": 404}
+
+        try:
+            result: dict[str, Any] = await service.run(work)
+        except NotFound as exc:
+            raise json_error(404, "not_found", "会话不存在或您无权查看。") from exc
+        status = result.get("status")
+        if status == 403:
+            raise json_error(403, "forbidden", "这个会话不归您处理。")
+        if status == 409:
+            raise json_error(409, "conflict", "会话状态已变化（可能已被其他客户经理接入），请刷新。")
+        if status == 400:
+            raise json_error(400, "bad_request", "请选择要转给的客户经理。")
+        if status == 404:
+            raise json_error(404, "not_found", "未知操作。")
+        if not result.get("ok"):
+            raise json_error(409, "conflict", "会话状态已变化（可能已被其他客户经理接入），请刷新。")
+        return web.json_response(result)
+
+    return handler
+
+
+async def rms(request: web.Request) -> web.Response:
+    """Colleagues to transfer to: own branch first, then anyone online."""
+    user = await current_user(request)
+    presence = request.app[HANDOFF].settings.presence_timeout_s
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        now = utcnow()
+        out = []
+        for rm in session.scalars(select(RelationshipManager).order_by(RelationshipManager.id)):
+            online = access.is_online(rm, now, presence)
+            if rm.id != user.rm_id and (rm.branch_id == user.branch_id or online):
+                out.append({"id": rm.id, "name": rm.name, "code": rm.code, "online": online,
+                            "same_branch": rm.branch_id == user.branch_id})
+        return sorted(out, key=lambda r: (not r["same_branch"], not r["online"], r["id"]))
+
+    return web.json_response({"rms": await _db(request, work)})
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    user = await state_changing_user(request)
+    await _db(request, lambda s: access.touch_presence(s, user.rm_id, utcnow()))
+    return web.json_response({"ok": True})
+
+
+async def stats(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    if user.role != "supervisor":
+        raise json_error(403, "forbidden", "只有主管可以查看统计。")
+    tz = request.app[SETTINGS].timezone
+    return web.json_response(await _db(request, lambda s: panel.supervisor_stats(s, user.branch_id, utcnow(), tz)))
+
+
+def setup_console(app: web.Application, service: HandoffService) -> None:
+    """Add ``/console`` (page, static files, JSON API, WebSocket) to the gateway."""
+    from gateway.console.live import live
+
+    app[HANDOFF] = service
+    app.router.add_get("/console", page)
+    app.router.add_static("/console/static", STATIC)
+    app.router.add_post("/console/api/login", login)
+    app.router.add_post("/console/api/logout", logout)
+    app.router.add_get("/console/api/me", me)
+    app.router.add_get("/console/api/conversations", conversations)
+    app.router.add_get("/console/api/conversations/{conv_id}", conversation)
+    for name in ("take", "reply", "note", "transfer", "handback", "close"):
+        app.router.add_post(f"/console/api/conversations/{{conv_id}}/{name}", _action(name))
+    app.router.add_get("/console/api/rms", rms)
+    app.router.add_post("/console/api/heartbeat", heartbeat)
+    app.router.add_get("/console/api/stats", stats)
+    app.router.add_get("/console/ws", live)

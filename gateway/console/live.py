@@ -1,0 +1,83 @@
+"""The console's WebSocket: the live conversation list and the open transcript, plus presence.
+
+Like the web chat, it polls the database: correct with several gateway processes and after a
+reconnect. The connection itself is the RM's heartbeat; the sweeper marks RMs offline whose
+heartbeat stopped (closed laptop, lost network) and re-queues their conversations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from sqlalchemy.orm import Session
+
+from crm.access import handoff as access
+from crm.errors import NotFound
+from crm.models import utcnow
+from gateway.console import panel
+from gateway.console.api import conversation_list
+from gateway.console.auth import _db, current_user, json_error
+
+POLL_S = 1.0
+
+
+async def live(request: web.Request) -> web.WebSocketResponse:
+    user = await current_user(request)
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.split("://", 1)[-1] != request.host:
+        # Cookies ride along on cross-site WebSocket handshakes: refuse foreign pages.
+        raise json_error(403, "origin", "来源不被允许。")
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    watch: dict[str, int] = {"conv": 0, "after": 0}
+
+    async def reader() -> None:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(msg.data)
+                if "watch" in data:
+                    watch["conv"], watch["after"] = int(data["watch"] or 0), int(data.get("after") or 0)
+            except (ValueError, TypeError, AttributeError):
+                continue
+
+    def snapshot(session: Session, conv_id: int, after: int) -> dict[str, Any]:
+        now = utcnow()
+        access.touch_presence(session, user.rm_id, now)
+        out: dict[str, Any] = {"type": "snapshot", "conversations": conversation_list(session, user)}
+        if conv_id:
+            try:
+                rm = access.rm_by_id(session, user.rm_id)
+                conv, hs = access.visible(session, rm, conv_id)
+                out["watch"] = {"id": conv_id, "messages": panel.transcript(session, conv_id, after),
+                                "conversation": panel.row(session, conv, hs, rm.id, now)}
+            except NotFound:
+                out["watch"] = {"id": conv_id, "gone": True}
+        return out
+
+    read_task = asyncio.create_task(reader())
+    last_list = ""
+    try:
+        while not ws.closed:
+            conv_id, after = watch["conv"], watch["after"]
+            data = await _db(request, lambda s: snapshot(s, conv_id, after))
+            listing = json.dumps(data["conversations"], ensure_ascii=False, sort_keys=True)
+            watched = data.get("watch")
+            if listing != last_list or (watched and (watched.get("messages") or watched.get("gone"))):
+                await ws.send_json(data)
+                last_list = listing
+                if watched and watched.get("messages") and watch["conv"] == conv_id:
+                    watch["after"] = max(watch["after"], max(m["id"] for m in watched["messages"]))
+            await asyncio.sleep(POLL_S)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        read_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await read_task
+    return ws

@@ -1,0 +1,274 @@
+"""The handoff state machine: bot → queued → agent → bot, plus closed.
+
+All methods are synchronous and run inside one database transaction (a worker thread). What must
+happen outside the transaction — Rasa tracker pause/resume/recording and pushing messages to WeChat —
+is collected in ``Effects`` and carried out by ``gateway.handoff.service`` after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from crm.access import handoff as access
+from crm.access.conversations import record_message
+from crm.models import Conversation, Message, RelationshipManager, Ticket, utcnow
+from crm.models.handoff import HandoffState
+from gateway.chat_types import BotReply
+from gateway.handoff import texts
+from gateway.handoff.hours import hours_text, is_working_time
+from gateway.handoff.settings import HandoffSettings
+
+VIP_BONUS = 10
+COMPLAINT_PRIORITY = 5
+URGENT_REASONS = frozenset({"complaint", "negative_sentiment"})
+
+
+@dataclass
+class Effects:
+    """Side effects to run after the commit."""
+
+    tracker: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    push: list[int] = field(default_factory=list)  # ids of out-of-turn messages for the customer
+
+    def pause(self, conv: Conversation) -> None:
+        self.tracker.append((conv.sender_id, [{"event": "pause"}]))
+
+    def resume(self, conv: Conversation, then_say: str | None = None) -> None:
+        events: list[dict[str, Any]] = [{"event": "resume"}]
+        if then_say:
+            events.append({"event": "bot", "text": then_say, "metadata": {"handoff": "gateway"}})
+        self.tracker.append((conv.sender_id, events))
+
+    def record(self, conv: Conversation, event: str, text: str, who: str) -> None:
+        self.tracker.append((conv.sender_id, [{"event": event, "text": text, "metadata": {"handoff": who}}]))
+
+
+class HandoffMachine:
+    """Policy for routing, queueing and timeouts; data access goes through ``crm.access.handoff``."""
+
+    def __init__(self, settings: HandoffSettings) -> None:
+        self.settings = settings
+
+    # --- customer side -----------------------------------------------------------------------
+
+    def request(self, session: Session, conv: Conversation, reason: str, priority: int, actor: str,
+                fx: Effects, now: dt.datetime | None = None) -> list[BotReply]:
+        """bot → queued, routed by value tier and branch; returns what to tell the customer."""
+        now = now or utcnow()
+        hs = access.handoff_state(session, conv.id)
+        customer = access.customer_of(session, conv)
+        tier, branch_id, preferred = "普通", None, None
+        if customer is not None:
+            tier = access.tier_for(access.aum(session, customer.id))
+            branch_id = customer.branch_id
+            if tier in access.VIP_TIERS:
+                preferred = customer.rm_id
+        priority = max(priority, COMPLAINT_PRIORITY if reason in URGENT_REASONS else 0)
+        if tier in access.VIP_TIERS:
+            priority += VIP_BONUS
+        if not access.move(session, conv, "bot", "queued", actor, reason,
+                           rm_id=None, values={"priority": priority, "queued_at": now, "consecutive_fallbacks": 0}):
+            return []
+        hs.reason, hs.customer_id, hs.branch_id, hs.tier = reason[:32], customer and customer.id, branch_id, tier
+        hs.preferred_rm_id = preferred
+        hs.route_scope = self._initial_scope(session, hs, now)
+        hs.scope_since, hs.assigned_at, hs.awaiting_since = now, None, None
+        hs.message_offered_at, hs.awaiting_message, hs.rating_step = None, False, None
+        hs.updated_at = now
+        fx.pause(conv)
+        position = access.position_in_queue(session, conv, hs)
+        hs.last_position_told = position
+        replies = [BotReply(texts.queue_text(position, self._online_for(session, hs, now),
+                                             self.settings.seconds_per_position, reason), author="system")]
+        if not is_working_time(now, self.settings):
+            hs.message_offered_at = now
+            replies.append(BotReply(texts.out_of_hours(hours_text(self.settings)),
+                                    (texts.LEAVE_MESSAGE_BUTTON, texts.CANCEL_BUTTON), author="system"))
+        return replies
+
+    def intercept(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply] | None:
+        """Bot-state messages the handoff answers itself (rating, leave-message); None = ask the bot."""
+        hs = session.get(HandoffState, conv.id)
+        stripped = text.strip()
+        if stripped in texts.LEAVE_COMMANDS:
+            hs = hs or access.handoff_state(session, conv.id)
+            hs.awaiting_message = True
+            return [BotReply(texts.ASK_MESSAGE, author="system")]
+        if hs is None:
+            return None
+        if hs.awaiting_message:
+            return [self._leave_message(session, conv, hs, stripped, fx)]
+        if hs.rating_step == "score":
+            score = texts.parse_score(stripped)
+            if score is None:  # the customer moved on: do not insist
+                hs.rating_step = None
+                return None
+            rating = access.add_rating(session, conv.id, hs.rating_rm_id, score)
+            hs.rating_step, hs.rating_id = "reason", rating.id
+            return [texts.ASK_REASON]
+        if hs.rating_step == "reason" and hs.rating_id is not None:
+            hs.rating_step = None
+            if stripped not in texts.SKIP_REASON and not stripped.startswith("/"):
+                access.set_rating_reason(session, hs.rating_id, stripped)
+            return [BotReply(texts.THANKS_RATING)]
+        return None
+
+    def after_bot(self, session: Session, conv: Conversation, text: str, controls: list[dict[str, Any]],
+                  fx: Effects) -> list[BotReply]:
+        """Handoff triggers after the bot answered: explicit request, repeated fallback, anger."""
+        from gateway.handoff.sentiment import is_clearly_negative
+
+        for control in controls:
+            request = control.get("handoff")
+            if isinstance(request, dict):
+                reason = str(request.get("reason") or "request_human")
+                try:
+                    priority = int(request.get("priority") or 0)
+                except (TypeError, ValueError):
+                    priority = 0
+                return self.request(session, conv, reason, priority, "bot", fx)
+        if any(c.get("fallback") is True for c in controls):
+            conv.consecutive_fallbacks += 1
+            if conv.consecutive_fallbacks >= self.settings.fallbacks_before_handoff:
+                return self.request(session, conv, "fallback", 0, "bot", fx)
+        else:
+            conv.consecutive_fallbacks = 0
+        if is_clearly_negative(text):
+            return self.request(session, conv, "negative_sentiment", COMPLAINT_PRIORITY, "system", fx)
+        return []
+
+    def silent(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply]:
+        """A customer message while queued or with an RM: recorded, never answered by the bot."""
+        hs = access.handoff_state(session, conv.id)
+        stripped = text.strip()
+        fx.record(conv, "user", stripped, "customer")
+        if conv.state == "agent":
+            if hs.awaiting_since is None:
+                hs.awaiting_since = utcnow()
+            return []
+        if hs.awaiting_message:
+            return [self._leave_message(session, conv, hs, stripped, fx)]
+        if stripped in texts.LEAVE_COMMANDS:
+            hs.awaiting_message = True
+            return [BotReply(texts.ASK_MESSAGE, author="system")]
+        if stripped in texts.CANCEL_COMMANDS:
+            if access.move(session, conv, "queued", "bot", "customer", "customer_cancelled", rm_id=None):
+                fx.resume(conv)
+                return [BotReply(texts.CANCELLED, author="system")]
+            return []
+        position = access.position_in_queue(session, conv, hs)
+        hs.last_position_told = position
+        ahead = "您是下一位。" if position <= 1 else f"您前面还有 {position - 1} 位。"
+        buttons = (texts.LEAVE_MESSAGE_BUTTON,) if hs.message_offered_at else ()
+        return [BotReply(texts.STILL_QUEUED + ahead, buttons, author="system")]
+
+    def _leave_message(self, session: Session, conv: Conversation, hs: HandoffState, text: str,
+                       fx: Effects) -> BotReply:
+        customer = access.customer_of(session, conv)
+        local = utcnow().astimezone(ZoneInfo(self.settings.timezone))
+        ref = f"LY{local:%Y%m%d}{secrets.token_hex(3).upper()}"
+        session.add(Ticket(
+            ref=ref, customer_id=customer.id if customer else None, identity_id=conv.identity_id,
+            rm_id=hs.preferred_rm_id or (customer.rm_id if customer else None), kind="message",
+            category=hs.reason or "留言", content=text[:2000], idempotency_key=f"handoff-message:{conv.id}:{ref}",
+        ))
+        hs.awaiting_message = False
+        if conv.state == "queued" and access.move(session, conv, "queued", "bot", "customer", "left_message",
+                                                  rm_id=None):
+            fx.resume(conv)
+        return BotReply(texts.left_message(ref), author="system")
+
+    # --- RM side -----------------------------------------------------------------------------
+
+    def take(self, session: Session, conv: Conversation, rm: RelationshipManager, fx: Effects) -> bool:
+        """queued → agent for ``rm``; False if someone else was quicker or it left the queue."""
+        now = utcnow()
+        if not access.move(session, conv, "queued", "agent", f"rm:{rm.code}", "taken", rm_id=rm.id):
+            return False
+        hs = access.handoff_state(session, conv.id)
+        hs.assigned_at, hs.awaiting_since, hs.updated_at = now, None, now
+        self.notify(session, conv, texts.TAKEN.format(rm=f"客户经理{texts.rm_title(rm.name)}"), fx, author="rm",
+                    rm_id=rm.id)
+        return True
+
+    def rm_reply(self, session: Session, conv: Conversation, rm: RelationshipManager, text: str,
+                 fx: Effects) -> Message | None:
+        """Record and deliver an RM's message; None if ``rm`` does not own the conversation."""
+        session.refresh(conv)
+        if conv.state != "agent" or conv.rm_id != rm.id:
+            return None
+        access.handoff_state(session, conv.id).awaiting_since = None
+        return self.notify(session, conv, text, fx, author="rm", rm_id=rm.id)
+
+    def transfer(self, session: Session, conv: Conversation, rm: RelationshipManager,
+                 target: RelationshipManager, fx: Effects) -> bool:
+        if target.id == rm.id or not access.move(
+                session, conv, "agent", "agent", f"rm:{rm.code}", f"transfer:{target.code}",
+                rm_id=target.id, require_rm=rm.id):
+            return False
+        hs = access.handoff_state(session, conv.id)
+        # The new owner must greet within the reply timeout, like a fresh take.
+        hs.assigned_at = hs.awaiting_since = utcnow()
+        self.notify(session, conv, texts.TRANSFERRED.format(rm=f"客户经理{texts.rm_title(target.name)}"), fx)
+        return True
+
+    def hand_back(self, session: Session, conv: Conversation, rm: RelationshipManager, fx: Effects) -> bool:
+        """agent → bot; the bot resumes and asks for a satisfaction rating."""
+        if not access.move(session, conv, "agent", "bot", f"rm:{rm.code}", "hand_back", rm_id=None,
+                           require_rm=rm.id):
+            return False
+        self._ask_rating(session, conv, rm.id, fx)
+        return True
+
+    def close(self, session: Session, conv: Conversation, rm: RelationshipManager, fx: Effects) -> bool:
+        """agent (own) or queued → closed. A handled conversation still gets the rating question."""
+        actor = f"rm:{rm.code}"
+        if conv.state == "agent" and access.move(session, conv, "agent", "closed", actor, "closed_by_rm",
+                                                 rm_id=None, require_rm=rm.id):
+            self.notify(session, conv, texts.CLOSED, fx)
+            self._ask_rating(session, conv, rm.id, fx)
+            return True
+        if conv.state == "queued" and access.move(session, conv, "queued", "closed", actor, "closed_by_rm"):
+            self.notify(session, conv, texts.CLOSED, fx)
+            fx.resume(conv)
+            return True
+        return False
+
+    def _ask_rating(self, session: Session, conv: Conversation, rm_id: int, fx: Effects) -> None:
+        hs = access.handoff_state(session, conv.id)
+        hs.rating_step, hs.rating_rm_id, hs.rating_id, hs.awaiting_since = "score", rm_id, None, None
+        fx.resume(conv, then_say=texts.RATING_QUESTION.text)
+        self.notify(session, conv, texts.RATING_QUESTION.text, fx, author="bot", buttons=texts.RATING_QUESTION.buttons)
+
+    # --- shared -----------------------------------------------------------------------------
+
+    def notify(self, session: Session, conv: Conversation, text: str, fx: Effects, *, author: str = "system",
+               rm_id: int | None = None, buttons: tuple[Any, ...] = ()) -> Message:
+        """Record an out-of-turn message for the customer; the service pushes it after the commit."""
+        msg = record_message(session, conv, "out", author, text,
+                             [{"title": b.title, "payload": b.payload} for b in buttons] or None,
+                             rm_id=rm_id, delivery_status="pending")
+        fx.push.append(msg.id)
+        if author == "rm":
+            fx.record(conv, "bot", text, "rm")
+        return msg
+
+    def _initial_scope(self, session: Session, hs: HandoffState, now: dt.datetime) -> str:
+        presence = self.settings.presence_timeout_s
+        if hs.preferred_rm_id is not None:
+            rm = session.get(RelationshipManager, hs.preferred_rm_id)
+            if rm is not None and access.is_online(rm, now, presence):
+                return "rm"
+        if hs.branch_id is not None and access.online_rms(session, now, presence, hs.branch_id):
+            return "branch"
+        return "any"
+
+    def _online_for(self, session: Session, hs: HandoffState, now: dt.datetime) -> int:
+        branch = hs.branch_id if hs.route_scope != "any" else None
+        return len(access.online_rms(session, now, self.settings.presence_timeout_s, branch))

@@ -1,0 +1,149 @@
+"""The handoff as the gateway runs it: transactions, effects after commit, and the sweeper task."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm.db import session_scope
+from crm.models import ChannelIdentity, Conversation, Message, utcnow
+from gateway.chat_types import BotReply
+from gateway.handoff.machine import Effects, HandoffMachine
+from gateway.handoff.settings import HandoffSettings
+from gateway.handoff.timeouts import SweepReport, sweep
+from gateway.rasa_client import RasaClient, RasaUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# Sends a WeChat customer-service text; returns the delivery status ("sent", "outside_window", ...).
+WeChatSend = Callable[[str, str], Awaitable[str]]
+
+
+class HandoffService:
+    """Runs the state machine in worker threads and carries out its effects afterwards.
+
+    Args:
+        settings: timeouts and working hours.
+        session_factory: crm sessionmaker.
+        rasa: for tracker pause/resume and recording while the bot is silent.
+        wechat_send: delivers out-of-turn messages to WeChat customers (None: leave them pending).
+    """
+
+    def __init__(self, settings: HandoffSettings, session_factory: sessionmaker[Session], rasa: RasaClient,
+                 wechat_send: WeChatSend | None = None) -> None:
+        self.settings = settings
+        self.machine = HandoffMachine(settings)
+        self.factory = session_factory
+        self.rasa = rasa
+        self.wechat_send = wechat_send
+
+    # --- running work --------------------------------------------------------------------------
+
+    async def run(self, work: Callable[[Session, Effects], T]) -> T:
+        """``work(session, effects)`` in one transaction, then its effects (after the commit)."""
+        fx = Effects()
+
+        def in_thread() -> T:
+            with session_scope(self.factory) as session:
+                return work(session, fx)
+
+        result = await asyncio.to_thread(in_thread)
+        await self.apply(fx)
+        return result
+
+    async def apply(self, fx: Effects) -> None:
+        """Tracker events first (in order), then pushes; failures are logged, never raised."""
+        for sender_id, events in fx.tracker:
+            try:
+                await self.rasa.append_events(sender_id, events)
+            except RasaUnavailable as exc:
+                # The database transcript is complete; the tracker only misses this part.
+                log.warning("tracker update skipped (%s): %s", events[0].get("event"), exc)
+        for message_id in fx.push:
+            await self._deliver(message_id)
+
+    async def _deliver(self, message_id: int) -> None:
+        def load(session: Session) -> tuple[str, str, str] | None:
+            msg = session.get(Message, message_id)
+            conv = session.get(Conversation, msg.conversation_id) if msg else None
+            identity = session.get(ChannelIdentity, conv.identity_id) if conv else None
+            if msg is None or identity is None:
+                return None
+            text = msg.text
+            if msg.buttons_json and identity.channel == "wechat":
+                import json
+
+                titles = [b["title"] for b in json.loads(msg.buttons_json)]
+                text += "\n可直接回复：" + " / ".join(titles)
+            return identity.channel, identity.external_id, text
+
+        loaded = await self._sync(load)
+        if loaded is None:
+            return
+        channel, external_id, text = loaded
+        status = "sent"  # the web chat pushes new messages from the database itself
+        if channel == "wechat":
+            if self.wechat_send is None:
+                return
+            try:
+                status = await self.wechat_send(external_id, text)
+            except Exception:  # noqa: BLE001 - a failed push must not break the RM's request
+                log.exception("wechat push failed for message %s", message_id)
+                status = "failed"
+
+        def mark(session: Session) -> None:
+            msg = session.get(Message, message_id)
+            if msg is not None:
+                msg.delivery_status = status[:12]
+
+        await self._sync(mark)
+
+    async def _sync(self, work: Callable[[Session], T]) -> T:
+        def in_thread() -> T:
+            with session_scope(self.factory) as session:
+                return work(session)
+
+        return await asyncio.to_thread(in_thread)
+
+    # --- hooks used by ConversationService (inside its transactions) ----------------------------
+
+    def intercept(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply] | None:
+        return self.machine.intercept(session, conv, text, fx)
+
+    def after_bot(self, session: Session, conv: Conversation, text: str, controls: list[dict[str, Any]],
+                  fx: Effects) -> list[BotReply]:
+        return self.machine.after_bot(session, conv, text, controls, fx)
+
+    def silent(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply]:
+        return self.machine.silent(session, conv, text, fx)
+
+    # --- background sweeper -------------------------------------------------------------------
+
+    async def sweep_once(self, now: dt.datetime | None = None) -> SweepReport:
+        return await self.run(lambda s, fx: sweep(self.machine, s, now or utcnow(), fx))
+
+    async def sweeper(self, app: web.Application) -> AsyncIterator[None]:
+        """cleanup_ctx: sweep every ``sweep_interval_s`` while the app runs."""
+        task = asyncio.create_task(self._loop())
+        yield
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep sweeping; the next pass retries
+                log.exception("handoff sweep failed")
+            await asyncio.sleep(self.settings.sweep_interval_s)
