@@ -69,6 +69,7 @@ def plan_day(session: Session, day: dt.date, *, policy: Policy = Policy(), dry_r
     result = PlanResult(day)
     result.segment_version = session.scalar(select(func.max(SegmentVersion.version)))
     ctx = _Context(session, day, policy, result.segment_version)
+    ctx.collect = collect
     # A preview writes nothing, so marketing it decided must be counted in memory; a real run
     # sees its own rows through load_caps (inserts execute at once), so it must not count twice.
     run_caps = compliance.CapCounter({}) if dry_run else None
@@ -92,6 +93,7 @@ class _Context:
         self.branches = {b.id: b for b in session.scalars(select(Branch))}
         self.rms = dict(session.execute(select(RelationshipManager.id, RelationshipManager.name)).all())
         self.hours_text: dict[tuple[int, str], str] = {}
+        self.collect = True  # False: skip the staff-facing fields (masked name, why) nobody will read
 
     def decide(self, row: Campaign, campaign: CampaignDef, batch: list[Candidate],
                run_caps: compliance.CapCounter | None) -> tuple[list[Decision], list[dict[str, Any]]]:
@@ -139,8 +141,9 @@ class _Context:
                 if campaign.is_marketing and run_caps is not None:
                     run_caps.add(cust.id, self.day)
             variant = cand.template_key if campaign.kind == "promotion" else None
-            decisions.append(Decision(campaign.code, cust.id, mask_name(cust.name), key, status, reason,
-                                      r.channel if r else None, not_before, text, variant, why(campaign, cand)))
+            decisions.append(Decision(campaign.code, cust.id, mask_name(cust.name) if self.collect else "", key,
+                                      status, reason, r.channel if r else None, not_before, text, variant,
+                                      why(campaign, cand) if self.collect else ""))
             if status != "exists":
                 rows.append(dict(
                     campaign_id=row.id, customer_id=cust.id, idempotency_key=key,

@@ -12,7 +12,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template
+from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 OPT_OUT_FOOTER = '回复"退订"即可取消此类消息。'
@@ -105,8 +105,37 @@ def compile_template(source: str) -> Template:
     return environment().from_string(source)
 
 
+@lru_cache(maxsize=512)
+def template_variables(source: str) -> tuple[str, ...]:
+    """The context names a template reads (used to key the render cache)."""
+    return tuple(sorted(meta.find_undeclared_variables(environment().parse(source))))
+
+
+_RENDERED: dict[tuple[Any, ...], str] = {}
+_RENDER_CACHE_MAX = 200_000
+
+
 def render(source: str, context: dict[str, Any], *, marketing: bool) -> str:
-    """Render a message; marketing messages always end with how to opt out."""
+    """Render a message; marketing messages always end with how to opt out.
+
+    Most customers of a campaign share the variables their message uses (张先生, the same branch
+    and RM), so results are cached on exactly those values; planning a million greetings renders
+    only a few thousand distinct texts. A missing variable still raises (StrictUndefined).
+    """
+    try:
+        key = (source, marketing, *((name, context[name]) for name in template_variables(source)))
+        hash(key)
+    except (KeyError, TypeError):
+        return _render(source, context, marketing)
+    text = _RENDERED.get(key)
+    if text is None:
+        if len(_RENDERED) >= _RENDER_CACHE_MAX:
+            _RENDERED.clear()
+        text = _RENDERED[key] = _render(source, context, marketing)
+    return text
+
+
+def _render(source: str, context: dict[str, Any], marketing: bool) -> str:
     text = compile_template(source).render(**context).strip()
     text = "\n".join(line.strip() for line in text.splitlines() if line.strip())
     if marketing and not text.endswith(OPT_OUT_FOOTER):
