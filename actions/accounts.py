@@ -8,9 +8,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions.context import in_session, verified
-from actions.texts import BIND_INVITATION
+from actions.context import in_session, today, verified
+from actions.texts import BIND_BUTTON, BIND_INVITATION
 from crm.access.accounts import balances, customer_greeting
+from crm.access.suggestions import suggestion
 from crm.masking import format_yuan
 
 ACTION_CHECK_BALANCE = "action_check_balance"
@@ -39,6 +40,13 @@ class ActionCheckBalance(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        text = await in_session(lambda s: balance_answer(s, tracker.sender_id))
-        dispatcher.utter_message(text=text)
+        def work(session: Session) -> tuple[str, str | None, bool]:
+            who = verified(session, tracker.sender_id)
+            tip = suggestion(session, who, "balance", today()) if who else None
+            return balance_answer(session, tracker.sender_id), tip, who is not None
+
+        text, tip, owner = await in_session(work)
+        dispatcher.utter_message(text=text, buttons=[] if owner else [BIND_BUTTON])
+        if tip:
+            dispatcher.utter_message(text=tip)
         return []

@@ -7,15 +7,19 @@ Rasa is not reachable from outside, so the sender id is trusted as the channel i
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
+import hashlib
 from collections.abc import Callable
 from typing import TypeVar
 
+from rasa_sdk import Tracker
 from sqlalchemy.orm import Session, sessionmaker
 
 from bankcare.settings import Settings
 from crm.access.identity import VerifiedCustomer, find_verified
 from crm.db import make_engine, make_sessionmaker, session_scope
+from crm.timeparse import today_in_shanghai
 
 T = TypeVar("T")
 
@@ -56,3 +60,43 @@ async def in_session(work: Callable[[Session], T]) -> T:
 def verified(session: Session, sender_id: str) -> VerifiedCustomer | None:
     channel, external = split_sender(sender_id)
     return find_verified(session, channel, external)
+
+
+def today() -> dt.date:
+    """The bank's calendar day (Asia/Shanghai)."""
+    return today_in_shanghai()
+
+
+def latest_message_key(tracker: Tracker) -> str:
+    """A stable id of the user message being answered.
+
+    Rasa retries an action with the same tracker, so the key is the same on a retry; a new
+    message (a new request) gets a new key. Rasa sets ``message_id`` on every user event.
+    """
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return str(event.get("message_id") or event.get("timestamp") or "")
+    return ""
+
+
+def idempotency_key(flow: str, tracker: Tracker) -> str:
+    """``<flow>:<sender>:<message id>``, short enough for the 96-character key columns."""
+    digest = hashlib.sha256(f"{tracker.sender_id}|{latest_message_key(tracker)}".encode()).hexdigest()
+    return f"{flow}:{digest[:40]}"
+
+
+def location_of(tracker: Tracker) -> tuple[float, float] | None:
+    """A location the gateway attached to the latest message (WeChat location share)."""
+    metadata = tracker.latest_message.get("metadata") or {}
+    where = metadata.get("location") if isinstance(metadata, dict) else None
+    if not isinstance(where, dict):
+        return None
+    try:
+        return float(where["latitude"]), float(where["longitude"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def entity(tracker: Tracker, name: str) -> str | None:
+    value = next(tracker.get_latest_entity_values(name), None)
+    return str(value) if value is not None else None
