@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from crm.models.knowledge import KnowledgePoint
+from crm.models.knowledge import KnowledgeCalibration, KnowledgePoint
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -178,3 +179,17 @@ def points_by_ids(session: Session, ids: Sequence[int]) -> list[KnowledgePoint]:
     if not ids:
         return []
     return list(session.scalars(select(KnowledgePoint).where(KnowledgePoint.id.in_(list(ids)))))
+
+
+def save_calibration(session: Session, kb_version: str, high: float, low: float, method: dict[str, Any]) -> KnowledgeCalibration:
+    """Record thresholds computed for ``kb_version``."""
+    row = KnowledgeCalibration(kb_version=kb_version, high=high, low=low, method=method)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def latest_calibration(session: Session) -> KnowledgeCalibration | None:
+    """The most recently computed thresholds, whatever KB version they were made for."""
+    stmt = select(KnowledgeCalibration).order_by(KnowledgeCalibration.id.desc()).limit(1)
+    return session.scalars(stmt).first()

@@ -58,7 +58,7 @@ class MatcherConfig:
     max_features_word: int = 30000
     max_features_pinyin: int = 20000
     svm_c: float = 1.0
-    svm_weight: float = 0.5  # the rest goes to nearest-question cosine
+    svm_weight: float = 0.8  # the rest goes to nearest-question cosine
 
 
 @dataclass(frozen=True)

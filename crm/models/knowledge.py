@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.models.base import Base, UTCDateTime, utcnow
@@ -34,3 +35,19 @@ class KnowledgePoint(Base):
 
     def __repr__(self) -> str:
         return f"KnowledgePoint(id={self.id!r}, standard_question={self.standard_question!r})"
+
+
+class KnowledgeCalibration(Base):
+    """Matcher thresholds computed by cross-validation over the KB (see ``faq.calibrate``).
+
+    Kept as rows (newest wins) so an audit can see when and how thresholds changed.
+    """
+
+    __tablename__ = "knowledge_calibration"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kb_version: Mapped[str] = mapped_column(String(120))
+    high: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    method: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,0 +1,102 @@
+"""``action_answer_faq``: answer from the FAQ knowledge base, offer choices, or hand to a human.
+
+Import is cheap: the database engine and the index are created on first use and kept for the
+life of the action server; the index hot-reloads when staff edit the KB (see faq.service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+ACTION_ANSWER_FAQ = "action_answer_faq"
+INTENT_CHOOSE_FAQ = "choose_faq"
+ENTITY_FAQ_ID = "faq_id"
+DEFAULT_DATABASE_URL = "sqlite:///var/bankcare.db"
+
+TEXT_CHOOSE = "您是想咨询下面哪个问题呢？请点选："
+TEXT_NONE_OF_THESE = "都不是，转人工"
+TEXT_UNSURE = "抱歉，这个问题我还不太确定怎么回答。您可以换个说法再问我，或者转接人工客服为您解答。"
+TEXT_HUMAN = "转人工客服"
+TEXT_GONE = "抱歉，您选择的问题已更新或下线了，请重新描述一下您的问题，或转接人工客服。"
+
+_service_lock = threading.Lock()
+_service: Any = None  # faq.service.FaqService, created lazily
+
+
+def get_service() -> Any:
+    """The process-wide FaqService (engine + index cache), created on first use."""
+    global _service
+    if _service is None:
+        with _service_lock:
+            if _service is None:
+                from crm.db import make_engine, make_sessionmaker
+                from faq.service import FaqService
+
+                url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+                _service = FaqService(make_sessionmaker(make_engine(url)))
+    return _service
+
+
+def set_service(service: Any) -> None:
+    """Install a service built elsewhere (the action server factory, tests)."""
+    global _service
+    with _service_lock:
+        _service = service
+
+
+def _chosen_id(tracker: Tracker) -> int | None:
+    latest = tracker.latest_message or {}
+    if (latest.get("intent") or {}).get("name") != INTENT_CHOOSE_FAQ:
+        return None
+    value = next(tracker.get_latest_entity_values(ENTITY_FAQ_ID), None)
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _button(title: str, point_id: int) -> dict[str, str]:
+    payload = "/" + INTENT_CHOOSE_FAQ + json.dumps({ENTITY_FAQ_ID: str(point_id)}, ensure_ascii=False)
+    return {"title": title, "payload": payload}
+
+
+class ActionAnswerFaq(Action):
+    """Answer, offer the top 3, or say not sure + offer a human, by calibrated thresholds."""
+
+    def name(self) -> str:
+        return ACTION_ANSWER_FAQ
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        service = get_service()
+        chosen = _chosen_id(tracker)
+        if chosen is not None:
+            match = await asyncio.to_thread(service.get, chosen)
+            if match is None:
+                dispatcher.utter_message(text=TEXT_GONE, buttons=[{"title": TEXT_HUMAN, "payload": "/request_human"}])
+                return [SlotSet("faq_last_id", None)]
+            dispatcher.utter_message(text=match.answer)
+            return [SlotSet("faq_last_id", str(match.point_id))]
+
+        text = (tracker.latest_message or {}).get("text") or ""
+        decision = await asyncio.to_thread(service.decide, text, 3)
+        if decision.kind == "answer":
+            best = decision.matches[0]
+            dispatcher.utter_message(text=best.answer)
+            return [SlotSet("faq_last_id", str(best.point_id))]
+        if decision.kind == "choose":
+            buttons = [_button(m.standard_question, m.point_id) for m in decision.matches]
+            buttons.append({"title": TEXT_NONE_OF_THESE, "payload": "/request_human"})
+            dispatcher.utter_message(text=TEXT_CHOOSE, buttons=buttons)
+            return [SlotSet("faq_last_id", None)]
+        dispatcher.utter_message(text=TEXT_UNSURE, buttons=[{"title": TEXT_HUMAN, "payload": "/request_human"}])
+        return [SlotSet("faq_last_id", None)]

@@ -1,0 +1,158 @@
+"""Thresholds from cross-validation on the knowledge base itself (never guessed, never the held-out set).
+
+Method (stored with the result in :class:`Thresholds.method`): K folds. In fold k, the points of
+group k are removed entirely — their questions stand in for customer questions the KB cannot
+answer ("out of KB") — and every k-th question of the remaining points is held out ("in KB").
+The matcher is rebuilt on the rest and scores both sets. Then:
+
+* ``high`` = the lowest score at which answering directly is right at least ``target_precision``
+  of the time, counting out-of-KB questions as wrong, weighted to an assumed share
+  ``oos_share`` of customer traffic;
+* ``low`` = the score that best separates in-KB questions whose right answer is in the top 3
+  from out-of-KB questions (Youden's J), capped at ``high``. Below it the bot says it is not
+  sure and offers a human; between the two it offers the top 3.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig, Prepared, prepare
+
+DEFAULT_HIGH = 0.62  # used only before any calibration ran (e.g. a KB with one point)
+DEFAULT_LOW = 0.35
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Calibrated decision thresholds and how they were obtained."""
+
+    high: float = DEFAULT_HIGH
+    low: float = DEFAULT_LOW
+    method: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Thresholds:
+        return cls(high=float(data["high"]), low=float(data["low"]), method=dict(data.get("method", {})))
+
+
+def cross_val_scores(
+    points: Sequence[IndexedPoint], folds: int = 3, config: MatcherConfig | None = None, seed: int = 7
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cross-validated (in-KB top1 score, in-KB top1 correct, in-KB top3 correct, out-of-KB top1 score)."""
+    rng = np.random.default_rng(seed)
+    group = rng.permutation(len(points)) % folds
+    prepared: dict[str, Prepared] = {}
+    in_score: list[float] = []
+    in_top1: list[bool] = []
+    in_top3: list[bool] = []
+    oos_score: list[float] = []
+    for k in range(folds):
+        keep = [i for i in range(len(points)) if group[i] != k]
+        sub = [points[i] for i in keep]
+        exclude: set[tuple[int, str]] = set()
+        held: list[tuple[int, str]] = []
+        for j, p in enumerate(sub):
+            qs = p.questions
+            if len(qs) < 2:
+                continue
+            offset = int(rng.integers(folds))
+            for n, q in enumerate(qs):
+                if (n + offset) % folds == 0:
+                    exclude.add((j, q))
+                    held.append((j, q))
+        if not sub:
+            continue
+        matcher = FaqMatcher.build(sub, config, prepared=prepared, exclude=exclude)
+        if held:
+            scores = matcher.score_matrix([prepared.get(q) or prepare(q) for _, q in held])
+            order = np.argsort(-scores, axis=1)[:, :3]
+            for row, (j, _) in enumerate(held):
+                in_score.append(float(scores[row, order[row, 0]]))
+                in_top1.append(bool(order[row, 0] == j))
+                in_top3.append(bool(j in order[row]))
+        oos = [q for i in range(len(points)) if group[i] == k for q in points[i].questions]
+        if oos:
+            scores = matcher.score_matrix([prepared.get(q) or prepare(q) for q in oos])
+            oos_score.extend(scores.max(axis=1).tolist())
+    return np.array(in_score), np.array(in_top1), np.array(in_top3), np.array(oos_score)
+
+
+def choose_thresholds(
+    in_score: np.ndarray,
+    in_top1: np.ndarray,
+    in_top3: np.ndarray,
+    oos_score: np.ndarray,
+    target_precision: float = 0.95,
+    oos_share: float = 0.2,
+) -> tuple[float, float, dict[str, float]]:
+    """Pick (high, low) from cross-validated scores; see the module docstring."""
+    candidates = np.unique(np.r_[in_score, oos_score, 0.0, 1.0])
+    n_in, n_oos = max(len(in_score), 1), max(len(oos_score), 1)
+    high = 1.0
+    prec_at_high = 1.0
+    for t in candidates:  # ascending: first t meeting the target is the most helpful
+        frac_in = (in_score >= t).mean() if len(in_score) else 0.0
+        right = (in_top1 & (in_score >= t)).sum() / n_in
+        wrong_in = frac_in - right
+        wrong_oos = (oos_score >= t).sum() / n_oos
+        answered = (1 - oos_share) * frac_in + oos_share * wrong_oos
+        if answered <= 0:
+            continue
+        precision = (1 - oos_share) * right / answered
+        if precision >= target_precision:
+            high, prec_at_high = float(t), float(precision)
+            break
+        del wrong_in
+    pos = in_score[in_top3] if len(in_score) else np.array([])
+    best_j, low = -1.0, min(DEFAULT_LOW, high)
+    for t in candidates:
+        if t > high:
+            break
+        tpr = (pos >= t).mean() if len(pos) else 0.0
+        fpr = (oos_score >= t).mean() if len(oos_score) else 0.0
+        if tpr - fpr > best_j:
+            best_j, low = float(tpr - fpr), float(t)
+    stats = {
+        "precision_at_high": round(prec_at_high, 4),
+        "answered_share_in_kb": round(float((in_score >= high).mean()) if len(in_score) else 0.0, 4),
+        "in_kb_kept_at_low": round(float((pos >= low).mean()) if len(pos) else 0.0, 4),
+        "out_of_kb_rejected_at_low": round(float((oos_score < low).mean()) if len(oos_score) else 0.0, 4),
+        "cv_top1": round(float(in_top1.mean()) if len(in_top1) else 0.0, 4),
+        "cv_top3": round(float(in_top3.mean()) if len(in_top3) else 0.0, 4),
+    }
+    return round(high, 4), round(low, 4), stats
+
+
+def calibrate(
+    points: Sequence[IndexedPoint],
+    config: MatcherConfig | None = None,
+    folds: int = 3,
+    target_precision: float = 0.95,
+    oos_share: float = 0.2,
+) -> Thresholds:
+    """Run the cross-validation and return thresholds with a record of how they were made."""
+    if len(points) < folds + 1:
+        return Thresholds(method={"kind": "default", "reason": "too few knowledge points to cross-validate"})
+    in_score, in_top1, in_top3, oos_score = cross_val_scores(points, folds, config)
+    high, low, stats = choose_thresholds(in_score, in_top1, in_top3, oos_score, target_precision, oos_share)
+    method = {
+        "kind": "cross_validation",
+        "folds": folds,
+        "target_precision": target_precision,
+        "oos_share": oos_share,
+        "n_in_kb": int(len(in_score)),
+        "n_out_of_kb": int(len(oos_score)),
+        "n_points": len(points),
+        "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **stats,
+    }
+    return Thresholds(high=high, low=low, method=method)

@@ -1,0 +1,182 @@
+"""The long-lived FAQ object of the action server and CLI: an index cache that hot-reloads.
+
+Staff edit the knowledge base in the database; every ``check_interval`` seconds at most, the
+service compares :func:`crm.knowledge.knowledge_version` (plus today's date, because validity
+windows open and close at midnight) with the version it indexed and rebuilds when it changed.
+While a rebuild runs in the background the previous index keeps answering, so a large KB
+never stalls a conversation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm.db import session_scope
+from crm.knowledge import (
+    KnowledgePointNotFound,
+    get_valid_point,
+    knowledge_version,
+    latest_calibration,
+    list_valid_points,
+    save_calibration,
+    today_shanghai,
+)
+from crm.models.knowledge import KnowledgePoint
+from faq.calibrate import Thresholds, calibrate
+from faq.matcher import FaqMatcher, IndexedPoint, Match, MatcherConfig
+
+log = logging.getLogger(__name__)
+
+DecisionKind = Literal["answer", "choose", "unsure"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the bot should do with a question: answer, offer choices, or say it is not sure."""
+
+    kind: DecisionKind
+    matches: tuple[Match, ...]
+    thresholds: Thresholds
+
+
+def to_indexed(point: KnowledgePoint) -> IndexedPoint:
+    """Detach a point from its session for indexing."""
+    questions = (point.standard_question, *[q for q in (point.similar_questions or []) if q])
+    return IndexedPoint(point.id, point.standard_question, point.answer, tuple(questions), point.category or "")
+
+
+def to_match(point: KnowledgePoint, score: float = 1.0) -> Match:
+    """A point chosen directly (e.g. by button) as a Match."""
+    return Match(point.id, point.standard_question, point.answer, score, point.category or "")
+
+
+def decide(matches: list[Match], thresholds: Thresholds) -> DecisionKind:
+    """Map the best score to an action using the calibrated thresholds."""
+    if not matches or matches[0].score < thresholds.low:
+        return "unsure"
+    if matches[0].score >= thresholds.high:
+        return "answer"
+    return "choose"
+
+
+def calibrate_and_store(session: Session, config: MatcherConfig | None = None) -> Thresholds:
+    """Cross-validate the current KB and store the thresholds (used by ``bankcare faq import``)."""
+    points = [to_indexed(p) for p in list_valid_points(session)]
+    thresholds = calibrate(points, config)
+    save_calibration(session, knowledge_version(session), thresholds.high, thresholds.low, thresholds.method)
+    return thresholds
+
+
+class FaqService:
+    """Thread-safe FAQ answering over the knowledge base in the database."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        check_interval: float = 5.0,
+        config: MatcherConfig | None = None,
+        background_reload: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._factory = session_factory
+        self._interval = check_interval
+        self._config = config
+        self._background = background_reload
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._matcher: FaqMatcher | None = None
+        self._thresholds = Thresholds()
+        self._version: str | None = None
+        self._checked_at = float("-inf")
+        self._rebuilding: threading.Thread | None = None
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self._thresholds
+
+    def _current_version(self) -> str:
+        with session_scope(self._factory) as session:
+            return f"{knowledge_version(session)}@{today_shanghai()}"
+
+    def _build(self, version: str) -> None:
+        started = time.perf_counter()
+        with session_scope(self._factory) as session:
+            points = [to_indexed(p) for p in list_valid_points(session)]
+            stored = latest_calibration(session)
+            thresholds = (
+                Thresholds(stored.high, stored.low, dict(stored.method or {})) if stored is not None else None
+            )
+        matcher = FaqMatcher.build(points, self._config) if points else None
+        if thresholds is None:
+            # No import has calibrated yet (e.g. rows inserted by hand): calibrate in memory.
+            thresholds = calibrate(points, self._config) if points else Thresholds()
+        with self._lock:
+            self._matcher, self._thresholds, self._version = matcher, thresholds, version
+        log.info("faq index built: %d points in %.2fs", len(points), time.perf_counter() - started)
+
+    def _background_build(self, version: str) -> None:
+        try:
+            self._build(version)
+        except Exception:  # keep serving the old index; retry on the next check
+            log.exception("faq index rebuild failed")
+            with self._lock:
+                self._checked_at = float("-inf")
+        finally:
+            with self._lock:
+                self._rebuilding = None
+
+    def refresh(self, force: bool = False) -> None:
+        """Rebuild the index if the KB changed (checked at most every ``check_interval`` s)."""
+        now = self._clock()
+        with self._lock:
+            due = force or now - self._checked_at >= self._interval
+            if not due or self._rebuilding is not None:
+                return
+            self._checked_at = now
+            have_index = self._version is not None
+        version = self._current_version()
+        if version == self._version and not force:
+            return
+        if have_index and self._background and not force:
+            thread = threading.Thread(target=self._background_build, args=(version,), daemon=True)
+            with self._lock:
+                self._rebuilding = thread
+            thread.start()
+        else:
+            self._build(version)
+
+    def wait_for_reload(self, timeout: float = 60.0) -> None:
+        """Block until a background rebuild (if any) has finished. For tests and the CLI."""
+        thread = self._rebuilding
+        if thread is not None:
+            thread.join(timeout)
+
+    def ask(self, text: str, k: int = 3) -> list[Match]:
+        """Top-``k`` matches for ``text`` over the current index (empty if the KB is empty)."""
+        self.refresh()
+        matcher = self._matcher
+        if matcher is None or not text.strip():
+            return []
+        return matcher.query(text, k)
+
+    def decide(self, text: str, k: int = 3) -> Decision:
+        """Answer, offer choices, or say not sure, using the calibrated thresholds."""
+        matches = self.ask(text, k)
+        thresholds = self._thresholds
+        return Decision(decide(matches, thresholds), tuple(matches), thresholds)
+
+    def get(self, point_id: int, day: dt.date | None = None) -> Match | None:
+        """The point a customer chose by button, if it is still valid."""
+        with session_scope(self._factory) as session:
+            try:
+                return to_match(get_valid_point(session, point_id, day))
+            except KnowledgePointNotFound:
+                return None
