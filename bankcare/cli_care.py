@@ -86,7 +86,11 @@ def cmd_preview(args: argparse.Namespace) -> int:
                 print("      " + d.text.replace("\n", "\n      "))
         if len(group) > args.limit:
             print(f"  …… 另有 {len(group) - args.limit:,} 条")
-    print("\n合计：" + "，".join(f"{STATUS_ZH[s]} {n:,}" for s, n in by_status.items()) if by_status else "\n当天没有消息。")
+    print(
+        "\n合计：" + "，".join(f"{STATUS_ZH[s]} {n:,}" for s, n in by_status.items())
+        if by_status
+        else "\n当天没有消息。"
+    )
     return 0
 
 

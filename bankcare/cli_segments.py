@@ -11,7 +11,9 @@ from bankcare.settings import Settings
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``segments`` and its subcommands to the ``bankcare`` CLI."""
-    seg = subparsers.add_parser("segments", help="客户分群：价值分层、生命周期、RFM、聚类、流失预测、产品关联")
+    seg = subparsers.add_parser(
+        "segments", help="客户分群：价值分层、生命周期、RFM、聚类、流失预测、产品关联"
+    )
     sub = seg.add_subparsers(dest="segments_command", metavar="子命令", required=True)
     rebuild = sub.add_parser("rebuild", help="重新计算所有分群，保存为新版本")
     rebuild.add_argument("--as-of", help="按哪天计算 (YYYY-MM-DD)，默认今天（北京时间）")
@@ -38,12 +40,20 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     print(f"分群版本 {number}：{customers:,} 位客户，按 {as_of.isoformat()} 计算")
     for dim, label in (("tier", "价值分层"), ("lifecycle", "生命周期"), ("churn", "流失风险")):
         counts = metrics["counts"].get(dim, {})
-        print(f"  {label}：" + "，".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda x: -x[1])))
+        print(
+            f"  {label}：" + "，".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda x: -x[1]))
+        )
     auc = metrics.get("churn_auc")
-    print(f"  流失模型 AUC：{auc:.3f}（留出 30% 验证）" if auc is not None else "  流失模型：历史数据不足，未训练")
+    print(
+        f"  流失模型 AUC：{auc:.3f}（留出 30% 验证）"
+        if auc is not None
+        else "  流失模型：历史数据不足，未训练"
+    )
     for c in metrics["clusters"]:
         print(f"  聚类 {c['id']}：{c['profile']}")
     for r in metrics["rules"][:5]:
-        print(f"  关联：持有{r['antecedent']}→也持有{r['consequent']}  支持度 {r['support']:.1%}，"
-              f"置信度 {r['confidence']:.1%}，提升度 {r['lift']:.2f}")
+        print(
+            f"  关联：持有{r['antecedent']}→也持有{r['consequent']}  支持度 {r['support']:.1%}，"
+            f"置信度 {r['confidence']:.1%}，提升度 {r['lift']:.2f}"
+        )
     return 0

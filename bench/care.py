@@ -50,25 +50,77 @@ def seed(url: str, customers: int) -> None:
     engine = make_engine(url)
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(insert(Branch.__table__), [dict(id=1, code="B001", name="城关支行", town="城关镇", address="人民路1号",
-                     phone="0571-88880000", latitude=30.0, longitude=120.0,
-                     opening_hours={"weekday": ["08:30", "17:00"], "weekend": ["09:00", "16:00"]},
-                     appointment_capacity=20)])
+        conn.execute(
+            insert(Branch.__table__),
+            [
+                dict(
+                    id=1,
+                    code="B001",
+                    name="城关支行",
+                    town="城关镇",
+                    address="人民路1号",
+                    phone="0571-88880000",
+                    latitude=30.0,
+                    longitude=120.0,
+                    opening_hours={"weekday": ["08:30", "17:00"], "weekend": ["09:00", "16:00"]},
+                    appointment_capacity=20,
+                )
+            ],
+        )
         chunk = 20000
         for start in range(1, customers + 1, chunk):
             ids = range(start, min(customers + 1, start + chunk))
-            conn.execute(insert(Customer.__table__), [dict(
-                id=i, cif_no=f"CIF{i:09d}", kind="个人", name=SURNAMES[i % 10] + "建华", gender="MF"[i % 2],
-                birthday=dt.date(1950 + i % 50, 1 + i % 12, 1 + i % 28), phone=f"139{i:08d}",
-                id_number=f"3301011970{i:08d}", town="城关镇", village="东村", occupation="种植户",
-                risk_level=2, branch_id=1, points=0, opened_on=dt.date(2015, 1, 1), is_demo_persona=False)
-                for i in ids])
-            conn.execute(insert(ChannelIdentity.__table__), [dict(
-                id=i, channel="wechat", external_id=f"openid-{i}", customer_id=i, subscribed=True,
-                created_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)) for i in ids])
-            conn.execute(insert(MarketingConsent.__table__), [dict(
-                customer_id=i, channel="all", granted=i % 10 != 0, source="开户签约",
-                updated_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)) for i in ids])
+            conn.execute(
+                insert(Customer.__table__),
+                [
+                    dict(
+                        id=i,
+                        cif_no=f"CIF{i:09d}",
+                        kind="个人",
+                        name=SURNAMES[i % 10] + "建华",
+                        gender="MF"[i % 2],
+                        birthday=dt.date(1950 + i % 50, 1 + i % 12, 1 + i % 28),
+                        phone=f"139{i:08d}",
+                        id_number=f"3301011970{i:08d}",
+                        town="城关镇",
+                        village="东村",
+                        occupation="种植户",
+                        risk_level=2,
+                        branch_id=1,
+                        points=0,
+                        opened_on=dt.date(2015, 1, 1),
+                        is_demo_persona=False,
+                    )
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                insert(ChannelIdentity.__table__),
+                [
+                    dict(
+                        id=i,
+                        channel="wechat",
+                        external_id=f"openid-{i}",
+                        customer_id=i,
+                        subscribed=True,
+                        created_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                    )
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                insert(MarketingConsent.__table__),
+                [
+                    dict(
+                        customer_id=i,
+                        channel="all",
+                        granted=i % 10 != 0,
+                        source="开户签约",
+                        updated_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                    )
+                    for i in ids
+                ],
+            )
     engine.dispose()
 
 
@@ -86,8 +138,12 @@ def bench_plan(url: str) -> tuple[float, int, int]:
 async def bench_dispatch(url: str) -> tuple[float, int]:
     factory = make_sessionmaker(make_engine(url, pool_size=10))
     sender = RecordingSender()
-    cfg = DispatchConfig(rate_per_second=0, batch_size=2000, concurrency=500,
-                         policy=Policy(quiet_start=dt.time(0), quiet_end=dt.time(0)))
+    cfg = DispatchConfig(
+        rate_per_second=0,
+        batch_size=2000,
+        concurrency=500,
+        policy=Policy(quiet_start=dt.time(0), quiet_end=dt.time(0)),
+    )
     noon = dt.datetime(2027, 2, 6, 4, 0, tzinfo=dt.UTC)
     dispatchers = [Dispatcher(factory, sender, cfg, clock=lambda: noon) for _ in range(2)]
     start = time.perf_counter()
@@ -103,7 +159,11 @@ def write_section(text: str, path: Path) -> None:
     current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
     block = text.rstrip() + "\n\n"
-    updated = pattern.sub(lambda _m: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + block
+    updated = (
+        pattern.sub(lambda _m: block, current)
+        if pattern.search(current)
+        else current.rstrip() + "\n\n" + block
+    )
     path.write_text(updated.rstrip() + "\n", encoding="utf-8")
 
 

@@ -40,9 +40,20 @@ def rfm(features: Sequence[Features]) -> list[tuple[str, float]]:
 
 
 def _matrix(features: Sequence[Features]) -> np.ndarray:
-    return np.array([[math.log1p(max(f.aum, 0.0)), math.log1p(f.txn_365d), math.log1p(f.recency_days),
-                      f.age, math.log1p(max(f.tenure_days, 0)), math.log1p(len(f.products))]
-                     for f in features], dtype=float)
+    return np.array(
+        [
+            [
+                math.log1p(max(f.aum, 0.0)),
+                math.log1p(f.txn_365d),
+                math.log1p(f.recency_days),
+                f.age,
+                math.log1p(max(f.tenure_days, 0)),
+                math.log1p(len(f.products)),
+            ]
+            for f in features
+        ],
+        dtype=float,
+    )
 
 
 @dataclass
@@ -54,8 +65,16 @@ class ClusterResult:
 def clusters(features: Sequence[Features], k: int = 4, seed: int = 7) -> ClusterResult:
     """k-means on standardised log features, each cluster described in plain Chinese."""
     k = max(1, min(k, len(features)))
-    x = StandardScaler().fit_transform(_matrix(features)) if len(features) > 1 else np.zeros((len(features), 6))
-    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x) if k > 1 else np.zeros(len(features))
+    x = (
+        StandardScaler().fit_transform(_matrix(features))
+        if len(features) > 1
+        else np.zeros((len(features), 6))
+    )
+    labels = (
+        KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+        if k > 1
+        else np.zeros(len(features))
+    )
     overall_aum = float(np.median([f.aum for f in features])) if features else 0.0
     profiles = []
     for cid in range(k):
@@ -69,11 +88,21 @@ def clusters(features: Sequence[Features], k: int = 4, seed: int = 7) -> Cluster
         occupation, n_occ = Counter(f.occupation for f in members).most_common(1)[0]
         level = "较高" if aum > overall_aum * 1.5 else ("较低" if aum < overall_aum / 1.5 else "中等")
         activity = "活跃" if idle <= 30 else ("一般" if idle <= 120 else "不活跃")
-        text = (f"{len(members)}人，资产{level}（中位数{aum / 10000:.1f}万元），年均交易{txn:.0f}笔，"
-                f"交易{activity}（中位{idle:.0f}天未交易），平均{age:.0f}岁，"
-                f"以{occupation}为主（{n_occ * 100 // len(members)}%）")
-        profiles.append({"id": cid, "size": len(members), "median_aum": round(aum, 2),
-                         "mean_txn_365d": round(txn, 1), "mean_age": round(age, 1), "profile": text})
+        text = (
+            f"{len(members)}人，资产{level}（中位数{aum / 10000:.1f}万元），年均交易{txn:.0f}笔，"
+            f"交易{activity}（中位{idle:.0f}天未交易），平均{age:.0f}岁，"
+            f"以{occupation}为主（{n_occ * 100 // len(members)}%）"
+        )
+        profiles.append(
+            {
+                "id": cid,
+                "size": len(members),
+                "median_aum": round(aum, 2),
+                "mean_txn_365d": round(txn, 1),
+                "mean_age": round(age, 1),
+                "profile": text,
+            }
+        )
     return ClusterResult([int(x) for x in labels], profiles)
 
 
@@ -92,8 +121,21 @@ class ChurnModel:
 
 
 def _churn_x(features: Sequence[Features]) -> np.ndarray:
-    return np.array([[math.log1p(max(f.aum, 0.0)), f.txn_90d, f.txn_prev_90d, math.log1p(f.recency_days),
-                      f.age, len(f.products), math.log1p(max(f.tenure_days, 0))] for f in features], dtype=float)
+    return np.array(
+        [
+            [
+                math.log1p(max(f.aum, 0.0)),
+                f.txn_90d,
+                f.txn_prev_90d,
+                math.log1p(f.recency_days),
+                f.age,
+                len(f.products),
+                math.log1p(max(f.tenure_days, 0)),
+            ]
+            for f in features
+        ],
+        dtype=float,
+    )
 
 
 def train_churn(past: Sequence[Features], churned: Sequence[bool], seed: int = 7) -> ChurnModel:
@@ -116,8 +158,9 @@ def train_churn(past: Sequence[Features], churned: Sequence[bool], seed: int = 7
     return ChurnModel(model, scaler, round(auc, 4), len(past))
 
 
-def association_rules(baskets: Sequence[frozenset[str]], min_support: float = 0.02,
-                      min_confidence: float = 0.2, top: int = 30) -> list[dict[str, Any]]:
+def association_rules(
+    baskets: Sequence[frozenset[str]], min_support: float = 0.02, min_confidence: float = 0.2, top: int = 30
+) -> list[dict[str, Any]]:
     """Pairwise rules A → B between products held together: support, confidence, lift."""
     n = len(baskets)
     if n == 0:
@@ -137,6 +180,13 @@ def association_rules(baskets: Sequence[frozenset[str]], min_support: float = 0.
             confidence = count / single[lhs]
             lift = confidence / (single[rhs] / n)
             if confidence >= min_confidence:
-                rules.append({"antecedent": lhs, "consequent": rhs, "support": round(support, 4),
-                              "confidence": round(confidence, 4), "lift": round(lift, 3)})
+                rules.append(
+                    {
+                        "antecedent": lhs,
+                        "consequent": rhs,
+                        "support": round(support, 4),
+                        "confidence": round(confidence, 4),
+                        "lift": round(lift, 3),
+                    }
+                )
     return sorted(rules, key=lambda r: (-r["lift"], -r["support"], r["antecedent"]))[:top]

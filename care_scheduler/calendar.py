@@ -137,8 +137,11 @@ def holiday_periods(year: int) -> list[HolidayPeriod]:
         name = HOLIDAY_NAMES_ZH.get(cc_constants.holidays[d], cc_constants.holidays[d])
         window = dt.timedelta(days=21)
         adjusted = tuple(
-            sorted(w for w, wname in cc_constants.workdays.items()
-                   if start - window <= w <= end + window and HOLIDAY_NAMES_ZH.get(wname, wname) == name)
+            sorted(
+                w
+                for w, wname in cc_constants.workdays.items()
+                if start - window <= w <= end + window and HOLIDAY_NAMES_ZH.get(wname, wname) == name
+            )
         )
         if start.year == year:
             periods.append(HolidayPeriod(name, start, end, adjusted))

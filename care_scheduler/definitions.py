@@ -57,13 +57,32 @@ class CampaignDef:
 
 
 SAMPLE_CONTEXT: dict[str, Any] = {
-    "salutation": "张先生", "name_masked": "张*华", "rm_name": "李经理", "rm_phone_tail": "尾号5678",
-    "branch_name": "城关支行", "branch_phone": "0571-88888888", "age": 65, "today": dt.date(2027, 2, 6),
-    "festival_name": "春节", "due_on": dt.date(2027, 2, 13), "days_left": 7, "amount": 50000,
-    "card_tail": "尾号1234", "auto_renew": True, "product_name": "丰收存", "product_rate": "2.15%",
-    "holiday_name": "春节", "holiday_start": dt.date(2027, 2, 5), "holiday_end": dt.date(2027, 2, 11),
-    "branch_hours_text": "假期期间营业时间为9:00-16:00", "adjusted_workdays_text": "2月14日（周日）正常上班",
-    "idle_days": 200, "variant": "A", "offset_days": 7, "certificate_tail": "尾号0001", "card_kind": "借记卡",
+    "salutation": "张先生",
+    "name_masked": "张*华",
+    "rm_name": "李经理",
+    "rm_phone_tail": "尾号5678",
+    "branch_name": "城关支行",
+    "branch_phone": "0571-88888888",
+    "age": 65,
+    "today": dt.date(2027, 2, 6),
+    "festival_name": "春节",
+    "due_on": dt.date(2027, 2, 13),
+    "days_left": 7,
+    "amount": 50000,
+    "card_tail": "尾号1234",
+    "auto_renew": True,
+    "product_name": "丰收存",
+    "product_rate": "2.15%",
+    "holiday_name": "春节",
+    "holiday_start": dt.date(2027, 2, 5),
+    "holiday_end": dt.date(2027, 2, 11),
+    "branch_hours_text": "假期期间营业时间为9:00-16:00",
+    "adjusted_workdays_text": "2月14日（周日）正常上班",
+    "idle_days": 200,
+    "variant": "A",
+    "offset_days": 7,
+    "certificate_tail": "尾号0001",
+    "card_kind": "借记卡",
 }
 
 
@@ -85,8 +104,10 @@ def parse(raw: dict[str, Any], where: str = "<dict>") -> CampaignDef:
         raise DefinitionError(f"{where}: kind 必须是 {', '.join(KINDS)} 之一")
     aud = raw.get("audience") or {}
     audience = Audience(
-        min_age=aud.get("min_age"), max_age=aud.get("max_age"),
-        kinds=tuple(aud.get("kinds") or ()), occupations=tuple(aud.get("occupations") or ()),
+        min_age=aud.get("min_age"),
+        max_age=aud.get("max_age"),
+        kinds=tuple(aud.get("kinds") or ()),
+        occupations=tuple(aud.get("occupations") or ()),
         segments={k: tuple(v) for k, v in (aud.get("segments") or {}).items()},
     )
     templates: dict[str, str] = {}
@@ -105,13 +126,24 @@ def parse(raw: dict[str, Any], where: str = "<dict>") -> CampaignDef:
     if kind == "reminder" and raw["is_marketing"]:
         raise DefinitionError(f"{where}: 服务提醒不是营销消息 (is_marketing 必须为 false)")
     params = {k: v for k, v in raw.items() if k not in {"template", "variants", "audience", "festivals"}}
-    params["festivals"] = {k: {kk: vv for kk, vv in v.items() if kk != "template"}
-                           for k, v in (raw.get("festivals") or {}).items()}
-    params["variant_weights"] = {str(k): int(v.get("weight", 50)) for k, v in (raw.get("variants") or {}).items()}
+    params["festivals"] = {
+        k: {kk: vv for kk, vv in v.items() if kk != "template"}
+        for k, v in (raw.get("festivals") or {}).items()
+    }
+    params["variant_weights"] = {
+        str(k): int(v.get("weight", 50)) for k, v in (raw.get("variants") or {}).items()
+    }
     definition = CampaignDef(
-        code=str(raw["code"]), name=str(raw["name"]), kind=kind, is_marketing=bool(raw["is_marketing"]),
-        priority=int(raw.get("priority", 50)), send_time=_parse_time(raw.get("send_time", "09:00"), where),
-        audience=audience, templates=templates, params=params, raw=raw,
+        code=str(raw["code"]),
+        name=str(raw["name"]),
+        kind=kind,
+        is_marketing=bool(raw["is_marketing"]),
+        priority=int(raw.get("priority", 50)),
+        send_time=_parse_time(raw.get("send_time", "09:00"), where),
+        audience=audience,
+        templates=templates,
+        params=params,
+        raw=raw,
     )
     for key, source in templates.items():
         try:

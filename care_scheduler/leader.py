@@ -29,9 +29,15 @@ def default_holder() -> str:
 class LeaderLease:
     """A renewable lease named ``name``; call :meth:`try_acquire` at least every ``ttl / 3``."""
 
-    def __init__(self, factory: sessionmaker[Session], *, name: str = "care_scheduler",
-                 holder: str | None = None, ttl: dt.timedelta = dt.timedelta(seconds=30),
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        name: str = "care_scheduler",
+        holder: str | None = None,
+        ttl: dt.timedelta = dt.timedelta(seconds=30),
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
         self.factory, self.name, self.ttl, self.clock = factory, name, ttl, clock
         self.holder = holder or default_holder()
 
@@ -41,8 +47,10 @@ class LeaderLease:
         with session_scope(self.factory) as session:
             updated = session.execute(
                 update(SchedulerLease)
-                .where(SchedulerLease.name == self.name,
-                       or_(SchedulerLease.holder == self.holder, SchedulerLease.expires_at < now))
+                .where(
+                    SchedulerLease.name == self.name,
+                    or_(SchedulerLease.holder == self.holder, SchedulerLease.expires_at < now),
+                )
                 .values(holder=self.holder, expires_at=now + self.ttl, heartbeat_at=now)
                 .execution_options(synchronize_session=False)
             ).rowcount
@@ -52,8 +60,11 @@ class LeaderLease:
                 return False
         try:
             with session_scope(self.factory) as session:
-                session.add(SchedulerLease(name=self.name, holder=self.holder, expires_at=now + self.ttl,
-                                           heartbeat_at=now))
+                session.add(
+                    SchedulerLease(
+                        name=self.name, holder=self.holder, expires_at=now + self.ttl, heartbeat_at=now
+                    )
+                )
         except IntegrityError:
             return False
         return True

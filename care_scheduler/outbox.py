@@ -74,8 +74,13 @@ class RateLimiter:
 class Dispatcher:
     """Sends due deliveries. Database work runs in a thread so the event loop stays free."""
 
-    def __init__(self, factory: sessionmaker[Session], sender: Sender, config: DispatchConfig = DispatchConfig(),
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        sender: Sender,
+        config: DispatchConfig = DispatchConfig(),
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
         self.factory, self.sender, self.config, self.clock = factory, sender, config, clock
         self.limiter = RateLimiter(config.rate_per_second)
         self.stats: Counter[str] = Counter()
@@ -129,23 +134,47 @@ class Dispatcher:
     def _claim(self, token: str, now: dt.datetime) -> list[DeliveryView]:
         cfg = self.config
         with session_scope(self.factory) as session:
-            due = (select(Delivery.id)
-                   .where(or_(and_(Delivery.status.in_(DUE_STATUSES), Delivery.not_before <= now),
-                              and_(Delivery.status == "sending", Delivery.lease_until < now)))
-                   .order_by(Delivery.not_before, Delivery.id).limit(cfg.batch_size))
+            due = (
+                select(Delivery.id)
+                .where(
+                    or_(
+                        and_(Delivery.status.in_(DUE_STATUSES), Delivery.not_before <= now),
+                        and_(Delivery.status == "sending", Delivery.lease_until < now),
+                    )
+                )
+                .order_by(Delivery.not_before, Delivery.id)
+                .limit(cfg.batch_size)
+            )
             if session.get_bind().dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
-            claimed = session.execute(
-                update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
-                .values(status="sending", claim_token=token, claimed_at=now, lease_until=now + cfg.lease,
-                        attempts=Delivery.attempts + 1)
-                .returning(Delivery.id).execution_options(synchronize_session=False)
-            ).scalars().all()
+            claimed = (
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(due.scalar_subquery()))
+                    .values(
+                        status="sending",
+                        claim_token=token,
+                        claimed_at=now,
+                        lease_until=now + cfg.lease,
+                        attempts=Delivery.attempts + 1,
+                    )
+                    .returning(Delivery.id)
+                    .execution_options(synchronize_session=False)
+                )
+                .scalars()
+                .all()
+            )
             if not claimed:
                 return []
             rows = session.execute(
-                select(Delivery, Campaign.code, Campaign.kind, ChannelIdentity.external_id,
-                       ChannelIdentity.last_inbound_at, ChannelIdentity.subscribed)
+                select(
+                    Delivery,
+                    Campaign.code,
+                    Campaign.kind,
+                    ChannelIdentity.external_id,
+                    ChannelIdentity.last_inbound_at,
+                    ChannelIdentity.subscribed,
+                )
                 .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
                 .outerjoin(ChannelIdentity, ChannelIdentity.id == Delivery.identity_id)
                 .where(Delivery.id.in_(claimed), Delivery.claim_token == token)
@@ -166,18 +195,32 @@ class Dispatcher:
             elif d.identity_id is None or not subscribed:
                 self._decide(d, "suppressed", "unsubscribed", now)
             elif compliance.in_quiet_hours(now, policy):
-                self._decide(d, "deferred", "quiet_hours", now, not_before=compliance.next_allowed(now, policy))
+                self._decide(
+                    d, "deferred", "quiet_hours", now, not_before=compliance.next_allowed(now, policy)
+                )
                 d.attempts -= 1  # waiting for morning is not a failed attempt
             else:
-                views.append(DeliveryView(
-                    delivery_id=d.id, idempotency_key=d.idempotency_key, customer_id=d.customer_id,
-                    campaign_code=code, campaign_kind=kind, channel=d.channel, identity_id=d.identity_id,
-                    external_id=external_id, last_inbound_at=last_inbound_at, is_marketing=d.is_marketing,
-                    text=d.text, attempt=d.attempts))
+                views.append(
+                    DeliveryView(
+                        delivery_id=d.id,
+                        idempotency_key=d.idempotency_key,
+                        customer_id=d.customer_id,
+                        campaign_code=code,
+                        campaign_kind=kind,
+                        channel=d.channel,
+                        identity_id=d.identity_id,
+                        external_id=external_id,
+                        last_inbound_at=last_inbound_at,
+                        is_marketing=d.is_marketing,
+                        text=d.text,
+                        attempt=d.attempts,
+                    )
+                )
         return views
 
-    def _decide(self, d: Delivery, status: str, reason: str, now: dt.datetime,
-                not_before: dt.datetime | None = None) -> None:
+    def _decide(
+        self, d: Delivery, status: str, reason: str, now: dt.datetime, not_before: dt.datetime | None = None
+    ) -> None:
         d.status, d.reason, d.decided_at, d.claim_token, d.lease_until = status, reason, now, None, None
         if not_before is not None:
             d.not_before = not_before
@@ -187,25 +230,43 @@ class Dispatcher:
         cfg = self.config
         params: list[dict[str, Any]] = []
         for view, outcome in results:
-            p: dict[str, Any] = {"b_id": view.delivery_id, "b_status": "sent", "b_reason": None,
-                                 "b_error": None, "b_sent_at": None, "b_not_before": None}
+            p: dict[str, Any] = {
+                "b_id": view.delivery_id,
+                "b_status": "sent",
+                "b_reason": None,
+                "b_error": None,
+                "b_sent_at": None,
+                "b_not_before": None,
+            }
             if outcome.status == "sent":
                 p["b_sent_at"] = now
             elif outcome.status == "retry" and view.attempt < cfg.max_attempts:
-                p.update(b_status="failed", b_reason="retry_scheduled", b_error=(outcome.reason or "")[:128],
-                         b_not_before=now + cfg.backoff(view.attempt))
+                p.update(
+                    b_status="failed",
+                    b_reason="retry_scheduled",
+                    b_error=(outcome.reason or "")[:128],
+                    b_not_before=now + cfg.backoff(view.attempt),
+                )
             else:
                 reason = "max_attempts" if outcome.status == "retry" else "permanent_failure"
                 p.update(b_status="dead", b_reason=reason, b_error=(outcome.reason or "")[:128])
             self.stats[p["b_status"]] += 1
             params.append(p)
         table = Delivery.__table__
-        stmt = (update(table)
-                .where(table.c.id == bindparam("b_id"), table.c.claim_token == token)
-                .values(status=bindparam("b_status"), reason=bindparam("b_reason"),
-                        last_error=bindparam("b_error"), sent_at=bindparam("b_sent_at"),
-                        not_before=_coalesce_not_before(table), decided_at=now, claim_token=None,
-                        lease_until=None))
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.claim_token == token)
+            .values(
+                status=bindparam("b_status"),
+                reason=bindparam("b_reason"),
+                last_error=bindparam("b_error"),
+                sent_at=bindparam("b_sent_at"),
+                not_before=_coalesce_not_before(table),
+                decided_at=now,
+                claim_token=None,
+                lease_until=None,
+            )
+        )
         with session_scope(self.factory) as session:
             session.connection().execute(stmt, params)
 

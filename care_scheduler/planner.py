@@ -54,7 +54,9 @@ class PlanResult:
     segment_version: int | None = None
 
 
-def active_campaigns(session: Session, codes: Iterable[str] | None = None) -> list[tuple[Campaign, CampaignDef]]:
+def active_campaigns(
+    session: Session, codes: Iterable[str] | None = None
+) -> list[tuple[Campaign, CampaignDef]]:
     """Active campaigns from the database, parsed, in priority order."""
     stmt = select(Campaign).where(Campaign.active.is_(True))
     if codes:
@@ -63,8 +65,16 @@ def active_campaigns(session: Session, codes: Iterable[str] | None = None) -> li
     return sorted(pairs, key=lambda p: (p[1].priority, p[1].code))
 
 
-def plan_day(session: Session, day: dt.date, *, policy: Policy = Policy(), dry_run: bool = False,
-             collect: bool = True, codes: Iterable[str] | None = None, batch: int = 5000) -> PlanResult:
+def plan_day(
+    session: Session,
+    day: dt.date,
+    *,
+    policy: Policy = Policy(),
+    dry_run: bool = False,
+    collect: bool = True,
+    codes: Iterable[str] | None = None,
+    batch: int = 5000,
+) -> PlanResult:
     """Plan every active campaign for local date ``day``; writes nothing when ``dry_run``."""
     result = PlanResult(day)
     result.segment_version = session.scalar(select(func.max(SegmentVersion.version)))
@@ -95,14 +105,26 @@ class _Context:
         self.hours_text: dict[tuple[int, str], str] = {}
         self.collect = True  # False: skip the staff-facing fields (masked name, why) nobody will read
 
-    def decide(self, row: Campaign, campaign: CampaignDef, batch: list[Candidate],
-               run_caps: compliance.CapCounter | None) -> tuple[list[Decision], list[dict[str, Any]]]:
+    def decide(
+        self,
+        row: Campaign,
+        campaign: CampaignDef,
+        batch: list[Candidate],
+        run_caps: compliance.CapCounter | None,
+    ) -> tuple[list[Decision], list[dict[str, Any]]]:
         batch = [c for c in batch if self._in_audience(campaign, c)]
         batch = self._segment_filter(campaign, batch)
         ids = [c.customer.id for c in batch]
         keys = {f"{campaign.code}:{c.customer.id}:{c.occurrence}": c for c in batch}
-        existing = set(self.session.scalars(
-            select(Delivery.idempotency_key).where(Delivery.idempotency_key.in_(list(keys))))) if keys else set()
+        existing = (
+            set(
+                self.session.scalars(
+                    select(Delivery.idempotency_key).where(Delivery.idempotency_key.in_(list(keys)))
+                )
+            )
+            if keys
+            else set()
+        )
         reach = compliance.reachable(self.session, ids)
         caps = compliance.load_caps(self.session, ids, self.day) if campaign.is_marketing else None
         if caps is not None and run_caps is not None:
@@ -119,8 +141,11 @@ class _Context:
         rows: list[dict[str, Any]] = []
         for key, cand in keys.items():
             cust = cand.customer
-            text = render(campaign.template_for(cand.template_key), self._context(cust, cand),
-                          marketing=campaign.is_marketing)
+            text = render(
+                campaign.template_for(cand.template_key),
+                self._context(cust, cand),
+                marketing=campaign.is_marketing,
+            )
             status, reason, not_before = "planned", None, send_at
             r = reach.get(cust.id)
             if key in existing:
@@ -141,16 +166,42 @@ class _Context:
                 if campaign.is_marketing and run_caps is not None:
                     run_caps.add(cust.id, self.day)
             variant = cand.template_key if campaign.kind == "promotion" else None
-            decisions.append(Decision(campaign.code, cust.id, mask_name(cust.name) if self.collect else "", key,
-                                      status, reason, r.channel if r else None, not_before, text, variant,
-                                      why(campaign, cand) if self.collect else ""))
+            decisions.append(
+                Decision(
+                    campaign.code,
+                    cust.id,
+                    mask_name(cust.name) if self.collect else "",
+                    key,
+                    status,
+                    reason,
+                    r.channel if r else None,
+                    not_before,
+                    text,
+                    variant,
+                    why(campaign, cand) if self.collect else "",
+                )
+            )
             if status != "exists":
-                rows.append(dict(
-                    campaign_id=row.id, customer_id=cust.id, idempotency_key=key,
-                    channel=r.channel if r else "none", identity_id=r.identity_id if r else None,
-                    is_marketing=campaign.is_marketing, variant=variant, segment_version=self.segment_version,
-                    text=text, status=status, reason=reason, not_before=not_before, attempts=0,
-                    local_day=self.day, created_at=now, decided_at=now))
+                rows.append(
+                    dict(
+                        campaign_id=row.id,
+                        customer_id=cust.id,
+                        idempotency_key=key,
+                        channel=r.channel if r else "none",
+                        identity_id=r.identity_id if r else None,
+                        is_marketing=campaign.is_marketing,
+                        variant=variant,
+                        segment_version=self.segment_version,
+                        text=text,
+                        status=status,
+                        reason=reason,
+                        not_before=not_before,
+                        attempts=0,
+                        local_day=self.day,
+                        created_at=now,
+                        decided_at=now,
+                    )
+                )
         return decisions, rows
 
     def _in_audience(self, campaign: CampaignDef, cand: Candidate) -> bool:
@@ -169,11 +220,17 @@ class _Context:
         member: dict[int, dict[str, str]] = {}
         for cid, dim, value in self.session.execute(
             select(SegmentMembership.customer_id, SegmentMembership.dimension, SegmentMembership.value).where(
-                SegmentMembership.version == self.segment_version, SegmentMembership.customer_id.in_(ids),
-                SegmentMembership.dimension.in_(list(wanted)))):
+                SegmentMembership.version == self.segment_version,
+                SegmentMembership.customer_id.in_(ids),
+                SegmentMembership.dimension.in_(list(wanted)),
+            )
+        ):
             member.setdefault(cid, {})[dim] = value
-        return [c for c in batch
-                if all(member.get(c.customer.id, {}).get(dim) in values for dim, values in wanted.items())]
+        return [
+            c
+            for c in batch
+            if all(member.get(c.customer.id, {}).get(dim) in values for dim, values in wanted.items())
+        ]
 
     def _context(self, cust: Any, cand: Candidate) -> dict[str, Any]:
         branch = self.branches.get(cust.branch_id)
@@ -183,7 +240,9 @@ class _Context:
             "rm_name": self.rms.get(cust.rm_id, "") if cust.rm_id else "",
             "branch_name": branch.name if branch else "我行",
             "branch_phone": branch.phone if branch else "",
-            "age": age_on(cust.birthday, self.day), "today": self.day, "variant": cand.template_key,
+            "age": age_on(cust.birthday, self.day),
+            "today": self.day,
+            "variant": cand.template_key,
         }
         ctx.update({k: v for k, v in cand.extra.items() if not k.startswith("_")})
         period = cand.extra.get("_period")
@@ -219,7 +278,7 @@ def why(campaign: CampaignDef, cand: Candidate) -> str:
 
 
 def holiday_hours_text(opening_hours: dict[str, Any], period: cal.HolidayPeriod) -> str:
-    """"假期期间营业时间为9:00-16:00" or day ranges when hours differ across the holiday."""
+    """ "假期期间营业时间为9:00-16:00" or day ranges when hours differ across the holiday."""
     from care_scheduler.render import date_zh
 
     days = [period.start + dt.timedelta(days=i) for i in range(period.days)]
@@ -254,5 +313,7 @@ def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> int:
         return int(session.connection().execute(insert(Delivery.__table__), rows).rowcount or 0)
     table = Delivery.__table__
     # RETURNING counts what was really inserted (executemany rowcount is unreliable across drivers).
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+    stmt = (
+        dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+    )
     return len(session.connection().execute(stmt, rows).all())

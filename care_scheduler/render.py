@@ -58,7 +58,7 @@ def mask_name(name: str) -> str:
     if not name:
         return ""
     family = surname(name)
-    rest = name[len(family):]
+    rest = name[len(family) :]
     if len(rest) <= 1:
         return family + "*" * len(rest)
     return family + "*" * (len(rest) - 1) + rest[-1]

@@ -22,10 +22,17 @@ METRICS = (
     ("opted_out", "已退订", "opted out"),
 )
 REASONS_ZH = {
-    "no_consent": "未获营销授权", "opted_out": "客户已退订", "no_channel": "无可用渠道",
-    "unsubscribed": "已取消关注", "frequency_cap_day": "超过每日频次上限", "frequency_cap_week": "超过每周频次上限",
-    "quiet_hours": "夜间免打扰，推迟到8点", "already_planned": "已在计划中", "retry_scheduled": "等待重试",
-    "max_attempts": "多次失败，已停止", "permanent_failure": "无法送达",
+    "no_consent": "未获营销授权",
+    "opted_out": "客户已退订",
+    "no_channel": "无可用渠道",
+    "unsubscribed": "已取消关注",
+    "frequency_cap_day": "超过每日频次上限",
+    "frequency_cap_week": "超过每周频次上限",
+    "quiet_hours": "夜间免打扰，推迟到8点",
+    "already_planned": "已在计划中",
+    "retry_scheduled": "等待重试",
+    "max_attempts": "多次失败，已停止",
+    "permanent_failure": "无法送达",
 }
 
 
@@ -59,13 +66,27 @@ def build(session: Session, code: str) -> CampaignReport:
         raise UnknownCampaign(code)
     report = CampaignReport(campaign.code, campaign.name)
     rows = session.execute(
-        select(Delivery.status, Delivery.reason, Delivery.variant, func.count(),
-               func.count(Delivery.replied_at), func.count(Delivery.opted_out_at))
+        select(
+            Delivery.status,
+            Delivery.reason,
+            Delivery.variant,
+            func.count(),
+            func.count(Delivery.replied_at),
+            func.count(Delivery.opted_out_at),
+        )
         .where(Delivery.campaign_id == campaign.id)
-        .group_by(Delivery.status, Delivery.reason, Delivery.variant))
+        .group_by(Delivery.status, Delivery.reason, Delivery.variant)
+    )
     for status, reason, variant, n, replied, opted in rows:
-        key = {"sent": "delivered", "planned": "pending", "sending": "pending", "deferred": "deferred",
-               "suppressed": "suppressed", "failed": "failed", "dead": "failed"}.get(status, status)
+        key = {
+            "sent": "delivered",
+            "planned": "pending",
+            "sending": "pending",
+            "deferred": "deferred",
+            "suppressed": "suppressed",
+            "failed": "failed",
+            "dead": "failed",
+        }.get(status, status)
         report.metrics[key] += n
         report.metrics["replied"] += replied
         report.metrics["opted_out"] += opted
@@ -82,7 +103,9 @@ def _cjk_font() -> str | None:
     from matplotlib import font_manager
 
     for font in font_manager.fontManager.ttflist:
-        if any(k in font.name for k in ("Noto Sans CJK", "Noto Serif CJK", "WenQuanYi", "SimHei", "Source Han")):
+        if any(
+            k in font.name for k in ("Noto Sans CJK", "Noto Serif CJK", "WenQuanYi", "SimHei", "Source Han")
+        ):
             return font.name
     return None
 
@@ -101,8 +124,11 @@ def write_png(report: CampaignReport, path: Path) -> None:
     try:
         if font:
             plt.rcParams["font.family"] = font
-        bars = ax.bar(labels, values, color=["#2e7d32", "#90a4ae", "#f9a825", "#8d6e63", "#c62828",
-                                             "#1565c0", "#6a1b9a"])
+        bars = ax.bar(
+            labels,
+            values,
+            color=["#2e7d32", "#90a4ae", "#f9a825", "#8d6e63", "#c62828", "#1565c0", "#6a1b9a"],
+        )
         ax.bar_label(bars)
         ax.set_title(f"{report.code}" + (f" {report.name}" if font else ""))
         ax.set_ylabel("消息数" if font else "messages")

@@ -13,8 +13,16 @@ from tqdm import tqdm
 from care_scheduler import analytics
 from crm.models import Customer
 from crm.models.segments import SegmentVersion
-from crm.segments import Features, Thresholds, farming_season, iter_features, lifecycle_of, new_version, tier_of
-from crm.segments import write_memberships
+from crm.segments import (
+    Features,
+    Thresholds,
+    farming_season,
+    iter_features,
+    lifecycle_of,
+    new_version,
+    tier_of,
+    write_memberships,
+)
 
 
 def _collect(session: Session, as_of: dt.date, bar: tqdm[Any] | None) -> list[Features]:
@@ -26,8 +34,14 @@ def _collect(session: Session, as_of: dt.date, bar: tqdm[Any] | None) -> list[Fe
     return out
 
 
-def rebuild(session: Session, as_of: dt.date, *, thresholds: Thresholds = Thresholds(), k: int = 4,
-            progress: bool = True) -> SegmentVersion:
+def rebuild(
+    session: Session,
+    as_of: dt.date,
+    *,
+    thresholds: Thresholds = Thresholds(),
+    k: int = 4,
+    progress: bool = True,
+) -> SegmentVersion:
     """Build segments as of ``as_of`` and store them under a new version number.
 
     Args:
@@ -48,10 +62,16 @@ def rebuild(session: Session, as_of: dt.date, *, thresholds: Thresholds = Thresh
 
     try:
         current = _collect(session, as_of, bar("特征（当前）", total))
-        past = {f.customer_id: f for f in _collect(session, as_of - dt.timedelta(days=90), bar("特征（90天前）", total))}
+        past = {
+            f.customer_id: f
+            for f in _collect(session, as_of - dt.timedelta(days=90), bar("特征（90天前）", total))
+        }
         # Train on customers who were active 90 days ago; churned = no transaction since.
-        train = [(past[f.customer_id], f.txn_90d == 0) for f in current
-                 if f.customer_id in past and past[f.customer_id].txn_90d > 0]
+        train = [
+            (past[f.customer_id], f.txn_90d == 0)
+            for f in current
+            if f.customer_id in past and past[f.customer_id].txn_90d > 0
+        ]
         model = analytics.train_churn([p for p, _ in train], [y for _, y in train])
         churn = model.predict(current)
         rfm = analytics.rfm(current)
@@ -66,13 +86,22 @@ def rebuild(session: Session, as_of: dt.date, *, thresholds: Thresholds = Thresh
             rows = [
                 (f.customer_id, "tier", tier_of(f.aum, thresholds), f.aum),
                 (f.customer_id, "kind", f.kind, None),
-                (f.customer_id, "lifecycle", lifecycle_of(f, thresholds, churn[i] if model.model else None), None),
+                (
+                    f.customer_id,
+                    "lifecycle",
+                    lifecycle_of(f, thresholds, churn[i] if model.model else None),
+                    None,
+                ),
                 (f.customer_id, "occupation", f.occupation, None),
                 (f.customer_id, "season", farming_season(f.occupation, as_of), None),
                 (f.customer_id, "rfm", rfm[i][0], rfm[i][1]),
                 (f.customer_id, "cluster", str(clustered.labels[i]), None),
-                (f.customer_id, "churn", "high" if churn[i] >= 0.6 else ("medium" if churn[i] >= 0.3 else "low"),
-                 round(churn[i], 4)),
+                (
+                    f.customer_id,
+                    "churn",
+                    "high" if churn[i] >= 0.6 else ("medium" if churn[i] >= 0.3 else "low"),
+                    round(churn[i], 4),
+                ),
             ]
             for _, dim, value, _s in rows:
                 counts.setdefault(dim, {}).setdefault(value, 0)
@@ -86,8 +115,13 @@ def rebuild(session: Session, as_of: dt.date, *, thresholds: Thresholds = Thresh
         write_memberships(session, version.version, chunk)
         version.customers = len(current)
         counts.pop("rfm", None)  # 125 combinations: too many to be a useful summary
-        version.metrics = {"churn_auc": model.auc, "churn_trained_on": model.trained_on,
-                           "clusters": clustered.profiles, "rules": rules, "counts": counts}
+        version.metrics = {
+            "churn_auc": model.auc,
+            "churn_trained_on": model.trained_on,
+            "clusters": clustered.profiles,
+            "rules": rules,
+            "counts": counts,
+        }
         session.flush()
         return version
     finally:

@@ -75,8 +75,14 @@ async def dispatch_job() -> None:
         log.info("care dispatch: %d rows processed", sent)
 
 
-async def run_due(factory: sessionmaker[Session], sender: Sender, *, day: dt.date | None = None,
-                  policy: Policy = Policy(), config: DispatchConfig | None = None) -> tuple[int, int]:
+async def run_due(
+    factory: sessionmaker[Session],
+    sender: Sender,
+    *,
+    day: dt.date | None = None,
+    policy: Policy = Policy(),
+    config: DispatchConfig | None = None,
+) -> tuple[int, int]:
     """Plan ``day`` (default today) and send everything due now; returns (planned, processed)."""
     day = day or utcnow().astimezone(TZ).date()
     with session_scope(factory) as session:
@@ -96,12 +102,24 @@ def create_scheduler(settings: Settings, *, jobstore_url: str | None = None) -> 
         # A day's plan is still worth running hours late (idempotent); dispatch ticks are not.
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600},
     )
-    scheduler.add_job(plan_today_job, CronTrigger(hour=0, minute=30, timezone=TZ), id=PLAN_JOB_ID,
-                      name="plan today's care campaigns", replace_existing=True, coalesce=True,
-                      misfire_grace_time=6 * 3600)
-    scheduler.add_job(dispatch_job, IntervalTrigger(seconds=30, timezone=TZ), id=DISPATCH_JOB_ID,
-                      name="send due care messages", replace_existing=True, coalesce=True,
-                      misfire_grace_time=30)
+    scheduler.add_job(
+        plan_today_job,
+        CronTrigger(hour=0, minute=30, timezone=TZ),
+        id=PLAN_JOB_ID,
+        name="plan today's care campaigns",
+        replace_existing=True,
+        coalesce=True,
+        misfire_grace_time=6 * 3600,
+    )
+    scheduler.add_job(
+        dispatch_job,
+        IntervalTrigger(seconds=30, timezone=TZ),
+        id=DISPATCH_JOB_ID,
+        name="send due care messages",
+        replace_existing=True,
+        coalesce=True,
+        misfire_grace_time=30,
+    )
     scheduler.add_listener(_on_job_error, EVENT_JOB_ERROR)
     return scheduler
 
@@ -113,8 +131,16 @@ def _on_job_error(event: JobExecutionEvent) -> None:
 class CareService:
     """One scheduler instance: heartbeats the lease and runs jobs only while leader."""
 
-    def __init__(self, settings: Settings, sender: Sender, *, lease_ttl: dt.timedelta = dt.timedelta(seconds=30),
-                 heartbeat: float = 10.0, policy: Policy = Policy(), jobstore_url: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sender: Sender,
+        *,
+        lease_ttl: dt.timedelta = dt.timedelta(seconds=30),
+        heartbeat: float = 10.0,
+        policy: Policy = Policy(),
+        jobstore_url: str | None = None,
+    ) -> None:
         global _RUNTIME
         self.engine = make_engine(settings.database_url)
         self.factory = make_sessionmaker(self.engine)
@@ -123,8 +149,9 @@ class CareService:
         self.scheduler = create_scheduler(settings, jobstore_url=jobstore_url)
         self.is_leader = False
         self._task: asyncio.Task[None] | None = None
-        _RUNTIME = Runtime(self.factory, Dispatcher(self.factory, sender, DispatchConfig(policy=policy)),
-                           policy, self)
+        _RUNTIME = Runtime(
+            self.factory, Dispatcher(self.factory, sender, DispatchConfig(policy=policy)), policy, self
+        )
 
     async def start(self) -> None:
         self.scheduler.start(paused=True)

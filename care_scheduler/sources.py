@@ -18,14 +18,20 @@ from sqlalchemy import Select, and_, extract, func, or_, select
 from sqlalchemy.orm import Session
 
 from care_scheduler import calendar as cal
-from care_scheduler.definitions import CampaignDef
 from care_scheduler.compliance import TZ
+from care_scheduler.definitions import CampaignDef
 from care_scheduler.render import card_tail, date_zh
 from crm.models import Account, Card, Customer, Loan, LoanInstallment, Product, TermDeposit, Transaction
 
 CUSTOMER_COLUMNS = (
-    Customer.id, Customer.name, Customer.gender, Customer.kind, Customer.birthday,
-    Customer.occupation, Customer.branch_id, Customer.rm_id,
+    Customer.id,
+    Customer.name,
+    Customer.gender,
+    Customer.kind,
+    Customer.birthday,
+    Customer.occupation,
+    Customer.branch_id,
+    Customer.rm_id,
 )
 
 
@@ -72,7 +78,9 @@ def _paged(session: Session, stmt: Select[Any], batch: int) -> Iterator[list[Any
         last = rows[-1].id
 
 
-def candidates(session: Session, campaign: CampaignDef, day: dt.date, batch: int = 5000) -> Iterator[list[Candidate]]:
+def candidates(
+    session: Session, campaign: CampaignDef, day: dt.date, batch: int = 5000
+) -> Iterator[list[Candidate]]:
     """Yield batches of candidates for ``campaign`` on local date ``day``."""
     kind = campaign.kind
     if kind == "birthday":
@@ -97,10 +105,14 @@ def candidates(session: Session, campaign: CampaignDef, day: dt.date, batch: int
 
 
 def _birthday(session: Session, campaign: CampaignDef, day: dt.date, batch: int) -> Iterator[list[Candidate]]:
-    match = and_(extract("month", Customer.birthday) == day.month, extract("day", Customer.birthday) == day.day)
+    match = and_(
+        extract("month", Customer.birthday) == day.month, extract("day", Customer.birthday) == day.day
+    )
     if (day.month, day.day) == (2, 28) and not _is_leap(day.year):
         # 2月29日 birthdays are celebrated on 2月28日 in common years.
-        match = or_(match, and_(extract("month", Customer.birthday) == 2, extract("day", Customer.birthday) == 29))
+        match = or_(
+            match, and_(extract("month", Customer.birthday) == 2, extract("day", Customer.birthday) == 29)
+        )
     for rows in _paged(session, _base_query(campaign).where(match), batch):
         yield [Candidate(r, str(day.year)) for r in rows]
 
@@ -117,7 +129,9 @@ def _holiday(session: Session, campaign: CampaignDef, day: dt.date, batch: int) 
         occurrence = f"{period.name}:{period.start.isoformat()}"
         adjusted = "、".join(date_zh(d, with_weekday=True) for d in period.adjusted_workdays)
         extra = {
-            "holiday_name": period.name, "holiday_start": period.start, "holiday_end": period.end,
+            "holiday_name": period.name,
+            "holiday_start": period.start,
+            "holiday_end": period.end,
             "adjusted_workdays_text": f"{adjusted}正常上班" if adjusted else "",
             "_period": period,
         }
@@ -125,54 +139,95 @@ def _holiday(session: Session, campaign: CampaignDef, day: dt.date, batch: int) 
             yield [Candidate(r, occurrence, extra=extra) for r in rows]
 
 
-def _reminders(session: Session, campaign: CampaignDef, day: dt.date, batch: int) -> Iterator[list[Candidate]]:
+def _reminders(
+    session: Session, campaign: CampaignDef, day: dt.date, batch: int
+) -> Iterator[list[Candidate]]:
     subject = campaign.params["subject"]
     offsets = [int(o) for o in campaign.params.get("offsets_days", [])]
     for offset in offsets:
         target = day + dt.timedelta(days=offset)
         base = dict(days_left=offset, offset_days=offset, due_on=target)
         if subject == "deposit_maturity":
-            stmt = (select(*CUSTOMER_COLUMNS, TermDeposit.id.label("obj_id"), TermDeposit.amount,
-                           TermDeposit.certificate_no, TermDeposit.auto_renew)
-                    .join(TermDeposit, TermDeposit.customer_id == Customer.id)
-                    .where(TermDeposit.maturity_on == target, TermDeposit.status == "active"))
-            def make(r: Any) -> Candidate:
-                return Candidate(r, f"td{r.obj_id}:d{offset}", extra={
-                    **base, "amount": r.amount, "certificate_tail": card_tail(r.certificate_no),
-                    "auto_renew": r.auto_renew})
+            stmt = (
+                select(
+                    *CUSTOMER_COLUMNS,
+                    TermDeposit.id.label("obj_id"),
+                    TermDeposit.amount,
+                    TermDeposit.certificate_no,
+                    TermDeposit.auto_renew,
+                )
+                .join(TermDeposit, TermDeposit.customer_id == Customer.id)
+                .where(TermDeposit.maturity_on == target, TermDeposit.status == "active")
+            )
+
+            def make(r: Any, offset: int = offset, base: dict[str, Any] = base) -> Candidate:
+                return Candidate(
+                    r,
+                    f"td{r.obj_id}:d{offset}",
+                    extra={
+                        **base,
+                        "amount": r.amount,
+                        "certificate_tail": card_tail(r.certificate_no),
+                        "auto_renew": r.auto_renew,
+                    },
+                )
         elif subject == "loan_due":
-            stmt = (select(*CUSTOMER_COLUMNS, LoanInstallment.id.label("obj_id"),
-                           (LoanInstallment.principal + LoanInstallment.interest).label("amount"))
-                    .join(Loan, Loan.customer_id == Customer.id)
-                    .join(LoanInstallment, LoanInstallment.loan_id == Loan.id)
-                    .where(LoanInstallment.due_on == target, LoanInstallment.paid_on.is_(None),
-                           Loan.status != "closed"))
-            def make(r: Any) -> Candidate:
+            stmt = (
+                select(
+                    *CUSTOMER_COLUMNS,
+                    LoanInstallment.id.label("obj_id"),
+                    (LoanInstallment.principal + LoanInstallment.interest).label("amount"),
+                )
+                .join(Loan, Loan.customer_id == Customer.id)
+                .join(LoanInstallment, LoanInstallment.loan_id == Loan.id)
+                .where(
+                    LoanInstallment.due_on == target,
+                    LoanInstallment.paid_on.is_(None),
+                    Loan.status != "closed",
+                )
+            )
+
+            def make(r: Any, offset: int = offset, base: dict[str, Any] = base) -> Candidate:
                 return Candidate(r, f"inst{r.obj_id}:d{offset}", extra={**base, "amount": r.amount})
         else:
-            stmt = (select(*CUSTOMER_COLUMNS, Card.id.label("obj_id"), Card.card_no, Card.kind.label("card_kind"))
-                    .join(Card, Card.customer_id == Customer.id)
-                    .where(Card.expires_on == target, Card.status == "normal"))
-            def make(r: Any) -> Candidate:
-                return Candidate(r, f"card{r.obj_id}:d{offset}", extra={
-                    **base, "card_tail": card_tail(r.card_no), "card_kind": r.card_kind})
+            stmt = (
+                select(*CUSTOMER_COLUMNS, Card.id.label("obj_id"), Card.card_no, Card.kind.label("card_kind"))
+                .join(Card, Card.customer_id == Customer.id)
+                .where(Card.expires_on == target, Card.status == "normal")
+            )
+
+            def make(r: Any, offset: int = offset, base: dict[str, Any] = base) -> Candidate:
+                return Candidate(
+                    r,
+                    f"card{r.obj_id}:d{offset}",
+                    extra={**base, "card_tail": card_tail(r.card_no), "card_kind": r.card_kind},
+                )
+
         rows = session.execute(stmt.order_by(Customer.id)).all()
         for i in range(0, len(rows), batch):
-            yield [make(r) for r in rows[i:i + batch]]
+            yield [make(r) for r in rows[i : i + batch]]
 
 
-def _reactivation(session: Session, campaign: CampaignDef, day: dt.date, batch: int) -> Iterator[list[Candidate]]:
+def _reactivation(
+    session: Session, campaign: CampaignDef, day: dt.date, batch: int
+) -> Iterator[list[Candidate]]:
     dormant_days = int(campaign.params.get("dormant_days", 180))
     every = int(campaign.params.get("every_days", 90))
     cutoff = dt.datetime.combine(day - dt.timedelta(days=dormant_days), dt.time(), tzinfo=TZ)
     occurrence = f"p{day.toordinal() // every}"
-    last_txn = (select(Account.customer_id, func.max(Transaction.booked_at).label("last_at"))
-                .join(Transaction, Transaction.account_id == Account.id)
-                .group_by(Account.customer_id).subquery())
-    stmt = (_base_query(campaign).add_columns(last_txn.c.last_at)
-            .outerjoin(last_txn, last_txn.c.customer_id == Customer.id)
-            .where(Customer.opened_on <= cutoff.date())
-            .where(or_(last_txn.c.last_at.is_(None), last_txn.c.last_at < cutoff)))
+    last_txn = (
+        select(Account.customer_id, func.max(Transaction.booked_at).label("last_at"))
+        .join(Transaction, Transaction.account_id == Account.id)
+        .group_by(Account.customer_id)
+        .subquery()
+    )
+    stmt = (
+        _base_query(campaign)
+        .add_columns(last_txn.c.last_at)
+        .outerjoin(last_txn, last_txn.c.customer_id == Customer.id)
+        .where(Customer.opened_on <= cutoff.date())
+        .where(or_(last_txn.c.last_at.is_(None), last_txn.c.last_at < cutoff))
+    )
     for rows in _paged(session, stmt, batch):
         out = []
         for r in rows:
@@ -181,7 +236,9 @@ def _reactivation(session: Session, campaign: CampaignDef, day: dt.date, batch: 
         yield out
 
 
-def _promotion(session: Session, campaign: CampaignDef, day: dt.date, batch: int) -> Iterator[list[Candidate]]:
+def _promotion(
+    session: Session, campaign: CampaignDef, day: dt.date, batch: int
+) -> Iterator[list[Candidate]]:
     send_on = campaign.params.get("send_on")
     if send_on is None or dt.date.fromisoformat(str(send_on)) != day:
         return
@@ -191,8 +248,10 @@ def _promotion(session: Session, campaign: CampaignDef, day: dt.date, batch: int
         product = session.scalars(select(Product).where(Product.code == code)).first()
         if product is None or not product.active:
             return  # never advertise a product that is not on sale
-        extra = {"product_name": product.name,
-                 "product_rate": f"{product.rate * 100:.2f}%" if product.rate is not None else ""}
+        extra = {
+            "product_name": product.name,
+            "product_rate": f"{product.rate * 100:.2f}%" if product.rate is not None else "",
+        }
     weights = campaign.params.get("variant_weights") or {"default": 100}
     for rows in _paged(session, _base_query(campaign), batch):
         yield [Candidate(r, day.isoformat(), variant_for(campaign.code, r.id, weights), extra) for r in rows]

@@ -73,8 +73,9 @@ def opt_out(session: Session, customer_id: int, source: str, *, now: dt.datetime
     )
     if has_all is None:
         session.add(
-            MarketingConsent(customer_id=customer_id, channel="all", granted=False, source=source[:32],
-                             updated_at=now)
+            MarketingConsent(
+                customer_id=customer_id, channel="all", granted=False, source=source[:32], updated_at=now
+            )
         )
     suppressed = session.execute(
         update(Delivery)
@@ -89,8 +90,15 @@ def opt_out(session: Session, customer_id: int, source: str, *, now: dt.datetime
     last = _last_sent(session, customer_id, now, marketing_only=True)
     if last is not None and last.opted_out_at is None:
         last.opted_out_at = now
-    session.add(AuditEvent(at=now, actor="customer", action="marketing_opt_out", customer_id=customer_id,
-                           detail={"source": source[:32], "suppressed": suppressed}))
+    session.add(
+        AuditEvent(
+            at=now,
+            actor="customer",
+            action="marketing_opt_out",
+            customer_id=customer_id,
+            detail={"source": source[:32], "suppressed": suppressed},
+        )
+    )
     session.flush()
     return int(suppressed or 0)
 
@@ -106,7 +114,9 @@ def record_reply(session: Session, customer_id: int, *, now: dt.datetime | None 
     return True
 
 
-def _last_sent(session: Session, customer_id: int, now: dt.datetime, *, marketing_only: bool) -> Delivery | None:
+def _last_sent(
+    session: Session, customer_id: int, now: dt.datetime, *, marketing_only: bool
+) -> Delivery | None:
     stmt = select(Delivery).where(
         Delivery.customer_id == customer_id,
         Delivery.status == "sent",

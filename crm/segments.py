@@ -103,36 +103,63 @@ def iter_features(session: Session, as_of: dt.date, batch: int = 20000) -> Itera
     while True:
         custs = session.execute(
             select(Customer.id, Customer.kind, Customer.occupation, Customer.birthday, Customer.opened_on)
-            .where(Customer.id > last).order_by(Customer.id).limit(batch)).all()
+            .where(Customer.id > last)
+            .order_by(Customer.id)
+            .limit(batch)
+        ).all()
         if not custs:
             return
         lo, hi = custs[0].id, custs[-1].id
         last = hi
         in_range = and_(Account.customer_id >= lo, Account.customer_id <= hi)
-        balances = dict(session.execute(select(Account.customer_id, func.sum(Account.balance))
-                                        .where(in_range).group_by(Account.customer_id)).all())
-        deposits = dict(session.execute(
-            select(TermDeposit.customer_id, func.sum(TermDeposit.amount))
-            .where(TermDeposit.customer_id.between(lo, hi), TermDeposit.status == "active")
-            .group_by(TermDeposit.customer_id)).all())
-        txn = {r[0]: r[1:] for r in session.execute(
-            select(Account.customer_id,
-                   func.sum(case((Transaction.booked_at >= d90, 1), else_=0)),
-                   func.sum(case((and_(Transaction.booked_at >= d180, Transaction.booked_at < d90), 1), else_=0)),
-                   func.count(), func.sum(func.abs(Transaction.amount)), func.max(Transaction.booked_at))
-            .join(Transaction, Transaction.account_id == Account.id)
-            .where(in_range, Transaction.booked_at >= d365, Transaction.booked_at < end)
-            .group_by(Account.customer_id))}
+        balances = dict(
+            session.execute(
+                select(Account.customer_id, func.sum(Account.balance))
+                .where(in_range)
+                .group_by(Account.customer_id)
+            ).all()
+        )
+        deposits = dict(
+            session.execute(
+                select(TermDeposit.customer_id, func.sum(TermDeposit.amount))
+                .where(TermDeposit.customer_id.between(lo, hi), TermDeposit.status == "active")
+                .group_by(TermDeposit.customer_id)
+            ).all()
+        )
+        txn = {
+            r[0]: r[1:]
+            for r in session.execute(
+                select(
+                    Account.customer_id,
+                    func.sum(case((Transaction.booked_at >= d90, 1), else_=0)),
+                    func.sum(
+                        case((and_(Transaction.booked_at >= d180, Transaction.booked_at < d90), 1), else_=0)
+                    ),
+                    func.count(),
+                    func.sum(func.abs(Transaction.amount)),
+                    func.max(Transaction.booked_at),
+                )
+                .join(Transaction, Transaction.account_id == Account.id)
+                .where(in_range, Transaction.booked_at >= d365, Transaction.booked_at < end)
+                .group_by(Account.customer_id)
+            )
+        }
         products: dict[int, set[str]] = {}
         for cid, code in session.execute(
-                select(TermDeposit.customer_id, Product.code).join(Product, Product.id == TermDeposit.product_id)
-                .where(TermDeposit.customer_id.between(lo, hi))):
+            select(TermDeposit.customer_id, Product.code)
+            .join(Product, Product.id == TermDeposit.product_id)
+            .where(TermDeposit.customer_id.between(lo, hi))
+        ):
             products.setdefault(cid, set()).add(code)
         for cid, code in session.execute(
-                select(Loan.customer_id, Product.code).join(Product, Product.id == Loan.product_id)
-                .where(Loan.customer_id.between(lo, hi))):
+            select(Loan.customer_id, Product.code)
+            .join(Product, Product.id == Loan.product_id)
+            .where(Loan.customer_id.between(lo, hi))
+        ):
             products.setdefault(cid, set()).add(code)
-        for cid, kind in session.execute(select(Card.customer_id, Card.kind).where(Card.customer_id.between(lo, hi))):
+        for cid, kind in session.execute(
+            select(Card.customer_id, Card.kind).where(Card.customer_id.between(lo, hi))
+        ):
             products.setdefault(cid, set()).add(kind)
         out = []
         for c in custs:
@@ -140,14 +167,25 @@ def iter_features(session: Session, as_of: dt.date, batch: int = 20000) -> Itera
             last_at = t[4]
             if isinstance(last_at, str):  # SQLite returns max() of a datetime column as text
                 last_at = dt.datetime.fromisoformat(last_at)
-            out.append(Features(
-                as_of=as_of, customer_id=c.id, kind=c.kind, occupation=c.occupation,
-                age=as_of.year - c.birthday.year - ((as_of.month, as_of.day) < (c.birthday.month, c.birthday.day)),
-                tenure_days=(as_of - c.opened_on).days,
-                aum=float(balances.get(c.id) or 0) + float(deposits.get(c.id) or 0),
-                txn_90d=int(t[0] or 0), txn_prev_90d=int(t[1] or 0), txn_365d=int(t[2] or 0),
-                volume_365d=float(t[3] or 0), last_txn=last_at.date() if last_at else None,
-                products=frozenset(products.get(c.id, ()))))
+            out.append(
+                Features(
+                    as_of=as_of,
+                    customer_id=c.id,
+                    kind=c.kind,
+                    occupation=c.occupation,
+                    age=as_of.year
+                    - c.birthday.year
+                    - ((as_of.month, as_of.day) < (c.birthday.month, c.birthday.day)),
+                    tenure_days=(as_of - c.opened_on).days,
+                    aum=float(balances.get(c.id) or 0) + float(deposits.get(c.id) or 0),
+                    txn_90d=int(t[0] or 0),
+                    txn_prev_90d=int(t[1] or 0),
+                    txn_365d=int(t[2] or 0),
+                    volume_365d=float(t[3] or 0),
+                    last_txn=last_at.date() if last_at else None,
+                    products=frozenset(products.get(c.id, ())),
+                )
+            )
         yield out
 
 
@@ -159,10 +197,13 @@ def new_version(session: Session, as_of: dt.date, params: dict[str, Any]) -> Seg
     return version
 
 
-def write_memberships(session: Session, version: int, rows: Iterable[tuple[int, str, str, float | None]]) -> int:
+def write_memberships(
+    session: Session, version: int, rows: Iterable[tuple[int, str, str, float | None]]
+) -> int:
     """Bulk-insert (customer_id, dimension, value, score) rows for ``version``."""
-    payload = [{"version": version, "customer_id": c, "dimension": d, "value": v, "score": s}
-               for c, d, v, s in rows]
+    payload = [
+        {"version": version, "customer_id": c, "dimension": d, "value": v, "score": s} for c, d, v, s in rows
+    ]
     if payload:
         session.connection().execute(insert(SegmentMembership.__table__), payload)
     return len(payload)
@@ -173,5 +214,10 @@ def memberships(session: Session, customer_id: int, version: int | None = None) 
     version = version or session.scalar(select(func.max(SegmentVersion.version)))
     if version is None:
         return {}
-    return dict(session.execute(select(SegmentMembership.dimension, SegmentMembership.value).where(
-        SegmentMembership.version == version, SegmentMembership.customer_id == customer_id)).all())
+    return dict(
+        session.execute(
+            select(SegmentMembership.dimension, SegmentMembership.value).where(
+                SegmentMembership.version == version, SegmentMembership.customer_id == customer_id
+            )
+        ).all()
+    )

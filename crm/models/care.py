@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.models.base import Base, UTCDateTime, utcnow
@@ -17,7 +28,9 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(48), unique=True)
     name: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(24))  # birthday | festival | holiday_notice | reminder | reactivation | promotion
+    kind: Mapped[str] = mapped_column(
+        String(24)
+    )  # birthday | festival | holiday_notice | reminder | reactivation | promotion
     is_marketing: Mapped[bool] = mapped_column(Boolean)
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)  # the YAML definition as loaded
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -37,14 +37,22 @@ class SqliteRecordingSender:
 
 async def main(db_url: str, sender_db: str) -> None:
     factory = make_sessionmaker(make_engine(db_url))
-    config = DispatchConfig(rate_per_second=200, batch_size=25, concurrency=5, lease=dt.timedelta(seconds=2),
-                            policy=Policy(quiet_start=dt.time(0), quiet_end=dt.time(0)))
+    config = DispatchConfig(
+        rate_per_second=200,
+        batch_size=25,
+        concurrency=5,
+        lease=dt.timedelta(seconds=2),
+        policy=Policy(quiet_start=dt.time(0), quiet_end=dt.time(0)),
+    )
     dispatcher = Dispatcher(factory, SqliteRecordingSender(sender_db), config)
     while True:
         if await dispatcher.run_once() == 0:
             with session_scope(factory) as s:
-                left = s.scalar(select(func.count()).select_from(Delivery).where(
-                    Delivery.status.in_(("planned", "sending", "failed", "deferred"))))
+                left = s.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(Delivery.status.in_(("planned", "sending", "failed", "deferred")))
+                )
             if not left:
                 return
             await asyncio.sleep(0.2)  # rows still leased by a dead dispatcher: wait for the lease

@@ -4,7 +4,6 @@ import time
 
 from sqlalchemy import select
 
-from care_scheduler.compliance import Policy
 from care_scheduler.outbox import DispatchConfig, Dispatcher, RateLimiter
 from care_scheduler.sender import RecordingSender, SendOutcome
 from crm.care_access import opt_out
@@ -33,9 +32,19 @@ def enqueue(factory, n=3, marketing=True, consent=True, subscribed=True):
             c = f.customer(s, b, consent=consent, subscribed=subscribed)
             ident = s.scalars(select(ChannelIdentity).where(ChannelIdentity.customer_id == c.id)).one()
             key = f"t:{c.id}:{i}"
-            s.add(Delivery(customer_id=c.id, idempotency_key=key, channel="wechat", identity_id=ident.id,
-                           is_marketing=marketing, text="您好", status="planned",
-                           not_before=NOON - dt.timedelta(minutes=5), local_day=NOON.date()))
+            s.add(
+                Delivery(
+                    customer_id=c.id,
+                    idempotency_key=key,
+                    channel="wechat",
+                    identity_id=ident.id,
+                    is_marketing=marketing,
+                    text="您好",
+                    status="planned",
+                    not_before=NOON - dt.timedelta(minutes=5),
+                    local_day=NOON.date(),
+                )
+            )
             keys.append(key)
     return keys
 
@@ -98,7 +107,11 @@ async def test_permanent_failure_goes_to_dead_letter_at_once_and_exceptions_retr
     d = Dispatcher(factory, sender, DispatchConfig(rate_per_second=0), clock=clock)
     await d.drain()
     got = rows(factory)
-    assert (got[bad].status, got[bad].reason, got[bad].last_error) == ("dead", "permanent_failure", "user_blocked")
+    assert (got[bad].status, got[bad].reason, got[bad].last_error) == (
+        "dead",
+        "permanent_failure",
+        "user_blocked",
+    )
     assert (got[flaky].status, got[flaky].last_error) == ("failed", "exception:ConnectionError")
     clock.now += dt.timedelta(minutes=5)
     await d.drain()
@@ -123,8 +136,11 @@ async def test_opt_out_takes_effect_before_send(factory):
         customer_ids = [d.customer_id for d in s.scalars(select(Delivery))]
         assert opt_out(s, customer_ids[0], "微信退订") == 1
         # a row already being sent when the customer opted out: caught by the send-time check
-        s.execute(Delivery.__table__.update().where(Delivery.customer_id == customer_ids[1])
-                  .values(status="sending", lease_until=NOON - dt.timedelta(minutes=1)))
+        s.execute(
+            Delivery.__table__.update()
+            .where(Delivery.customer_id == customer_ids[1])
+            .values(status="sending", lease_until=NOON - dt.timedelta(minutes=1))
+        )
         opt_out(s, customer_ids[1], "微信退订")
         opt_out(s, customer_ids[2], "微信退订")  # service reminders are not marketing
     sender = RecordingSender()
@@ -143,10 +159,20 @@ async def test_unsubscribed_identity_is_suppressed(factory):
 async def test_expired_lease_is_reclaimed_live_lease_is_not(factory):
     keys = enqueue(factory, 2)
     with session_scope(factory) as s:
-        s.execute(Delivery.__table__.update().where(Delivery.idempotency_key == keys[0])
-                  .values(status="sending", claim_token="dead-dispatcher", lease_until=NOON - dt.timedelta(seconds=1)))
-        s.execute(Delivery.__table__.update().where(Delivery.idempotency_key == keys[1])
-                  .values(status="sending", claim_token="live-dispatcher", lease_until=NOON + dt.timedelta(minutes=1)))
+        s.execute(
+            Delivery.__table__.update()
+            .where(Delivery.idempotency_key == keys[0])
+            .values(
+                status="sending", claim_token="dead-dispatcher", lease_until=NOON - dt.timedelta(seconds=1)
+            )
+        )
+        s.execute(
+            Delivery.__table__.update()
+            .where(Delivery.idempotency_key == keys[1])
+            .values(
+                status="sending", claim_token="live-dispatcher", lease_until=NOON + dt.timedelta(minutes=1)
+            )
+        )
     sender = RecordingSender()
     await Dispatcher(factory, sender, clock=Clock(NOON)).drain()
     got = rows(factory)
@@ -174,4 +200,3 @@ async def test_rate_limiter_paces_calls():
 def test_backoff_is_exponential_and_capped():
     cfg = DispatchConfig(backoff_base=dt.timedelta(seconds=30), backoff_max=dt.timedelta(minutes=10))
     assert [cfg.backoff(n).total_seconds() for n in (1, 2, 3, 6)] == [30, 60, 120, 600]
-

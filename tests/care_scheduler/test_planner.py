@@ -26,8 +26,11 @@ def loaded(session):
 def statuses(session, code=None):
     stmt = select(Delivery)
     rows = session.scalars(stmt).all()
-    return {(d.idempotency_key.split(":")[0], d.customer_id): (d.status, d.reason) for d in rows
-            if code is None or d.idempotency_key.startswith(code)}
+    return {
+        (d.idempotency_key.split(":")[0], d.customer_id): (d.status, d.reason)
+        for d in rows
+        if code is None or d.idempotency_key.startswith(code)
+    }
 
 
 def test_birthday_planned_at_nine_local_and_consent_and_channel_respected(loaded):
@@ -90,11 +93,24 @@ def test_weekly_cap_counts_the_last_seven_days_and_is_configurable(loaded):
     b = f.branch(s)
     c = f.customer(s, b, birthday=D(1970, 5, 12))
     for i, day in enumerate((D(2026, 5, 6), D(2026, 5, 9))):
-        s.add(Delivery(customer_id=c.id, idempotency_key=f"old:{c.id}:{i}", channel="wechat", is_marketing=True,
-                       text="x", status="sent", not_before=dt.datetime(2026, 5, 1, tzinfo=UTC), local_day=day))
+        s.add(
+            Delivery(
+                customer_id=c.id,
+                idempotency_key=f"old:{c.id}:{i}",
+                channel="wechat",
+                is_marketing=True,
+                text="x",
+                status="sent",
+                not_before=dt.datetime(2026, 5, 1, tzinfo=UTC),
+                local_day=day,
+            )
+        )
     s.flush()
     plan_day(s, D(2026, 5, 12), codes=["birthday_greeting"])
-    assert statuses(s, "birthday_greeting")[("birthday_greeting", c.id)] == ("suppressed", "frequency_cap_week")
+    assert statuses(s, "birthday_greeting")[("birthday_greeting", c.id)] == (
+        "suppressed",
+        "frequency_cap_week",
+    )
     s.execute(Delivery.__table__.delete().where(Delivery.idempotency_key.like("birthday_greeting:%")))
     plan_day(s, D(2026, 5, 12), codes=["birthday_greeting"], policy=Policy(max_marketing_per_week=3))
     assert statuses(s, "birthday_greeting")[("birthday_greeting", c.id)] == ("planned", None)
@@ -103,8 +119,16 @@ def test_weekly_cap_counts_the_last_seven_days_and_is_configurable(loaded):
 def test_quiet_hours_defer_to_eight_never_drop(loaded):
     s = loaded
     c = f.customer(s, f.branch(s), birthday=D(1970, 5, 12))
-    late = parse({"code": "late_birthday", "name": "晚间", "kind": "birthday", "is_marketing": True,
-                  "send_time": "22:30", "template": "{{ salutation }}生日快乐"})
+    late = parse(
+        {
+            "code": "late_birthday",
+            "name": "晚间",
+            "kind": "birthday",
+            "is_marketing": True,
+            "send_time": "22:30",
+            "template": "{{ salutation }}生日快乐",
+        }
+    )
     load_into_db(s, [late])
     plan_day(s, D(2026, 5, 12), codes=["late_birthday"])
     row = s.scalars(select(Delivery).where(Delivery.customer_id == c.id)).one()
@@ -168,7 +192,9 @@ def test_preview_writes_nothing_and_masks_names(loaded):
     result = plan_day(s, D(2026, 5, 12), dry_run=True)
     # birthday takes the day's marketing slot; the dormant-customer message is capped, even in a preview
     assert [(d.campaign, d.name_masked, d.reason) for d in result.decisions] == [
-        ("birthday_greeting", "张*华", None), ("dormant_reactivation", "张*华", "frequency_cap_day")]
+        ("birthday_greeting", "张*华", None),
+        ("dormant_reactivation", "张*华", "frequency_cap_day"),
+    ]
     assert s.scalar(select(func.count()).select_from(Delivery)) == 0
 
 

@@ -36,8 +36,10 @@ def test_surname_does_not_treat_two_char_names_as_compound():
     assert surname("欧阳") == "欧"  # a two-character name is surname + given name
 
 
-@pytest.mark.parametrize(("name", "masked"), [("张建华", "张*华"), ("李强", "李*"), ("欧阳明月", "欧阳*月"),
-                                              ("诸葛孔明亮", "诸葛**亮")])
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [("张建华", "张*华"), ("李强", "李*"), ("欧阳明月", "欧阳*月"), ("诸葛孔明亮", "诸葛**亮")],
+)
 def test_mask_name(name, masked):
     assert mask_name(name) == masked
 

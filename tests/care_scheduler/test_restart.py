@@ -22,8 +22,11 @@ N = 400
 
 def _spawn(db_url, sender_db):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "tests.care_scheduler.dispatch_child", db_url, str(sender_db)],
-                            cwd=ROOT, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.care_scheduler.dispatch_child", db_url, str(sender_db)],
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def _count(sender_db, sql):
@@ -42,12 +45,22 @@ def test_sigkill_mid_campaign_then_restart(factory, db_url, tmp_path):
     now = dt.datetime.now(dt.UTC)
     with session_scope(factory) as s:
         b = f.branch(s)
-        for i in range(N):
+        for _ in range(N):
             c = f.customer(s, b)
             ident = s.scalars(select(ChannelIdentity).where(ChannelIdentity.customer_id == c.id)).one()
-            s.add(Delivery(customer_id=c.id, idempotency_key=f"festival:{c.id}:2027", channel="wechat",
-                           identity_id=ident.id, is_marketing=True, text="新春快乐", status="planned",
-                           not_before=now - dt.timedelta(minutes=1), local_day=now.date()))
+            s.add(
+                Delivery(
+                    customer_id=c.id,
+                    idempotency_key=f"festival:{c.id}:2027",
+                    channel="wechat",
+                    identity_id=ident.id,
+                    is_marketing=True,
+                    text="新春快乐",
+                    status="planned",
+                    not_before=now - dt.timedelta(minutes=1),
+                    local_day=now.date(),
+                )
+            )
     sender_db = tmp_path / "sender.db"
     child = _spawn(db_url, sender_db)
     deadline = time.monotonic() + 60

@@ -20,7 +20,13 @@ UTC = dt.UTC
 
 def test_tier_thresholds_are_configurable():
     t = Thresholds()
-    assert [tier_of(x, t) for x in (0, 49999.99, 50000, 500000, 6_000_000)] == ["普通", "普通", "潜力", "贵宾", "私行"]
+    assert [tier_of(x, t) for x in (0, 49999.99, 50000, 500000, 6_000_000)] == [
+        "普通",
+        "普通",
+        "潜力",
+        "贵宾",
+        "私行",
+    ]
     assert tier_of(20000, Thresholds(potential=Decimal("10000"))) == "潜力"
 
 
@@ -34,9 +40,22 @@ def test_association_rules_support_confidence_lift():
 
 def test_rfm_ranks_recent_frequent_rich_customers_higher():
     def feat(i, recency, txns, aum):
-        return analytics.Features(as_of=AS_OF, customer_id=i, kind="个人", occupation="种植户", age=40,
-                                  tenure_days=1000, aum=aum, txn_90d=0, txn_prev_90d=0, txn_365d=txns,
-                                  volume_365d=0.0, last_txn=AS_OF - dt.timedelta(days=recency), products=frozenset())
+        return analytics.Features(
+            as_of=AS_OF,
+            customer_id=i,
+            kind="个人",
+            occupation="种植户",
+            age=40,
+            tenure_days=1000,
+            aum=aum,
+            txn_90d=0,
+            txn_prev_90d=0,
+            txn_365d=txns,
+            volume_365d=0.0,
+            last_txn=AS_OF - dt.timedelta(days=recency),
+            products=frozenset(),
+        )
+
     scores = analytics.rfm([feat(i, 300 - i * 30, i * 5, i * 10000.0) for i in range(10)])
     assert scores[-1][0] == "R5F5M5" and scores[0][0] == "R1F1M1"
     assert scores[-1][1] > scores[5][1] > scores[0][1]
@@ -44,9 +63,16 @@ def test_rfm_ranks_recent_frequent_rich_customers_higher():
 
 def _add_txns(s, acct, days_ago):
     for d in days_ago:
-        s.add(Transaction(account_id=acct.id, booked_at=dt.datetime.combine(AS_OF - dt.timedelta(days=d),
-                          dt.time(2), tzinfo=UTC), amount=Decimal("-100"), balance_after=acct.balance,
-                          channel="柜面", summary="取现"))
+        s.add(
+            Transaction(
+                account_id=acct.id,
+                booked_at=dt.datetime.combine(AS_OF - dt.timedelta(days=d), dt.time(2), tzinfo=UTC),
+                amount=Decimal("-100"),
+                balance_after=acct.balance,
+                channel="柜面",
+                summary="取现",
+            )
+        )
 
 
 @pytest.fixture
@@ -58,8 +84,13 @@ def bank(session):
     for i in range(80):
         c = f.customer(session, b, name=f"张{i}华", opened_on=dt.date(2020, 1, 1))
         balance = Decimal(rng.choice(["1000", "80000", "800000"]))
-        acct = Account(customer_id=c.id, account_no=f"AC{c.id:010d}", kind="活期储蓄", balance=balance,
-                       opened_on=dt.date(2020, 1, 1))
+        acct = Account(
+            customer_id=c.id,
+            account_no=f"AC{c.id:010d}",
+            kind="活期储蓄",
+            balance=balance,
+            opened_on=dt.date(2020, 1, 1),
+        )
         session.add(acct)
         session.flush()
         profile = i % 4
@@ -98,8 +129,11 @@ def test_rebuild_stores_versioned_memberships_with_metrics(session, bank):
     assert rule["support"] == round(14 / 81, 4) and rule["confidence"] == round(14 / 27, 4)
     v2 = rebuild(session, AS_OF, progress=False)
     assert v2.version == 2
-    per_version = dict(session.execute(select(SegmentMembership.version, func.count())
-                                       .group_by(SegmentMembership.version)).all())
+    per_version = dict(
+        session.execute(
+            select(SegmentMembership.version, func.count()).group_by(SegmentMembership.version)
+        ).all()
+    )
     assert per_version[1] == per_version[2] == 81 * 8
 
 

@@ -42,8 +42,8 @@ async def test_scheduler_configuration(db_url):
         scheduler.shutdown(wait=False)
 
 
-async def wait_for(predicate, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(predicate, limit=5.0):
+    deadline = asyncio.get_running_loop().time() + limit
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.02)
@@ -66,7 +66,7 @@ async def test_two_instances_only_one_runs_jobs_and_standby_takes_over(engine, d
         assert ids == sorted([svc.DISPATCH_JOB_ID, svc.PLAN_JOB_ID])
         # The leader dies without releasing (no clean shutdown): the standby waits for the lease.
         await first.stop(release=False)
-        await wait_for(lambda: second.is_leader, timeout=3)
+        await wait_for(lambda: second.is_leader, limit=3)
         assert second.running_jobs
     finally:
         await second.stop()
