@@ -152,7 +152,7 @@ def queued(session: Session) -> list[tuple[Conversation, HandoffState]]:
         .where(Conversation.state == "queued")
         .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id)
     )
-    return [(c, h) for c, h in rows.tuples()]
+    return [(c, h) for c, h in rows]
 
 
 def routed_to(rm: RelationshipManager, hs: HandoffState) -> bool:
@@ -209,7 +209,7 @@ def list_for(session: Session, rm: RelationshipManager) -> list[tuple[Conversati
                               HandoffState.branch_id == rm.branch_id))
     else:
         stmt = stmt.where(Conversation.rm_id == rm.id)
-    out.extend(session.execute(stmt.order_by(Conversation.updated_at.desc())).tuples())
+    out.extend(session.execute(stmt.order_by(Conversation.updated_at.desc())))
     return out
 
 
@@ -226,7 +226,7 @@ def notes(session: Session, conv_id: int) -> list[tuple[ConversationNote, str]]:
         .join(RelationshipManager, RelationshipManager.id == ConversationNote.rm_id)
         .where(ConversationNote.conversation_id == conv_id).order_by(ConversationNote.id)
     )
-    return [(n, name) for n, name in rows.tuples()]
+    return [(n, name) for n, name in rows]
 
 
 def add_rating(session: Session, conv_id: int, rm_id: int | None, score: int) -> ServiceRating:

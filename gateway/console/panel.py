@@ -89,7 +89,7 @@ def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, A
     deliveries = session.execute(
         select(Delivery, Campaign.name).outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
         .where(Delivery.customer_id == customer.id).order_by(Delivery.id.desc()).limit(5)
-    ).tuples()
+    )
     rm = session.get(RelationshipManager, customer.rm_id) if customer.rm_id else None
     return {
         "bound": True, "name": mask_name(customer.name), "phone": mask_phone(customer.phone), "kind": customer.kind,
@@ -127,7 +127,7 @@ def supervisor_stats(session: Session, branch_id: int, now: dt.datetime, tz: str
         .join(HandoffState, HandoffState.conversation_id == Conversation.id)
         .where(ConversationTransition.to_state == "agent", ConversationTransition.from_state == "queued",
                ConversationTransition.at >= since, HandoffState.branch_id == branch_id)
-    ).tuples().all()
+    ).all()
     taken_waits = [int((at - q).total_seconds()) for at, q in taken if q is not None and at >= q]
     rms = list(session.scalars(select(RelationshipManager).where(RelationshipManager.branch_id == branch_id)
                                .order_by(RelationshipManager.id)))

@@ -45,7 +45,7 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
         .join(HandoffState, HandoffState.conversation_id == Conversation.id)
         .join(RelationshipManager, RelationshipManager.id == Conversation.rm_id)
         .where(Conversation.state == "agent")
-    ).tuples().all()
+    ).all()
     reply_deadline = now - dt.timedelta(seconds=s.rm_reply_timeout_s)
     for conv, hs, rm in owned:
         if not rm.online:
