@@ -112,7 +112,9 @@ def _get_tokenizer() -> jieba.Tokenizer:
                 tk = jieba.Tokenizer()
                 tk.initialize()
                 if USERDICT_PATH.exists():
-                    tk.load_userdict(str(USERDICT_PATH))
+                    # Pass an open file: jieba leaves files it opens itself unclosed.
+                    with USERDICT_PATH.open("rb") as fh:
+                        tk.load_userdict(fh)
                 for canonical in {c for _, c in load_synonyms()}:
                     # Canonical synonym targets are domain words: keep them whole.
                     if len(canonical) > 1:

@@ -1,0 +1,79 @@
+"""Matcher quality on the separately written held-out file, typo tolerance, and calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faq.calibrate import calibrate, choose_thresholds
+from faq.io import read_knowledge_file
+from faq.matcher import FaqMatcher, IndexedPoint
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def demo_points() -> list[IndexedPoint]:
+    drafts = read_knowledge_file(ROOT / "nlu_data" / "faq" / "knowledge_base.tsv")
+    return [
+        IndexedPoint(i, d.standard_question, d.answer, (d.standard_question, *d.similar_questions), d.category)
+        for i, d in enumerate(drafts)
+    ]
+
+
+@pytest.fixture(scope="module")
+def demo_matcher(demo_points: list[IndexedPoint]) -> FaqMatcher:
+    return FaqMatcher.build(demo_points)
+
+
+def test_demo_kb_size(demo_points: list[IndexedPoint]) -> None:
+    assert len(demo_points) >= 160
+    assert min(len(p.questions) for p in demo_points) >= 5
+
+
+def test_heldout_quality_floor(demo_matcher: FaqMatcher) -> None:
+    lines = (ROOT / "bench" / "data" / "faq_heldout.tsv").read_text("utf-8").splitlines()
+    pairs = [line.split("\t", 1) for line in lines if line.strip()]
+    top1 = top3 = 0
+    for question, expected in pairs:
+        answers = [m.answer for m in demo_matcher.query(question, 3)]
+        top1 += answers[0] == expected
+        top3 += expected in answers
+    # Floors below the measured values (see BENCHMARKS.md) so regressions fail loudly.
+    assert top1 / len(pairs) >= 0.62
+    assert top3 / len(pairs) >= 0.85
+
+
+def test_scores_are_bounded_and_sorted(demo_matcher: FaqMatcher) -> None:
+    matches = demo_matcher.query("银行卡丢了怎么挂失", 3)
+    assert matches[0].standard_question == "银行卡丢了怎么挂失"
+    scores = [m.score for m in matches]
+    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+
+
+@pytest.mark.parametrize(
+    ("typo", "expected"),
+    [("银行卡丢了怎么挂时", "银行卡丢了怎么挂失"), ("手机银行转帐限额是多少", "手机银行转账限额是多少"), ("ＡＴＭ吞卡了咋办？？", "ATM吞卡了怎么办")],
+)
+def test_typo_tolerance(demo_matcher: FaqMatcher, typo: str, expected: str) -> None:
+    assert demo_matcher.query(typo, 1)[0].standard_question == expected
+
+
+def test_choose_thresholds_separates_synthetic_scores() -> None:
+    rng = np.random.default_rng(0)
+    in_score = rng.uniform(0.5, 1.0, 500)
+    in_top1 = in_score > 0.6  # right only when confident
+    oos = rng.uniform(0.0, 0.45, 500)
+    high, low, stats = choose_thresholds(in_score, in_top1, np.ones(500, bool), oos, target_precision=0.95)
+    assert 0.55 <= high <= 0.7
+    assert 0.4 <= low <= 0.55 and low <= high
+    assert stats["out_of_kb_rejected_at_low"] == 1.0
+
+
+def test_calibrate_records_method(demo_points: list[IndexedPoint]) -> None:
+    t = calibrate(demo_points[:40])
+    assert t.method["kind"] == "cross_validation" and t.method["n_out_of_kb"] > 0
+    assert 0.0 <= t.low <= t.high <= 1.0
