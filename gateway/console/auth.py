@@ -66,10 +66,14 @@ async def _db(request: web.Request, work):  # type: ignore[no-untyped-def]
     return await asyncio.to_thread(run)
 
 
+class _HTTPLocked(web.HTTPClientError):
+    status_code = 423  # aiohttp has no class for 423 Locked
+
+
 def json_error(status: int, code: str, message: str) -> web.HTTPException:
     """An HTTP error with a JSON body ``{"error": code, "message": 中文说明}``."""
     cls = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-           409: web.HTTPConflict, 423: web.HTTPLocked}[status]
+           409: web.HTTPConflict, 423: _HTTPLocked}[status]
     return cls(text=json.dumps({"error": code, "message": message}, ensure_ascii=False),
                content_type="application/json")
 

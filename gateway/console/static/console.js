@@ -1,0 +1,274 @@
+// RM console. Everything the customer wrote is untrusted: it is only ever set with textContent.
+// The list and the open transcript arrive over /console/ws; actions are JSON POSTs carrying the
+// session's CSRF token.
+(() => {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
+  const WHO = { customer: "客户", bot: "小农（机器人）", rm: "客户经理", system: "系统" };
+  const DELIVERY = { pending: "发送中", sent: "已送达", delivered: "已送达", outside_window: "超出48小时窗口，未送达", failed: "发送失败", network_error: "发送失败", quota_exceeded: "额度已用完", token_error: "发送失败" };
+  const QUICK = ["您好，我是您的客户经理，很高兴为您服务。", "请稍等，我帮您查询一下。", "您反映的问题我已记录，会尽快给您答复。", "还有其他可以帮您的吗？", "感谢您的耐心等待！"];
+  let me = null, csrf = "", socket = null, current = null, lastId = 0, retry = 1000;
+  const seen = new Set();
+
+  async function api(path, options = {}) {
+    const headers = { "Content-Type": "application/json" };
+    if (csrf) headers["X-CSRF-Token"] = csrf;
+    const resp = await fetch(path, { credentials: "same-origin", ...options, headers });
+    const data = await resp.json().catch(() => ({}));
+    if (!resp.ok) { const err = new Error(data.message || "操作失败，请重试。"); err.status = resp.status; throw err; }
+    return data;
+  }
+  const post = (path, body) => api(path, { method: "POST", body: JSON.stringify(body || {}) });
+  const mins = (s) => (s < 60 ? `${s}秒` : `${Math.floor(s / 60)}分${s % 60}秒`);
+
+  // --- login ---------------------------------------------------------------------------------
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("login-error").textContent = "";
+    try {
+      const data = await post("/console/api/login", { login: $("login-name").value.trim(), password: $("login-password").value });
+      csrf = data.csrf;
+      $("login-password").value = "";
+      await start();
+    } catch (err) { $("login-error").textContent = err.message; }
+  });
+  $("logout").addEventListener("click", async () => {
+    try { await post("/console/api/logout"); } finally { if (socket) { socket.onclose = null; socket.close(); } location.reload(); }
+  });
+
+  async function start() {
+    me = await api("/console/api/me");
+    csrf = me.csrf;
+    $("login").hidden = true;
+    $("app").hidden = false;
+    $("who").textContent = `${me.name}（${me.role === "supervisor" ? "主管" : "客户经理"} ${me.code}）`;
+    $("tab-stats").hidden = me.role !== "supervisor";
+    $("branch-title").hidden = me.role !== "supervisor";
+    for (const q of QUICK) {
+      const b = el("button", "", q.length > 10 ? q.slice(0, 10) + "…" : q);
+      b.type = "button"; b.title = q;
+      b.addEventListener("click", () => { $("reply-text").value = q; $("reply-text").focus(); });
+      $("quick").append(b);
+    }
+    connect();
+    loadRms();
+  }
+
+  // --- live list -----------------------------------------------------------------------------
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${proto}://${location.host}/console/ws`);
+    socket.onopen = () => { retry = 1000; $("live").textContent = "在线"; if (current) watch(); };
+    socket.onmessage = (ev) => { try { onSnapshot(JSON.parse(ev.data)); } catch (_) { /* ignore */ } };
+    socket.onclose = () => { $("live").textContent = "重新连接中…"; setTimeout(connect, retry); retry = Math.min(retry * 2, 15000); };
+  }
+  function watch() { if (socket && socket.readyState === 1) socket.send(JSON.stringify({ watch: current || 0, after: lastId })); }
+
+  function onSnapshot(data) {
+    renderList(data.conversations || []);
+    const w = data.watch;
+    if (w && w.id === current) {
+      if (w.gone) { closeConversation("会话已不在您的权限范围内（可能已被转走）。"); return; }
+      (w.messages || []).forEach(renderMessage);
+      if (w.conversation) renderBar(w.conversation);
+    }
+  }
+
+  function renderList(rows) {
+    const groups = { queued: [], mine: [], branch: [] };
+    for (const r of rows) (r.state === "queued" ? groups.queued : r.mine ? groups.mine : groups.branch).push(r);
+    for (const [key, items] of Object.entries(groups)) {
+      const ul = $(key);
+      ul.textContent = "";
+      for (const r of items) {
+        const li = el("li", r.id === current ? "selected" : "");
+        li.dataset.id = r.id;
+        li.dataset.state = r.state;
+        const title = el("div", "", r.customer);
+        if (r.tier === "贵宾" || r.tier === "私行") title.append(el("span", "tag vip", r.tier));
+        if (r.reason) title.append(el("span", "tag", r.reason));
+        const meta = el("div", "meta", r.state === "queued" ? `已等待 ${mins(r.waited_s)} · ${r.channel === "wechat" ? "微信" : "网页"}`
+          : `${r.state_label}${r.rm ? " · " + r.rm : ""}${r.awaiting_s != null ? " · 客户等待回复 " + mins(r.awaiting_s) : ""}`);
+        const last = el("div", "meta", r.last_text);
+        li.append(title, meta, last);
+        li.addEventListener("click", () => openConversation(r.id));
+        ul.append(li);
+      }
+      if (key !== "branch") $(`${key}-count`).textContent = items.length;
+    }
+  }
+
+  // --- one conversation ------------------------------------------------------------------------
+  async function openConversation(id) {
+    $("action-error").textContent = "";
+    try {
+      const data = await api(`/console/api/conversations/${id}`);
+      current = id; lastId = 0; seen.clear();
+      $("transcript").textContent = "";
+      $("empty").hidden = true; $("conversation").hidden = false;
+      data.messages.forEach(renderMessage);
+      renderBar(data.conversation);
+      renderCustomer(data.customer);
+      renderNotes(data.notes);
+      document.querySelectorAll(".list li").forEach((li) => li.classList.toggle("selected", Number(li.dataset.id) === id));
+      watch();
+    } catch (err) { $("action-error").textContent = err.message; }
+  }
+  function closeConversation(message) {
+    current = null; lastId = 0;
+    $("conversation").hidden = true; $("empty").hidden = false; $("empty").textContent = message || "请从左侧选择一个会话。";
+    watch();
+  }
+
+  function renderBar(c) {
+    $("conv-title").textContent = `${c.customer}（${c.channel === "wechat" ? "微信" : "网页"}）`;
+    $("conv-state").textContent = c.state_label;
+    const own = c.mine && c.state === "agent";
+    $("take").hidden = c.state !== "queued";
+    for (const id of ["transfer", "transfer-to", "handback", "reply-send"]) $(id).disabled = !own;
+    $("close").disabled = !(own || (c.state === "queued" && me.role === "supervisor"));
+    $("reply-text").disabled = !own;
+  }
+
+  function renderMessage(m) {
+    if (seen.has(m.id)) return;
+    seen.add(m.id);
+    lastId = Math.max(lastId, m.id);
+    const li = el("li", `${m.direction} ${m.author}`);
+    li.dataset.id = m.id;
+    const time = new Date(m.created_at).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" });
+    const who = el("span", "who", `${WHO[m.author] || m.author} · ${time}`);
+    if (m.author === "rm" || m.author === "system") who.append(el("span", "delivery", DELIVERY[m.delivery] || m.delivery));
+    li.append(who, el("span", "text", m.text));
+    if (m.buttons && m.buttons.length) li.append(el("span", "who", `选项：${m.buttons.join(" / ")}`));
+    $("transcript").append(li);
+    li.scrollIntoView({ block: "end" });
+  }
+
+  function renderCustomer(c) {
+    const box = $("customer");
+    box.textContent = "";
+    if (!c.bound) { box.append(el("p", "", "访客未绑定账户，无法查看客户资料。")); return; }
+    const dl = el("dl");
+    const add = (k, v) => { dl.append(el("dt", "", k), el("dd", "", v)); };
+    add("姓名", c.name); add("手机", c.phone); add("类型", `${c.kind} · ${c.occupation}`); add("乡镇", c.town);
+    add("价值层级", c.tier); add("金融资产", c.aum); add("归属经理", c.rm || "未分配");
+    for (const [k, v] of Object.entries(c.segments || {})) add(`分群:${k}`, v);
+    add("定期存款", `${c.deposits.count} 笔，合计 ${c.deposits.total}`);
+    box.append(dl);
+    const section = (title, items, fmt) => {
+      box.append(el("h3", "", title));
+      const ul = el("ul");
+      if (!items.length) ul.append(el("li", "", "无"));
+      for (const it of items) ul.append(el("li", "", fmt(it)));
+      box.append(ul);
+    };
+    section("账户", c.accounts, (a) => `${a.kind} ${a.no}：${a.balance}${a.status === "normal" ? "" : "（" + a.status + "）"}`);
+    section("贷款", c.loans, (l) => `${l.no} 余额 ${l.outstanding}，到期 ${l.end_on}`);
+    section("未结工单", c.tickets, (t) => `${t.ref} ${t.kind === "complaint" ? "投诉" : "留言"} · ${t.status} · ${t.created}`);
+    section("近期关怀消息", c.deliveries, (d) => `${d.campaign} · ${d.channel} · ${d.status} · ${d.at}`);
+  }
+
+  function renderNotes(notes) {
+    const ul = $("notes");
+    ul.textContent = "";
+    for (const n of notes) { const li = el("li", "", n.text); li.append(el("small", "", ` —— ${n.rm}`)); ul.append(li); }
+  }
+
+  async function act(name, body) {
+    if (!current) return null;
+    $("action-error").textContent = "";
+    try { return await post(`/console/api/conversations/${current}/${name}`, body); }
+    catch (err) { $("action-error").textContent = err.message; return null; }
+  }
+  $("take").addEventListener("click", async () => { if (await act("take")) openConversation(current); });
+  $("handback").addEventListener("click", async () => { if (await act("handback")) openConversation(current); });
+  $("close").addEventListener("click", async () => { if (confirm("确定结束这个会话吗？") && await act("close")) openConversation(current); });
+  $("transfer").addEventListener("click", async () => {
+    const to = Number($("transfer-to").value);
+    if (to && await act("transfer", { rm_id: to })) closeConversation("会话已转接。");
+  });
+  $("reply-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = $("reply-text").value.trim();
+    if (!text) return;
+    if (await act("reply", { text })) { $("reply-text").value = ""; }
+  });
+  $("reply-text").addEventListener("keydown", (ev) => { if (ev.key === "Enter" && ev.ctrlKey) $("reply-form").requestSubmit(); });
+  $("note-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = $("note-text").value.trim();
+    if (text && await act("note", { text })) { $("note-text").value = ""; openConversation(current); }
+  });
+
+  async function loadRms() {
+    const data = await api("/console/api/rms");
+    const sel = $("transfer-to");
+    sel.textContent = "";
+    sel.append(el("option", "", "转给…"));
+    sel.firstChild.value = "";
+    for (const r of data.rms) {
+      const o = el("option", "", `${r.name}（${r.code}）${r.online ? " 在线" : " 离线"}`);
+      o.value = r.id;
+      sel.append(o);
+    }
+  }
+
+  // --- supervisor view ---------------------------------------------------------------------------
+  $("tab-work").addEventListener("click", () => showTab("work"));
+  $("tab-stats").addEventListener("click", () => showTab("stats"));
+  let statsTimer = null;
+  function showTab(name) {
+    $("work").hidden = name !== "work"; $("stats").hidden = name !== "stats";
+    $("tab-work").classList.toggle("active", name === "work"); $("tab-stats").classList.toggle("active", name === "stats");
+    clearInterval(statsTimer);
+    if (name === "stats") { loadStats(); statsTimer = setInterval(loadStats, 10000); }
+  }
+
+  async function loadStats() {
+    const s = await api("/console/api/stats");
+    $("s-queue").textContent = s.queue_length;
+    $("s-maxwait").textContent = mins(s.max_wait_s);
+    $("s-avgwait").textContent = s.avg_wait_to_take_s == null ? "—" : mins(s.avg_wait_to_take_s);
+    const tbody = $("per-rm").querySelector("tbody");
+    tbody.textContent = "";
+    for (const r of s.per_rm) {
+      const tr = el("tr");
+      for (const v of [r.name, r.online ? "在线" : "离线", r.active, r.handled, r.avg_score == null ? "—" : r.avg_score]) tr.append(el("td", "", String(v)));
+      tbody.append(tr);
+    }
+    barChart($("chart-waits"), s.waits_s.map((w, i) => ({ label: `#${i + 1}`, value: w })), null);
+    barChart($("chart-satisfaction"), s.satisfaction.map((d) => ({ label: d.day, value: d.avg || 0, note: d.count })), 5);
+  }
+
+  // Inline SVG bar chart: no chart library, nothing downloaded.
+  function barChart(box, points, max) {
+    const NS = "http://www.w3.org/2000/svg";
+    const W = 640, H = 180, pad = 24;
+    box.textContent = "";
+    if (!points.length) { box.append(el("p", "", "暂无数据")); return; }
+    const top = max || Math.max(1, ...points.map((p) => p.value));
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("width", "100%"); svg.setAttribute("role", "img");
+    const bw = (W - pad * 2) / points.length;
+    points.forEach((p, i) => {
+      const h = ((H - pad * 2) * p.value) / top;
+      const r = document.createElementNS(NS, "rect");
+      r.setAttribute("x", pad + i * bw + 2); r.setAttribute("y", H - pad - h);
+      r.setAttribute("width", Math.max(2, bw - 4)); r.setAttribute("height", h); r.setAttribute("fill", "#0b6b3a");
+      const t = document.createElementNS(NS, "title"); t.textContent = `${p.label}: ${p.value}${p.note != null ? `（${p.note} 条）` : ""}`;
+      r.append(t);
+      const lab = document.createElementNS(NS, "text");
+      lab.setAttribute("x", pad + i * bw + bw / 2); lab.setAttribute("y", H - 6); lab.setAttribute("font-size", "10");
+      lab.setAttribute("text-anchor", "middle"); lab.textContent = p.label;
+      svg.append(r, lab);
+    });
+    box.append(svg);
+  }
+
+  // --- boot --------------------------------------------------------------------------------------
+  (async () => {
+    try { await start(); } catch (_) { $("login").hidden = false; $("login-name").focus(); }
+  })();
+})();
