@@ -317,3 +317,29 @@ def close_console_session(session: Session, token_hash: str) -> None:
     row = session.get(ConsoleSession, token_hash)
     if row is not None:
         session.delete(row)
+
+
+def rate_latest(session: Session, sender_id: str, score: int) -> ServiceRating | None:
+    """Rate the sender's most recent RM-handled episode (when the customer rates without being asked).
+
+    Returns None when no RM ever handled this conversation, or it is already rated.
+    """
+    conv = session.scalar(select(Conversation).where(Conversation.sender_id == sender_id)
+                          .order_by(Conversation.id.desc()).limit(1))
+    if conv is None:
+        return None
+    handled_by: int | None = None
+    last = session.scalar(select(ConversationTransition).where(
+        ConversationTransition.conversation_id == conv.id, ConversationTransition.from_state == "agent",
+        ConversationTransition.to_state.in_(("bot", "closed"))).order_by(ConversationTransition.id.desc()).limit(1))
+    if last is None:
+        return None
+    if session.scalar(select(ServiceRating.id).where(ServiceRating.conversation_id == conv.id,
+                                                     ServiceRating.created_at >= last.at)):
+        return None
+    if last.actor.startswith("rm:"):
+        handled_by = session.scalar(select(RelationshipManager.id).where(RelationshipManager.code == last.actor[3:]))
+    hs = session.get(HandoffState, conv.id)
+    if hs is not None:
+        hs.rating_step = None  # answered: the gateway stops waiting for the score
+    return add_rating(session, conv.id, handled_by, score)
