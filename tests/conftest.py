@@ -82,3 +82,27 @@ def demo_engine(migrated_url: str) -> Iterator[Engine]:
     engine = make_engine(migrated_url)
     yield engine
     engine.dispose()
+
+
+# --- the running assistant (real rasa, actions, gateway, WeChat sandbox), one per test session ---
+
+
+@pytest.fixture(scope="session")
+def rasa_model():  # type: ignore[no-untyped-def]
+    from tests.e2e.stack import train_model
+
+    return train_model()
+
+
+@pytest.fixture(scope="session")
+def stack(rasa_model, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from tests.e2e.stack import import_faq, start_stack
+
+    workdir = tmp_path_factory.mktemp("stack")
+    url = f"sqlite:///{workdir / 'bankcare.db'}"
+    upgrade(url)
+    seed_demo_bank(make_engine(url), customers=200, as_of=dt.datetime.now(dt.UTC).date())
+    import_faq(url)
+    running = start_stack(workdir, url, rasa_model)
+    yield running
+    running.stop_all()

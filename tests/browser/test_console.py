@@ -3,6 +3,7 @@
 The gateway is the real app (with a fake Rasa answering canned REST outputs) served from a
 background thread, because Playwright's sync API owns the test's thread.
 """
+# ruff: noqa: F811 - pytest fixtures are imported from tests.gateway.console.support
 
 from __future__ import annotations
 

@@ -1,0 +1,92 @@
+"""The outbound sender: exactly once to the web chat; WeChat window, template fallback and crash safety."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
+
+from care_scheduler.sender import DeliveryView
+from crm.db import make_engine, make_sessionmaker
+from crm.migrate import upgrade
+from crm.models import Message, utcnow
+from crm.models.outbound import OutboundSend
+from gateway.outbound import OutboundSender
+from gateway.wechat.api_client import WeChatApiClient
+from gateway.wechat.sandbox import SandboxSettings, create_sandbox_app
+from gateway.wechat.settings import WeChatSettings
+
+OPENID = "oBkc9testopenid000000000001"
+
+
+def delivery(key: str, channel: str, *, marketing: bool, last_inbound: dt.datetime | None, external: str) -> DeliveryView:
+    return DeliveryView(
+        delivery_id=1, idempotency_key=key, customer_id=1, campaign_code="c", campaign_kind="reminder",
+        channel=channel, identity_id=None, external_id=external, last_inbound_at=last_inbound,
+        is_marketing=marketing, text="张先生您好，您尾号1234的定期存款将于12月5日到期。", attempt=1,
+    )
+
+
+@pytest.fixture
+def factory(tmp_path):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    upgrade(url)
+    return make_sessionmaker(make_engine(url))
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[tuple[str, object]]:
+    wx = WeChatSettings(token="t", app_id="wxbankcaretest01", app_secret="s", api_base="http://127.0.0.1:1")
+    app = create_sandbox_app(SandboxSettings(wechat=wx))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/"), app
+    await server.close()
+
+
+async def test_web_delivery_is_written_once(factory) -> None:  # type: ignore[no-untyped-def]
+    sender = OutboundSender(factory, wechat=None)
+    d = delivery("camp:1:2026-12-01", "web", marketing=True, last_inbound=None, external="demo-x")
+    assert (await sender.send(d)).status == "sent"
+    assert (await sender.send(d)).status == "sent"
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(Message).where(Message.author == "campaign")) == 1
+
+
+async def test_wechat_inside_window_and_template_fallback(factory, sandbox) -> None:  # type: ignore[no-untyped-def]
+    base, app = sandbox
+    wx = WeChatSettings(token="t", app_id="wxbankcaretest01", app_secret="s", api_base=base)
+    async with aiohttp.ClientSession() as http:
+        sender = OutboundSender(factory, WeChatApiClient(wx, factory, http, backoff_s=0.01))
+        # Outside the window a service notice goes as a template message ...
+        out = await sender.send(delivery("k1", "wechat", marketing=False, last_inbound=None, external=OPENID))
+        assert out.status == "sent"
+        # ... marketing does not go at all, and says why.
+        out = await sender.send(delivery("k2", "wechat", marketing=True, last_inbound=None, external=OPENID))
+        assert out.status == "failed" and out.reason == "outside_48h_window"
+        # A repeated key is not sent again.
+        assert (await sender.send(delivery("k1", "wechat", marketing=False, last_inbound=None,
+                                           external=OPENID))).status == "sent"
+    from gateway.wechat.sandbox import SANDBOX_STATE_KEY
+
+    received = app[SANDBOX_STATE_KEY].received  # type: ignore[index]
+    assert len(received) == 1, received
+    assert received[0]["touser"] == OPENID and received[0]["kind"] == "template"
+    with factory() as s:
+        rows = {r.idempotency_key: (r.status, r.route) for r in s.scalars(select(OutboundSend))}
+    assert rows["k1"] == ("sent", "template")
+    assert rows["k2"][0] == "failed"
+
+
+async def test_key_left_in_flight_by_a_crash_is_not_resent(factory) -> None:  # type: ignore[no-untyped-def]
+    with factory.begin() as s:
+        s.add(OutboundSend(idempotency_key="k9", channel="wechat", status="sending", created_at=utcnow()))
+    wx = WeChatSettings(token="t", app_id="wxbankcaretest01", app_secret="s", api_base="http://127.0.0.1:1")
+    async with aiohttp.ClientSession() as http:
+        sender = OutboundSender(factory, WeChatApiClient(wx, factory, http, max_attempts=1))
+        out = await sender.send(delivery("k9", "wechat", marketing=False, last_inbound=utcnow(), external=OPENID))
+    assert out.status == "failed" and out.reason == "ambiguous_after_crash"
