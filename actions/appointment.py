@@ -21,7 +21,18 @@ from crm.timeparse import parse_date
 FORM = "book_appointment_form"
 ACTION_VALIDATE_APPT = "validate_book_appointment_form"
 ACTION_SUBMIT_APPT = "action_submit_appointment"
-SERVICES = ("开户", "销户", "大额取款", "大额存款", "补卡", "换卡", "挂失补办", "办社保卡", "贷款面签", "理财签约")
+SERVICES = (
+    "开户",
+    "销户",
+    "大额取款",
+    "大额存款",
+    "补卡",
+    "换卡",
+    "挂失补办",
+    "办社保卡",
+    "贷款面签",
+    "理财签约",
+)
 WEEKDAYS = "一二三四五六日"
 REFUSALS = {
     "past": "只能预约明天及以后的日期。",
@@ -39,16 +50,18 @@ class ValidateBookAppointmentForm(FormValidationAction):
     def name(self) -> str:
         return ACTION_VALIDATE_APPT
 
-    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
-                             domain: DomainDict) -> list[str]:
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
         if tracker.get_slot("appt_branch") is None:
             bound = await in_session(lambda s: verified(s, tracker.sender_id) is not None)
             if not bound:
                 return []
         return domain_slots
 
-    async def validate_appt_branch(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                   domain: DomainDict) -> dict[str, Any]:
+    async def validate_appt_branch(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         found: list[BranchInfo] = await in_session(lambda s: find_branches(s, str(value)))
         if len(found) == 1:
             return {"appt_branch": found[0].name, "appt_branch_id": float(found[0].id)}
@@ -61,8 +74,9 @@ class ValidateBookAppointmentForm(FormValidationAction):
             )
         return {"appt_branch": None, "appt_branch_id": None}
 
-    async def validate_appt_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 domain: DomainDict) -> dict[str, Any]:
+    async def validate_appt_date(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         now = today()
         day = parse_date(str(value), now)
         if day is None:
@@ -87,8 +101,9 @@ class ValidateBookAppointmentForm(FormValidationAction):
             return {"appt_date": None}
         return {"appt_date": day.isoformat()}
 
-    def validate_appt_service(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                              domain: DomainDict) -> dict[str, Any]:
+    def validate_appt_service(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         text = str(value).strip()
         known = next((s for s in SERVICES if s in text or text in s), None)
         if known is None and len(text) < 2:
@@ -101,9 +116,12 @@ class ActionSubmitAppointment(Action):
     def name(self) -> str:
         return ACTION_SUBMIT_APPT
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
-        branch_id, date_text, service = (tracker.get_slot(s) for s in ("appt_branch_id", "appt_date", "appt_service"))
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        branch_id, date_text, service = (
+            tracker.get_slot(s) for s in ("appt_branch_id", "appt_date", "appt_service")
+        )
         key = idempotency_key("appt", tracker)
 
         def work(session: Session) -> AppointmentResult | AppointmentRefused | None:
@@ -111,19 +129,26 @@ class ActionSubmitAppointment(Action):
             if who is None or not branch_id or not date_text or not service:
                 return None
             try:
-                return book_appointment(session, who, int(branch_id), dt.date.fromisoformat(date_text),
-                                        str(service), key)
+                return book_appointment(
+                    session, who, int(branch_id), dt.date.fromisoformat(date_text), str(service), key
+                )
             except AppointmentRefused as refused:
                 return refused
 
         result = await in_session(work)
         if result is None:
-            dispatcher.utter_message(text="预约网点需要先确认您的身份。" + BIND_INVITATION, buttons=[BIND_BUTTON])
+            dispatcher.utter_message(
+                text="预约网点需要先确认您的身份。" + BIND_INVITATION, buttons=[BIND_BUTTON]
+            )
         elif isinstance(result, AppointmentRefused):
-            dispatcher.utter_message(text=REFUSALS.get(result.reason, "") + "预约没有成功，请回复“预约”重新选择日期。")
+            dispatcher.utter_message(
+                text=REFUSALS.get(result.reason, "") + "预约没有成功，请回复“预约”重新选择日期。"
+            )
         else:
             dispatcher.utter_message(
-                text=f"预约成功！预约号{result.ref}。{_day(result.on_date)} {result.hours[0]}-{result.hours[1]}，"
-                     f"{result.branch}（{result.address}），办理{result.service}。请带上本人身份证，"
-                     "到网点后出示预约号即可优先办理。")
+                text=f"预约成功！预约号{result.ref}。"
+                f"{_day(result.on_date)} {result.hours[0]}-{result.hours[1]}，"
+                f"{result.branch}（{result.address}），办理{result.service}。请带上本人身份证，"
+                "到网点后出示预约号即可优先办理。"
+            )
         return reset_slots(FORM)

@@ -122,6 +122,7 @@ class ActionSubmitBind(Action):
         elif status == "expired":
             dispatcher.utter_message(text=BIND_EXPIRED)
         else:
+
             def greet(session: Session) -> str | None:
                 who = verified(session, tracker.sender_id)
                 return customer_greeting(session, who).salutation if who else None

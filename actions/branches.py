@@ -23,8 +23,11 @@ def describe(branch: BranchInfo) -> str:
         state = f"今天营业 {hours[0]}-{hours[1]}"
     else:
         nxt = next_open_day(branch, now)
-        state = (f"今天不营业，下次营业是{nxt.month}月{nxt.day}日（周{WEEKDAYS[nxt.weekday()]}）"
-                 if nxt else "今天不营业")
+        state = (
+            f"今天不营业，下次营业是{nxt.month}月{nxt.day}日（周{WEEKDAYS[nxt.weekday()]}）"
+            if nxt
+            else "今天不营业"
+        )
     distance = f"，距您约{branch.distance_km:.1f}公里" if branch.distance_km is not None else ""
     weekday = branch.opening_hours.get("weekday")
     weekend = branch.opening_hours.get("weekend")
@@ -53,8 +56,9 @@ class ActionAskBranch(Action):
     def name(self) -> str:
         return ACTION_ASK_BRANCH
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         place = entity(tracker, "branch") or entity(tracker, "town")
         where = location_of(tracker)
         dispatcher.utter_message(text=await in_session(lambda s: branch_text(s, place, where)))

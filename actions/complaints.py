@@ -27,11 +27,14 @@ class ValidateComplainForm(FormValidationAction):
     def name(self) -> str:
         return ACTION_VALIDATE_COMPLAINT
 
-    def validate_complaint_text(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                domain: DomainDict) -> dict[str, Any]:
+    def validate_complaint_text(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         text = str(value or "").strip()
         if len(text) < 4:
-            dispatcher.utter_message(text="请再具体说说遇到了什么问题，比如在哪个网点、什么时间、发生了什么。")
+            dispatcher.utter_message(
+                text="请再具体说说遇到了什么问题，比如在哪个网点、什么时间、发生了什么。"
+            )
             return {"complaint_text": None}
         return {"complaint_text": text}
 
@@ -40,8 +43,9 @@ class ActionSubmitComplaint(Action):
     def name(self) -> str:
         return ACTION_SUBMIT_COMPLAINT
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         content = str(tracker.get_slot("complaint_text") or "")
         key = idempotency_key("complaint", tracker)
         channel, external = split_sender(tracker.sender_id)
@@ -55,7 +59,8 @@ class ActionSubmitComplaint(Action):
         owner = f"已转给您的客户经理{result.rm_name}跟进" if result.rm_name else "已转给网点负责人跟进"
         dispatcher.utter_message(
             text=f"非常抱歉给您带来不好的体验。您的投诉已登记，工单号{result.ref}，{owner}，"
-                 "一般1个工作日内会联系您。您也可以随时回复“查工单”了解进度。")
+            "一般1个工作日内会联系您。您也可以随时回复“查工单”了解进度。"
+        )
         dispatcher.utter_message(json_message=HANDOFF)
         return reset_slots(FORM)
 
@@ -64,8 +69,9 @@ class ActionCheckTicket(Action):
     def name(self) -> str:
         return ACTION_CHECK_TICKET
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         ref = entity(tracker, "ticket_id")
         channel, external = split_sender(tracker.sender_id)
 
@@ -76,8 +82,11 @@ class ActionCheckTicket(Action):
 
         rows = await in_session(work)
         if not rows:
-            dispatcher.utter_message(text="没有查到您名下的这个工单。请核对工单号，或回复“人工”由客服帮您查。"
-                                     if ref else "您目前没有工单记录。")
+            dispatcher.utter_message(
+                text="没有查到您名下的这个工单。请核对工单号，或回复“人工”由客服帮您查。"
+                if ref
+                else "您目前没有工单记录。"
+            )
             return []
         lines = ["您的工单进度："]
         for t in rows:

@@ -40,8 +40,9 @@ class ActionDefaultFallback(Action):
     def name(self) -> str:
         return ACTION_DEFAULT_FALLBACK
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         if fallbacks_in_a_row(tracker) >= 1:
             dispatcher.utter_message(text=FALLBACK_HUMAN, buttons=[HUMAN_BUTTON])
         else:
@@ -72,16 +73,21 @@ class ActionUnsubscribe(Action):
     def name(self) -> str:
         return ACTION_UNSUBSCRIBE
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         done = await in_session(_set_consent(tracker.sender_id, granted=False))
         if done:
-            dispatcher.utter_message(text="已为您退订营销消息，以后不会再给您推送产品和活动信息。"
-                                     "到期、还款等账户提醒仍会照常发送。想重新接收可以回复“订阅”。")
+            dispatcher.utter_message(
+                text="已为您退订营销消息，以后不会再给您推送产品和活动信息。"
+                "到期、还款等账户提醒仍会照常发送。想重新接收可以回复“订阅”。"
+            )
         else:
-            dispatcher.utter_message(text="您还没有绑定账户，我们不会给您推送个人营销消息。"
-                                     "如果收到的是公众号群发消息，可在公众号设置里关闭“接收消息”。",
-                                     buttons=[BIND_BUTTON])
+            dispatcher.utter_message(
+                text="您还没有绑定账户，我们不会给您推送个人营销消息。"
+                "如果收到的是公众号群发消息，可在公众号设置里关闭“接收消息”。",
+                buttons=[BIND_BUTTON],
+            )
         return []
 
 
@@ -89,8 +95,9 @@ class ActionSubscribe(Action):
     def name(self) -> str:
         return ACTION_SUBSCRIBE
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         done = await in_session(_set_consent(tracker.sender_id, granted=True))
         if done:
             dispatcher.utter_message(text="已为您开通优惠活动和产品消息推送，随时回复“退订”即可取消。")

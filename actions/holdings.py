@@ -36,8 +36,10 @@ def loan_text(session: Session, who: VerifiedCustomer) -> str:
         return "您名下目前没有未结清的贷款。"
     out = ["您的贷款情况如下："]
     for r in rows:
-        line = (f"· {r.product}（合同{r.contract}）：剩余本金{format_yuan(r.outstanding)}，"
-                f"年利率{pct(r.rate)}，还剩{r.remaining_terms}期")
+        line = (
+            f"· {r.product}（合同{r.contract}）：剩余本金{format_yuan(r.outstanding)}，"
+            f"年利率{pct(r.rate)}，还剩{r.remaining_terms}期"
+        )
         if r.next_due_on and r.next_due_amount is not None:
             line += f"；下次还款{day(r.next_due_on)}，应还{format_yuan(r.next_due_amount)}"
         if r.status == "overdue":
@@ -54,8 +56,10 @@ def deposit_text(session: Session, who: VerifiedCustomer) -> str:
     out = ["您的定期存款如下："]
     for r in rows:
         renew = "，到期自动转存" if r.auto_renew else ""
-        out.append(f"· {r.product}（{r.certificate}）：本金{format_yuan(r.amount)}，年利率{pct(r.rate)}，"
-                   f"{day(r.maturity_on)}到期，预计利息{format_yuan(r.expected_interest)}{renew}。")
+        out.append(
+            f"· {r.product}（{r.certificate}）：本金{format_yuan(r.amount)}，年利率{pct(r.rate)}，"
+            f"{day(r.maturity_on)}到期，预计利息{format_yuan(r.expected_interest)}{renew}。"
+        )
     return "\n".join(out)
 
 
@@ -63,8 +67,12 @@ def points_text(session: Session, who: VerifiedCustomer) -> str:
     return f"您当前的积分是{points(session, who)}分，可在手机银行“积分商城”兑换礼品或抵扣话费。"
 
 
-async def answer_for_owner(dispatcher: CollectingDispatcher, sender_id: str,
-                           body: Callable[[Session, VerifiedCustomer], str], topic: str | None = None) -> None:
+async def answer_for_owner(
+    dispatcher: CollectingDispatcher,
+    sender_id: str,
+    body: Callable[[Session, VerifiedCustomer], str],
+    topic: str | None = None,
+) -> None:
     """Answer with ``body`` for a verified owner (plus at most one suggestion); else invite binding."""
 
     def work(session: Session) -> tuple[str, str | None] | None:
@@ -87,8 +95,9 @@ class ActionCheckLoan(Action):
     def name(self) -> str:
         return ACTION_CHECK_LOAN
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         await answer_for_owner(dispatcher, tracker.sender_id, loan_text)
         return []
 
@@ -97,8 +106,9 @@ class ActionCheckDeposit(Action):
     def name(self) -> str:
         return ACTION_CHECK_DEPOSIT
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         await answer_for_owner(dispatcher, tracker.sender_id, deposit_text, topic="deposit")
         return []
 
@@ -107,7 +117,8 @@ class ActionCheckPoints(Action):
     def name(self) -> str:
         return ACTION_CHECK_POINTS
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         await answer_for_owner(dispatcher, tracker.sender_id, points_text)
         return []

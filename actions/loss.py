@@ -21,8 +21,11 @@ ACTION_VALIDATE_LOSS = "validate_report_loss_form"
 ACTION_ASK_CARD = "action_ask_card_tail"
 ACTION_ASK_CONFIRM = "action_ask_loss_confirm"
 ACTION_SUBMIT_LOSS = "action_submit_loss"
-UNBOUND_LOSS = ("卡丢了请别着急。" + BIND_INVITATION +
-                "如果不方便绑定，请尽快携带身份证到就近网点办理挂失，或回复“人工”由客户经理协助。")
+UNBOUND_LOSS = (
+    "卡丢了请别着急。"
+    + BIND_INVITATION
+    + "如果不方便绑定，请尽快携带身份证到就近网点办理挂失，或回复“人工”由客户经理协助。"
+)
 
 
 async def _cards(sender_id: str) -> list[CardChoice] | None:
@@ -37,16 +40,18 @@ class ValidateReportLossForm(FormValidationAction):
     def name(self) -> str:
         return ACTION_VALIDATE_LOSS
 
-    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
-                             domain: DomainDict) -> list[str]:
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
         if tracker.get_slot(FLOW_STATUS) in ("declined", "no_card"):
             return []
         if tracker.get_slot("card_tail") is None and await _cards(tracker.sender_id) is None:
             return []
         return domain_slots
 
-    async def validate_card_tail(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 domain: DomainDict) -> dict[str, Any]:
+    async def validate_card_tail(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         tail = digits(str(value))[-4:]
         owned = await _cards(tracker.sender_id) or []
         match = next((c for c in owned if c.tail == tail), None)
@@ -55,8 +60,9 @@ class ValidateReportLossForm(FormValidationAction):
             return {"card_tail": None}
         return {"card_tail": tail}
 
-    def validate_loss_confirm(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                              domain: DomainDict) -> dict[str, Any]:
+    def validate_loss_confirm(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         if value is False or str(value).lower() == "false":
             return {"loss_confirm": False, FLOW_STATUS: "declined"}
         return {"loss_confirm": True}
@@ -66,11 +72,14 @@ class ActionAskCardTail(Action):
     def name(self) -> str:
         return ACTION_ASK_CARD
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         owned = await _cards(tracker.sender_id) or []
         usable = [c for c in owned if c.status != "lost"] or owned
-        buttons = [{"title": f"{c.kind}{c.masked}", "payload": f'/inform{{"card_tail":"{c.tail}"}}'} for c in usable]
+        buttons = [
+            {"title": f"{c.kind}{c.masked}", "payload": f'/inform{{"card_tail":"{c.tail}"}}'} for c in usable
+        ]
         dispatcher.utter_message(text="请问要挂失哪张卡？请选择或回复卡号最后4位。", buttons=buttons)
         return []
 
@@ -79,12 +88,13 @@ class ActionAskLossConfirm(Action):
     def name(self) -> str:
         return ACTION_ASK_CONFIRM
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         tail = tracker.get_slot("card_tail")
         dispatcher.utter_message(
             text=f"确认挂失尾号{tail}的卡吗？挂失后这张卡会立即冻结，不能取款、转账和消费，"
-                 "补卡需本人带身份证到网点办理。",
+            "补卡需本人带身份证到网点办理。",
             buttons=[{"title": "确认挂失", "payload": "/affirm"}, {"title": "先不挂失", "payload": "/deny"}],
         )
         return []
@@ -94,8 +104,9 @@ class ActionSubmitLoss(Action):
     def name(self) -> str:
         return ACTION_SUBMIT_LOSS
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         if tracker.get_slot(FLOW_STATUS) == "declined" or tracker.get_slot("loss_confirm") is False:
             dispatcher.utter_message(text="好的，这次没有挂失。如果卡找不回来，随时跟我说“挂失”。")
             return reset_slots(FORM)
@@ -116,11 +127,14 @@ class ActionSubmitLoss(Action):
             dispatcher.utter_message(text=UNBOUND_LOSS, buttons=[BIND_BUTTON])
         elif isinstance(result, LossResult):
             if result.already:
-                dispatcher.utter_message(text=f"您{result.card}的卡已经挂失冻结，挂失编号{result.ref}，不用重复办理。")
+                dispatcher.utter_message(
+                    text=f"您{result.card}的卡已经挂失冻结，挂失编号{result.ref}，不用重复办理。"
+                )
             else:
                 dispatcher.utter_message(
                     text=f"已为您挂失{result.card}的卡，卡片已冻结，挂失编号{result.ref}。"
-                         "请在7天内带身份证到任一网点补办新卡；如果卡找回来了，也要到网点解挂。")
+                    "请在7天内带身份证到任一网点补办新卡；如果卡找回来了，也要到网点解挂。"
+                )
         else:
             dispatcher.utter_message(text="没有找到这张卡，请到网点或回复“人工”办理挂失。")
         return reset_slots(FORM)

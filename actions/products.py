@@ -37,7 +37,11 @@ def loans_text(session: Session, sender_id: str) -> str:
     lines = ["我行的贷款产品有："]
     for o in offers:
         p = o.product
-        limit = f"，额度{format_yuan(p.min_amount)}至{format_yuan(p.max_amount)}" if p.min_amount and p.max_amount else ""
+        limit = (
+            f"，额度{format_yuan(p.min_amount)}至{format_yuan(p.max_amount)}"
+            if p.min_amount and p.max_amount
+            else ""
+        )
         mark = "【推荐】" if o.suits_you else ""
         lines.append(f"· {mark}{p.name}：年利率{pct(p.rate)}起{limit}，{o.hint}。{p.description}")
     if who is None:
@@ -52,8 +56,9 @@ def wealth_text(session: Session, sender_id: str) -> str | None:
         return None
     choice = wealth_products(session, who)
     if not choice.products:
-        return ("根据您的风险测评结果，目前没有适合您的在售理财产品。"
-                "您可以考虑定期存款或大额存单，本金更有保障。")
+        return (
+            "根据您的风险测评结果，目前没有适合您的在售理财产品。您可以考虑定期存款或大额存单，本金更有保障。"
+        )
     lines = [f"根据您的风险承受能力（C{choice.risk_level}），适合您的理财产品有："]
     for p in choice.products:
         start = f"，{format_yuan(p.min_amount)}起购" if p.min_amount else ""
@@ -66,8 +71,9 @@ class ActionDepositRates(Action):
     def name(self) -> str:
         return ACTION_DEPOSIT_RATES
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         dispatcher.utter_message(text=await in_session(rates_text))
         return []
 
@@ -76,8 +82,9 @@ class ActionLoanProducts(Action):
     def name(self) -> str:
         return ACTION_LOAN_PRODUCTS
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         dispatcher.utter_message(text=await in_session(lambda s: loans_text(s, tracker.sender_id)))
         return []
 
@@ -86,13 +93,15 @@ class ActionWealthProducts(Action):
     def name(self) -> str:
         return ACTION_WEALTH_PRODUCTS
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         text = await in_session(lambda s: wealth_text(s, tracker.sender_id))
         if text is None:
             # Suitability rules: products are matched to an assessed risk level, so we need to know who asks.
-            dispatcher.utter_message(text="理财产品要根据您的风险测评结果来推荐。" + BIND_INVITATION,
-                                     buttons=[BIND_BUTTON])
+            dispatcher.utter_message(
+                text="理财产品要根据您的风险测评结果来推荐。" + BIND_INVITATION, buttons=[BIND_BUTTON]
+            )
         else:
             dispatcher.utter_message(text=text)
         return []

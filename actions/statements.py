@@ -25,22 +25,26 @@ def render(page: TxPage, period: DateRange) -> str:
     if page.total == 0:
         return f"{period.label()}，您的账户没有交易记录。"
     if page.page == 0:
-        head = (f"{period.label()}共{page.total}笔交易，收入{format_yuan(page.income)}，"
-                f"支出{format_yuan(page.expense)}。")
+        head = (
+            f"{period.label()}共{page.total}笔交易，收入{format_yuan(page.income)}，"
+            f"支出{format_yuan(page.expense)}。"
+        )
     else:
         head = f"第{page.page * page.page_size + 1}至{page.page * page.page_size + len(page.lines)}笔："
     lines = [head]
     for line in page.lines:
         sign = "+" if line.amount > 0 else "-"
         who = f" {line.counterparty}" if line.counterparty else ""
-        lines.append(f"{line.booked_at:%m-%d %H:%M} {line.account} {line.summary}{who} {sign}{format_yuan(abs(line.amount))}")
+        amount = f"{sign}{format_yuan(abs(line.amount))}"
+        lines.append(f"{line.booked_at:%m-%d %H:%M} {line.account} {line.summary}{who} {amount}")
     if page.has_more:
         lines.append(f"还有{page.total - (page.page + 1) * page.page_size}笔，回复“更多”继续查看。")
     return "\n".join(lines)
 
 
-async def _answer(dispatcher: CollectingDispatcher, tracker: Tracker, period: DateRange, page_no: int,
-                  tail: str | None) -> list[EventType]:
+async def _answer(
+    dispatcher: CollectingDispatcher, tracker: Tracker, period: DateRange, page_no: int, tail: str | None
+) -> list[EventType]:
     def work(session: Session) -> TxPage | None:
         who = verified(session, tracker.sender_id)
         return transactions(session, who, period, page_no, tail) if who else None
@@ -50,8 +54,12 @@ async def _answer(dispatcher: CollectingDispatcher, tracker: Tracker, period: Da
         dispatcher.utter_message(text=BIND_INVITATION, buttons=[BIND_BUTTON])
         return []
     dispatcher.utter_message(text=render(page, period), buttons=[MORE_BUTTON] if page.has_more else [])
-    return [SlotSet(SLOT_FROM, period.start.isoformat()), SlotSet(SLOT_TO, period.end.isoformat()),
-            SlotSet(SLOT_PAGE, float(page_no)), SlotSet(SLOT_TAIL, tail)]
+    return [
+        SlotSet(SLOT_FROM, period.start.isoformat()),
+        SlotSet(SLOT_TO, period.end.isoformat()),
+        SlotSet(SLOT_PAGE, float(page_no)),
+        SlotSet(SLOT_TAIL, tail),
+    ]
 
 
 class ActionCheckTransactions(Action):

@@ -17,10 +17,39 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_DAYS = 7
 MAX_RANGE_DAYS = 366 * 3  # statements older than this are a branch matter
 
-_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-          "八": 8, "九": 9}
-_WEEKDAY = {"一": 0, "1": 0, "二": 1, "2": 1, "三": 2, "3": 2, "四": 3, "4": 3, "五": 4, "5": 4, "六": 5,
-            "6": 5, "日": 6, "天": 6, "7": 6, "末": 5}
+_DIGIT = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "俩": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_WEEKDAY = {
+    "一": 0,
+    "1": 0,
+    "二": 1,
+    "2": 1,
+    "三": 2,
+    "3": 2,
+    "四": 3,
+    "4": 3,
+    "五": 4,
+    "5": 4,
+    "六": 5,
+    "6": 5,
+    "日": 6,
+    "天": 6,
+    "7": 6,
+    "末": 5,
+}
 _NUM = r"[0-9零〇一二两俩三四五六七八九十百]+"
 
 
@@ -38,8 +67,10 @@ class DateRange:
     def label(self) -> str:
         if self.start == self.end:
             return f"{self.start.year}年{self.start.month}月{self.start.day}日"
-        return (f"{self.start.year}年{self.start.month}月{self.start.day}日至"
-                f"{self.end.year}年{self.end.month}月{self.end.day}日")
+        return (
+            f"{self.start.year}年{self.start.month}月{self.start.day}日至"
+            f"{self.end.year}年{self.end.month}月{self.end.day}日"
+        )
 
     def utc_bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """[start 00:00, day after end 00:00) in Shanghai time, as UTC datetimes."""
@@ -116,8 +147,10 @@ def parse_range(text: str | None, today: dt.date) -> DateRange:
 
 def _parse_range(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
     fixed = {
-        "今天": (today, today), "今日": (today, today),
-        "昨天": (today - dt.timedelta(days=1),) * 2, "昨日": (today - dt.timedelta(days=1),) * 2,
+        "今天": (today, today),
+        "今日": (today, today),
+        "昨天": (today - dt.timedelta(days=1),) * 2,
+        "昨日": (today - dt.timedelta(days=1),) * 2,
         "前天": (today - dt.timedelta(days=2),) * 2,
     }
     for key, value in fixed.items():
@@ -126,8 +159,11 @@ def _parse_range(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
     m = re.search(r"(?:最近|近|这|过去)?(" + _NUM + r"|半)个?(天|日|周|星期|礼拜|月|年)", p)
     if m and m.group(2) == "月" and "个" not in m.group(0) and not re.search(r"最近|近|过去", p):
         m = None
-    if m and ("最近" in p or "近" in p or "过去" in p or "这" in p or p.startswith(m.group(0))) \
-            and not re.search(r"\d+月份|" + _NUM + r"月份", p):
+    if (
+        m
+        and ("最近" in p or "近" in p or "过去" in p or "这" in p or p.startswith(m.group(0)))
+        and not re.search(r"\d+月份|" + _NUM + r"月份", p)
+    ):
         unit = m.group(2)
         n = 0.5 if m.group(1) == "半" else cn_number(m.group(1))
         if n is not None and n > 0:
@@ -192,8 +228,17 @@ def parse_date(text: str | None, today: dt.date, prefer_future: bool = True) -> 
             return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         except ValueError:
             return None
-    relative = [("大后天", 3), ("后天", 2), ("明天", 1), ("明日", 1), ("今天", 0), ("今日", 0),
-                ("大前天", -3), ("前天", -2), ("昨天", -1)]
+    relative = [
+        ("大后天", 3),
+        ("后天", 2),
+        ("明天", 1),
+        ("明日", 1),
+        ("今天", 0),
+        ("今日", 0),
+        ("大前天", -3),
+        ("前天", -2),
+        ("昨天", -1),
+    ]
     for key, offset in relative:
         if key in p:
             return today + dt.timedelta(days=offset)
@@ -220,14 +265,14 @@ def parse_date(text: str | None, today: dt.date, prefer_future: bool = True) -> 
             return None
         year = base.year
         try:
-            candidate: dt.date | None = dt.date(year, month, day_no)
+            candidate = dt.date(year, month, day_no)
         except ValueError:
             return None
         if m.group(1) is None:
             if prefer_future and candidate < today:
-                candidate = _shift(candidate, years=1 if m.group(2) else 0, months=0 if m.group(2) else 1)
-            elif not prefer_future and candidate > today:
-                candidate = _shift(candidate, years=-1 if m.group(2) else 0, months=0 if m.group(2) else -1)
+                return _shift(candidate, years=1 if m.group(2) else 0, months=0 if m.group(2) else 1)
+            if not prefer_future and candidate > today:
+                return _shift(candidate, years=-1 if m.group(2) else 0, months=0 if m.group(2) else -1)
         return candidate
     return None
 

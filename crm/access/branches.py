@@ -38,8 +38,18 @@ class BranchInfo:
 
 
 def _info(b: Branch, distance: float | None = None) -> BranchInfo:
-    return BranchInfo(b.id, b.name, b.town, b.address, b.phone, b.latitude, b.longitude,
-                      dict(b.opening_hours or {}), b.appointment_capacity, distance)
+    return BranchInfo(
+        b.id,
+        b.name,
+        b.town,
+        b.address,
+        b.phone,
+        b.latitude,
+        b.longitude,
+        dict(b.opening_hours or {}),
+        b.appointment_capacity,
+        distance,
+    )
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -18,7 +18,9 @@ def opt_out(session: Session, who: VerifiedCustomer, source: str = "微信退订
     _care_opt_out(session, who.customer_id, source=source)
 
 
-def opt_in(session: Session, who: VerifiedCustomer, source: str = "微信订阅", now: dt.datetime | None = None) -> None:
+def opt_in(
+    session: Session, who: VerifiedCustomer, source: str = "微信订阅", now: dt.datetime | None = None
+) -> None:
     """Grant marketing consent again for every channel (the customer asked explicitly)."""
     now = now or utcnow()
     session.execute(
@@ -32,10 +34,20 @@ def opt_in(session: Session, who: VerifiedCustomer, source: str = "微信订阅"
         )
     )
     if exists is None:
-        session.add(MarketingConsent(customer_id=who.customer_id, channel="all", granted=True,
-                                     source=source[:32], updated_at=now))
-    session.add(AuditEvent(at=now, actor="customer", action="marketing_opt_in", customer_id=who.customer_id,
-                           detail={"source": source[:32]}))
+        session.add(
+            MarketingConsent(
+                customer_id=who.customer_id, channel="all", granted=True, source=source[:32], updated_at=now
+            )
+        )
+    session.add(
+        AuditEvent(
+            at=now,
+            actor="customer",
+            action="marketing_opt_in",
+            customer_id=who.customer_id,
+            detail={"source": source[:32]},
+        )
+    )
     session.flush()
 
 

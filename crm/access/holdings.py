@@ -62,20 +62,29 @@ def loans(session: Session, who: VerifiedCustomer) -> list[LoanSummary]:
         nxt = unpaid[0] if unpaid else None
         out.append(
             LoanSummary(
-                product=product_name, contract=mask_card(loan.contract_no), principal=loan.principal,
-                outstanding=loan.outstanding, rate=loan.rate, status=loan.status,
+                product=product_name,
+                contract=mask_card(loan.contract_no),
+                principal=loan.principal,
+                outstanding=loan.outstanding,
+                rate=loan.rate,
+                status=loan.status,
                 next_due_on=nxt.due_on if nxt else None,
                 next_due_amount=(nxt.principal + nxt.interest).quantize(CENT) if nxt else None,
-                remaining_terms=len(unpaid), end_on=loan.end_on,
+                remaining_terms=len(unpaid),
+                end_on=loan.end_on,
             )
         )
-    session.add(AuditEvent(actor="bot", action="loans_viewed", customer_id=who.customer_id,
-                           detail={"loans": len(out)}))
+    session.add(
+        AuditEvent(
+            actor="bot", action="loans_viewed", customer_id=who.customer_id, detail={"loans": len(out)}
+        )
+    )
     return out
 
 
-def expected_interest(amount: Decimal, rate: Decimal, start_on: dt.date, maturity_on: dt.date,
-                      term_months: int | None) -> Decimal:
+def expected_interest(
+    amount: Decimal, rate: Decimal, start_on: dt.date, maturity_on: dt.date, term_months: int | None
+) -> Decimal:
     """Interest at maturity for a fixed deposit: principal × annual rate × term.
 
     Whole-month terms count as months/12 years (how banks quote 整存整取); other terms by days/360,
@@ -96,14 +105,22 @@ def term_deposits(session: Session, who: VerifiedCustomer) -> list[DepositSummar
         .where(TermDeposit.customer_id == who.customer_id, TermDeposit.status == "active")
         .order_by(TermDeposit.maturity_on)
     ).all()
-    session.add(AuditEvent(actor="bot", action="deposits_viewed", customer_id=who.customer_id,
-                           detail={"deposits": len(rows)}))
+    session.add(
+        AuditEvent(
+            actor="bot", action="deposits_viewed", customer_id=who.customer_id, detail={"deposits": len(rows)}
+        )
+    )
     return [
         DepositSummary(
-            product=name, certificate=mask_card(d.certificate_no), amount=d.amount, rate=d.rate,
-            start_on=d.start_on, maturity_on=d.maturity_on,
+            product=name,
+            certificate=mask_card(d.certificate_no),
+            amount=d.amount,
+            rate=d.rate,
+            start_on=d.start_on,
+            maturity_on=d.maturity_on,
             expected_interest=expected_interest(d.amount, d.rate, d.start_on, d.maturity_on, months),
-            auto_renew=d.auto_renew, term_months=months,
+            auto_renew=d.auto_renew,
+            term_months=months,
         )
         for d, name, months in rows
     ]

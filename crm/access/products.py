@@ -35,13 +35,16 @@ class LoanOffer:
 
 
 def _info(p: Product) -> ProductInfo:
-    return ProductInfo(p.code, p.name, p.kind, p.rate, p.term_months, p.risk_level, p.min_amount,
-                       p.max_amount, p.description)
+    return ProductInfo(
+        p.code, p.name, p.kind, p.rate, p.term_months, p.risk_level, p.min_amount, p.max_amount, p.description
+    )
 
 
 def _active(session: Session, kind: str) -> list[Product]:
     return list(
-        session.scalars(select(Product).where(Product.kind == kind, Product.active.is_(True)).order_by(Product.id))
+        session.scalars(
+            select(Product).where(Product.kind == kind, Product.active.is_(True)).order_by(Product.id)
+        )
     )
 
 

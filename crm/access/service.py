@@ -20,7 +20,14 @@ from crm.access.identity import VerifiedCustomer
 from crm.errors import CrmError, NotFound
 from crm.masking import mask_card
 from crm.models import (
-    Appointment, AuditEvent, Card, Customer, LossReport, RelationshipManager, Ticket, utcnow,
+    Appointment,
+    AuditEvent,
+    Card,
+    Customer,
+    LossReport,
+    RelationshipManager,
+    Ticket,
+    utcnow,
 )
 from crm.timeparse import SHANGHAI
 
@@ -94,8 +101,13 @@ def _existing(session: Session, model: type, key: str) -> object | None:
     return session.scalar(select(model).where(model.idempotency_key == key))  # type: ignore[attr-defined]
 
 
-def report_loss(session: Session, who: VerifiedCustomer, card_tail: str, idempotency_key: str,
-                now: dt.datetime | None = None) -> LossResult:
+def report_loss(
+    session: Session,
+    who: VerifiedCustomer,
+    card_tail: str,
+    idempotency_key: str,
+    now: dt.datetime | None = None,
+) -> LossResult:
     """Freeze the customer's card ending in ``card_tail`` (挂失) exactly once.
 
     Raises:
@@ -117,8 +129,13 @@ def report_loss(session: Session, who: VerifiedCustomer, card_tail: str, idempot
         )
         if earlier is not None:
             return LossResult(earlier.ref, mask_card(card.card_no), already=True)
-    report = LossReport(ref=_ref("GS", now), customer_id=who.customer_id, card_id=card.id,
-                        idempotency_key=idempotency_key, created_at=now)
+    report = LossReport(
+        ref=_ref("GS", now),
+        customer_id=who.customer_id,
+        card_id=card.id,
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
     try:
         with session.begin_nested():
             session.add(report)
@@ -129,8 +146,15 @@ def report_loss(session: Session, who: VerifiedCustomer, card_tail: str, idempot
         assert isinstance(winner, LossReport)
         return LossResult(winner.ref, mask_card(card.card_no), already=True)
     card.status = "lost"
-    session.add(AuditEvent(at=now, actor="bot", action="card_reported_lost", customer_id=who.customer_id,
-                           detail={"card": mask_card(card.card_no), "ref": report.ref}))
+    session.add(
+        AuditEvent(
+            at=now,
+            actor="bot",
+            action="card_reported_lost",
+            customer_id=who.customer_id,
+            detail={"card": mask_card(card.card_no), "ref": report.ref},
+        )
+    )
     return LossResult(report.ref, mask_card(card.card_no), already=False)
 
 
@@ -153,8 +177,15 @@ def check_booking(session: Session, branch: BranchInfo, on_date: dt.date, today:
     return hours
 
 
-def book_appointment(session: Session, who: VerifiedCustomer, branch_id: int, on_date: dt.date, service: str,
-                     idempotency_key: str, now: dt.datetime | None = None) -> AppointmentResult:
+def book_appointment(
+    session: Session,
+    who: VerifiedCustomer,
+    branch_id: int,
+    on_date: dt.date,
+    service: str,
+    idempotency_key: str,
+    now: dt.datetime | None = None,
+) -> AppointmentResult:
     """Book a branch visit if the branch is open and has room that day; never twice for one key.
 
     The same customer asking again for the same branch, day and service gets the existing booking.
@@ -166,17 +197,31 @@ def book_appointment(session: Session, who: VerifiedCustomer, branch_id: int, on
     same = session.scalar(
         select(Appointment).where(Appointment.idempotency_key == idempotency_key)
     ) or session.scalar(
-        select(Appointment).where(
-            Appointment.customer_id == who.customer_id, Appointment.branch_id == branch_id,
-            Appointment.on_date == on_date, Appointment.service == service, Appointment.status == "booked",
-        ).limit(1)
+        select(Appointment)
+        .where(
+            Appointment.customer_id == who.customer_id,
+            Appointment.branch_id == branch_id,
+            Appointment.on_date == on_date,
+            Appointment.service == service,
+            Appointment.status == "booked",
+        )
+        .limit(1)
     )
     if same is not None:
         hours = hours_on(branch, same.on_date) or ("", "")
-        return AppointmentResult(same.ref, branch.name, branch.address, same.on_date, hours, same.service, True)
+        return AppointmentResult(
+            same.ref, branch.name, branch.address, same.on_date, hours, same.service, True
+        )
     hours = check_booking(session, branch, on_date, now.astimezone(SHANGHAI).date())
-    appt = Appointment(ref=_ref("YY", now), customer_id=who.customer_id, branch_id=branch_id, on_date=on_date,
-                       service=service[:32], idempotency_key=idempotency_key, created_at=now)
+    appt = Appointment(
+        ref=_ref("YY", now),
+        customer_id=who.customer_id,
+        branch_id=branch_id,
+        on_date=on_date,
+        service=service[:32],
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
     try:
         with session.begin_nested():
             session.add(appt)
@@ -184,14 +229,29 @@ def book_appointment(session: Session, who: VerifiedCustomer, branch_id: int, on
     except IntegrityError:
         winner = _existing(session, Appointment, idempotency_key)
         assert isinstance(winner, Appointment)
-        return AppointmentResult(winner.ref, branch.name, branch.address, winner.on_date, hours, winner.service, True)
-    session.add(AuditEvent(at=now, actor="bot", action="appointment_booked", customer_id=who.customer_id,
-                           detail={"ref": appt.ref, "branch_id": branch_id, "date": on_date.isoformat()}))
+        return AppointmentResult(
+            winner.ref, branch.name, branch.address, winner.on_date, hours, winner.service, True
+        )
+    session.add(
+        AuditEvent(
+            at=now,
+            actor="bot",
+            action="appointment_booked",
+            customer_id=who.customer_id,
+            detail={"ref": appt.ref, "branch_id": branch_id, "date": on_date.isoformat()},
+        )
+    )
     return AppointmentResult(appt.ref, branch.name, branch.address, on_date, hours, appt.service, False)
 
 
-def open_complaint(session: Session, who: VerifiedCustomer | None, identity_id: int, content: str,
-                   idempotency_key: str, now: dt.datetime | None = None) -> TicketResult:
+def open_complaint(
+    session: Session,
+    who: VerifiedCustomer | None,
+    identity_id: int,
+    content: str,
+    idempotency_key: str,
+    now: dt.datetime | None = None,
+) -> TicketResult:
     """Open a complaint ticket (工单) routed to the customer's RM (unbound users: no RM yet)."""
     now = now or utcnow()
     previous = _existing(session, Ticket, idempotency_key)
@@ -199,9 +259,18 @@ def open_complaint(session: Session, who: VerifiedCustomer | None, identity_id: 
         return TicketResult(previous.ref, _rm_name(session, previous.rm_id), already=True)
     customer = session.get(Customer, who.customer_id) if who else None
     rm_id = customer.rm_id if customer else None
-    ticket = Ticket(ref=_ref("TS", now), customer_id=customer.id if customer else None, identity_id=identity_id,
-                    rm_id=rm_id, kind="complaint", category="投诉", content=content[:2000],
-                    idempotency_key=idempotency_key, created_at=now, updated_at=now)
+    ticket = Ticket(
+        ref=_ref("TS", now),
+        customer_id=customer.id if customer else None,
+        identity_id=identity_id,
+        rm_id=rm_id,
+        kind="complaint",
+        category="投诉",
+        content=content[:2000],
+        idempotency_key=idempotency_key,
+        created_at=now,
+        updated_at=now,
+    )
     try:
         with session.begin_nested():
             session.add(ticket)
@@ -210,9 +279,15 @@ def open_complaint(session: Session, who: VerifiedCustomer | None, identity_id: 
         winner = _existing(session, Ticket, idempotency_key)
         assert isinstance(winner, Ticket)
         return TicketResult(winner.ref, _rm_name(session, winner.rm_id), already=True)
-    session.add(AuditEvent(at=now, actor="bot", action="complaint_opened",
-                           customer_id=customer.id if customer else None,
-                           detail={"ref": ticket.ref, "rm_id": rm_id}))
+    session.add(
+        AuditEvent(
+            at=now,
+            actor="bot",
+            action="complaint_opened",
+            customer_id=customer.id if customer else None,
+            detail={"ref": ticket.ref, "rm_id": rm_id},
+        )
+    )
     return TicketResult(ticket.ref, _rm_name(session, rm_id), already=False)
 
 
@@ -224,8 +299,9 @@ def _rm_name(session: Session, rm_id: int | None) -> str | None:
     return f"{rm.name[0]}经理" if rm else None
 
 
-def ticket_statuses(session: Session, who: VerifiedCustomer | None, identity_id: int,
-                    ref: str | None = None, limit: int = 3) -> list[TicketStatus]:
+def ticket_statuses(
+    session: Session, who: VerifiedCustomer | None, identity_id: int, ref: str | None = None, limit: int = 3
+) -> list[TicketStatus]:
     """Tickets of this customer (or, unbound, of this chat identity); a ``ref`` of someone else's
     ticket gives nothing, exactly as an unknown ref does."""
     owner = Ticket.customer_id == who.customer_id if who else Ticket.identity_id == identity_id

@@ -49,12 +49,16 @@ def _account_ids(session: Session, who: VerifiedCustomer, card_tail: str | None)
     if card_tail and len(card_tail) == 4 and card_tail.isdigit():
         by_card = set(
             session.scalars(
-                select(Card.account_id).where(Card.customer_id == who.customer_id, Card.card_no.endswith(card_tail))
+                select(Card.account_id).where(
+                    Card.customer_id == who.customer_id, Card.card_no.endswith(card_tail)
+                )
             )
         )
         by_account = set(
             session.scalars(
-                select(Account.id).where(Account.customer_id == who.customer_id, Account.account_no.endswith(card_tail))
+                select(Account.id).where(
+                    Account.customer_id == who.customer_id, Account.account_no.endswith(card_tail)
+                )
             )
         )
         chosen = [i for i in ids if i in by_card | by_account]
@@ -107,9 +111,17 @@ def transactions(
     ]
     session.add(
         AuditEvent(
-            actor="bot", action="transactions_viewed", customer_id=who.customer_id,
+            actor="bot",
+            action="transactions_viewed",
+            customer_id=who.customer_id,
             detail={"from": period.start.isoformat(), "to": period.end.isoformat(), "page": page},
         )
     )
-    return TxPage(lines, int(total), Decimal(income).quantize(Decimal("0.01")),
-                  Decimal(expense).quantize(Decimal("0.01")), max(page, 0), page_size)
+    return TxPage(
+        lines,
+        int(total),
+        Decimal(income).quantize(Decimal("0.01")),
+        Decimal(expense).quantize(Decimal("0.01")),
+        max(page, 0),
+        page_size,
+    )

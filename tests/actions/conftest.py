@@ -90,8 +90,13 @@ async def webhook(bank_url: str, domain: dict[str, Any]) -> AsyncIterator[Any]:
     app = create_app(executor)
 
     async def call(action: str, tracker: dict[str, Any]) -> dict[str, Any]:
-        payload = {"next_action": action, "sender_id": tracker["sender_id"], "tracker": tracker,
-                   "domain": domain, "version": SDK_VERSION}
+        payload = {
+            "next_action": action,
+            "sender_id": tracker["sender_id"],
+            "tracker": tracker,
+            "domain": domain,
+            "version": SDK_VERSION,
+        }
         _, resp = await app.asgi_client.post("/webhook", json=payload)
         assert resp.status == 200, resp.text
         return resp.json
@@ -99,20 +104,40 @@ async def webhook(bank_url: str, domain: dict[str, Any]) -> AsyncIterator[Any]:
     yield call
 
 
-def user_event(text: str, intent: str, entities: list[dict[str, Any]] | None = None,
-               message_id: str | None = None, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+def user_event(
+    text: str,
+    intent: str,
+    entities: list[dict[str, Any]] | None = None,
+    message_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
-        "event": "user", "timestamp": dt.datetime.now(dt.UTC).timestamp(), "text": text,
-        "message_id": message_id or uuid.uuid4().hex, "metadata": metadata or {},
-        "parse_data": {"text": text, "intent": {"name": intent, "confidence": 0.99},
-                       "entities": entities or [], "metadata": metadata or {}},
+        "event": "user",
+        "timestamp": dt.datetime.now(dt.UTC).timestamp(),
+        "text": text,
+        "message_id": message_id or uuid.uuid4().hex,
+        "metadata": metadata or {},
+        "parse_data": {
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.99},
+            "entities": entities or [],
+            "metadata": metadata or {},
+        },
     }
 
 
-def tracker(sender_id: str, text: str = "", intent: str = "greet", *, entities: dict[str, str] | None = None,
-            slots: dict[str, Any] | None = None, events: list[dict[str, Any]] | None = None,
-            active_loop: str | None = None, metadata: dict[str, Any] | None = None,
-            message_id: str | None = None) -> dict[str, Any]:
+def tracker(
+    sender_id: str,
+    text: str = "",
+    intent: str = "greet",
+    *,
+    entities: dict[str, str] | None = None,
+    slots: dict[str, Any] | None = None,
+    events: list[dict[str, Any]] | None = None,
+    active_loop: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
     """A Rasa tracker as the action server receives it.
 
     ``events`` are earlier events; a user event for ``text`` is appended, then a SlotSet for every
@@ -120,8 +145,11 @@ def tracker(sender_id: str, text: str = "", intent: str = "greet", *, entities: 
     """
     ents = [{"entity": k, "value": v, "start": 0, "end": len(str(v))} for k, v in (entities or {}).items()]
     current = user_event(text, intent, ents, message_id, metadata)
-    slot_events = [{"event": "slot", "name": k, "value": v} for k, v in (slots or {}).items()
-                   if k != "requested_slot" and v is not None]
+    slot_events = [
+        {"event": "slot", "name": k, "value": v}
+        for k, v in (slots or {}).items()
+        if k != "requested_slot" and v is not None
+    ]
     all_events = [*(events or []), current, *slot_events]
     return {
         "sender_id": sender_id,

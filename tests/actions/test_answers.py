@@ -20,8 +20,14 @@ from tests.actions.conftest import texts, tracker
 ZHANG = next(p for p in PERSONAS if p.key == "zhangjianhua")
 OWNER = "web:demo-zhangjianhua"
 STRANGER = "web:demo-zhaoli"  # exists but not bound
-ACCOUNT_ACTIONS = ["action_check_balance", "action_check_transactions", "action_check_loan",
-                   "action_check_deposit", "action_check_points", "action_wealth_products"]
+ACCOUNT_ACTIONS = [
+    "action_check_balance",
+    "action_check_transactions",
+    "action_check_loan",
+    "action_check_deposit",
+    "action_check_points",
+    "action_wealth_products",
+]
 
 
 async def test_unverified_users_get_the_invitation_and_no_data(webhook: Any) -> None:
@@ -50,8 +56,9 @@ async def test_transactions_default_week_with_totals_and_paging(webhook: Any, db
     period = parse_range(None, today_in_shanghai())
     lo, hi = period.utc_bounds()
     rows = db.scalars(
-        select(Transaction).join(Account).where(Account.customer_id == 1, Transaction.booked_at >= lo,
-                                                Transaction.booked_at < hi)
+        select(Transaction)
+        .join(Account)
+        .where(Account.customer_id == 1, Transaction.booked_at >= lo, Transaction.booked_at < hi)
     ).all()
     result = await webhook("action_check_transactions", tracker(OWNER, "查流水", "check_transactions"))
     said = texts(result)[0]
@@ -68,11 +75,14 @@ async def test_transactions_last_month_paged_ten_at_a_time(webhook: Any, db: Ses
     period = parse_range("上个月", today_in_shanghai())
     lo, hi = period.utc_bounds()
     rows = db.scalars(
-        select(Transaction).join(Account).where(Account.customer_id == 1, Transaction.booked_at >= lo,
-                                                Transaction.booked_at < hi)
+        select(Transaction)
+        .join(Account)
+        .where(Account.customer_id == 1, Transaction.booked_at >= lo, Transaction.booked_at < hi)
     ).all()
-    first = await webhook("action_check_transactions", tracker(OWNER, "上个月的流水", "check_transactions",
-                                                               entities={"time_range": "上个月"}))
+    first = await webhook(
+        "action_check_transactions",
+        tracker(OWNER, "上个月的流水", "check_transactions", entities={"time_range": "上个月"}),
+    )
     said = texts(first)[0]
     assert period.label() in said
     assert len([line for line in said.splitlines() if line.startswith(("0", "1"))]) == min(10, len(rows))
@@ -103,7 +113,9 @@ async def test_loans_deposits_points(webhook: Any, db: Session) -> None:
     # Maturing in 5 days and marketing allowed: exactly one renewal suggestion.
     assert len(deposit) == 2 and "到期" in deposit[1] and "1.35%" in deposit[1]
     pts = db.scalar(select(Customer.points).where(Customer.id == 1))
-    assert f"{pts}分" in texts(await webhook("action_check_points", tracker(OWNER, "积分", "check_points")))[0]
+    assert (
+        f"{pts}分" in texts(await webhook("action_check_points", tracker(OWNER, "积分", "check_points")))[0]
+    )
 
 
 async def test_no_suggestion_after_unsubscribe(webhook: Any, db: Session) -> None:

@@ -22,12 +22,21 @@ SENDER = "web:test-zhaoli"
 
 
 async def _send_details(webhook: Any, sender: str, phone: str, id6: str) -> dict[str, Any]:
-    r1 = await webhook("validate_bind_account_form", tracker(
-        sender, phone, "inform", slots={"phone": phone, "requested_slot": "phone"}, active_loop=FORM))
+    r1 = await webhook(
+        "validate_bind_account_form",
+        tracker(sender, phone, "inform", slots={"phone": phone, "requested_slot": "phone"}, active_loop=FORM),
+    )
     assert slot_events(r1)["phone"] == phone
-    return await webhook("validate_bind_account_form", tracker(
-        sender, id6, "inform", slots={"phone": phone, "id_last6": id6, "requested_slot": "id_last6"},
-        active_loop=FORM))
+    return await webhook(
+        "validate_bind_account_form",
+        tracker(
+            sender,
+            id6,
+            "inform",
+            slots={"phone": phone, "id_last6": id6, "requested_slot": "id_last6"},
+            active_loop=FORM,
+        ),
+    )
 
 
 def _code(db: Session, phone: str) -> str | None:
@@ -38,9 +47,16 @@ def _code(db: Session, phone: str) -> str | None:
 
 
 async def _otp(webhook: Any, sender: str, code: str) -> dict[str, Any]:
-    return await webhook("validate_bind_account_form", tracker(
-        sender, code, "inform", slots={"phone": SENT, "id_last6": SENT, "otp_code": code,
-                                       "requested_slot": "otp_code"}, active_loop=FORM))
+    return await webhook(
+        "validate_bind_account_form",
+        tracker(
+            sender,
+            code,
+            "inform",
+            slots={"phone": SENT, "id_last6": SENT, "otp_code": code, "requested_slot": "otp_code"},
+            active_loop=FORM,
+        ),
+    )
 
 
 async def test_binding_happy_path(webhook: Any, db: Session) -> None:
@@ -55,8 +71,10 @@ async def test_binding_happy_path(webhook: Any, db: Session) -> None:
     assert slot_events(r)["flow_status"] == "verified"
     db.expire_all()
     assert find_verified(db, "web", "test-zhaoli") is not None
-    submit = await webhook("action_submit_bind", tracker(SENDER, code, "inform",
-                                                         slots={"flow_status": "verified", "phone": SENT}))
+    submit = await webhook(
+        "action_submit_bind",
+        tracker(SENDER, code, "inform", slots={"flow_status": "verified", "phone": SENT}),
+    )
     assert texts(submit) == [BIND_SUCCESS.format(salutation="赵女士")]
     cleared = slot_events(submit)
     assert all(cleared[name] is None for name in ("phone", "id_last6", "otp_code", "flow_status"))
@@ -87,7 +105,9 @@ async def test_five_wrong_codes_lock_binding(webhook: Any, db: Session) -> None:
     # Even the right code no longer works, and starting again is refused for now.
     again = await _send_details(webhook, SENDER, ZHAOLI.phone, ZHAOLI.id_number[-6:])
     assert slot_events(again)["flow_status"] == "locked"
-    submit = await webhook("action_submit_bind", tracker(SENDER, "x", "inform", slots={"flow_status": "locked"}))
+    submit = await webhook(
+        "action_submit_bind", tracker(SENDER, "x", "inform", slots={"flow_status": "locked"})
+    )
     assert texts(submit) == [BIND_LOCKED]
     db.expire_all()
     assert find_verified(db, "web", "test-zhaoli") is None
@@ -101,20 +121,28 @@ async def test_expired_code(webhook: Any, db: Session) -> None:
     db.commit()
     r = await _otp(webhook, SENDER, code)
     assert slot_events(r)["flow_status"] == "expired"
-    submit = await webhook("action_submit_bind", tracker(SENDER, code, "inform", slots={"flow_status": "expired"}))
+    submit = await webhook(
+        "action_submit_bind", tracker(SENDER, code, "inform", slots={"flow_status": "expired"})
+    )
     assert texts(submit) == [BIND_EXPIRED]
 
 
 async def test_bad_phone_is_asked_again(webhook: Any) -> None:
-    r = await webhook("validate_bind_account_form", tracker(
-        SENDER, "12345", "inform", slots={"phone": "12345", "requested_slot": "phone"}, active_loop=FORM))
+    r = await webhook(
+        "validate_bind_account_form",
+        tracker(
+            SENDER, "12345", "inform", slots={"phone": "12345", "requested_slot": "phone"}, active_loop=FORM
+        ),
+    )
     assert slot_events(r)["phone"] is None
     assert "11位" in texts(r)[0]
 
 
 async def test_already_bound_skips_the_form(webhook: Any) -> None:
-    r = await webhook("validate_bind_account_form", tracker("web:demo-zhangjianhua", "绑定账户", "bind_account",
-                                                            active_loop=FORM))
+    r = await webhook(
+        "validate_bind_account_form",
+        tracker("web:demo-zhangjianhua", "绑定账户", "bind_account", active_loop=FORM),
+    )
     assert slot_events(r)["requested_slot"] is None
     submit = await webhook("action_submit_bind", tracker("web:demo-zhangjianhua", "绑定账户", "bind_account"))
     assert texts(submit) == [BIND_ALREADY]

@@ -15,7 +15,11 @@ from bankcare.settings import PROJECT_ROOT
 
 RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 STORIES = Path(__file__).with_name("stories.yml")
-SOURCES = [PROJECT_ROOT / "config.yml", *(PROJECT_ROOT / "bot").rglob("*.yml"), *(PROJECT_ROOT / "nlu_data").rglob("*")]
+SOURCES = [
+    PROJECT_ROOT / "config.yml",
+    *(PROJECT_ROOT / "bot").rglob("*.yml"),
+    *(PROJECT_ROOT / "nlu_data").rglob("*"),
+]
 
 
 def _model(tmp: Path) -> Path:
@@ -27,9 +31,25 @@ def _model(tmp: Path) -> Path:
     if models and models[-1].stat().st_mtime > newest_source:
         return models[-1]
     subprocess.run(
-        [str(RASA), "train", "--config", "config.yml", "--domain", "bot/domain", "--data", "nlu_data", "bot/data",
-         "--out", str(tmp), "--fixed-model-name", "conversations"],
-        cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=1800,
+        [
+            str(RASA),
+            "train",
+            "--config",
+            "config.yml",
+            "--domain",
+            "bot/domain",
+            "--data",
+            "nlu_data",
+            "bot/data",
+            "--out",
+            str(tmp),
+            "--fixed-model-name",
+            "conversations",
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=1800,
     )
     return tmp / "conversations.tar.gz"
 
@@ -38,9 +58,24 @@ def test_every_flow_as_a_conversation(tmp_path: Path) -> None:
     model = _model(tmp_path)
     out = tmp_path / "results"
     run = subprocess.run(
-        [str(RASA), "test", "core", "--model", str(model), "--stories", str(STORIES), "--out", str(out),
-         "--fail-on-prediction-errors", "--endpoints", "bot/endpoints.yml"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+        [
+            str(RASA),
+            "test",
+            "core",
+            "--model",
+            str(model),
+            "--stories",
+            str(STORIES),
+            "--out",
+            str(out),
+            "--fail-on-prediction-errors",
+            "--endpoints",
+            "bot/endpoints.yml",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env={**os.environ, "ACTIONS_URL": "http://127.0.0.1:9/webhook"},
     )
     failed = out / "failed_test_stories.yml"
