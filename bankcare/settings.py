@@ -7,6 +7,7 @@ explains what is missing or wrong. Secrets are never printed (see ``Settings.des
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,6 +16,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = f"sqlite:///{PROJECT_ROOT / 'var' / 'bankcare.db'}"
 
 SECRET_FIELDS = frozenset({"wechat_app_secret", "wechat_encoding_aes_key", "wechat_token", "session_secret"})
+_URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]+@")
+
+
+def hide_url_password(url: str) -> str:
+    """postgresql://user:secret@host/db → postgresql://user:******@host/db"""
+    return _URL_PASSWORD.sub(r"\1******@", url)
 
 
 class ConfigError(ValueError):
@@ -32,13 +39,14 @@ class Settings:
     public_url: str = "http://localhost:8080"
     demo_mode: bool = True
     rasa_timeout_s: float = 4.5
-    wechat_token: str = "bankcare-dev-token"
+    # Development defaults only; DEMO_MODE=false refuses the dev session secret.
+    wechat_token: str = "bankcare-dev-token"  # noqa: S105
     wechat_app_id: str = "wxbankcaredemo0001"
     wechat_encoding_aes_key: str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-    wechat_app_secret: str = "bankcare-dev-secret"
+    wechat_app_secret: str = "bankcare-dev-secret"  # noqa: S105
     wechat_api_base: str = "http://127.0.0.1:8090"
     sms_backend: str = "sandbox"
-    session_secret: str = "dev-only-session-secret-change-me"
+    session_secret: str = "dev-only-session-secret-change-me"  # noqa: S105
     log_format: str = "text"  # text | json
     timezone: str = "Asia/Shanghai"
     extra: dict[str, str] = field(default_factory=dict)
@@ -81,8 +89,12 @@ class Settings:
         for name in ("rasa_url", "actions_url", "wechat_api_base"):
             if not getattr(self, name).startswith(("http://", "https://")):
                 raise ConfigError(f"{name.upper()} 必须以 http:// 或 https:// 开头")
-        if not self.demo_mode and self.session_secret.startswith("dev-only"):
-            raise ConfigError("生产模式 (DEMO_MODE=false) 必须设置 SESSION_SECRET")
+        if not self.demo_mode:
+            if self.session_secret.startswith("dev-only"):
+                raise ConfigError("生产模式 (DEMO_MODE=false) 必须设置 SESSION_SECRET")
+            for name in SECRET_FIELDS:
+                if "CHANGE_ME" in str(getattr(self, name)):
+                    raise ConfigError(f"{name.upper()} 仍是示例占位值 CHANGE_ME，请换成真实的值")
 
     def describe(self) -> dict[str, str]:
         """Settings as strings for display, with secrets hidden."""
@@ -91,5 +103,8 @@ class Settings:
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
-            out[f.name.upper()] = "******" if f.name in SECRET_FIELDS and value else str(value)
+            if f.name in SECRET_FIELDS and value:
+                out[f.name.upper()] = "******"
+            else:
+                out[f.name.upper()] = hide_url_password(str(value))
         return out

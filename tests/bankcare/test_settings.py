@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+
+from bankcare.settings import ConfigError, Settings
+
+
+def test_defaults_are_valid_and_secrets_hidden() -> None:
+    s = Settings.from_env({})
+    shown = s.describe()
+    assert shown["WECHAT_APP_SECRET"] == "******"
+    assert "bankcare-dev-secret" not in str(shown)
+
+
+def test_database_password_is_hidden() -> None:
+    s = Settings.from_env({"DATABASE_URL": "postgresql://bank:s3cret@db:5432/bankcare"})
+    assert s.describe()["DATABASE_URL"] == "postgresql://bank:******@db:5432/bankcare"
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"GATEWAY_PORT": "eighty"}, "GATEWAY_PORT"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"WECHAT_ENCODING_AES_KEY": "short"}, "WECHAT_ENCODING_AES_KEY"),
+        ({"DEMO_MODE": "false"}, "SESSION_SECRET"),
+        ({"DEMO_MODE": "false", "SESSION_SECRET": "x" * 40, "WECHAT_APP_SECRET": "CHANGE_ME"}, "CHANGE_ME"),
+    ],
+)
+def test_bad_values_are_explained(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        Settings.from_env(env)
