@@ -1,0 +1,89 @@
+"""Service flows end to end: web chat → gateway → Rasa → actions → database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm.access.branches import get_branch, hours_on
+from crm.db import make_engine
+from crm.demo.catalogue import PERSONAS
+from crm.models import Appointment, Card, Customer, LossReport, SmsOutbox, Ticket
+from crm.timeparse import today_in_shanghai
+from tests.e2e.stack import Stack, WebChat
+
+pytestmark = pytest.mark.e2e
+
+ZHAOLI = next(p for p in PERSONAS if p.key == "zhaoli")
+ZHANG = PERSONAS[0]
+
+
+def _session(stack: Stack) -> Session:
+    return Session(make_engine(stack.database_url))
+
+
+def test_binding_then_balance(stack: Stack) -> None:
+    chat = WebChat(stack.gateway_url, ZHAOLI.web_id)
+    assert "手机号" in chat.reply_text("绑定账户")
+    assert "身份证" in chat.reply_text(ZHAOLI.phone)
+    sent = chat.reply_text(ZHAOLI.id_number[-6:])
+    assert "验证码" in sent and ZHAOLI.phone not in sent
+    with _session(stack) as s:
+        text = s.scalar(select(SmsOutbox.text).where(SmsOutbox.phone == ZHAOLI.phone).order_by(SmsOutbox.id.desc()))
+    code = re.search(r"\d{6}", text or "")
+    assert code is not None
+    assert "绑定成功" in chat.reply_text(code.group(0))
+    assert "尾号" in chat.reply_text("查余额")
+
+
+def test_transactions_last_month(stack: Stack) -> None:
+    chat = WebChat(stack.gateway_url, ZHANG.web_id)
+    reply = chat.reply_text("上个月的流水")
+    assert "交易" in reply or "没有交易记录" in reply
+
+
+def test_loss_report_freezes_the_card_once(stack: Stack) -> None:
+    persona = next(p for p in PERSONAS if p.key == "liufang")
+    chat = WebChat(stack.gateway_url, persona.web_id)
+    with _session(stack) as s:
+        cid = s.scalar(select(Customer.id).where(Customer.phone == persona.phone))
+        card = s.scalars(select(Card).where(Card.customer_id == cid)).first()
+    assert card is not None
+    assert "哪张卡" in chat.reply_text("我的卡丢了要挂失")
+    assert "确认挂失" in chat.reply_text(f"尾号{card.card_no[-4:]}")
+    done = chat.reply_text("确认")
+    with _session(stack) as s:
+        ref = s.scalar(select(LossReport.ref).where(LossReport.card_id == card.id))
+        assert s.get(Card, card.id).status == "lost"  # type: ignore[union-attr]
+    assert ref and ref in done
+
+
+def test_appointment(stack: Stack) -> None:
+    chat = WebChat(stack.gateway_url, ZHANG.web_id)
+    with _session(stack) as s:
+        branch = get_branch(s, 1)
+    assert branch is not None
+    day = today_in_shanghai() + dt.timedelta(days=1)
+    while hours_on(branch, day) is None:
+        day += dt.timedelta(days=1)
+    chat.reply_text("我想预约去网点办业务")
+    chat.reply_text(branch.name)
+    chat.reply_text(f"{day.month}月{day.day}号")
+    done = chat.reply_text("开户")
+    with _session(stack) as s:
+        ref = s.scalar(select(Appointment.ref).where(Appointment.branch_id == branch.id))
+    assert ref and ref in done and "预约成功" in done
+
+
+def test_complaint_opens_a_ticket(stack: Stack) -> None:
+    persona = next(p for p in PERSONAS if p.key == "wangzhiqiang")
+    chat = WebChat(stack.gateway_url, persona.web_id)
+    assert "遇到了什么问题" in chat.reply_text("我要投诉")
+    done = chat.reply_text("上周三在柜台办业务等了两个多小时也没人管")
+    with _session(stack) as s:
+        ticket = s.scalars(select(Ticket).order_by(Ticket.id.desc())).first()
+    assert ticket is not None and ticket.ref in done
