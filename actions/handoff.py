@@ -28,8 +28,9 @@ class ActionRequestHuman(Action):
     def name(self) -> str:
         return ACTION_REQUEST_HUMAN
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[dict[str, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         dispatcher.utter_message(json_message=handoff_payload())
         return []
 
@@ -49,8 +50,9 @@ class ActionRateService(Action):
     def name(self) -> str:
         return ACTION_RATE_SERVICE
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[dict[str, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         score = score_from(tracker)
         if score is None:
             dispatcher.utter_message(response="utter_ask_rating")

@@ -108,7 +108,7 @@ class ConversationService:
             raw = await self.rasa.send(turn.sender_id, message.text, metadata)
         except RasaUnavailable as exc:
             log.warning("rasa unavailable for conversation %s: %s", turn.conversation_id, exc)
-            replies, controls = [RASA_DOWN_REPLY], []
+            replies, controls = [RASA_DOWN_REPLY], list[dict[str, Any]]()
         else:
             replies, controls = to_replies(raw)
 

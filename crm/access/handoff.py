@@ -105,10 +105,16 @@ def move(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(conv)
         return False
-    session.add(ConversationTransition(
-        conversation_id=conv.id, from_state=from_state, to_state=to_state, actor=actor[:64], reason=reason[:64],
-        at=now,
-    ))
+    session.add(
+        ConversationTransition(
+            conversation_id=conv.id,
+            from_state=from_state,
+            to_state=to_state,
+            actor=actor[:64],
+            reason=reason[:64],
+            at=now,
+        )
+    )
     session.flush()
     session.refresh(conv)
     return True
@@ -118,8 +124,9 @@ def is_online(rm: RelationshipManager, now: dt.datetime, presence_s: float) -> b
     return bool(rm.online and rm.last_seen_at and now - rm.last_seen_at <= dt.timedelta(seconds=presence_s))
 
 
-def online_rms(session: Session, now: dt.datetime, presence_s: float, branch_id: int | None = None) -> list[
-        RelationshipManager]:
+def online_rms(
+    session: Session, now: dt.datetime, presence_s: float, branch_id: int | None = None
+) -> list[RelationshipManager]:
     """RMs and supervisors with a live console (``branch_id`` narrows to one branch)."""
     stmt = select(RelationshipManager).where(
         RelationshipManager.online.is_(True),
@@ -131,16 +138,22 @@ def online_rms(session: Session, now: dt.datetime, presence_s: float, branch_id:
 
 
 def touch_presence(session: Session, rm_id: int, now: dt.datetime) -> None:
-    session.execute(update(RelationshipManager).where(RelationshipManager.id == rm_id)
-                    .values(online=True, last_seen_at=now))
+    session.execute(
+        update(RelationshipManager)
+        .where(RelationshipManager.id == rm_id)
+        .values(online=True, last_seen_at=now)
+    )
 
 
 def go_offline(session: Session, rm_id: int, *, stale_before: dt.datetime | None = None) -> bool:
     """Mark an RM offline; with ``stale_before`` only if their last heartbeat is older (race-safe)."""
-    stmt = update(RelationshipManager).where(RelationshipManager.id == rm_id, RelationshipManager.online.is_(True))
+    stmt = update(RelationshipManager).where(
+        RelationshipManager.id == rm_id, RelationshipManager.online.is_(True)
+    )
     if stale_before is not None:
-        stmt = stmt.where(or_(RelationshipManager.last_seen_at.is_(None),
-                              RelationshipManager.last_seen_at < stale_before))
+        stmt = stmt.where(
+            or_(RelationshipManager.last_seen_at.is_(None), RelationshipManager.last_seen_at < stale_before)
+        )
     return bool(session.execute(stmt.values(online=False)).rowcount)  # type: ignore[attr-defined]
 
 
@@ -192,21 +205,34 @@ def visible(session: Session, rm: RelationshipManager, conv_id: int) -> tuple[Co
         raise NotFound("conversation")
     if conv.rm_id == rm.id or (conv.state == "queued" and routed_to(rm, hs)):
         return conv, hs
-    if rm.role == "supervisor" and (hs.branch_id == rm.branch_id or branch_of_rm(session, conv.rm_id) == rm.branch_id):
+    if rm.role == "supervisor" and (
+        hs.branch_id == rm.branch_id or branch_of_rm(session, conv.rm_id) == rm.branch_id
+    ):
         return conv, hs
     raise NotFound("conversation")
 
 
 def list_for(session: Session, rm: RelationshipManager) -> list[tuple[Conversation, HandoffState]]:
     """Queued conversations routed to ``rm``, their own, and for a supervisor the branch's live ones."""
-    out = [(c, h) for c, h in queued(session) if routed_to(rm, h) or (
-        rm.role == "supervisor" and h.branch_id == rm.branch_id)]
-    stmt = (select(Conversation, HandoffState).join(HandoffState, HandoffState.conversation_id == Conversation.id)
-            .where(Conversation.state == "agent"))
+    out = [
+        (c, h)
+        for c, h in queued(session)
+        if routed_to(rm, h) or (rm.role == "supervisor" and h.branch_id == rm.branch_id)
+    ]
+    stmt = (
+        select(Conversation, HandoffState)
+        .join(HandoffState, HandoffState.conversation_id == Conversation.id)
+        .where(Conversation.state == "agent")
+    )
     if rm.role == "supervisor":
         branch_rms = select(RelationshipManager.id).where(RelationshipManager.branch_id == rm.branch_id)
-        stmt = stmt.where(or_(Conversation.rm_id == rm.id, Conversation.rm_id.in_(branch_rms),
-                              HandoffState.branch_id == rm.branch_id))
+        stmt = stmt.where(
+            or_(
+                Conversation.rm_id == rm.id,
+                Conversation.rm_id.in_(branch_rms),
+                HandoffState.branch_id == rm.branch_id,
+            )
+        )
     else:
         stmt = stmt.where(Conversation.rm_id == rm.id)
     out.extend(session.execute(stmt.order_by(Conversation.updated_at.desc())))
@@ -224,7 +250,8 @@ def notes(session: Session, conv_id: int) -> list[tuple[ConversationNote, str]]:
     rows = session.execute(
         select(ConversationNote, RelationshipManager.name)
         .join(RelationshipManager, RelationshipManager.id == ConversationNote.rm_id)
-        .where(ConversationNote.conversation_id == conv_id).order_by(ConversationNote.id)
+        .where(ConversationNote.conversation_id == conv_id)
+        .order_by(ConversationNote.id)
     )
     return [(n, name) for n, name in rows]
 
@@ -232,8 +259,9 @@ def notes(session: Session, conv_id: int) -> list[tuple[ConversationNote, str]]:
 def add_rating(session: Session, conv_id: int, rm_id: int | None, score: int) -> ServiceRating:
     if not 1 <= score <= 5:
         raise ValueError("score must be 1..5")
-    rating = ServiceRating(conversation_id=conv_id, rm_id=rm_id, branch_id=branch_of_rm(session, rm_id),
-                           score=score)
+    rating = ServiceRating(
+        conversation_id=conv_id, rm_id=rm_id, branch_id=branch_of_rm(session, rm_id), score=score
+    )
     session.add(rating)
     session.flush()
     return rating
@@ -268,8 +296,9 @@ class LoginLocked(Exception):
         self.until = until
 
 
-def check_login(session: Session, login: str, password: str, verify: Any, now: dt.datetime) -> (
-        RelationshipManager | None):
+def check_login(
+    session: Session, login: str, password: str, verify: Any, now: dt.datetime
+) -> RelationshipManager | None:
     """The RM for a correct login/password, None otherwise; counts failures and locks the account.
 
     Args:
@@ -296,11 +325,16 @@ def check_login(session: Session, login: str, password: str, verify: Any, now: d
 def open_console_session(session: Session, rm_id: int, token_hash: str, csrf: str, now: dt.datetime) -> None:
     from crm.models.handoff import ConsoleSession
 
-    session.add(ConsoleSession(token_hash=token_hash, rm_id=rm_id, csrf_token=csrf, created_at=now,
-                               expires_at=now + SESSION_TTL))
+    session.add(
+        ConsoleSession(
+            token_hash=token_hash, rm_id=rm_id, csrf_token=csrf, created_at=now, expires_at=now + SESSION_TTL
+        )
+    )
 
 
-def console_session(session: Session, token_hash: str, now: dt.datetime) -> tuple[RelationshipManager, str] | None:
+def console_session(
+    session: Session, token_hash: str, now: dt.datetime
+) -> tuple[RelationshipManager, str] | None:
     """(RM, CSRF token) for a live session."""
     from crm.models.handoff import ConsoleSession
 
@@ -324,21 +358,37 @@ def rate_latest(session: Session, sender_id: str, score: int) -> ServiceRating |
 
     Returns None when no RM ever handled this conversation, or it is already rated.
     """
-    conv = session.scalar(select(Conversation).where(Conversation.sender_id == sender_id)
-                          .order_by(Conversation.id.desc()).limit(1))
+    conv = session.scalar(
+        select(Conversation)
+        .where(Conversation.sender_id == sender_id)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
     if conv is None:
         return None
     handled_by: int | None = None
-    last = session.scalar(select(ConversationTransition).where(
-        ConversationTransition.conversation_id == conv.id, ConversationTransition.from_state == "agent",
-        ConversationTransition.to_state.in_(("bot", "closed"))).order_by(ConversationTransition.id.desc()).limit(1))
+    last = session.scalar(
+        select(ConversationTransition)
+        .where(
+            ConversationTransition.conversation_id == conv.id,
+            ConversationTransition.from_state == "agent",
+            ConversationTransition.to_state.in_(("bot", "closed")),
+        )
+        .order_by(ConversationTransition.id.desc())
+        .limit(1)
+    )
     if last is None:
         return None
-    if session.scalar(select(ServiceRating.id).where(ServiceRating.conversation_id == conv.id,
-                                                     ServiceRating.created_at >= last.at)):
+    if session.scalar(
+        select(ServiceRating.id).where(
+            ServiceRating.conversation_id == conv.id, ServiceRating.created_at >= last.at
+        )
+    ):
         return None
     if last.actor.startswith("rm:"):
-        handled_by = session.scalar(select(RelationshipManager.id).where(RelationshipManager.code == last.actor[3:]))
+        handled_by = session.scalar(
+            select(RelationshipManager.id).where(RelationshipManager.code == last.actor[3:])
+        )
     hs = session.get(HandoffState, conv.id)
     if hs is not None:
         hs.rating_step = None  # answered: the gateway stops waiting for the score

@@ -59,7 +59,9 @@ class ServiceRating(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
-    rm_id: Mapped[int | None] = mapped_column(ForeignKey("relationship_managers.id"), nullable=True, index=True)
+    rm_id: Mapped[int | None] = mapped_column(
+        ForeignKey("relationship_managers.id"), nullable=True, index=True
+    )
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"), nullable=True, index=True)
     score: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)

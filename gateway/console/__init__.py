@@ -1,1 +1,1 @@
-"""The relationship-manager console (/console): login, live queue, transcript, customer panel, supervisor view."""
+"""The relationship-manager console (/console): login, live queue, transcript, customer panel, charts."""

@@ -71,14 +71,16 @@ async def page(_request: web.Request) -> web.FileResponse:
     resp = web.FileResponse(STATIC / "console.html")
     resp.headers["Content-Security-Policy"] = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-        "frame-ancestors 'none'")
+        "frame-ancestors 'none'"
+    )
     return resp
 
 
 async def me(request: web.Request) -> web.Response:
     user = await current_user(request)
-    return web.json_response({"id": user.rm_id, "code": user.code, "name": user.name, "role": user.role,
-                              "csrf": user.csrf})
+    return web.json_response(
+        {"id": user.rm_id, "code": user.code, "name": user.name, "role": user.role, "csrf": user.csrf}
+    )
 
 
 def conversation_list(session: Session, user: ConsoleUser) -> list[dict[str, Any]]:
@@ -100,14 +102,22 @@ async def conversation(request: web.Request) -> web.Response:
     def work(session: Session) -> dict[str, Any]:
         rm = _me(session, user)
         conv, hs = access.visible(session, rm, conv_id)
-        session.add(AuditEvent(actor=f"rm:{rm.code}", action="console_view_customer",
-                               customer_id=hs.customer_id, detail={"conversation_id": conv.id}))
+        session.add(
+            AuditEvent(
+                actor=f"rm:{rm.code}",
+                action="console_view_customer",
+                customer_id=hs.customer_id,
+                detail={"conversation_id": conv.id},
+            )
+        )
         return {
             "conversation": panel.row(session, conv, hs, rm.id, utcnow()),
             "messages": panel.transcript(session, conv.id),
             "customer": panel.customer_panel(session, conv, tz),
-            "notes": [{"id": n.id, "rm": name, "text": n.text, "created_at": n.created_at.isoformat()}
-                      for n, name in access.notes(session, conv.id)],
+            "notes": [
+                {"id": n.id, "rm": name, "text": n.text, "created_at": n.created_at.isoformat()}
+                for n, name in access.notes(session, conv.id)
+            ],
         }
 
     return web.json_response(await _guard(request, work))
@@ -191,8 +201,15 @@ async def rms(request: web.Request) -> web.Response:
         for rm in session.scalars(select(RelationshipManager).order_by(RelationshipManager.id)):
             online = access.is_online(rm, now, presence)
             if rm.id != user.rm_id and (rm.branch_id == user.branch_id or online):
-                out.append({"id": rm.id, "name": rm.name, "code": rm.code, "online": online,
-                            "same_branch": rm.branch_id == user.branch_id})
+                out.append(
+                    {
+                        "id": rm.id,
+                        "name": rm.name,
+                        "code": rm.code,
+                        "online": online,
+                        "same_branch": rm.branch_id == user.branch_id,
+                    }
+                )
         return sorted(out, key=lambda r: (not r["same_branch"], not r["online"], r["id"]))
 
     return web.json_response({"rms": await _db(request, work)})
@@ -209,7 +226,9 @@ async def stats(request: web.Request) -> web.Response:
     if user.role != "supervisor":
         raise json_error(403, "forbidden", "只有主管可以查看统计。")
     tz = request.app[SETTINGS].timezone
-    return web.json_response(await _db(request, lambda s: panel.supervisor_stats(s, user.branch_id, utcnow(), tz)))
+    return web.json_response(
+        await _db(request, lambda s: panel.supervisor_stats(s, user.branch_id, utcnow(), tz))
+    )
 
 
 def setup_console(app: web.Application, service: HandoffService) -> None:

@@ -72,10 +72,18 @@ class _HTTPLocked(web.HTTPClientError):
 
 def json_error(status: int, code: str, message: str) -> web.HTTPException:
     """An HTTP error with a JSON body ``{"error": code, "message": 中文说明}``."""
-    cls = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-           409: web.HTTPConflict, 423: _HTTPLocked}[status]
-    return cls(text=json.dumps({"error": code, "message": message}, ensure_ascii=False),
-               content_type="application/json")
+    cls = {
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
+        404: web.HTTPNotFound,
+        409: web.HTTPConflict,
+        423: _HTTPLocked,
+    }[status]
+    return cls(
+        text=json.dumps({"error": code, "message": message}, ensure_ascii=False),
+        content_type="application/json",
+    )
 
 
 async def login(request: web.Request) -> web.Response:
@@ -111,9 +119,15 @@ async def login(request: web.Request) -> web.Response:
     if outcome == "bad":
         raise json_error(401, "bad_credentials", "用户名或密码不正确。")
     resp = web.json_response({"ok": True, "csrf": csrf, "user": data})
-    resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/console",
-                    max_age=int(access.SESSION_TTL.total_seconds()),
-                    secure=request.app[SETTINGS].public_url.startswith("https://"))
+    resp.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        path="/console",
+        max_age=int(access.SESSION_TTL.total_seconds()),
+        secure=request.app[SETTINGS].public_url.startswith("https://"),
+    )
     return resp
 
 

@@ -54,8 +54,11 @@ async def live(request: web.Request) -> web.WebSocketResponse:
             try:
                 rm = access.rm_by_id(session, user.rm_id)
                 conv, hs = access.visible(session, rm, conv_id)
-                out["watch"] = {"id": conv_id, "messages": panel.transcript(session, conv_id, after),
-                                "conversation": panel.row(session, conv, hs, rm.id, now)}
+                out["watch"] = {
+                    "id": conv_id,
+                    "messages": panel.transcript(session, conv_id, after),
+                    "conversation": panel.row(session, conv, hs, rm.id, now),
+                }
             except NotFound:
                 out["watch"] = {"id": conv_id, "gone": True}
         return out
@@ -65,7 +68,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     try:
         while not ws.closed:
             conv_id, after = watch["conv"], watch["after"]
-            data = await _db(request, lambda s: snapshot(s, conv_id, after))
+            data = await _db(request, lambda s, c=conv_id, a=after: snapshot(s, c, a))
             listing = json.dumps(data["conversations"], ensure_ascii=False, sort_keys=True)
             watched = data.get("watch")
             if listing != last_list or (watched and (watched.get("messages") or watched.get("gone"))):

@@ -33,8 +33,14 @@ from crm.models import (
 )
 from crm.models.handoff import HandoffState, ServiceRating
 
-REASONS = {"request_human": "客户要求人工", "complaint": "投诉", "fallback": "机器人连续未理解",
-           "negative_sentiment": "客户情绪激动", "rm_no_answer": "原经理未及时回复", "rm_offline": "原经理离线"}
+REASONS = {
+    "request_human": "客户要求人工",
+    "complaint": "投诉",
+    "fallback": "机器人连续未理解",
+    "negative_sentiment": "客户情绪激动",
+    "rm_no_answer": "原经理未及时回复",
+    "rm_offline": "原经理离线",
+}
 STATES = {"bot": "机器人服务中", "queued": "排队中", "agent": "人工服务中", "closed": "已结束"}
 
 
@@ -50,27 +56,50 @@ def _label(session: Session, conv: Conversation) -> tuple[str, str]:
 def row(session: Session, conv: Conversation, hs: HandoffState, me: int, now: dt.datetime) -> dict[str, Any]:
     """One line of the conversation list (the last customer text is untrusted: the page uses textContent)."""
     label, channel = _label(session, conv)
-    last = session.scalar(select(Message).where(Message.conversation_id == conv.id, Message.author == "customer")
-                          .order_by(Message.id.desc()).limit(1))
+    last = session.scalar(
+        select(Message)
+        .where(Message.conversation_id == conv.id, Message.author == "customer")
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
     owner = session.get(RelationshipManager, conv.rm_id) if conv.rm_id else None
     waited = int((now - conv.queued_at).total_seconds()) if conv.state == "queued" and conv.queued_at else 0
     return {
-        "id": conv.id, "state": conv.state, "state_label": STATES.get(conv.state, conv.state), "channel": channel,
-        "customer": label, "tier": hs.tier, "reason": REASONS.get(hs.reason, hs.reason), "priority": conv.priority,
-        "waited_s": waited, "mine": conv.rm_id == me, "rm": owner.name if owner else None,
+        "id": conv.id,
+        "state": conv.state,
+        "state_label": STATES.get(conv.state, conv.state),
+        "channel": channel,
+        "customer": label,
+        "tier": hs.tier,
+        "reason": REASONS.get(hs.reason, hs.reason),
+        "priority": conv.priority,
+        "waited_s": waited,
+        "mine": conv.rm_id == me,
+        "rm": owner.name if owner else None,
         "last_text": (last.text[:60] if last else ""),
         "awaiting_s": int((now - hs.awaiting_since).total_seconds()) if hs.awaiting_since else None,
     }
 
 
 def transcript(session: Session, conv_id: int, after: int = 0, limit: int = 300) -> list[dict[str, Any]]:
-    rows = session.scalars(select(Message).where(Message.conversation_id == conv_id, Message.id > after)
-                           .order_by(Message.id.desc()).limit(limit))
-    return [{
-        "id": m.id, "direction": m.direction, "author": m.author, "text": m.text, "created_at": m.created_at.isoformat(),
-        "delivery": m.delivery_status, "buttons": [b["title"] for b in json.loads(m.buttons_json)] if m.buttons_json
-        else [],
-    } for m in reversed(list(rows))]
+    rows = session.scalars(
+        select(Message)
+        .where(Message.conversation_id == conv_id, Message.id > after)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": m.id,
+            "direction": m.direction,
+            "author": m.author,
+            "text": m.text,
+            "created_at": m.created_at.isoformat(),
+            "delivery": m.delivery_status,
+            "buttons": [b["title"] for b in json.loads(m.buttons_json)] if m.buttons_json else [],
+        }
+        for m in reversed(list(rows))
+    ]
 
 
 def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, Any]:
@@ -80,30 +109,77 @@ def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, A
         return {"bound": False}
     zone = ZoneInfo(tz)
     accounts = list(session.scalars(select(Account).where(Account.customer_id == customer.id)))
-    deposits = list(session.scalars(select(TermDeposit).where(TermDeposit.customer_id == customer.id,
-                                                              TermDeposit.status == "active")))
-    loans = list(session.scalars(select(Loan).where(Loan.customer_id == customer.id, Loan.status != "closed")))
+    deposits = list(
+        session.scalars(
+            select(TermDeposit).where(TermDeposit.customer_id == customer.id, TermDeposit.status == "active")
+        )
+    )
+    loans = list(
+        session.scalars(select(Loan).where(Loan.customer_id == customer.id, Loan.status != "closed"))
+    )
     total = access.aum(session, customer.id)
-    tickets = session.scalars(select(Ticket).where(Ticket.customer_id == customer.id, Ticket.status != "resolved")
-                              .order_by(Ticket.id.desc()).limit(10))
+    tickets = session.scalars(
+        select(Ticket)
+        .where(Ticket.customer_id == customer.id, Ticket.status != "resolved")
+        .order_by(Ticket.id.desc())
+        .limit(10)
+    )
     deliveries = session.execute(
-        select(Delivery, Campaign.name).outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(Delivery.customer_id == customer.id).order_by(Delivery.id.desc()).limit(5)
+        select(Delivery, Campaign.name)
+        .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(Delivery.customer_id == customer.id)
+        .order_by(Delivery.id.desc())
+        .limit(5)
     )
     rm = session.get(RelationshipManager, customer.rm_id) if customer.rm_id else None
     return {
-        "bound": True, "name": mask_name(customer.name), "phone": mask_phone(customer.phone), "kind": customer.kind,
-        "occupation": customer.occupation, "town": customer.town, "tier": access.tier_for(total),
-        "aum": format_yuan(total), "rm": rm.name if rm else None, "segments": _segments(session, customer),
-        "accounts": [{"no": mask_card(a.account_no), "kind": a.kind, "balance": format_yuan(a.balance),
-                      "status": a.status} for a in accounts],
+        "bound": True,
+        "name": mask_name(customer.name),
+        "phone": mask_phone(customer.phone),
+        "kind": customer.kind,
+        "occupation": customer.occupation,
+        "town": customer.town,
+        "tier": access.tier_for(total),
+        "aum": format_yuan(total),
+        "rm": rm.name if rm else None,
+        "segments": _segments(session, customer),
+        "accounts": [
+            {
+                "no": mask_card(a.account_no),
+                "kind": a.kind,
+                "balance": format_yuan(a.balance),
+                "status": a.status,
+            }
+            for a in accounts
+        ],
         "deposits": {"count": len(deposits), "total": format_yuan(sum((d.amount for d in deposits), 0))},
-        "loans": [{"no": mask_card(ln.contract_no), "outstanding": format_yuan(ln.outstanding), "status": ln.status,
-                   "end_on": ln.end_on.isoformat()} for ln in loans],
-        "tickets": [{"ref": t.ref, "kind": t.kind, "status": t.status,
-                     "created": t.created_at.astimezone(zone).strftime("%m-%d %H:%M")} for t in tickets],
-        "deliveries": [{"campaign": name or "关怀消息", "channel": d.channel, "status": d.status,
-                        "at": d.not_before.astimezone(zone).strftime("%m-%d %H:%M")} for d, name in deliveries],
+        "loans": [
+            {
+                "no": mask_card(ln.contract_no),
+                "outstanding": format_yuan(ln.outstanding),
+                "status": ln.status,
+                "end_on": ln.end_on.isoformat(),
+            }
+            for ln in loans
+        ],
+        "tickets": [
+            {
+                "ref": t.ref,
+                "kind": t.kind,
+                "status": t.status,
+                "created": t.created_at.astimezone(zone).strftime("%m-%d %H:%M"),
+            }
+            for t in tickets
+        ],
+        "deliveries": [
+            {
+                "campaign": name or "关怀消息",
+                "channel": d.channel,
+                "status": d.status,
+                "at": d.not_before.astimezone(zone).strftime("%m-%d %H:%M"),
+            }
+            for d, name in deliveries
+        ],
     }
 
 
@@ -115,7 +191,9 @@ def _segments(session: Session, customer: Customer) -> dict[str, str]:
     return memberships(session, customer.id)
 
 
-def supervisor_stats(session: Session, branch_id: int, now: dt.datetime, tz: str, days: int = 14) -> dict[str, Any]:
+def supervisor_stats(
+    session: Session, branch_id: int, now: dt.datetime, tz: str, days: int = 14
+) -> dict[str, Any]:
     """Queue, waiting times, load per RM and satisfaction per day for one branch."""
     zone = ZoneInfo(tz)
     queue = [(c, h) for c, h in access.queued(session) if h.branch_id == branch_id or h.route_scope == "any"]
@@ -125,36 +203,80 @@ def supervisor_stats(session: Session, branch_id: int, now: dt.datetime, tz: str
         select(ConversationTransition.at, Conversation.queued_at)
         .join(Conversation, Conversation.id == ConversationTransition.conversation_id)
         .join(HandoffState, HandoffState.conversation_id == Conversation.id)
-        .where(ConversationTransition.to_state == "agent", ConversationTransition.from_state == "queued",
-               ConversationTransition.at >= since, HandoffState.branch_id == branch_id)
+        .where(
+            ConversationTransition.to_state == "agent",
+            ConversationTransition.from_state == "queued",
+            ConversationTransition.at >= since,
+            HandoffState.branch_id == branch_id,
+        )
     ).all()
     taken_waits = [int((at - q).total_seconds()) for at, q in taken if q is not None and at >= q]
-    rms = list(session.scalars(select(RelationshipManager).where(RelationshipManager.branch_id == branch_id)
-                               .order_by(RelationshipManager.id)))
+    rms = list(
+        session.scalars(
+            select(RelationshipManager)
+            .where(RelationshipManager.branch_id == branch_id)
+            .order_by(RelationshipManager.id)
+        )
+    )
     per_rm = []
     for rm in rms:
-        active = session.scalar(select(func.count()).select_from(Conversation).where(
-            Conversation.rm_id == rm.id, Conversation.state == "agent")) or 0
-        handled = session.scalar(select(func.count()).select_from(ConversationTransition).where(
-            ConversationTransition.actor == f"rm:{rm.code}", ConversationTransition.to_state.in_(("bot", "closed")),
-            ConversationTransition.at >= since)) or 0
-        avg = session.scalar(select(func.avg(ServiceRating.score)).where(ServiceRating.rm_id == rm.id,
-                                                                         ServiceRating.created_at >= since))
-        per_rm.append({"name": rm.name, "role": rm.role, "online": access.is_online(rm, now, 90.0),
-                       "active": active, "handled": handled, "avg_score": round(float(avg), 2) if avg else None})
+        active = (
+            session.scalar(
+                select(func.count())
+                .select_from(Conversation)
+                .where(Conversation.rm_id == rm.id, Conversation.state == "agent")
+            )
+            or 0
+        )
+        handled = (
+            session.scalar(
+                select(func.count())
+                .select_from(ConversationTransition)
+                .where(
+                    ConversationTransition.actor == f"rm:{rm.code}",
+                    ConversationTransition.to_state.in_(("bot", "closed")),
+                    ConversationTransition.at >= since,
+                )
+            )
+            or 0
+        )
+        avg = session.scalar(
+            select(func.avg(ServiceRating.score)).where(
+                ServiceRating.rm_id == rm.id, ServiceRating.created_at >= since
+            )
+        )
+        per_rm.append(
+            {
+                "name": rm.name,
+                "role": rm.role,
+                "online": access.is_online(rm, now, 90.0),
+                "active": active,
+                "handled": handled,
+                "avg_score": round(float(avg), 2) if avg else None,
+            }
+        )
     by_day: dict[str, list[int]] = defaultdict(list)
-    for r in session.scalars(select(ServiceRating).where(ServiceRating.branch_id == branch_id,
-                                                         ServiceRating.created_at >= since)):
+    for r in session.scalars(
+        select(ServiceRating).where(ServiceRating.branch_id == branch_id, ServiceRating.created_at >= since)
+    ):
         by_day[r.created_at.astimezone(zone).date().isoformat()].append(r.score)
     today = now.astimezone(zone).date()
     series = []
     for i in range(days - 1, -1, -1):
         day = (today - dt.timedelta(days=i)).isoformat()
         scores = by_day.get(day, [])
-        series.append({"day": day[5:], "avg": round(sum(scores) / len(scores), 2) if scores else None,
-                       "count": len(scores)})
+        series.append(
+            {
+                "day": day[5:],
+                "avg": round(sum(scores) / len(scores), 2) if scores else None,
+                "count": len(scores),
+            }
+        )
     return {
-        "queue_length": len(queue), "waits_s": waits, "max_wait_s": max(waits, default=0),
+        "queue_length": len(queue),
+        "waits_s": waits,
+        "max_wait_s": max(waits, default=0),
         "avg_wait_to_take_s": int(sum(taken_waits) / len(taken_waits)) if taken_waits else None,
-        "per_rm": per_rm, "satisfaction": series,
+        "per_rm": per_rm,
+        "satisfaction": series,
     }

@@ -57,8 +57,16 @@ class HandoffMachine:
 
     # --- customer side -----------------------------------------------------------------------
 
-    def request(self, session: Session, conv: Conversation, reason: str, priority: int, actor: str,
-                fx: Effects, now: dt.datetime | None = None) -> list[BotReply]:
+    def request(
+        self,
+        session: Session,
+        conv: Conversation,
+        reason: str,
+        priority: int,
+        actor: str,
+        fx: Effects,
+        now: dt.datetime | None = None,
+    ) -> list[BotReply]:
         """bot → queued, routed by value tier and branch; returns what to tell the customer."""
         now = now or utcnow()
         hs = access.handoff_state(session, conv.id)
@@ -72,10 +80,23 @@ class HandoffMachine:
         priority = max(priority, COMPLAINT_PRIORITY if reason in URGENT_REASONS else 0)
         if tier in access.VIP_TIERS:
             priority += VIP_BONUS
-        if not access.move(session, conv, "bot", "queued", actor, reason,
-                           rm_id=None, values={"priority": priority, "queued_at": now, "consecutive_fallbacks": 0}):
+        if not access.move(
+            session,
+            conv,
+            "bot",
+            "queued",
+            actor,
+            reason,
+            rm_id=None,
+            values={"priority": priority, "queued_at": now, "consecutive_fallbacks": 0},
+        ):
             return []
-        hs.reason, hs.customer_id, hs.branch_id, hs.tier = reason[:32], customer and customer.id, branch_id, tier
+        hs.reason, hs.customer_id, hs.branch_id, hs.tier = (
+            reason[:32],
+            customer.id if customer else None,
+            branch_id,
+            tier,
+        )
         hs.preferred_rm_id = preferred
         hs.route_scope = self._initial_scope(session, hs, now)
         hs.scope_since, hs.assigned_at, hs.awaiting_since = now, None, None
@@ -84,15 +105,28 @@ class HandoffMachine:
         fx.pause(conv)
         position = access.position_in_queue(session, conv, hs)
         hs.last_position_told = position
-        replies = [BotReply(texts.queue_text(position, self._online_for(session, hs, now),
-                                             self.settings.seconds_per_position, reason), author="system")]
+        replies = [
+            BotReply(
+                texts.queue_text(
+                    position, self._online_for(session, hs, now), self.settings.seconds_per_position, reason
+                ),
+                author="system",
+            )
+        ]
         if not is_working_time(now, self.settings):
             hs.message_offered_at = now
-            replies.append(BotReply(texts.out_of_hours(hours_text(self.settings)),
-                                    (texts.LEAVE_MESSAGE_BUTTON, texts.CANCEL_BUTTON), author="system"))
+            replies.append(
+                BotReply(
+                    texts.out_of_hours(hours_text(self.settings)),
+                    (texts.LEAVE_MESSAGE_BUTTON, texts.CANCEL_BUTTON),
+                    author="system",
+                )
+            )
         return replies
 
-    def intercept(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply] | None:
+    def intercept(
+        self, session: Session, conv: Conversation, text: str, fx: Effects
+    ) -> list[BotReply] | None:
         """Bot-state messages the handoff answers itself (rating, leave-message); None = ask the bot."""
         hs = session.get(HandoffState, conv.id)
         stripped = text.strip()
@@ -119,8 +153,9 @@ class HandoffMachine:
             return [BotReply(texts.THANKS_RATING)]
         return None
 
-    def after_bot(self, session: Session, conv: Conversation, text: str, controls: list[dict[str, Any]],
-                  fx: Effects) -> list[BotReply]:
+    def after_bot(
+        self, session: Session, conv: Conversation, text: str, controls: list[dict[str, Any]], fx: Effects
+    ) -> list[BotReply]:
         """Handoff triggers after the bot answered: explicit request, repeated fallback, anger."""
         from gateway.handoff.sentiment import is_clearly_negative
 
@@ -168,19 +203,28 @@ class HandoffMachine:
         buttons = (texts.LEAVE_MESSAGE_BUTTON,) if hs.message_offered_at else ()
         return [BotReply(texts.STILL_QUEUED + ahead, buttons, author="system")]
 
-    def _leave_message(self, session: Session, conv: Conversation, hs: HandoffState, text: str,
-                       fx: Effects) -> BotReply:
+    def _leave_message(
+        self, session: Session, conv: Conversation, hs: HandoffState, text: str, fx: Effects
+    ) -> BotReply:
         customer = access.customer_of(session, conv)
         local = utcnow().astimezone(ZoneInfo(self.settings.timezone))
         ref = f"LY{local:%Y%m%d}{secrets.token_hex(3).upper()}"
-        session.add(Ticket(
-            ref=ref, customer_id=customer.id if customer else None, identity_id=conv.identity_id,
-            rm_id=hs.preferred_rm_id or (customer.rm_id if customer else None), kind="message",
-            category=hs.reason or "留言", content=text[:2000], idempotency_key=f"handoff-message:{conv.id}:{ref}",
-        ))
+        session.add(
+            Ticket(
+                ref=ref,
+                customer_id=customer.id if customer else None,
+                identity_id=conv.identity_id,
+                rm_id=hs.preferred_rm_id or (customer.rm_id if customer else None),
+                kind="message",
+                category=hs.reason or "留言",
+                content=text[:2000],
+                idempotency_key=f"handoff-message:{conv.id}:{ref}",
+            )
+        )
         hs.awaiting_message = False
-        if conv.state == "queued" and access.move(session, conv, "queued", "bot", "customer", "left_message",
-                                                  rm_id=None):
+        if conv.state == "queued" and access.move(
+            session, conv, "queued", "bot", "customer", "left_message", rm_id=None
+        ):
             fx.resume(conv)
         return BotReply(texts.left_message(ref), author="system")
 
@@ -193,12 +237,19 @@ class HandoffMachine:
             return False
         hs = access.handoff_state(session, conv.id)
         hs.assigned_at, hs.awaiting_since, hs.updated_at = now, None, now
-        self.notify(session, conv, texts.TAKEN.format(rm=f"客户经理{texts.rm_title(rm.name)}"), fx, author="rm",
-                    rm_id=rm.id)
+        self.notify(
+            session,
+            conv,
+            texts.TAKEN.format(rm=f"客户经理{texts.rm_title(rm.name)}"),
+            fx,
+            author="rm",
+            rm_id=rm.id,
+        )
         return True
 
-    def rm_reply(self, session: Session, conv: Conversation, rm: RelationshipManager, text: str,
-                 fx: Effects) -> Message | None:
+    def rm_reply(
+        self, session: Session, conv: Conversation, rm: RelationshipManager, text: str, fx: Effects
+    ) -> Message | None:
         """Record and deliver an RM's message; None if ``rm`` does not own the conversation."""
         session.refresh(conv)
         if conv.state != "agent" or conv.rm_id != rm.id:
@@ -206,11 +257,24 @@ class HandoffMachine:
         access.handoff_state(session, conv.id).awaiting_since = None
         return self.notify(session, conv, text, fx, author="rm", rm_id=rm.id)
 
-    def transfer(self, session: Session, conv: Conversation, rm: RelationshipManager,
-                 target: RelationshipManager, fx: Effects) -> bool:
+    def transfer(
+        self,
+        session: Session,
+        conv: Conversation,
+        rm: RelationshipManager,
+        target: RelationshipManager,
+        fx: Effects,
+    ) -> bool:
         if target.id == rm.id or not access.move(
-                session, conv, "agent", "agent", f"rm:{rm.code}", f"transfer:{target.code}",
-                rm_id=target.id, require_rm=rm.id):
+            session,
+            conv,
+            "agent",
+            "agent",
+            f"rm:{rm.code}",
+            f"transfer:{target.code}",
+            rm_id=target.id,
+            require_rm=rm.id,
+        ):
             return False
         hs = access.handoff_state(session, conv.id)
         # The new owner must greet within the reply timeout, like a fresh take.
@@ -220,8 +284,9 @@ class HandoffMachine:
 
     def hand_back(self, session: Session, conv: Conversation, rm: RelationshipManager, fx: Effects) -> bool:
         """agent → bot; the bot resumes and asks for a satisfaction rating."""
-        if not access.move(session, conv, "agent", "bot", f"rm:{rm.code}", "hand_back", rm_id=None,
-                           require_rm=rm.id):
+        if not access.move(
+            session, conv, "agent", "bot", f"rm:{rm.code}", "hand_back", rm_id=None, require_rm=rm.id
+        ):
             return False
         self._ask_rating(session, conv, rm.id, fx)
         return True
@@ -229,8 +294,9 @@ class HandoffMachine:
     def close(self, session: Session, conv: Conversation, rm: RelationshipManager, fx: Effects) -> bool:
         """agent (own) or queued → closed. A handled conversation still gets the rating question."""
         actor = f"rm:{rm.code}"
-        if conv.state == "agent" and access.move(session, conv, "agent", "closed", actor, "closed_by_rm",
-                                                 rm_id=None, require_rm=rm.id):
+        if conv.state == "agent" and access.move(
+            session, conv, "agent", "closed", actor, "closed_by_rm", rm_id=None, require_rm=rm.id
+        ):
             self.notify(session, conv, texts.CLOSED, fx)
             self._ask_rating(session, conv, rm.id, fx)
             return True
@@ -244,16 +310,34 @@ class HandoffMachine:
         hs = access.handoff_state(session, conv.id)
         hs.rating_step, hs.rating_rm_id, hs.rating_id, hs.awaiting_since = "score", rm_id, None, None
         fx.resume(conv, then_say=texts.RATING_QUESTION.text)
-        self.notify(session, conv, texts.RATING_QUESTION.text, fx, author="bot", buttons=texts.RATING_QUESTION.buttons)
+        self.notify(
+            session, conv, texts.RATING_QUESTION.text, fx, author="bot", buttons=texts.RATING_QUESTION.buttons
+        )
 
     # --- shared -----------------------------------------------------------------------------
 
-    def notify(self, session: Session, conv: Conversation, text: str, fx: Effects, *, author: str = "system",
-               rm_id: int | None = None, buttons: tuple[Any, ...] = ()) -> Message:
+    def notify(
+        self,
+        session: Session,
+        conv: Conversation,
+        text: str,
+        fx: Effects,
+        *,
+        author: str = "system",
+        rm_id: int | None = None,
+        buttons: tuple[Any, ...] = (),
+    ) -> Message:
         """Record an out-of-turn message for the customer; the service pushes it after the commit."""
-        msg = record_message(session, conv, "out", author, text,
-                             [{"title": b.title, "payload": b.payload} for b in buttons] or None,
-                             rm_id=rm_id, delivery_status="pending")
+        msg = record_message(
+            session,
+            conv,
+            "out",
+            author,
+            text,
+            [{"title": b.title, "payload": b.payload} for b in buttons] or None,
+            rm_id=rm_id,
+            delivery_status="pending",
+        )
         fx.push.append(msg.id)
         if author == "rm":
             fx.record(conv, "bot", text, "rm")

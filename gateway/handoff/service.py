@@ -35,8 +35,13 @@ class HandoffService:
         wechat_send: delivers out-of-turn messages to WeChat customers (None: leave them pending).
     """
 
-    def __init__(self, settings: HandoffSettings, session_factory: sessionmaker[Session], rasa: RasaClient,
-                 wechat_send: WeChatSend | None = None) -> None:
+    def __init__(
+        self,
+        settings: HandoffSettings,
+        session_factory: sessionmaker[Session],
+        rasa: RasaClient,
+        wechat_send: WeChatSend | None = None,
+    ) -> None:
         self.settings = settings
         self.machine = HandoffMachine(settings)
         self.factory = session_factory
@@ -113,11 +118,14 @@ class HandoffService:
 
     # --- hooks used by ConversationService (inside its transactions) ----------------------------
 
-    def intercept(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply] | None:
+    def intercept(
+        self, session: Session, conv: Conversation, text: str, fx: Effects
+    ) -> list[BotReply] | None:
         return self.machine.intercept(session, conv, text, fx)
 
-    def after_bot(self, session: Session, conv: Conversation, text: str, controls: list[dict[str, Any]],
-                  fx: Effects) -> list[BotReply]:
+    def after_bot(
+        self, session: Session, conv: Conversation, text: str, controls: list[dict[str, Any]], fx: Effects
+    ) -> list[BotReply]:
         return self.machine.after_bot(session, conv, text, controls, fx)
 
     def silent(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply]:

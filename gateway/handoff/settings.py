@@ -18,7 +18,9 @@ class HandoffSettings:
     rm_reply_timeout_s: float = 300.0  # an RM who leaves a customer waiting this long loses the conversation
     presence_timeout_s: float = 60.0  # no console heartbeat for this long = offline
     leave_message_after_s: float = 180.0  # queued this long: offer to leave a message
-    preferred_rm_wait_s: float = 120.0  # a VIP waits this long for their own RM, then the branch may take over
+    preferred_rm_wait_s: float = (
+        120.0  # a VIP waits this long for their own RM, then the branch may take over
+    )
     branch_wait_s: float = 180.0  # then any online RM may take over
     seconds_per_position: float = 180.0  # expected handling time per conversation ahead, per online RM
     sweep_interval_s: float = 5.0

@@ -35,8 +35,11 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
     s = machine.settings
     report = SweepReport()
     stale = now - dt.timedelta(seconds=s.presence_timeout_s)
-    for rm in session.scalars(select(RelationshipManager).where(
-            RelationshipManager.online.is_(True), RelationshipManager.last_seen_at < stale)).all():
+    for rm in session.scalars(
+        select(RelationshipManager).where(
+            RelationshipManager.online.is_(True), RelationshipManager.last_seen_at < stale
+        )
+    ).all():
         if access.go_offline(session, rm.id, stale_before=stale):
             report.offline += 1
     # Conversations owned by an offline RM (whoever noticed it) go back to the queue.
@@ -59,8 +62,11 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
             # The RM who failed them is no longer "their" RM for this episode: widen the routing.
             if hs.preferred_rm_id == rm.id:
                 hs.preferred_rm_id = None
-            hs.route_scope = "branch" if hs.branch_id and access.online_rms(
-                session, now, s.presence_timeout_s, hs.branch_id) else "any"
+            hs.route_scope = (
+                "branch"
+                if hs.branch_id and access.online_rms(session, now, s.presence_timeout_s, hs.branch_id)
+                else "any"
+            )
             hs.scope_since, hs.assigned_at, hs.awaiting_since, hs.last_position_told = now, None, None, None
             machine.notify(session, conv, text.format(rm=f"客户经理{texts.rm_title(rm.name)}"), fx)
 
@@ -68,11 +74,17 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
         report.escalated += _escalate(machine, session, hs, now)
         waited = now - (conv.queued_at or now)
         if hs.message_offered_at is None and (
-                waited >= dt.timedelta(seconds=s.leave_message_after_s) or not is_working_time(now, s)):
+            waited >= dt.timedelta(seconds=s.leave_message_after_s) or not is_working_time(now, s)
+        ):
             hs.message_offered_at = now
             report.offered += 1
-            machine.notify(session, conv, texts.OFFER_AFTER_WAIT, fx,
-                           buttons=(texts.LEAVE_MESSAGE_BUTTON, texts.CANCEL_BUTTON))
+            machine.notify(
+                session,
+                conv,
+                texts.OFFER_AFTER_WAIT,
+                fx,
+                buttons=(texts.LEAVE_MESSAGE_BUTTON, texts.CANCEL_BUTTON),
+            )
     for conv, hs in access.queued(session):
         position = access.position_in_queue(session, conv, hs)
         if hs.last_position_told is not None and position != hs.last_position_told:
@@ -94,7 +106,9 @@ def _escalate(machine: HandoffMachine, session: Session, hs: HandoffState, now: 
             hs.route_scope, hs.scope_since = "branch", now
             return 1
     elif hs.route_scope == "branch":
-        nobody = hs.branch_id is None or not access.online_rms(session, now, s.presence_timeout_s, hs.branch_id)
+        nobody = hs.branch_id is None or not access.online_rms(
+            session, now, s.presence_timeout_s, hs.branch_id
+        )
         if nobody or now - since >= dt.timedelta(seconds=s.branch_wait_s):
             hs.route_scope, hs.scope_since = "any", now
             return 1

@@ -1,4 +1,5 @@
 """actions/handoff.py: the handoff request payload and unprompted ratings (stored against the last RM)."""
+# ruff: noqa: F811 - pytest fixtures are imported from tests.gateway.console.support
 
 from __future__ import annotations
 
@@ -33,8 +34,16 @@ def action_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:  
 
 
 def tracker(text: str, entities: list[dict[str, Any]] | None = None) -> Tracker:
-    return Tracker(SENDER, {}, {"text": text, "intent": {"name": "rate_service"}, "entities": entities or []},
-                   [], False, None, {}, "action_listen")
+    return Tracker(
+        SENDER,
+        {},
+        {"text": text, "intent": {"name": "rate_service"}, "entities": entities or []},
+        [],
+        False,
+        None,
+        {},
+        "action_listen",
+    )
 
 
 async def test_request_human_emits_the_gateway_payload() -> None:
@@ -43,8 +52,9 @@ async def test_request_human_emits_the_gateway_payload() -> None:
     assert dispatcher.messages[0]["custom"] == {"handoff": {"reason": "request_human", "priority": 0}}
 
 
-async def test_unprompted_rating_goes_to_the_rm_who_handled_it(action_db: None,
-                                                               factory: sessionmaker[Session]) -> None:  # noqa: F811
+async def test_unprompted_rating_goes_to_the_rm_who_handled_it(
+    action_db: None, factory: sessionmaker[Session]
+) -> None:  # noqa: F811
     score = [{"entity": "score", "value": "4"}]
     dispatcher = CollectingDispatcher()
     await ActionRateService().run(dispatcher, tracker("给你们打4分", score), {})

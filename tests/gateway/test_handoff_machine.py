@@ -1,4 +1,5 @@
 """State-machine tests: every transition and timeout, driven through the conversation core."""
+# ruff: noqa: F811 - pytest fixtures are imported from tests.gateway.console.support
 
 from __future__ import annotations
 
@@ -58,14 +59,20 @@ class Rig:
 
     def transitions(self, web_id: str) -> list[tuple[str, str, str, str]]:
         with self.factory() as s:
-            rows = s.scalars(select(ConversationTransition).where(
-                ConversationTransition.conversation_id == self.conv(web_id).id).order_by(ConversationTransition.id))
+            rows = s.scalars(
+                select(ConversationTransition)
+                .where(ConversationTransition.conversation_id == self.conv(web_id).id)
+                .order_by(ConversationTransition.id)
+            )
             return [(t.from_state, t.to_state, t.actor, t.reason) for t in rows]
 
     def customer_messages(self, web_id: str) -> list[tuple[str, str]]:
         with self.factory() as s:
-            rows = s.scalars(select(Message).where(Message.conversation_id == self.conv(web_id).id,
-                                                   Message.direction == "out").order_by(Message.id))
+            rows = s.scalars(
+                select(Message)
+                .where(Message.conversation_id == self.conv(web_id).id, Message.direction == "out")
+                .order_by(Message.id)
+            )
             return [(m.author, m.text) for m in rows]
 
     async def act(self, login: str, web_id: str, what: str, *args: object) -> object:
@@ -85,9 +92,17 @@ class Rig:
 async def rig(factory: sessionmaker[Session], fake_rasa: tuple[FakeRasa, str]) -> AsyncIterator[Rig]:
     async with aiohttp.ClientSession() as http:
         rasa = RasaClient(fake_rasa[1], timeout_s=5, session=http)
-        service = HandoffService(handoff_settings(rm_reply_timeout_s=60, presence_timeout_s=30,
-                                                  leave_message_after_s=120, preferred_rm_wait_s=60,
-                                                  branch_wait_s=60), factory, rasa)
+        service = HandoffService(
+            handoff_settings(
+                rm_reply_timeout_s=60,
+                presence_timeout_s=30,
+                leave_message_after_s=120,
+                preferred_rm_wait_s=60,
+                branch_wait_s=60,
+            ),
+            factory,
+            rasa,
+        )
         yield Rig(ConversationService(factory, rasa, handoff=service), service, fake_rasa[0], factory)
 
 
@@ -124,11 +139,13 @@ async def test_vip_goes_to_own_rm_and_jumps_the_queue(rig: Rig) -> None:
     await rig.say(PLAIN_WEB_ID, "人工")
     with rig.factory() as s:
         from crm.models import Customer
+
         vip = s.get(Customer, 5)
         assert vip is not None and vip.rm_id is not None
         own_rm = vip.rm_id
     with rig.factory.begin() as s:
         from crm.models import RelationshipManager
+
         rm = s.get(RelationshipManager, own_rm)
         assert rm is not None
         rm.online, rm.last_seen_at = True, now
@@ -138,6 +155,7 @@ async def test_vip_goes_to_own_rm_and_jumps_the_queue(rig: Rig) -> None:
     assert rig.conv(VIP_WEB_ID).priority > rig.conv(PLAIN_WEB_ID).priority
     with rig.factory() as s:
         from crm.access.handoff import queued
+
         assert [c.id for c, _ in queued(s)][0] == rig.conv(VIP_WEB_ID).id
 
 
@@ -146,6 +164,7 @@ async def test_complaint_payload_priority_beats_earlier_request(rig: Rig) -> Non
     await rig.say("visitor-x", "我要投诉你们网点")
     with rig.factory() as s:
         from crm.access.handoff import queued
+
         assert [c.id for c, _ in queued(s)][0] == rig.conv("visitor-x").id
 
 
@@ -160,8 +179,9 @@ async def test_bot_is_silent_while_queued_and_with_rm_but_tracker_records(rig: R
     assert len(rig.rasa.received) == sent_before
     assert rig.hs(PLAIN_WEB_ID).awaiting_since is not None
     sender = f"web:{PLAIN_WEB_ID}"
-    assert [e for s, evs in rig.rasa.events if s == sender for e in evs if e["event"] == "user"][-1]["text"] \
-        == "我的卡被吞了"
+    assert [e for s, evs in rig.rasa.events if s == sender for e in evs if e["event"] == "user"][-1][
+        "text"
+    ] == "我的卡被吞了"
 
 
 async def test_take_reply_hand_back_and_rating(rig: Rig) -> None:
@@ -176,8 +196,10 @@ async def test_take_reply_hand_back_and_rating(rig: Rig) -> None:
     assert await rig.act("rm002", PLAIN_WEB_ID, "hand_back") is False  # not the owner
     assert await rig.act("rm001", PLAIN_WEB_ID, "hand_back") is True
     assert rig.conv(PLAIN_WEB_ID).state == "bot"
-    assert rig.transitions(PLAIN_WEB_ID)[-2:] == [("queued", "agent", "rm:RM001", "taken"),
-                                                  ("agent", "bot", "rm:RM001", "hand_back")]
+    assert rig.transitions(PLAIN_WEB_ID)[-2:] == [
+        ("queued", "agent", "rm:RM001", "taken"),
+        ("agent", "bot", "rm:RM001", "hand_back"),
+    ]
     assert rig.rasa.event_names(f"web:{PLAIN_WEB_ID}")[-2:] == ["resume", "bot"]
     assert "满意" in rig.customer_messages(PLAIN_WEB_ID)[-1][1]
     sent_before = len(rig.rasa.received)
@@ -267,13 +289,17 @@ async def test_routing_scope_widens_rm_then_branch_then_any(rig: Rig) -> None:
     now = utcnow()
     with rig.factory.begin() as s:
         from crm.models import Customer, RelationshipManager
+
         vip = s.get(Customer, 5)
         assert vip is not None
         rm = s.get(RelationshipManager, vip.rm_id)
         assert rm is not None
         rm.online, rm.last_seen_at = True, now + dt.timedelta(seconds=3600)
-        other = s.scalar(select(RelationshipManager).where(RelationshipManager.branch_id == vip.branch_id,
-                                                           RelationshipManager.id != rm.id))
+        other = s.scalar(
+            select(RelationshipManager).where(
+                RelationshipManager.branch_id == vip.branch_id, RelationshipManager.id != rm.id
+            )
+        )
         assert other is not None
         other.online, other.last_seen_at = True, now + dt.timedelta(seconds=3600)
     await rig.say(VIP_WEB_ID, "人工")

@@ -89,8 +89,10 @@ class FakeRasa:
         if "人工" in text:
             return [{"custom": {"handoff": {"reason": "request_human", "priority": 0}}}]
         if text.startswith("我要投诉"):
-            return [{"text": "很抱歉给您带来不便，已记录您的投诉。"},
-                    {"custom": {"handoff": {"reason": "complaint", "priority": 5}}}]
+            return [
+                {"text": "很抱歉给您带来不便，已记录您的投诉。"},
+                {"custom": {"handoff": {"reason": "complaint", "priority": 5}}},
+            ]
         if "???" in text:
             return [{"text": "不好意思，我没太明白您的意思。"}, {"custom": {"fallback": True}}]
         return [{"text": f"小农收到：{text}"}]
@@ -99,7 +101,9 @@ class FakeRasa:
         async def webhook(request: web.Request) -> web.Response:
             body = await request.json()
             self.received.append(body["message"])
-            return web.json_response([{"recipient_id": body["sender"], **a} for a in self.answer(body["message"])])
+            return web.json_response(
+                [{"recipient_id": body["sender"], **a} for a in self.answer(body["message"])]
+            )
 
         async def tracker(request: web.Request) -> web.Response:
             self.events.append((request.match_info["sender"], await request.json()))

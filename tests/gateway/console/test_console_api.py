@@ -1,4 +1,5 @@
 """The console's HTTP interface: login, lockout, CSRF, and authorisation with other RMs' ids."""
+# ruff: noqa: F811 - pytest fixtures are imported from tests.gateway.console.support
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ class Browser:
         return str(self.client.make_url(path))
 
     async def login(self, login: str, password: str = PASSWORD) -> aiohttp.ClientResponse:
-        resp = await self.http.post(self.url("/console/api/login"), json={"login": login, "password": password})
+        resp = await self.http.post(
+            self.url("/console/api/login"), json={"login": login, "password": password}
+        )
         if resp.status == 200:
             self.csrf = (await resp.json())["csrf"]
         return resp
@@ -41,7 +44,9 @@ class Browser:
     async def get(self, path: str) -> aiohttp.ClientResponse:
         return await self.http.get(self.url(path))
 
-    async def post(self, path: str, body: dict[str, Any] | None = None, csrf: bool = True) -> aiohttp.ClientResponse:
+    async def post(
+        self, path: str, body: dict[str, Any] | None = None, csrf: bool = True
+    ) -> aiohttp.ClientResponse:
         headers = {"X-CSRF-Token": self.csrf} if csrf else {}
         return await self.http.post(self.url(path), json=body or {}, headers=headers)
 
@@ -74,7 +79,9 @@ def queued_id(gateway: TestClient) -> int:  # noqa: F811
         return conv.id
 
 
-async def test_login_sets_strict_httponly_cookie_and_wrong_password_fails(browser: Callable[[], Browser]) -> None:
+async def test_login_sets_strict_httponly_cookie_and_wrong_password_fails(
+    browser: Callable[[], Browser],
+) -> None:
     rm = browser()
     bad = await rm.login("rm001", "wrong")
     assert bad.status == 401
@@ -87,8 +94,9 @@ async def test_login_sets_strict_httponly_cookie_and_wrong_password_fails(browse
     assert me["code"] == "RM001" and me["role"] == "rm"
 
 
-async def test_lockout_after_five_failures_even_with_right_password(browser: Callable[[], Browser],
-                                                                    gateway: TestClient) -> None:  # noqa: F811
+async def test_lockout_after_five_failures_even_with_right_password(
+    browser: Callable[[], Browser], gateway: TestClient
+) -> None:  # noqa: F811
     rm = browser()
     for _ in range(5):
         assert (await rm.login("rm002", "guess")).status == 401
@@ -119,7 +127,8 @@ async def test_state_changes_need_the_csrf_token(browser: Callable[[], Browser],
 
 
 async def test_other_rms_cannot_see_or_act_and_owner_reply_reaches_web_chat(
-        browser: Callable[[], Browser], gateway: TestClient) -> None:  # noqa: F811
+    browser: Callable[[], Browser], gateway: TestClient
+) -> None:  # noqa: F811
     own, colleague, stranger = browser(), browser(), browser()
     await own.login("rm001")  # branch 1: the customer's branch (logging in makes them present)
     await colleague.login("rm002")  # branch 1 as well
@@ -165,7 +174,8 @@ async def test_other_rms_cannot_see_or_act_and_owner_reply_reaches_web_chat(
 
 
 async def test_supervisor_sees_branch_and_stats_but_not_other_branches(
-        browser: Callable[[], Browser], gateway: TestClient) -> None:  # noqa: F811
+    browser: Callable[[], Browser], gateway: TestClient
+) -> None:  # noqa: F811
     sup, other_sup, rm = browser(), browser(), browser()
     await sup.login("sup004")
     await other_sup.login("sup008")
