@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from crm.demo.catalogue import PERSONAS
@@ -10,24 +12,24 @@ from tests.e2e.test_skeleton import expected_balances
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
-def test_webchat_balance_in_browser(browser, stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    page = browser.new_page(locale="zh-CN")
+async def test_webchat_balance_in_browser(browser: Any, stack: Any, tmp_path: Any) -> None:
+    masked, amount, full = expected_balances(stack, PERSONAS[0].phone)[0]
+    page = await browser.new_page(locale="zh-CN")
     try:
-        page.goto(stack.gateway_url + "/")
-        page.get_by_role("button", name="张先生").click()
-        page.wait_for_selector("#composer")
-        page.fill("#text", "你好")
-        page.press("#text", "Enter")
-        page.wait_for_selector(".msg.out .bubble >> text=您好")
-        page.fill("#text", "我卡里还有多少钱")
-        page.click("#send")
-        masked, amount, full = expected_balances(stack, PERSONAS[0].phone)[0]
-        bubble = page.wait_for_selector(f".msg.out .bubble >> text={masked}", timeout=30_000)
-        text = bubble.inner_text()
+        await page.goto(stack.gateway_url + "/")
+        await page.get_by_role("button", name="张先生").click()
+        await page.wait_for_selector("#composer")
+        await page.fill("#text", "你好")
+        await page.press("#text", "Enter")
+        await page.wait_for_selector(".msg.out .bubble >> text=您好")
+        await page.fill("#text", "我卡里还有多少钱")
+        await page.click("#send")
+        bubble = await page.wait_for_selector(f".msg.out .bubble >> text={masked}", timeout=30_000)
+        text = await bubble.inner_text()
         assert amount in text and full not in text
         # History survives a reload.
-        page.reload()
-        page.wait_for_selector(f".msg.out .bubble >> text={masked}")
-        page.screenshot(path=str(tmp_path / "webchat.png"))
+        await page.reload()
+        await page.wait_for_selector(f".msg.out .bubble >> text={masked}")
+        await page.screenshot(path=str(tmp_path / "webchat.png"))
     finally:
-        page.close()
+        await page.close()
