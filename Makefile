@@ -19,7 +19,7 @@ export WECHAT_API_BASE ?= http://127.0.0.1:8090
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install run test test-fast lint migrate seed train bench bench-nlu bench-faq bench-gateway bench-care bench-seed lock clean
+.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-faq bench-gateway bench-care bench-seed lock clean
 
 help: ## 显示所有命令 (show this help)
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -92,3 +92,6 @@ bench: bench-seed bench-nlu bench-faq bench-gateway bench-care ## 全部基准�
 
 clean: ## 删除生成的数据库、模型和缓存（保留虚拟环境）
 	rm -rf var models results .pytest_cache
+
+run-cluster: install train ## 生产拓扑演示：两个网关 + 两个 Rasa，共用 PostgreSQL、Redis (needs local PostgreSQL and Redis)
+	@scripts/run-cluster.sh "$$(cat var/model-path)"

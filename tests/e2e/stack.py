@@ -179,3 +179,49 @@ def import_faq(url: str) -> None:
     if kb.exists():
         subprocess.run([str(VENV_BIN / "bankcare"), "faq", "import", str(kb)], check=True,
                        env={**os.environ, "DATABASE_URL": url}, stdout=subprocess.DEVNULL)
+
+
+def cluster_env(database_url: str, tracker_db: str, lock_db: int = 1) -> dict[str, str]:
+    """Environment for several Rasa instances sharing PostgreSQL (trackers) and Redis (locks)."""
+    return {
+        "RASA_TRACKER_DB_HOST": "127.0.0.1", "RASA_TRACKER_DB_PORT": "5432", "RASA_TRACKER_DB": tracker_db,
+        "RASA_TRACKER_DB_USER": "postgres", "RASA_TRACKER_DB_PASSWORD": "",
+        "REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379", "REDIS_PASSWORD": "", "RASA_LOCK_DB": str(lock_db),
+    }
+
+
+def start_cluster(workdir: Path, database_url: str, tracker_db: str, model: Path, instances: int = 2) -> Stack:
+    """The production topology without Docker: N gateways, each with its own Rasa, one actions server,
+    all behind the same database, tracker store and lock store."""
+    stack = Stack(workdir=workdir, database_url=database_url, env=base_env(database_url))
+    stack.env.update(cluster_env(database_url, tracker_db))
+    actions_port = free_port()
+    stack.actions_url = f"http://127.0.0.1:{actions_port}/webhook"
+    stack.env["ACTIONS_URL"] = stack.actions_url
+    stack.env["WECHAT_API_BASE"] = "http://127.0.0.1:9"
+    gateways: list[str] = []
+    try:
+        actions = stack.start("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+                                          "-p", str(actions_port)])
+        rasas = []
+        for i in range(instances):
+            port = free_port()
+            rasas.append((port, stack.start(f"rasa{i + 1}", [
+                str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "--model", str(model),
+                "--endpoints", "deploy/rasa/endpoints.yml", "--credentials", "bot/credentials.yml"])))
+        for i, (rasa_port, _) in enumerate(rasas):
+            gw_port = free_port()
+            gw = stack.start(f"gateway{i + 1}", [sys.executable, "-m", "gateway"],
+                             {"GATEWAY_PORT": str(gw_port), "RASA_URL": f"http://127.0.0.1:{rasa_port}"})
+            gateways.append(f"http://127.0.0.1:{gw_port}")
+            wait_http(f"{gateways[-1]}/healthz", 60, gw.proc)
+        wait_http(f"http://127.0.0.1:{actions_port}/health", 90, actions.proc)
+        for rasa_port, svc in rasas:
+            wait_http(f"http://127.0.0.1:{rasa_port}/status", 300, svc.proc)
+    except Exception:
+        logs = stack.logs()
+        stack.stop_all()
+        raise RuntimeError(f"cluster failed to start\n{logs}") from None
+    stack.gateway_url = gateways[0]
+    stack.env["GATEWAYS"] = " ".join(gateways)
+    return stack
