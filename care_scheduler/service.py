@@ -217,8 +217,10 @@ def main() -> None:
     """Entry point of ``python -m care_scheduler``: run until SIGTERM/SIGINT."""
     import signal
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from bankcare.logs import configure_logging
+
     settings = Settings.from_env()
+    configure_logging("scheduler", settings.log_format)  # type: ignore[arg-type]
 
     async def _run() -> None:
         service = CareService(settings, _load_sender(settings))

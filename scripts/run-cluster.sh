@@ -16,7 +16,7 @@ done
 cat > var/Procfile.cluster <<PROC
 rasa1: .venv-rasa/bin/rasa run --enable-api -i 127.0.0.1 -p 5005 --model $model --endpoints deploy/rasa/endpoints.yml --credentials bot/credentials.yml
 rasa2: .venv-rasa/bin/rasa run --enable-api -i 127.0.0.1 -p 5006 --model $model --endpoints deploy/rasa/endpoints.yml --credentials bot/credentials.yml
-actions: .venv/bin/python -m rasa_sdk --actions actions -p 5055
+actions: .venv/bin/python -m actions -p 5055
 gateway1: env GATEWAY_PORT=8080 RASA_URL=http://127.0.0.1:5005 .venv/bin/python -m gateway
 gateway2: env GATEWAY_PORT=8081 RASA_URL=http://127.0.0.1:5006 .venv/bin/python -m gateway
 PROC

@@ -124,7 +124,7 @@ def start_stack(workdir: Path, database_url: str, model: Path, with_sandbox: boo
     stack.env.update(ACTIONS_URL=stack.actions_url, RASA_URL=stack.rasa_url, WECHAT_API_BASE=stack.sandbox_url,
                      GATEWAY_PORT=str(gateway_port))
     try:
-        actions = stack.start("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+        actions = stack.start("actions", [sys.executable, "-m", "actions",
                                           "-p", str(actions_port)])
         rasa = stack.start("rasa", [str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(rasa_port),
                                     "--model", str(model), "--endpoints", "bot/endpoints.yml",
@@ -201,7 +201,7 @@ def start_cluster(workdir: Path, database_url: str, tracker_db: str, model: Path
     stack.env["WECHAT_API_BASE"] = "http://127.0.0.1:9"
     gateways: list[str] = []
     try:
-        actions = stack.start("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+        actions = stack.start("actions", [sys.executable, "-m", "actions",
                                           "-p", str(actions_port)])
         rasas = []
         for i in range(instances):
