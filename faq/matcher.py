@@ -1,26 +1,31 @@
-"""The FAQ matcher: char/word/pinyin TF-IDF features, a linear SVM over knowledge points,
-ensembled with cosine nearest-question similarity.
+"""The FAQ matcher: one TF-IDF feature space (char n-grams, jieba words, toneless pinyin), scored
+by an ensemble of a linear SVM over knowledge points, the nearest KB question and the point's
+centroid.
 
 Why this shape: on a real bank's KB (15k questions, 940 answers) a char n-gram TF-IDF + linear
 SVM reached 0.93 top-1 where DIET was far too slow. Word features (jieba + bank dictionary)
 add meaning, toneless pinyin makes homophone typos (挂时/挂失) match, char n-grams tolerate
-dropped or swapped characters, and the nearest-question cosine rescues points with few
-training questions where the SVM is weak. Every score is in 0..1 so thresholds can be
-calibrated (see :mod:`faq.calibrate`).
+dropped or swapped characters. The SVM learns which words tell points apart; the nearest
+question rescues points with few or very specific phrasings where the SVM is weak; the
+centroid adds the vocabulary of all of a point's phrasings at once (a customer question often
+mixes words from two similar questions). Every score is in 0..1 so thresholds can be calibrated
+(see :mod:`faq.calibrate`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from faq.text import normalise, pinyin, words
+from faq.features import FeatureSpace, Prepared, prepare
+
+__all__ = ["FaqMatcher", "FeatureSpace", "IndexedPoint", "Match", "MatcherConfig", "Prepared", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -47,81 +52,71 @@ class Match:
 
 @dataclass(frozen=True)
 class MatcherConfig:
-    """Feature and ensemble settings. Defaults were chosen by cross-validation on the demo
-    KB only and kept generic (no vocabulary of the demo bank is baked in)."""
+    """Feature and ensemble settings, kept generic (no vocabulary of the demo bank is baked in)."""
 
     char_ngrams: tuple[int, int] = (1, 3)
     char_weight: float = 1.0
     word_weight: float = 0.8
     pinyin_weight: float = 0.6
-    max_features_char: int = 60000
-    max_features_word: int = 30000
-    max_features_pinyin: int = 20000
+    min_df: int = 2  # applied only to KBs of 2,000+ questions
+    max_features: int = 150_000
     svm_c: float = 1.0
-    svm_weight: float = 0.8  # the rest goes to nearest-question cosine
+    svm_weight: float = 0.6
+    nn_weight: float = 0.25
+    centroid_weight: float = 0.15
 
-
-@dataclass(frozen=True)
-class Prepared:
-    """A question in the three token views the features are built from."""
-
-    norm: str
-    words: tuple[str, ...]
-    pinyin: tuple[str, ...]
-
-
-def prepare(text: str) -> Prepared:
-    """Normalise once and derive word and pinyin tokens (shared by index and query)."""
-    n = normalise(text)
-    return Prepared(norm=n, words=tuple(words(n)), pinyin=tuple(pinyin(n)))
-
-
-def _with_bigrams(tokens: Sequence[str]) -> list[str]:
-    toks = list(tokens)
-    return toks + [f"{a}_{b}" for a, b in zip(toks, toks[1:], strict=False)]
-
-
-def _word_analyzer(p: Prepared) -> list[str]:
-    return _with_bigrams(p.words)
-
-
-def _pinyin_analyzer(p: Prepared) -> list[str]:
-    return _with_bigrams(p.pinyin)
-
-
-class _Features:
-    """Fitted vectorizers turning Prepared questions into one L2-normalised sparse row each."""
-
-    def __init__(self, config: MatcherConfig) -> None:
-        self.config = config
-        lo, hi = config.char_ngrams
-        self.char = TfidfVectorizer(
-            analyzer=lambda p: _char_ngrams(p.norm, lo, hi),
-            sublinear_tf=True,
-            max_features=config.max_features_char,
+    def space(self) -> FeatureSpace:
+        """An unfitted feature space with these settings."""
+        return FeatureSpace(
+            self.char_ngrams,
+            (self.char_weight, self.word_weight, self.pinyin_weight),
+            self.min_df,
+            self.max_features,
         )
-        self.word = TfidfVectorizer(analyzer=_word_analyzer, sublinear_tf=True, max_features=config.max_features_word)
-        self.pin = TfidfVectorizer(analyzer=_pinyin_analyzer, sublinear_tf=True, max_features=config.max_features_pinyin)
-
-    def fit_transform(self, prepared: Sequence[Prepared]) -> sp.csr_matrix:
-        blocks = [
-            self.char.fit_transform(prepared) * self.config.char_weight,
-            self.word.fit_transform(prepared) * self.config.word_weight,
-            self.pin.fit_transform(prepared) * self.config.pinyin_weight,
-        ]
-        return normalize(sp.hstack(blocks, format="csr"))
-
-    def transform(self, prepared: Sequence[Prepared]) -> sp.csr_matrix:
-        blocks = [
-            self.char.transform(prepared) * self.config.char_weight,
-            self.word.transform(prepared) * self.config.word_weight,
-            self.pin.transform(prepared) * self.config.pinyin_weight,
-        ]
-        return normalize(sp.hstack(blocks, format="csr"))
 
 
-def _char_ngrams(text: str, lo: int, hi: int) -> list[str]:
-    return [text[i : i + n] for n in range(lo, hi + 1) for i in range(len(text) - n + 1)]
+def _fit_svm(x: sp.csr_matrix, y: np.ndarray, n_points: int, c: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """One-vs-rest linear SVM; returns (features x points) coefficients and intercepts.
+
+    Points without training rows get zero weights and intercept -1 so they never win.
+    """
+    present = np.unique(y)
+    if len(present) < 2:
+        return None
+    svm = LinearSVC(C=c, dual=True, max_iter=1000, tol=1e-3)
+    with warnings.catch_warnings():
+        # A not-quite-converged OvR problem still ranks fine; don't fail an import over it.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svm.fit(x, y)
+    coef_small = svm.coef_.astype(np.float32)
+    icpt_small = svm.intercept_.astype(np.float32)
+    if len(present) == 2:  # binary LinearSVC returns one row for classes[1]
+        coef_small = np.vstack([-coef_small, coef_small])
+        icpt_small = np.r_[-icpt_small, icpt_small]
+    coef_t = np.zeros((x.shape[1], n_points), dtype=np.float32)
+    intercept = np.full(n_points, -1.0, dtype=np.float32)
+    coef_t[:, present] = coef_small.T
+    intercept[present] = icpt_small
+    return coef_t, intercept
+
+
+def _dedupe(texts: Sequence[Prepared], labels: Sequence[int]) -> tuple[list[Prepared], np.ndarray]:
+    """Drop questions of a point that normalise to the same text as another of its questions.
+
+    Staff lists (and generated paraphrases) often differ only in fillers, particles or a
+    synonym; after normalisation they are the same row and would only slow the SVM down and
+    tilt the centroid. The same text under two different points is kept in both.
+    """
+    seen: set[tuple[int, str]] = set()
+    out_t: list[Prepared] = []
+    out_l: list[int] = []
+    for t, lab in zip(texts, labels, strict=True):
+        key = (lab, t.norm)
+        if key not in seen:
+            seen.add(key)
+            out_t.append(t)
+            out_l.append(lab)
+    return out_t, np.asarray(out_l)
 
 
 class FaqMatcher:
@@ -130,97 +125,113 @@ class FaqMatcher:
     def __init__(
         self,
         points: Sequence[IndexedPoint],
-        features: _Features,
+        space: FeatureSpace,
         train_matrix: sp.csr_matrix,
         train_labels: np.ndarray,
-        svm_coef: np.ndarray | None,
-        svm_intercept: np.ndarray | None,
         config: MatcherConfig,
     ) -> None:
         self.points = list(points)
-        self.features = features
+        self.space = space
         self.config = config
+        n_points = len(self.points)
         order = np.argsort(train_labels, kind="stable")
-        self._train = train_matrix[order].T.tocsr()  # features x questions, for fast X @ train
-        self._labels = train_labels[order]
-        self._starts = np.flatnonzero(np.r_[True, self._labels[1:] != self._labels[:-1]])
-        self._present = self._labels[self._starts]  # point index of each segment
-        self._coef = svm_coef
-        self._intercept = svm_intercept
+        x = train_matrix[order]
+        labels = train_labels[order]
+        self._train_t = x.T.tocsr()  # features x questions: a query gathers its feature rows
+        self._starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+        self._present = labels[self._starts]  # point index of each run of questions
+        # Centroid of each point's (normalised) questions, itself normalised: features x points.
+        member = sp.csr_matrix((np.ones(len(labels), np.float32), (labels, np.arange(len(labels)))), shape=(n_points, len(labels)))
+        cent = (member @ x).tocsr()
+        norms = np.sqrt(np.asarray(cent.multiply(cent).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        self._cent_t = (sp.diags((1.0 / norms).astype(np.float32)) @ cent).T.tocsr()
+        svm = _fit_svm(x, labels, n_points, config.svm_c) if config.svm_weight > 0 else None
+        self._coef_t, self._intercept = svm if svm is not None else (None, None)
 
     @classmethod
     def build(
         cls,
         points: Sequence[IndexedPoint],
         config: MatcherConfig | None = None,
-        prepared: dict[str, Prepared] | None = None,
+        space: FeatureSpace | None = None,
         exclude: set[tuple[int, str]] | None = None,
     ) -> FaqMatcher:
-        """Fit features and classifier over all questions of ``points``.
+        """Fit features (unless a fitted ``space`` is given) and classifier over ``points``.
 
         Args:
             points: The knowledge points to index (at least one).
             config: Feature/ensemble settings.
-            prepared: Cache of already prepared questions (speeds up cross-validation).
+            space: An already fitted feature space to reuse (calibration folds).
             exclude: ``(point index, question)`` pairs left out of training (cross-validation).
         """
         if not points:
             raise ValueError("cannot build a matcher over an empty knowledge base")
         config = config or MatcherConfig()
-        prepared = prepared if prepared is not None else {}
         texts: list[Prepared] = []
         labels: list[int] = []
         for idx, point in enumerate(points):
             for q in point.questions:
                 if exclude and (idx, q) in exclude:
                     continue
-                if q not in prepared:
-                    prepared[q] = prepare(q)
-                texts.append(prepared[q])
+                texts.append(prepare(q))
                 labels.append(idx)
         if not texts:
             raise ValueError("no questions to index")
-        features = _Features(config)
-        x = features.fit_transform(texts)
-        y = np.asarray(labels)
-        coef = intercept = None
-        present = np.unique(y)
-        if len(present) >= 2 and config.svm_weight > 0:
-            svm = LinearSVC(C=config.svm_c, dual=True, max_iter=2000, tol=1e-3)
-            svm.fit(x, y)
-            coef_small = svm.coef_.astype(np.float32)
-            icpt_small = svm.intercept_.astype(np.float32)
-            if len(present) == 2:  # binary LinearSVC returns one row for classes[1]
-                coef_small = np.vstack([-coef_small, coef_small])
-                icpt_small = np.r_[-icpt_small, icpt_small]
-            # Scatter into a full (points x features) matrix; absent points score -1 (never win).
-            coef = np.zeros((len(points), x.shape[1]), dtype=np.float32)
-            intercept = np.full(len(points), -1.0, dtype=np.float32)
-            coef[present] = coef_small
-            intercept[present] = icpt_small
-        return cls(points, features, x, y, coef, intercept, config)
+        texts, label_arr = _dedupe(texts, labels)
+        if space is None:
+            space = config.space().fit(texts)
+        return cls(points, space, space.transform(texts), label_arr, config)
+
+    @classmethod
+    def from_rows(
+        cls, points: Sequence[IndexedPoint], space: FeatureSpace, x: sp.csr_matrix, labels: np.ndarray, config: MatcherConfig
+    ) -> FaqMatcher:
+        """Build from already vectorised questions (calibration reuses one matrix for all folds)."""
+        return cls(points, space, x, labels, config)
+
+    def _combine(self, nn: np.ndarray, cent: np.ndarray, dec: np.ndarray | None) -> np.ndarray:
+        c = self.config
+        if dec is None:
+            total = c.nn_weight + c.centroid_weight
+            return np.clip((c.nn_weight * nn + c.centroid_weight * cent) / total, 0.0, 1.0)
+        svm = (np.clip(dec, -1.0, 1.0) + 1.0) / 2.0
+        return np.clip(c.svm_weight * svm + c.nn_weight * nn + c.centroid_weight * cent, 0.0, 1.0)
+
+    def score_rows(self, q: sp.csr_matrix) -> np.ndarray:
+        """Ensemble scores (queries x points), each in 0..1, for vectorised queries."""
+        n_points = len(self.points)
+        out = np.empty((q.shape[0], n_points), dtype=np.float32)
+        for start in range(0, q.shape[0], 512):
+            block = q[start : start + 512]
+            sims = (block @ self._train_t).toarray()
+            nn = np.zeros((block.shape[0], n_points), dtype=np.float32)
+            nn[:, self._present] = np.maximum.reduceat(sims, self._starts, axis=1)
+            cent = (block @ self._cent_t).toarray()
+            dec = None if self._coef_t is None else np.asarray(block @ self._coef_t) + self._intercept
+            out[start : start + block.shape[0]] = self._combine(nn, cent, dec)
+        return out
 
     def score_matrix(self, queries: Sequence[Prepared]) -> np.ndarray:
         """Ensemble scores (queries x points), each in 0..1."""
-        q = self.features.transform(queries)
-        out = np.empty((len(queries), len(self.points)), dtype=np.float32)
-        for start in range(0, len(queries), 256):
-            block = q[start : start + 256]
-            sims = (block @ self._train).toarray()
-            nn = np.zeros((block.shape[0], len(self.points)), dtype=np.float32)
-            nn[:, self._present] = np.maximum.reduceat(sims, self._starts, axis=1)
-            if self._coef is not None:
-                dec = np.asarray(block @ self._coef.T) + self._intercept
-                svm = (np.clip(dec, -1.0, 1.0) + 1.0) / 2.0
-                w = self.config.svm_weight
-                out[start : start + block.shape[0]] = (1 - w) * nn + w * svm
-            else:
-                out[start : start + block.shape[0]] = nn
-        return np.clip(out, 0.0, 1.0)
+        return self.score_rows(self.space.transform(queries))
+
+    def score_one(self, p: Prepared) -> np.ndarray:
+        """Scores of one question against every point: the latency-critical path of ``ask``."""
+        n_points = len(self.points)
+        cols, vals = self.space.transform_one(p)
+        if len(cols) == 0:
+            return np.zeros(n_points, dtype=np.float32)
+        sims = self._train_t[cols].T @ vals  # questions
+        nn = np.zeros(n_points, dtype=np.float32)
+        nn[self._present] = np.maximum.reduceat(sims, self._starts)
+        cent = self._cent_t[cols].T @ vals
+        dec = None if self._coef_t is None else vals @ self._coef_t[cols] + self._intercept
+        return self._combine(nn, np.asarray(cent, dtype=np.float32), dec)
 
     def query(self, text: str, k: int = 3) -> list[Match]:
         """Top-``k`` knowledge points for ``text``, best first."""
-        scores = self.score_matrix([prepare(text)])[0]
+        scores = self.score_one(prepare(text))
         k = min(k, len(self.points))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
