@@ -32,6 +32,16 @@ RASA_DOWN_REPLY = BotReply(
     text="非常抱歉，系统暂时繁忙，您的留言我们已经记下了，不会丢失。您可以稍后再问，或者选择下面的方式：",
     buttons=(Button("转人工客服", "/request_human"), Button("给客户经理留言", "/leave_message")),
 )
+# Rasa answered but said nothing (e.g. the action server is down: Rasa logs the failed action and
+# returns an empty list). Silence would leave the customer guessing, so say something polite.
+NO_REPLY = BotReply(
+    text="抱歉，这个问题我暂时没能处理好，您的留言已经记下了。您可以换个说法再问一次，或者选择下面的方式：",
+    buttons=(Button("转人工客服", "/request_human"), Button("给客户经理留言", "/leave_message")),
+)
+# WeChat drops a passive reply after 5 s and the gateway gives up at 4.5 s (then answers through
+# the customer-service API). Rasa must fail fast enough for the apology to make the passive reply,
+# leaving time for the database work before and after the call.
+CHANNEL_RASA_TIMEOUT_S: dict[str, float] = {"wechat": 3.5}
 WELCOME = (
     "您好，欢迎关注农商银行！我是智能客服小农，7×24小时在线。\n"
     "查余额、查明细、卡片挂失、预约网点、咨询存款贷款，直接发消息问我就行。\n"
@@ -61,6 +71,7 @@ class ConversationService:
         silent_state_handler: Callable[[Session, Conversation], list[BotReply]] | None = None,
         notify: Callable[[int], Awaitable[None]] | None = None,
         handoff: HandoffService | None = None,
+        channel_timeouts_s: dict[str, float] | None = None,
     ) -> None:
         self.factory = session_factory
         self.rasa = rasa
@@ -68,6 +79,7 @@ class ConversationService:
         self.silent_state_handler = silent_state_handler
         self.notify = notify
         self.handoff = handoff
+        self.channel_timeouts_s = CHANNEL_RASA_TIMEOUT_S if channel_timeouts_s is None else channel_timeouts_s
 
     async def _db(self, work: Callable[[Session], Any]) -> Any:
         def run() -> Any:
@@ -105,7 +117,9 @@ class ConversationService:
                 "label": message.location.label,
             }
         try:
-            raw = await self.rasa.send(turn.sender_id, message.text, metadata)
+            raw = await self.rasa.send(
+                turn.sender_id, message.text, metadata, timeout_s=self.channel_timeouts_s.get(message.channel)
+            )
         except RasaUnavailable as exc:
             log.warning("rasa unavailable for conversation %s: %s", turn.conversation_id, exc)
             replies, controls = [RASA_DOWN_REPLY], list[dict[str, Any]]()
@@ -121,6 +135,8 @@ class ConversationService:
                     out.extend(handler(session, conv, control))
             if self.handoff is not None:
                 out.extend(self.handoff.after_bot(session, conv, message.text, controls, fx))
+            if not out:
+                out.append(NO_REPLY)
             self._record_replies(session, conv, out)
             return out
 

@@ -31,14 +31,24 @@ class RasaClient:
             raise RasaUnavailable("client not started")
         return self._session
 
-    async def send(self, sender_id: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Send one user message; returns Rasa's raw output messages."""
+    async def send(
+        self, sender_id: str, text: str, metadata: dict[str, Any] | None = None, *, timeout_s: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Send one user message; returns Rasa's raw output messages.
+
+        Args:
+            timeout_s: a tighter limit for this call (a channel's own deadline); never looser
+                than the client's.
+        """
         payload: dict[str, Any] = {"sender": sender_id, "message": text}
         if metadata:
             payload["metadata"] = metadata
+        timeout = self.timeout
+        if timeout_s is not None and (self.timeout.total is None or timeout_s < self.timeout.total):
+            timeout = aiohttp.ClientTimeout(total=timeout_s)
         try:
             async with self.session.post(
-                f"{self.base_url}/webhooks/rest/webhook", json=payload, timeout=self.timeout
+                f"{self.base_url}/webhooks/rest/webhook", json=payload, timeout=timeout
             ) as resp:
                 if resp.status != 200:
                     raise RasaUnavailable(f"rasa answered HTTP {resp.status}")
