@@ -140,6 +140,10 @@ def seed_demo_bank(
         session.flush()
         session.close()
     engine.dispose()  # drop connections that carry the bulk-load pragmas
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:  # back to WAL for the services that share the file
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        engine.dispose()
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     return SeedReport(customers, gen.n_accounts, gen.n_tx, gen.n_deposits, gen.n_loans, seconds)
 
