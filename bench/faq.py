@@ -52,7 +52,8 @@ def synthetic_kb(out: Path, seed: int = 42) -> int:
     """Write a shape-(b) TSV with about TARGET_QUESTIONS questions; return the count."""
     rng = random.Random(seed)
     swaps = [(c, v) for v, c in load_synonyms()]
-    rows = list(csv.reader(KB.open(encoding="utf-8"), delimiter="\t"))[1:]
+    with KB.open(encoding="utf-8") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))[1:]
     per_point = TARGET_QUESTIONS // len(rows)
     total = 0
     with out.open("w", encoding="utf-8", newline="") as fh:

@@ -8,9 +8,9 @@ The matcher is rebuilt on the rest and scores both sets. Then:
 * ``high`` = the lowest score at which answering directly is right at least ``target_precision``
   of the time, counting out-of-KB questions as wrong, weighted to an assumed share
   ``oos_share`` of customer traffic;
-* ``low`` = the score that best separates in-KB questions whose right answer is in the top 3
-  from out-of-KB questions (Youden's J), capped at ``high``. Below it the bot says it is not
-  sure and offers a human; between the two it offers the top 3.
+* ``low`` = the score down to which offering the top 3 choices helps more often than not
+  (expected utility over the same traffic mix; see :func:`_grey_zone_floor`). Below it the
+  bot says it is not sure and offers a human; between the two it offers the top 3.
 """
 
 from __future__ import annotations
@@ -104,6 +104,40 @@ def cross_val_scores(
     return np.array(in_score), np.array(in_top1, bool), np.array(in_top3, bool), np.array(oos_score)
 
 
+def _grey_zone_floor(
+    in_score: np.ndarray,
+    in_top3: np.ndarray,
+    oos_score: np.ndarray,
+    high: float,
+    oos_share: float,
+    choice_cost: float,
+) -> float:
+    """The ``low`` threshold: extend the grey zone below ``high`` while offering choices helps.
+
+    A question scored in ``[t, high)`` gets three choices. That helps (+1) when it is in the KB
+    and its answer is among them, and costs ``choice_cost`` otherwise (wrong choices or an
+    out-of-KB question), weighted to the traffic mix. ``low`` maximises the expected utility
+    of the zone. Unlike Youden's J on a capped range (which collapsed to ``high`` on big KBs
+    whose in-KB scores sit almost all above ``high``), the zone is empty only when offering
+    choices just below ``high`` is more often useless than useful.
+    """
+    n_in, n_oos = max(len(in_score), 1), max(len(oos_score), 1)
+    below_in = in_score < high
+    helpful = np.sort(in_score[below_in & in_top3])[::-1]
+    useless_in = np.sort(in_score[below_in & ~in_top3])[::-1]
+    useless_oos = np.sort(oos_score[oos_score < high])[::-1]
+    best_t, best_u = high, 0.0
+    for t in np.unique(np.r_[helpful, useless_in, useless_oos])[::-1]:  # descending from high
+        # Count of each kind with score >= t via binary search on the descending arrays.
+        h = np.searchsorted(-helpful, -t, side="right") / n_in
+        ui = np.searchsorted(-useless_in, -t, side="right") / n_in
+        uo = np.searchsorted(-useless_oos, -t, side="right") / n_oos
+        u = (1 - oos_share) * (h - choice_cost * ui) - oos_share * choice_cost * uo
+        if u > best_u:
+            best_t, best_u = float(t), float(u)
+    return best_t
+
+
 def choose_thresholds(
     in_score: np.ndarray,
     in_top1: np.ndarray,
@@ -111,6 +145,7 @@ def choose_thresholds(
     oos_score: np.ndarray,
     target_precision: float = 0.95,
     oos_share: float = 0.2,
+    choice_cost: float = 1.0,
 ) -> tuple[float, float, dict[str, float]]:
     """Pick (high, low) from cross-validated scores; see the module docstring."""
     candidates = np.unique(np.r_[in_score, oos_score, 0.0, 1.0])
@@ -130,15 +165,8 @@ def choose_thresholds(
             high, prec_at_high = float(t), float(precision)
             break
         del wrong_in
+    low = _grey_zone_floor(in_score, in_top3, oos_score, high, oos_share, choice_cost)
     pos = in_score[in_top3] if len(in_score) else np.array([])
-    best_j, low = -1.0, min(DEFAULT_LOW, high)
-    for t in candidates:
-        if t > high:
-            break
-        tpr = (pos >= t).mean() if len(pos) else 0.0
-        fpr = (oos_score >= t).mean() if len(oos_score) else 0.0
-        if tpr - fpr > best_j:
-            best_j, low = float(tpr - fpr), float(t)
     stats = {
         "precision_at_high": round(prec_at_high, 4),
         "answered_share_in_kb": round(float((in_score >= high).mean()) if len(in_score) else 0.0, 4),

@@ -43,8 +43,8 @@ def test_heldout_quality_floor(demo_matcher: FaqMatcher) -> None:
         top1 += answers[0] == expected
         top3 += expected in answers
     # Floors below the measured values (see BENCHMARKS.md) so regressions fail loudly.
-    assert top1 / len(pairs) >= 0.62
-    assert top3 / len(pairs) >= 0.85
+    assert top1 / len(pairs) >= 0.82
+    assert top3 / len(pairs) >= 0.96
 
 
 def test_scores_are_bounded_and_sorted(demo_matcher: FaqMatcher) -> None:
@@ -77,3 +77,32 @@ def test_calibrate_records_method(demo_points: list[IndexedPoint]) -> None:
     t = calibrate(demo_points[:40])
     assert t.method["kind"] == "cross_validation" and t.method["n_out_of_kb"] > 0
     assert 0.0 <= t.low <= t.high <= 1.0
+
+
+def test_grey_zone_survives_when_in_kb_scores_sit_above_high() -> None:
+    """The big-KB shape that collapsed the old Youden rule: almost every in-KB question scores
+    above ``high``; the few below are still mostly right in the top 3, so offer choices there."""
+    rng = np.random.default_rng(1)
+    in_score = np.r_[rng.uniform(0.45, 1.0, 900), rng.uniform(0.3, 0.45, 100)]
+    in_top1 = in_score > 0.45
+    in_top3 = np.ones(1000, bool)
+    oos = rng.uniform(0.0, 0.28, 1000)
+    high, low, _ = choose_thresholds(in_score, in_top1, in_top3, oos)
+    assert 0.35 <= high <= 0.46
+    assert 0.28 <= low <= 0.31
+
+
+def test_thresholds_do_not_collapse_on_benchmark_sized_kb(tmp_path: Path) -> None:
+    from bench.faq import synthetic_kb
+
+    synthetic_kb(tmp_path / "kb15k.tsv")
+    drafts = read_knowledge_file(tmp_path / "kb15k.tsv")
+    points = [
+        IndexedPoint(i, d.standard_question, d.answer, (d.standard_question, *d.similar_questions), d.category)
+        for i, d in enumerate(drafts)
+    ]
+    assert sum(len(p.questions) for p in points) >= 14000
+    t = calibrate(points)
+    assert t.high - t.low >= 0.03, t
+    # A real share of cross-validated in-KB questions lands in the grey zone (choices offered).
+    assert t.method["in_kb_kept_at_low"] - t.method["answered_share_in_kb"] >= 0.02, t.method
