@@ -47,12 +47,11 @@ lock: ## 重新生成锁定文件 (refresh requirements/*.lock.txt from the curr
 migrate: $(APP_STAMP) ## 升级数据库结构 (Alembic, honours DATABASE_URL)
 	$(VENV)/bin/bankcare migrate
 
-seed: migrate ## 数据库为空时生成演示银行 (seed the demo bank if empty)
-	$(VENV)/bin/bankcare demo seed --if-empty
-	$(VENV)/bin/bankcare faq import nlu_data/faq/knowledge_base.tsv --if-empty
+seed: $(APP_STAMP) ## 建库；为空时生成演示银行和知识库，加载关怀活动 (idempotent)
+	$(PY) scripts/prepare_demo.py
 
 train: install ## 训练 Rasa 模型（数据和配置没变就复用）(train only when inputs changed)
-	@$(PY) scripts/train_if_changed.py > var/model-path
+	@mkdir -p var && $(PY) scripts/train_if_changed.py > var/model-path
 
 run: install seed train ## 启动全部服务：rasa、actions、网关、调度器、微信沙箱 (start everything)
 	@echo ""
