@@ -42,6 +42,9 @@ NO_REPLY = BotReply(
 # the customer-service API). Rasa must fail fast enough for the apology to make the passive reply,
 # leaving time for the database work before and after the call.
 CHANNEL_RASA_TIMEOUT_S: dict[str, float] = {"wechat": 3.5}
+# The apology offers "转人工客服"; with Rasa down that payload cannot reach the bot, so the core
+# produces the control the bot would have sent and the handoff queues the customer itself.
+HUMAN_REQUEST_PAYLOAD = "/request_human"
 WELCOME = (
     "您好，欢迎关注农商银行！我是智能客服小农，7×24小时在线。\n"
     "查余额、查明细、卡片挂失、预约网点、咨询存款贷款，直接发消息问我就行。\n"
@@ -123,6 +126,8 @@ class ConversationService:
         except RasaUnavailable as exc:
             log.warning("rasa unavailable for conversation %s: %s", turn.conversation_id, exc)
             replies, controls = [RASA_DOWN_REPLY], list[dict[str, Any]]()
+            if message.text.strip() == HUMAN_REQUEST_PAYLOAD and self.handoff is not None:
+                replies, controls = [], [{"handoff": {"reason": "request_human", "priority": 0}}]
         else:
             replies, controls = to_replies(raw)
 

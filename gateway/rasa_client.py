@@ -32,7 +32,12 @@ class RasaClient:
         return self._session
 
     async def send(
-        self, sender_id: str, text: str, metadata: dict[str, Any] | None = None, *, timeout_s: float | None = None
+        self,
+        sender_id: str,
+        text: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> list[dict[str, Any]]:
         """Send one user message; returns Rasa's raw output messages.
 

@@ -81,12 +81,18 @@ def dead_url() -> str:
 
 
 async def talk(
-    factory: sessionmaker[Session], url: str, text: str, channel: str = "web", *, timeout_s: float = 5.0,
+    factory: sessionmaker[Session],
+    url: str,
+    text: str,
+    channel: str = "web",
+    *,
+    timeout_s: float = 5.0,
     channel_timeouts_s: dict[str, float] | None = None,
 ) -> list[str]:
     async with aiohttp.ClientSession() as http:
-        chat = ConversationService(factory, RasaClient(url, timeout_s=timeout_s, session=http),
-                                   channel_timeouts_s=channel_timeouts_s)
+        chat = ConversationService(
+            factory, RasaClient(url, timeout_s=timeout_s, session=http), channel_timeouts_s=channel_timeouts_s
+        )
         replies = await chat.handle_message(InboundMessage(channel, "user-1", text))
     return [r.text for r in replies]
 
@@ -104,8 +110,9 @@ async def test_rasa_down_apologises_and_keeps_the_message(factory: sessionmaker[
 
 
 @pytest.mark.parametrize("mode", ["error", "junk"])
-async def test_rasa_error_apologises(factory: sessionmaker[Session], rasa: tuple[MisbehavingRasa, str],
-                                     mode: str) -> None:
+async def test_rasa_error_apologises(
+    factory: sessionmaker[Session], rasa: tuple[MisbehavingRasa, str], mode: str
+) -> None:
     rasa[0].mode = mode
     assert await talk(factory, rasa[1], "查余额") == [RASA_DOWN_REPLY.text]
     assert stored(factory)[0] == ("in", "查余额")
@@ -120,7 +127,9 @@ async def test_silent_rasa_gets_a_polite_answer_instead_of_nothing(
     assert stored(factory) == [("in", "查一下我的流水"), ("out", NO_REPLY.text)]
 
 
-async def test_healthy_rasa_is_not_replaced(factory: sessionmaker[Session], rasa: tuple[MisbehavingRasa, str]) -> None:
+async def test_healthy_rasa_is_not_replaced(
+    factory: sessionmaker[Session], rasa: tuple[MisbehavingRasa, str]
+) -> None:
     assert await talk(factory, rasa[1], "你好") == ["收到：你好"]
 
 
@@ -130,7 +139,9 @@ async def test_wechat_gets_a_tighter_rasa_deadline_than_web(
     """A slow Rasa: WeChat (must answer within 5 s) gives up at its own budget, the web waits longer."""
     rasa[0].mode, rasa[0].delay_s = "slow", 0.6
     budgets = {"wechat": 0.2}
-    assert await talk(factory, rasa[1], "在吗", "wechat", channel_timeouts_s=budgets) == [RASA_DOWN_REPLY.text]
+    assert await talk(factory, rasa[1], "在吗", "wechat", channel_timeouts_s=budgets) == [
+        RASA_DOWN_REPLY.text
+    ]
     assert await talk(factory, rasa[1], "在吗", "web", channel_timeouts_s=budgets) == ["收到：在吗"]
 
 
@@ -138,5 +149,39 @@ async def test_channel_budget_never_loosens_the_client_timeout(
     factory: sessionmaker[Session], rasa: tuple[MisbehavingRasa, str]
 ) -> None:
     rasa[0].mode, rasa[0].delay_s = "slow", 0.6
-    replies = await talk(factory, rasa[1], "在吗", "wechat", timeout_s=0.2, channel_timeouts_s={"wechat": 30.0})
+    replies = await talk(
+        factory, rasa[1], "在吗", "wechat", timeout_s=0.2, channel_timeouts_s={"wechat": 30.0}
+    )
     assert replies == [RASA_DOWN_REPLY.text]
+
+
+class RecordingHandoff:
+    """Stands in for the handoff service: answers a handoff control, records what it was given."""
+
+    def __init__(self) -> None:
+        self.controls: list[dict[str, Any]] = []
+
+    def intercept(self, *_args: object) -> None:
+        return None
+
+    def after_bot(
+        self, _s: object, _c: object, _text: str, controls: list[dict[str, Any]], _fx: object
+    ) -> list[Any]:
+        from gateway.chat_types import BotReply
+
+        self.controls.extend(controls)
+        return [BotReply("正在为您转接客户经理", author="system")] if controls else []
+
+
+async def test_request_human_still_works_while_rasa_is_down(factory: sessionmaker[Session]) -> None:
+    """The apology's "转人工客服" button must not lead to the same apology again."""
+    handoff = RecordingHandoff()
+    async with aiohttp.ClientSession() as http:
+        chat = ConversationService(
+            factory, RasaClient(dead_url(), timeout_s=5, session=http), handoff=handoff
+        )  # type: ignore[arg-type]
+        first = await chat.handle_message(InboundMessage("wechat", "user-1", "查余额"))
+        second = await chat.handle_message(InboundMessage("wechat", "user-1", "/request_human"))
+    assert [r.text for r in first] == [RASA_DOWN_REPLY.text]
+    assert [r.text for r in second] == ["正在为您转接客户经理"]
+    assert handoff.controls == [{"handoff": {"reason": "request_human", "priority": 0}}]
