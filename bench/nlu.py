@@ -53,10 +53,10 @@ class Results:
     train_seconds: float = 0.0
     train_cpu_seconds: float = 0.0
     load_average: float = 0.0
-    intents: dict[str, dict[str, float]] = field(default_factory=dict)
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     macro_f1: float = 0.0
     accuracy: float = 0.0
-    entities: dict[str, dict[str, float]] = field(default_factory=dict)
+    entities: dict[str, dict[str, Any]] = field(default_factory=dict)
     entity_f1: float = 0.0
     confused: list[tuple[str, str, int]] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
@@ -206,6 +206,11 @@ def _mark(value: float, target: float, higher_is_better: bool = True) -> str:
     return "ok" if ok else "BELOW TARGET" if higher_is_better else "ABOVE TARGET"
 
 
+def _row(name: str, row: dict[str, Any]) -> str:
+    p, r, f1, n = row["precision"], row["recall"], row["f1-score"], int(row["support"])
+    return f"| {name} | {p:.2f} | {r:.2f} | {f1:.2f} | {n} |"
+
+
 def render(res: Results, command: str) -> str:
     """Markdown section for BENCHMARKS.md."""
     now = dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M %Z")
@@ -214,10 +219,10 @@ def render(res: Results, command: str) -> str:
     lines = [
         SECTION,
         "",
-        f"Command: `{command}` (= `python -m bench.nlu`). Trains `config.yml` on `nlu_data/`, evaluates on the "
-        f"held-out `tests/nlu/test.yml` ({res.n_test} sentences, never trained on; FallbackClassifier active, "
-        f"so `nlu_fallback` counts as an error), then times `POST /model/parse` on `rasa run --enable-api`. "
-        f"2 shared CPU cores. Measured {now}.",
+        f"Command: `{command}` (= `python -m bench.nlu`). Trains `config.yml` on `nlu_data/`, "
+        f"evaluates on the held-out `tests/nlu/test.yml` ({res.n_test} sentences, never trained on; "
+        f"FallbackClassifier active, so `nlu_fallback` counts as an error), then times "
+        f"`POST /model/parse` on `rasa run --enable-api`. 2 shared CPU cores. Measured {now}.",
         "",
         "| measure | result | target |",
         "|---|---|---|",
@@ -236,14 +241,16 @@ def render(res: Results, command: str) -> str:
         "|---|---|---|---|---|",
     ]
     for name, row in sorted(res.intents.items()):
-        lines.append(
-            f"| {name} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1-score']:.2f} | {int(row['support'])} |"
-        )
-    lines += ["", "Per entity (DIET):", "", "| entity | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        lines.append(_row(name, row))
+    lines += [
+        "",
+        "Per entity (DIET):",
+        "",
+        "| entity | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
     for name, row in sorted(res.entities.items()):
-        lines.append(
-            f"| {name} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1-score']:.2f} | {int(row['support'])} |"
-        )
+        lines.append(_row(name, row))
     lines += ["", "Most confused intent pairs (gold → predicted: count):", ""]
     lines += [f"- {gold} → {pred}: {n}" for gold, pred, n in res.confused] or ["- none"]
     return "\n".join(lines) + "\n"
@@ -254,13 +261,19 @@ def write_section(text: str, path: Path) -> None:
     current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
     block = text.rstrip() + "\n\n"
-    updated = pattern.sub(lambda _m: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + block
+    updated = (
+        pattern.sub(lambda _m: block, current)
+        if pattern.search(current)
+        else current.rstrip() + "\n\n" + block
+    )
     path.write_text(updated.rstrip() + "\n", encoding="utf-8")
 
 
 def main() -> None:
     """Entry point for ``python -m bench.nlu``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--skip-train", action="store_true", help="reuse var/bench-nlu/models/nlu.tar.gz")
     parser.add_argument("--no-latency", action="store_true", help="skip the rasa run latency measurement")

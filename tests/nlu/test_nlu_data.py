@@ -170,7 +170,9 @@ def test_regex_shapes(name: str, text: str, expected: list[str]) -> None:
     assert matches == expected
 
 
-def test_annotated_values_fit_their_shape(train: dict[str, list[str]], test_set: dict[str, list[str]]) -> None:
+def test_annotated_values_fit_their_shape(
+    train: dict[str, list[str]], test_set: dict[str, list[str]]
+) -> None:
     shapes = {
         "phone": r"1[3-9]\d{9}",
         "id_last6": r"\d{5}[\dXx]",
@@ -191,9 +193,7 @@ def test_annotated_values_fit_their_shape(train: dict[str, list[str]], test_set:
 def test_town_lookup_matches_seed_file() -> None:
     towns = [ln.strip() for ln in TOWNS_FILE.read_text(encoding="utf-8").splitlines() if ln.strip()]
     assert len(towns) >= 40 and len(set(towns)) == len(towns)
-    lookup = next(
-        item for item in _load(NLU_DIR / "lookups.yml") if item.get("lookup") == "town"
-    )
+    lookup = next(item for item in _load(NLU_DIR / "lookups.yml") if item.get("lookup") == "town")
     listed = [ln.strip()[2:] for ln in lookup["examples"].splitlines() if ln.strip()]
     assert listed == towns
 
