@@ -21,7 +21,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from care_scheduler import compliance
@@ -34,6 +49,164 @@ from crm.models.base import utcnow
 
 log = logging.getLogger(__name__)
 DUE_STATUSES = ("planned", "deferred", "failed")
+
+# --- enqueue (planning side) -----------------------------------------------------------------
+
+# One decided outbox row: (customer_id, idempotency_key, channel, identity_id, variant, text,
+# status, reason). Everything else is the same for a whole campaign batch (see OutboxSink.write).
+OutboxRow = tuple[int, str, str, int | None, str | None, str, str, str | None]
+STAGE_COLUMNS = (
+    "customer_id",
+    "idempotency_key",
+    "channel",
+    "identity_id",
+    "variant",
+    "text",
+    "status",
+    "reason",
+)
+_STAGE = Table(
+    "care_outbox_stage",
+    MetaData(),
+    Column("customer_id", BigInteger),
+    Column("idempotency_key", Text),
+    Column("channel", Text),
+    Column("identity_id", BigInteger),
+    Column("variant", Text),
+    Column("text", Text),
+    Column("status", Text),
+    Column("reason", Text),
+    prefixes=["TEMPORARY"],
+)
+
+
+class OutboxSink:
+    """Writes decided rows into the outbox, skipping idempotency keys that exist already.
+
+    ``constants`` carries the per-campaign columns: campaign_id, is_marketing, segment_version,
+    attempts, local_day, created_at, decided_at, and ``send_at``/``deferred_to`` from which
+    not_before follows (deferred rows wait for ``deferred_to``, all others carry ``send_at``).
+    ``write`` returns how many rows were really inserted (a concurrent planner may win a key).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def write(self, constants: dict[str, Any], rows: list[OutboxRow]) -> int:
+        table = Delivery.__table__
+        fixed = {k: v for k, v in constants.items() if k not in ("send_at", "deferred_to")}
+        dicts = [
+            dict(
+                zip(STAGE_COLUMNS, r, strict=True),
+                not_before=constants["deferred_to"] if r[6] == "deferred" else constants["send_at"],
+                **fixed,
+            )
+            for r in rows
+        ]
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            return int(self.session.connection().execute(insert(table), dicts).rowcount or 0)
+        # RETURNING counts what was really inserted (executemany rowcount is unreliable across drivers).
+        stmt = (
+            dialect_insert(table)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(table.c.id)
+        )
+        return len(self.session.connection().execute(stmt, dicts).all())
+
+
+class PgCopySink(OutboxSink):
+    """PostgreSQL: COPY the batch into a temporary table, then one INSERT ... SELECT ... ON CONFLICT.
+
+    A multi-row INSERT of 10,000 rows costs more in building and parsing the statement than the
+    database spends storing the rows; COPY streams them, and the per-campaign constants are
+    bound once in the INSERT ... SELECT instead of being repeated on every row.
+    """
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self._stage_ready = False
+
+    def write(self, constants: dict[str, Any], rows: list[OutboxRow]) -> int:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn = self.session.connection()
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            if not self._stage_ready:
+                # ON COMMIT DROP: the stage lives as long as the planning transaction.
+                cur.execute(
+                    "CREATE TEMPORARY TABLE IF NOT EXISTS care_outbox_stage (customer_id bigint,"
+                    " idempotency_key text, channel text, identity_id bigint, variant text, text text,"
+                    " status text, reason text) ON COMMIT DROP"
+                )
+                self._stage_ready = True
+            with cur.copy(f"COPY care_outbox_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(r)
+        table, st = Delivery.__table__, _STAGE.c
+        c = table.c
+        source = select(
+            literal(constants["campaign_id"], c.campaign_id.type),
+            st.customer_id,
+            st.idempotency_key,
+            st.channel,
+            st.identity_id,
+            literal(constants["is_marketing"], c.is_marketing.type),
+            st.variant,
+            literal(constants["segment_version"], c.segment_version.type),
+            st.text,
+            st.status,
+            st.reason,
+            case(
+                (st.status == "deferred", literal(constants["deferred_to"], c.not_before.type)),
+                else_=literal(constants["send_at"], c.not_before.type),
+            ),
+            literal(constants["attempts"], c.attempts.type),
+            literal(constants["local_day"], c.local_day.type),
+            literal(constants["created_at"], c.created_at.type),
+            literal(constants["decided_at"], c.decided_at.type),
+        )
+        stmt = (
+            pg_insert(table)
+            .from_select(
+                [
+                    "campaign_id",
+                    "customer_id",
+                    "idempotency_key",
+                    "channel",
+                    "identity_id",
+                    "is_marketing",
+                    "variant",
+                    "segment_version",
+                    "text",
+                    "status",
+                    "reason",
+                    "not_before",
+                    "attempts",
+                    "local_day",
+                    "created_at",
+                    "decided_at",
+                ],
+                source,
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        # rowcount of INSERT ... SELECT comes back as -1 through SQLAlchemy, so count in SQL.
+        inserted_rows = stmt.returning(table.c.id).cte("inserted")
+        inserted = int(conn.execute(select(func.count()).select_from(inserted_rows)).scalar_one())
+        conn.exec_driver_sql("TRUNCATE care_outbox_stage")
+        return inserted
+
+
+def outbox_sink(session: Session) -> OutboxSink:
+    """The fastest correct way to enqueue on this session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return PgCopySink(session)
+    return OutboxSink(session)
 
 
 @dataclass(frozen=True)
@@ -272,6 +445,4 @@ class Dispatcher:
 
 
 def _coalesce_not_before(table: Any) -> Any:
-    from sqlalchemy import func
-
     return func.coalesce(bindparam("b_not_before", type_=table.c.not_before.type), table.c.not_before)

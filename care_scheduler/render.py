@@ -135,6 +135,31 @@ def render(source: str, context: dict[str, Any], *, marketing: bool) -> str:
     return text
 
 
+class KeyedTemplate:
+    """One template of one campaign, rendered once per distinct tuple of the values it reads.
+
+    The planner computes only those values per customer (``names``, in order) and asks for the
+    text; the full context is built only on a cache miss. Same output as :func:`render`.
+    """
+
+    def __init__(self, source: str, *, marketing: bool, max_cached: int = _RENDER_CACHE_MAX) -> None:
+        self.source, self.marketing, self.max_cached = source, marketing, max_cached
+        self.names = template_variables(source)
+        self._cache: dict[tuple[Any, ...], str] = {}
+
+    def text(self, values: tuple[Any, ...], context: Any) -> str:
+        """The message for ``values``; ``context()`` builds the full context on a cache miss."""
+        try:
+            text = self._cache.get(values)
+        except TypeError:  # an unhashable value: render without the cache
+            return _render(self.source, context(), self.marketing)
+        if text is None:
+            if len(self._cache) >= self.max_cached:
+                self._cache.clear()
+            text = self._cache[values] = _render(self.source, context(), self.marketing)
+        return text
+
+
 def _render(source: str, context: dict[str, Any], marketing: bool) -> str:
     text = compile_template(source).render(**context).strip()
     text = "\n".join(line.strip() for line in text.splitlines() if line.strip())

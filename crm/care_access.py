@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from crm.models import AuditEvent, Delivery, MarketingConsent
@@ -46,6 +46,25 @@ def marketing_allowed(session: Session, customer_ids: Iterable[int], channel: st
     for customer_id in refused:
         allowed[customer_id] = False
     return allowed
+
+
+def marketing_allowed_sql(
+    customer_id: ColumnElement[int], channel: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """:func:`marketing_allowed` as a correlated SQL condition, for set-based campaign planning.
+
+    The smallest ``granted`` over the customer's rows for the channel and ``all`` is 1 only when
+    there is at least one row and none of them is a refusal: the same rule, refusal wins.
+    """
+    smallest = (
+        select(func.min(case((MarketingConsent.granted.is_(True), 1), else_=0)))
+        .where(
+            MarketingConsent.customer_id == customer_id,
+            MarketingConsent.channel.in_([channel, literal("all")]),
+        )
+        .scalar_subquery()
+    )
+    return func.coalesce(smallest, 0) == 1
 
 
 def opt_out(session: Session, customer_id: int, source: str, *, now: dt.datetime | None = None) -> int:
