@@ -5,6 +5,11 @@ For each candidate the decision is, in order: already planned (skip) → no reac
 (suppressed) → quiet hours (deferred to 08:00) → planned. Campaigns are planned by priority,
 so a birthday greeting takes the day's marketing slot before a product promotion does.
 The same code runs for ``care preview`` with ``dry_run=True``, so the preview cannot drift.
+
+Planning is set-based per batch: one keyset-paged query per campaign brings each candidate with
+its channel, consent, cap counts and "already planned" (see :meth:`_Context.decoration`); Python
+only applies the rules in order and renders each distinct variable tuple once; rows go to the
+outbox through :func:`care_scheduler.outbox.outbox_sink` (COPY on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from crm.care_access import marketing_allowed_sql
 from crm.models import Branch, Campaign, Customer, Delivery, RelationshipManager
 from crm.models.base import utcnow
 from crm.models.segments import SegmentMembership, SegmentVersion
-
 
 # The customers.id column (a Core column, for the SQL rule builders in compliance/care_access).
 CUSTOMER_ID: ColumnElement[int] = Customer.__table__.c.id
