@@ -81,7 +81,8 @@ class Stack:
     def start(self, name: str, cmd: list[str], extra_env: dict[str, str] | None = None) -> Service:
         log = self.workdir / f"{name}.log"
         env = {**self.env, **(extra_env or {})}
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        with log.open("wb") as out:  # the child keeps its own descriptor
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         service = Service(name, proc, log)
         self.services[name] = service
         return service
