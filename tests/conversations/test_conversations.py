@@ -1,8 +1,7 @@
-"""Conversation tests: `rasa test` replays tests/conversations/stories.yml against a trained model.
+"""Conversation tests: `rasa test` replays tests/conversations/stories.yml against the trained model.
 
-The model is the newest ``models/*.tar.gz`` that is newer than every domain/data/config file
-(``make train`` makes it), or ``BANKCARE_RASA_MODEL``; otherwise one is trained into a temp dir
-(a few minutes on 2 cores).
+The model comes from the session fixture ``rasa_model`` (tests/conftest.py): trained once per
+change of the training data and cached by its hash in models/, shared with the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -15,47 +14,10 @@ from bankcare.settings import PROJECT_ROOT
 
 RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 STORIES = Path(__file__).with_name("stories.yml")
-SOURCES = [
-    PROJECT_ROOT / "config.yml",
-    *(PROJECT_ROOT / "bot").rglob("*.yml"),
-    *(PROJECT_ROOT / "nlu_data").rglob("*"),
-]
 
 
-def _model(tmp: Path) -> Path:
-    given = os.environ.get("BANKCARE_RASA_MODEL")
-    if given:
-        return Path(given)
-    newest_source = max(p.stat().st_mtime for p in SOURCES if p.is_file())
-    models = sorted((PROJECT_ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if models and models[-1].stat().st_mtime > newest_source:
-        return models[-1]
-    subprocess.run(
-        [
-            str(RASA),
-            "train",
-            "--config",
-            "config.yml",
-            "--domain",
-            "bot/domain",
-            "--data",
-            "nlu_data",
-            "bot/data",
-            "--out",
-            str(tmp),
-            "--fixed-model-name",
-            "conversations",
-        ],
-        cwd=PROJECT_ROOT,
-        check=True,
-        capture_output=True,
-        timeout=1800,
-    )
-    return tmp / "conversations.tar.gz"
-
-
-def test_every_flow_as_a_conversation(tmp_path: Path) -> None:
-    model = _model(tmp_path)
+def test_every_flow_as_a_conversation(rasa_model: Path, tmp_path: Path) -> None:
+    model = rasa_model
     out = tmp_path / "results"
     run = subprocess.run(
         [
