@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    any_,
     bindparam,
     case,
     func,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from care_scheduler import compliance
 from care_scheduler.compliance import Policy
 from care_scheduler.sender import DeliveryView, Sender, SendOutcome
-from crm.care_access import marketing_allowed
+from crm.care_access import marketing_allowed_sql
 from crm.db import session_scope
 from crm.models import Campaign, ChannelIdentity, Delivery
 from crm.models.base import utcnow
@@ -264,18 +266,22 @@ class Dispatcher:
         views = await asyncio.to_thread(self._claim, token, self.clock())
         if not views:
             return 0
-        semaphore = asyncio.Semaphore(self.config.concurrency)
+        results: list[tuple[DeliveryView, SendOutcome]] = []
+        queue = iter(views)
 
-        async def one(view: DeliveryView) -> tuple[DeliveryView, SendOutcome]:
-            async with semaphore:
+        async def worker() -> None:
+            # ``concurrency`` long-lived workers share the batch: the same limit as a task per
+            # message behind a semaphore, without creating thousands of tasks per batch.
+            for view in queue:
                 await self.limiter.acquire()
                 try:
-                    return view, await self.sender.send(view)
+                    outcome = await self.sender.send(view)
                 except Exception as exc:  # a sender bug or outage must not lose the row
                     log.warning("sender raised %s for delivery %s", type(exc).__name__, view.delivery_id)
-                    return view, SendOutcome.retry(f"exception:{type(exc).__name__}")
+                    outcome = SendOutcome.retry(f"exception:{type(exc).__name__}")
+                results.append((view, outcome))
 
-        results = await asyncio.gather(*(one(v) for v in views))
+        await asyncio.gather(*(worker() for _ in range(max(1, min(self.config.concurrency, len(views))))))
         await asyncio.to_thread(self._record, token, results, self.clock())
         return len(views)
 
@@ -339,65 +345,101 @@ class Dispatcher:
             )
             if not claimed:
                 return []
+            consent = case(
+                (
+                    Delivery.is_marketing.is_(True),
+                    marketing_allowed_sql(Delivery.customer_id, Delivery.channel),
+                ),
+                else_=true(),
+            )
             rows = session.execute(
                 select(
-                    Delivery,
+                    Delivery.id,
+                    Delivery.idempotency_key,
+                    Delivery.customer_id,
+                    Delivery.channel,
+                    Delivery.identity_id,
+                    Delivery.is_marketing,
+                    Delivery.text,
+                    Delivery.attempts,
                     Campaign.code,
                     Campaign.kind,
                     ChannelIdentity.external_id,
                     ChannelIdentity.last_inbound_at,
                     ChannelIdentity.subscribed,
+                    consent.label("consent"),
                 )
                 .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
                 .outerjoin(ChannelIdentity, ChannelIdentity.id == Delivery.identity_id)
-                .where(Delivery.id.in_(claimed), Delivery.claim_token == token)
+                .where(_id_in(session, claimed), Delivery.claim_token == token)
             ).all()
-            return self._screen(session, rows, now)
+            return self._screen(session, token, rows, now)
 
-    def _screen(self, session: Session, rows: list[Any], now: dt.datetime) -> list[DeliveryView]:
-        """Last checks at send time: consent may have been withdrawn, the clock may be in quiet hours."""
+    def _screen(self, session: Session, token: str, rows: list[Any], now: dt.datetime) -> list[DeliveryView]:
+        """Last checks at send time: consent may have been withdrawn, the clock may be in quiet hours.
+
+        Consent is the same rule as :func:`crm.care_access.marketing_allowed`, evaluated in the
+        claiming query (one round trip, no per-batch id lists).
+        """
         policy = self.config.policy
-        marketing_ids = {r[0].customer_id for r in rows if r[0].is_marketing}
-        consent: dict[str, dict[int, bool]] = {}
-        for channel in {r[0].channel for r in rows if r[0].is_marketing}:
-            consent[channel] = marketing_allowed(session, marketing_ids, channel)
         views: list[DeliveryView] = []
-        for d, code, kind, external_id, last_inbound_at, subscribed in rows:
-            if d.is_marketing and not consent.get(d.channel, {}).get(d.customer_id, False):
-                self._decide(d, "suppressed", "opted_out", now)
-            elif d.identity_id is None or not subscribed:
-                self._decide(d, "suppressed", "unsubscribed", now)
-            elif compliance.in_quiet_hours(now, policy):
-                self._decide(
-                    d, "deferred", "quiet_hours", now, not_before=compliance.next_allowed(now, policy)
-                )
-                d.attempts -= 1  # waiting for morning is not a failed attempt
+        decided: list[dict[str, Any]] = []
+        quiet = compliance.in_quiet_hours(now, policy)
+        for r in rows:
+            if r.is_marketing and not r.consent:
+                decided.append(self._decide(r, "suppressed", "opted_out", None, r.attempts))
+            elif r.identity_id is None or not r.subscribed:
+                decided.append(self._decide(r, "suppressed", "unsubscribed", None, r.attempts))
+            elif quiet:
+                # waiting for morning is not a failed attempt
+                later = compliance.next_allowed(now, policy)
+                decided.append(self._decide(r, "deferred", "quiet_hours", later, r.attempts - 1))
             else:
                 views.append(
                     DeliveryView(
-                        delivery_id=d.id,
-                        idempotency_key=d.idempotency_key,
-                        customer_id=d.customer_id,
-                        campaign_code=code,
-                        campaign_kind=kind,
-                        channel=d.channel,
-                        identity_id=d.identity_id,
-                        external_id=external_id,
-                        last_inbound_at=last_inbound_at,
-                        is_marketing=d.is_marketing,
-                        text=d.text,
-                        attempt=d.attempts,
+                        delivery_id=r.id,
+                        idempotency_key=r.idempotency_key,
+                        customer_id=r.customer_id,
+                        campaign_code=r.code,
+                        campaign_kind=r.kind,
+                        channel=r.channel,
+                        identity_id=r.identity_id,
+                        external_id=r.external_id,
+                        last_inbound_at=r.last_inbound_at,
+                        is_marketing=r.is_marketing,
+                        text=r.text,
+                        attempt=r.attempts,
                     )
                 )
+        if decided:
+            table = Delivery.__table__
+            session.connection().execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.claim_token == token)
+                .values(
+                    status=bindparam("b_status"),
+                    reason=bindparam("b_reason"),
+                    not_before=_coalesce_not_before(table),
+                    attempts=bindparam("b_attempts"),
+                    decided_at=now,
+                    claim_token=None,
+                    lease_until=None,
+                ),
+                decided,
+            )
         return views
 
     def _decide(
-        self, d: Delivery, status: str, reason: str, now: dt.datetime, not_before: dt.datetime | None = None
-    ) -> None:
-        d.status, d.reason, d.decided_at, d.claim_token, d.lease_until = status, reason, now, None, None
-        if not_before is not None:
-            d.not_before = not_before
+        self, r: Any, status: str, reason: str, not_before: dt.datetime | None, attempts: int
+    ) -> dict[str, Any]:
         self.stats[reason] += 1
+        return {
+            "b_id": r.id,
+            "b_status": status,
+            "b_reason": reason,
+            "b_not_before": not_before,
+            "b_attempts": attempts,
+        }
 
     def _record(self, token: str, results: list[tuple[DeliveryView, SendOutcome]], now: dt.datetime) -> None:
         cfg = self.config
@@ -426,7 +468,31 @@ class Dispatcher:
             self.stats[p["b_status"]] += 1
             params.append(p)
         table = Delivery.__table__
-        stmt = (
+        sent = [p["b_id"] for p in params if p["b_status"] == "sent"]
+        params = [p for p in params if p["b_status"] != "sent"]
+        with session_scope(self.factory) as session:
+            if sent:
+                # The common outcome in one statement (ids as a single array parameter on
+                # PostgreSQL) instead of one UPDATE per message.
+                session.connection().execute(
+                    update(table)
+                    .where(_id_in(session, sent, table.c.id), table.c.claim_token == token)
+                    .values(
+                        status="sent",
+                        reason=None,
+                        last_error=None,
+                        sent_at=now,
+                        decided_at=now,
+                        claim_token=None,
+                        lease_until=None,
+                    )
+                )
+            if params:
+                session.connection().execute(self._record_stmt(token, now), params)
+
+    def _record_stmt(self, token: str, now: dt.datetime) -> Any:
+        table = Delivery.__table__
+        return (
             update(table)
             .where(table.c.id == bindparam("b_id"), table.c.claim_token == token)
             .values(
@@ -440,8 +506,16 @@ class Dispatcher:
                 lease_until=None,
             )
         )
-        with session_scope(self.factory) as session:
-            session.connection().execute(stmt, params)
+
+
+def _id_in(session: Session, ids: list[int], column: Any = None) -> Any:
+    """``id IN ids``: one array parameter on PostgreSQL (no statement growing with the batch)."""
+    column = Delivery.__table__.c.id if column is None else column
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+    return column.in_(ids)
 
 
 def _coalesce_not_before(table: Any) -> Any:

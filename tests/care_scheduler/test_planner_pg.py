@@ -188,3 +188,40 @@ def test_claiming_skips_rows_locked_by_another_dispatcher(pg_engine: Engine) -> 
         )
     assert {owners[i] for i in first} == {"token-a"} and {owners[i] for i in second} == {"token-b"}
     assert len(first | second) == due
+
+
+@pytest.mark.postgres
+def test_claim_screens_consent_withdrawn_and_unsubscribed_after_planning(pg_engine: Engine) -> None:
+    factory = make_sessionmaker(pg_engine)
+    with session_scope(factory) as s:
+        labels = build_bank(s)
+        plan_day(s, DAY, codes=CODES)
+        ids = {label: cid for cid, label in labels.items()}
+        # after planning: 王秀英 withdraws consent at the counter, the web-only customer unsubscribes
+        s.execute(
+            MarketingConsent.__table__.update()
+            .where(MarketingConsent.customer_id == ids["plain"])
+            .values(granted=False)
+        )
+        s.execute(
+            ChannelIdentity.__table__.update()
+            .where(ChannelIdentity.customer_id == ids["web_only"])
+            .values(subscribed=False)
+        )
+    dispatcher = Dispatcher(
+        factory, RecordingSender(), DispatchConfig(batch_size=1000), clock=lambda: NOON_UTC
+    )
+    views = dispatcher._claim("token", NOON_UTC)
+    assert {labels[v.customer_id] for v in views} >= {"birthday", "deposit_no_consent", "web_then_wechat"}
+    assert not {labels[v.customer_id] for v in views} & {"plain", "web_only"}
+    with session_scope(factory) as s:
+        got = {
+            labels[d.customer_id]: (d.status, d.reason, d.claim_token, d.attempts)
+            for d in s.scalars(
+                select(Delivery).where(Delivery.customer_id.in_([ids["plain"], ids["web_only"]]))
+            )
+        }
+    assert got == {
+        "plain": ("suppressed", "opted_out", None, 1),
+        "web_only": ("suppressed", "unsubscribed", None, 1),
+    }
