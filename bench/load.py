@@ -98,6 +98,7 @@ async def measure_single(
     stack: Stack | None = None
     try:
         prepare_bank(url, args.customers)
+        (workdir / "single").mkdir()
         stack = start_stack(workdir / "single", url, model)
         player = WeChatPlayer.from_env(stack.env)
         gateway = wechat_sender(player, [stack.gateway_url])
@@ -211,6 +212,7 @@ async def measure_cluster(
     stack: Stack | None = None
     try:
         prepare_bank(url, args.customers)
+        (workdir / "cluster").mkdir()
         stack = start_cluster(workdir / "cluster", url, tracker.rsplit("/", 1)[1], model, instances=2)
         player = WeChatPlayer.from_env(stack.env)
         gateways = stack.env["GATEWAYS"].split()

@@ -120,9 +120,16 @@ async def open_loop(
         started = time.perf_counter()
         flows = itertools.count()
 
+        in_flight = [0]
+
         async def play(cid: str, turns: list[str]) -> None:
-            for turn in turns:
-                await _one(http, send, run, cid, turn)
+            in_flight[0] += 1
+            run.concurrency = max(run.concurrency, in_flight[0])  # peak customers mid-flow
+            try:
+                for turn in turns:
+                    await _one(http, send, run, cid, turn)
+            finally:
+                in_flight[0] -= 1
 
         next_at = started
         while sent < max_messages and time.perf_counter() - started < max_seconds:
@@ -137,6 +144,4 @@ async def open_loop(
         if tasks:
             await asyncio.wait(tasks, timeout=60)
         run.seconds = time.perf_counter() - started
-        peak = max(1, len(tasks))
-        run.concurrency = peak
     return run

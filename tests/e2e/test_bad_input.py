@@ -79,12 +79,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def counts(engine: Engine) -> tuple[int, int]:
+def counts(engine: Engine) -> int:
+    """WeChat callbacks claimed for processing. Only ``/wechat`` writes these; the shared stack's
+    background sweeper may add messages at any time, so totals of other tables would be flaky."""
     with engine.connect() as conn:
-        return (
-            conn.execute(text("SELECT count(*) FROM messages")).scalar_one(),
-            conn.execute(text("SELECT count(*) FROM wechat_inbound")).scalar_one(),
-        )
+        return int(conn.execute(text("SELECT count(*) FROM wechat_inbound")).scalar_one())
 
 
 def stored_in(engine: Engine, channel: str, external_id: str) -> list[str]:
@@ -108,14 +107,13 @@ async def assert_alive(http: aiohttp.ClientSession, stack: Stack) -> None:
 # --- WeChat: refused with 4xx, nothing stored ----------------------------------------------------
 
 
-def fixture(name: str, openid: str) -> str:
+def fixture(name: str) -> str:
     return (
         (FIXTURES / f"{name}.xml").read_text(encoding="utf-8").replace("gh_bankcare_test", "gh_bankcare_demo")
     )
 
 
-def rejections(wechat: WeChatPlayer) -> list[tuple[str, dict[str, str], bytes, int]]:
-    openid = f"oBad{uuid.uuid4().hex[:12]}"
+def rejections(wechat: WeChatPlayer, openid: str) -> list[tuple[str, dict[str, str], bytes, int]]:
     good = wechat.text_xml(openid, "你好")
     q, body = wechat.sign(good)
     stale_q, _ = wechat.sign(good, timestamp=int(time.time()) - 600)
@@ -126,8 +124,8 @@ def rejections(wechat: WeChatPlayer) -> list[tuple[str, dict[str, str], bytes, i
     return [
         ("oversized body", q, wechat.text_xml(openid, "好" * 30_000).encode(), 413),
         ("malformed xml", q, b"<xml><ToUserName>gh_bankcare_demo</ToUserName><MsgType>text", 400),
-        ("xxe", q, fixture("invalid__xxe", openid).encode(), 400),
-        ("billion laughs", q, fixture("invalid__billion_laughs", openid).encode(), 400),
+        ("xxe", q, fixture("invalid__xxe").encode(), 400),
+        ("billion laughs", q, fixture("invalid__billion_laughs").encode(), 400),
         ("wrong root", q, b"<html><body>hi</body></html>", 400),
         ("wrong signature", {**q, "signature": "0" * 40}, body, 403),
         ("no signature", {k: v for k, v in q.items() if k != "signature"}, body, 403),
@@ -137,7 +135,7 @@ def rejections(wechat: WeChatPlayer) -> list[tuple[str, dict[str, str], bytes, i
         ("random bytes", q, junk, 400),
         ("empty body", q, b"", 400),
         (
-            "random bytes as ciphertext",
+            "tampered ciphertext",
             {**enc_q},
             enc_body.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[x"),
             403,
@@ -152,8 +150,9 @@ async def test_wechat_rejections_are_4xx_and_store_nothing(
     target: Stack, engine: Engine, http: aiohttp.ClientSession
 ) -> None:
     wechat = WeChatPlayer.from_env(target.env)
+    openid = f"oBad{uuid.uuid4().hex[:12]}"
     before = counts(engine)
-    for name, query, body, status in rejections(wechat):
+    for name, query, body, status in rejections(wechat, openid):
         reply = await wechat.post(http, target.gateway_url, query, body)
         assert reply.status == status, (name, reply.status, reply.raw[:200])
     async with http.post(f"{target.gateway_url}/wechat", data=b"<xml/>") as resp:  # no query at all
@@ -161,6 +160,7 @@ async def test_wechat_rejections_are_4xx_and_store_nothing(
     async with http.get(f"{target.gateway_url}/wechat", params={"echostr": "x"}) as resp:
         assert resp.status == 400
     assert counts(engine) == before
+    assert stored_in(engine, "wechat", openid) == []
     await assert_alive(http, target)
 
 
@@ -229,7 +229,6 @@ async def test_web_chat_rejections_are_4xx_and_store_nothing(
     target: Stack, engine: Engine, http: aiohttp.ClientSession
 ) -> None:
     url = f"{target.gateway_url}/api/messages"
-    before = counts(engine)
     async with http.post(url, json={"text": "你好"}) as resp:  # no cookie
         assert resp.status == 401
     web = await web_session(http, target)
@@ -258,7 +257,6 @@ async def test_web_chat_rejections_are_4xx_and_store_nothing(
         assert stored_in(engine, "web", visitor_id(web)) == []
     finally:
         await web.close()
-    assert counts(engine) == before
     await assert_alive(http, target)
 
 
