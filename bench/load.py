@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import shutil
 import sys
 import tempfile
@@ -217,7 +218,7 @@ async def measure_cluster(
         player = WeChatPlayer.from_env(stack.env)
         gateways = stack.env["GATEWAYS"].split()
         await closed_loop(wechat_sender(player, gateways), "warm-up", 4, 40, 60, "oWarmC")
-        level = max(args.levels)
+        level = args.cluster_level  # below saturation of one pair, so a second pair has room to help
         run_id = uuid.uuid4().hex[:6]
         one = await closed_loop(
             wechat_sender(player, gateways[:1]),
@@ -260,6 +261,7 @@ async def measure_cluster(
 
 async def main_async(args: argparse.Namespace) -> int:
     model = Path(args.model) if args.model else train_model()
+    load_before = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="bankcare-load-"))
     started = time.perf_counter()
     try:
@@ -274,7 +276,9 @@ async def main_async(args: argparse.Namespace) -> int:
     body = "\n".join(
         [
             f"Command: `{command.strip()}` (model `{model.name}`, {args.customers} demo customers, "
-            f"{time.perf_counter() - started:.0f} s in all).",
+            f"{time.perf_counter() - started:.0f} s in all). Load average {load_before:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after: the 2 cores are shared with other jobs, so compare rows "
+            "of one run.",
             "",
             "Simulated customers play weighted multi-turn flows (greetings, rates, loans, branches, lost "
             "card, appointments, account queries before binding) as signed WeChat XML. Closed loop: each "
@@ -299,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=300, help="demo bank size")
     parser.add_argument("--soak-minutes", type=float, default=0.0)
     parser.add_argument("--no-cluster", action="store_true")
+    parser.add_argument("--cluster-level", type=int, default=8, help="concurrent customers on the cluster")
     parser.add_argument("--model", help="a trained model (default: train or reuse by hash)")
     parser.add_argument("--no-write", action="store_true")
     return asyncio.run(main_async(parser.parse_args(argv)))
