@@ -33,7 +33,9 @@ def cluster(pg_admin, rasa_model, tmp_path):  # type: ignore[no-untyped-def]
     upgrade(app_url)
     import datetime as dt
 
-    seed_demo_bank(make_engine(app_url), customers=60, as_of=dt.datetime.now(dt.UTC).date())
+    seed_engine = make_engine(app_url)
+    seed_demo_bank(seed_engine, customers=60, as_of=dt.datetime.now(dt.UTC).date())
+    seed_engine.dispose()
     stack = start_cluster(tmp_path, app_url, tracker_url.rsplit("/", 1)[1], rasa_model)
     stack.env["TRACKER_URL"] = tracker_url
     yield stack
@@ -64,11 +66,14 @@ def test_binding_form_alternating_between_instances(cluster) -> None:  # type: i
         customer = s.scalars(select(Customer).where(Customer.phone == ZHAO.phone)).one()
         account = s.scalars(select(Account).where(Account.customer_id == customer.id)).first()
         assert ident.customer_id == customer.id
-    with make_engine(cluster.env["TRACKER_URL"]).connect() as conn:
+    tracker = make_engine(cluster.env["TRACKER_URL"])
+    with tracker.connect() as conn:
         events = conn.execute(
             text("SELECT count(*) FROM events WHERE sender_id = :s"), {"s": f"web:{ZHAO.web_id}"}
         ).scalar()
+    tracker.dispose()
     assert events and events > 5, "both instances wrote the one conversation to the shared tracker store"
     b.last_id = a.last_id = max(a.last_id, b.last_id)
+    engine.dispose()
     reply = a.reply_text("查余额")
     assert account is not None and mask_card(account.account_no) in reply

@@ -16,10 +16,14 @@ pytestmark = pytest.mark.e2e
 
 
 def expected_balances(stack: Stack, phone: str) -> list[tuple[str, str, str]]:
-    with Session(make_engine(stack.database_url)) as s:
-        customer = s.scalars(select(Customer).where(Customer.phone == phone)).one()
-        accounts = s.scalars(select(Account).where(Account.customer_id == customer.id)).all()
-        return [(mask_card(a.account_no), format_yuan(a.balance), a.account_no) for a in accounts]
+    engine = make_engine(stack.database_url)
+    try:
+        with Session(engine) as s:
+            customer = s.scalars(select(Customer).where(Customer.phone == phone)).one()
+            accounts = s.scalars(select(Account).where(Account.customer_id == customer.id)).all()
+            return [(mask_card(a.account_no), format_yuan(a.balance), a.account_no) for a in accounts]
+    finally:
+        engine.dispose()
 
 
 def test_greeting(stack: Stack) -> None:
@@ -50,8 +54,10 @@ def test_unverified_visitor_gets_binding_invitation_not_data(stack: Stack) -> No
 def test_every_message_is_stored_with_direction_and_author(stack: Stack) -> None:
     chat = WebChat(stack.gateway_url, PERSONAS[1].web_id)
     chat.say("你好")
-    with Session(make_engine(stack.database_url)) as s:
+    engine = make_engine(stack.database_url)
+    with Session(engine) as s:
         rows = s.execute(select(Message.direction, Message.author).order_by(Message.id)).all()
+    engine.dispose()
     assert ("in", "customer") in rows and ("out", "bot") in rows
 
 
