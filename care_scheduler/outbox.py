@@ -321,7 +321,11 @@ class Dispatcher:
                         and_(Delivery.status == "sending", Delivery.lease_until < now),
                     )
                 )
-                .order_by(Delivery.not_before, Delivery.id)
+                # Oldest due first. Not "(not_before, id)": no index has that order, so with a
+                # million rows due at 09:00 PostgreSQL sorted the whole backlog for every batch
+                # (0.4 s per claim at 300k rows); by not_before alone it walks the index and stops
+                # after one batch (4 ms). Equal times come in index (≈ insertion) order.
+                .order_by(Delivery.not_before)
                 .limit(cfg.batch_size)
             )
             if session.get_bind().dialect.name == "postgresql":
