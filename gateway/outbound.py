@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bankcare.metrics import get_metrics
 from bankcare.settings import Settings
 from care_scheduler.sender import DeliveryView, SendOutcome
 from crm.access.conversations import open_conversation, record_message
@@ -59,17 +60,22 @@ class OutboundSender:
 
     async def send(self, delivery: DeliveryView) -> SendOutcome:
         if delivery.channel == "web":
-            return await self._db(lambda s: self._send_web(s, delivery))
-        if delivery.channel == "wechat":
-            return await self._send_wechat(delivery)
-        return SendOutcome.failed(f"unknown_channel:{delivery.channel}")
+            outcome: SendOutcome = await self._db(lambda s: self._send_web(s, delivery))
+        elif delivery.channel == "wechat":
+            outcome = await self._send_wechat(delivery)
+        else:
+            outcome = SendOutcome.failed(f"unknown_channel:{delivery.channel}")
+        get_metrics().deliveries.labels(channel=delivery.channel, status=outcome.status).inc()
+        return outcome
 
     def _send_web(self, session: Session, d: DeliveryView) -> SendOutcome:
         if session.scalar(select(OutboundSend.id).where(OutboundSend.idempotency_key == d.idempotency_key)):
             return SendOutcome.sent()
         if not d.external_id:
             return SendOutcome.failed("no_web_identity")
-        session.add(OutboundSend(idempotency_key=d.idempotency_key, channel="web", route="web", status="sent"))
+        session.add(
+            OutboundSend(idempotency_key=d.idempotency_key, channel="web", route="web", status="sent")
+        )
         conv = open_conversation(session, "web", d.external_id)
         record_message(session, conv, "out", "campaign", d.text)
         return SendOutcome.sent()
@@ -110,7 +116,9 @@ class OutboundSender:
         if claim == "failed":
             return SendOutcome.failed("already_failed")
         if claim == "in_flight":
-            await self._db(lambda s: self._finish(s, d.idempotency_key, "failed", "", "ambiguous_after_crash"))
+            await self._db(
+                lambda s: self._finish(s, d.idempotency_key, "failed", "", "ambiguous_after_crash")
+            )
             return SendOutcome.failed("ambiguous_after_crash")
         in_window = d.last_inbound_at is not None and utcnow() - d.last_inbound_at < WINDOW
         result: SendResult | None = None
@@ -119,7 +127,9 @@ class OutboundSender:
             result = await self.wechat.send_text(d.external_id, d.text)
         if result is None or result.status == "outside_window":
             if d.is_marketing:
-                await self._db(lambda s: self._finish(s, d.idempotency_key, "failed", "custom", "outside_48h_window"))
+                await self._db(
+                    lambda s: self._finish(s, d.idempotency_key, "failed", "custom", "outside_48h_window")
+                )
                 return SendOutcome.failed("outside_48h_window")
             route = "template"
             result = await self.wechat.send_template(
@@ -133,7 +143,6 @@ class OutboundSender:
             return SendOutcome.retry(result.status)
         await self._db(lambda s: self._finish(s, d.idempotency_key, "failed", route, result.status))
         return SendOutcome.failed(f"wechat_{result.status}_{result.errcode}")
-
 
 
 def create_sender(settings: Settings) -> OutboundSender:

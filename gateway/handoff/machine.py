@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from bankcare.metrics import get_metrics
 from crm.access import handoff as access
 from crm.access.conversations import record_message
 from crm.models import Conversation, Message, RelationshipManager, Ticket, utcnow
@@ -27,6 +28,11 @@ from gateway.handoff.settings import HandoffSettings
 VIP_BONUS = 10
 COMPLAINT_PRIORITY = 5
 URGENT_REASONS = frozenset({"complaint", "negative_sentiment"})
+
+
+def _channel(conv: Conversation) -> str:
+    """'wechat:oAbc' → 'wechat' (metric label; never the id itself)."""
+    return conv.sender_id.partition(":")[0] or "web"
 
 
 @dataclass
@@ -91,6 +97,7 @@ class HandoffMachine:
             values={"priority": priority, "queued_at": now, "consecutive_fallbacks": 0},
         ):
             return []
+        get_metrics().handoffs.labels(channel=_channel(conv), reason=reason[:32]).inc()
         hs.reason, hs.customer_id, hs.branch_id, hs.tier = (
             reason[:32],
             customer.id if customer else None,
@@ -169,6 +176,7 @@ class HandoffMachine:
                     priority = 0
                 return self.request(session, conv, reason, priority, "bot", fx)
         if any(c.get("fallback") is True for c in controls):
+            get_metrics().fallbacks.labels(channel=_channel(conv)).inc()
             conv.consecutive_fallbacks += 1
             if conv.consecutive_fallbacks >= self.settings.fallbacks_before_handoff:
                 return self.request(session, conv, "fallback", 0, "bot", fx)
@@ -233,8 +241,11 @@ class HandoffMachine:
     def take(self, session: Session, conv: Conversation, rm: RelationshipManager, fx: Effects) -> bool:
         """queued → agent for ``rm``; False if someone else was quicker or it left the queue."""
         now = utcnow()
+        queued_at = conv.queued_at
         if not access.move(session, conv, "queued", "agent", f"rm:{rm.code}", "taken", rm_id=rm.id):
             return False
+        if queued_at is not None:
+            get_metrics().queue_wait.observe(max(0.0, (now - queued_at).total_seconds()))
         hs = access.handoff_state(session, conv.id)
         hs.assigned_at, hs.awaiting_since, hs.updated_at = now, None, now
         self.notify(

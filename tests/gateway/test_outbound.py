@@ -48,11 +48,22 @@ async def sandbox() -> AsyncIterator[tuple[str, object]]:
     await server.close()
 
 
+def delivered_count(channel: str, status: str) -> float:
+    from bankcare.metrics import get_metrics
+
+    value = get_metrics().registry.get_sample_value(
+        "bankcare_deliveries_total", {"channel": channel, "status": status}
+    )
+    return value or 0.0
+
+
 async def test_web_delivery_is_written_once(factory) -> None:  # type: ignore[no-untyped-def]
     sender = OutboundSender(factory, wechat=None)
     d = delivery("camp:1:2026-12-01", "web", marketing=True, last_inbound=None, external="demo-x")
+    before = delivered_count("web", "sent")
     assert (await sender.send(d)).status == "sent"
     assert (await sender.send(d)).status == "sent"
+    assert delivered_count("web", "sent") == before + 2  # attempts are counted; the message exists once
     with factory() as s:
         assert s.scalar(select(func.count()).select_from(Message).where(Message.author == "campaign")) == 1
 
