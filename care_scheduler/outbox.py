@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections import Counter
@@ -93,6 +94,33 @@ class OutboxSink:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.inserted = 0
+        self._held: tuple[dict[str, Any], list[OutboxRow]] | None = None
+
+    # The planner holds a decided batch and writes it while it decides the next one (see
+    # PgCopySink). Order per campaign loop: hold(k) ... query k+1 ... start() [writes k] ...
+    # decide k+1 ... join() ... hold(k+1). ``flush`` (also the barrier before a query that must
+    # see every earlier row) writes whatever is held and waits.
+
+    def hold(self, constants: dict[str, Any], rows: list[OutboxRow]) -> None:
+        assert self._held is None, "join() before holding the next batch"
+        if rows:
+            self._held = (constants, rows)
+
+    def start(self) -> None:
+        """Begin writing the held batch (here: synchronously)."""
+        if self._held is not None:
+            constants, rows = self._held
+            self._held = None
+            self.inserted += self.write(constants, rows)
+
+    def join(self) -> None:
+        """Wait for the write begun by :meth:`start`."""
+
+    def flush(self) -> None:
+        self.join()
+        self.start()
+        self.join()
 
     def write(self, constants: dict[str, Any], rows: list[OutboxRow]) -> int:
         table = Delivery.__table__
@@ -130,6 +158,35 @@ class PgCopySink(OutboxSink):
     def __init__(self, session: Session) -> None:
         super().__init__(session)
         self._stage_ready = False
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        """Write the held batch on a helper thread, so PostgreSQL stores batch k while Python
+        decides batch k+1. The planner touches no database while a write runs (it only renders
+        and applies rules in memory), so the session's connection has one user at a time."""
+        if self._held is None:
+            return
+        constants, rows = self._held
+        self._held = None
+        self.session.connection()  # bind the transaction's connection here, not on the thread
+
+        def run() -> None:
+            try:
+                self.inserted += self.write(constants, rows)
+            except BaseException as exc:  # re-raised in join(), on the planner's thread
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="care-outbox-write")
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     def write(self, constants: dict[str, Any], rows: list[OutboxRow]) -> int:
         from sqlalchemy.dialects.postgresql import insert as pg_insert

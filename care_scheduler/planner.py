@@ -99,18 +99,37 @@ def plan_day(
         # page) than running it. SET LOCAL ends with this transaction.
         session.execute(text("SET LOCAL jit = off"))
     sink = None if dry_run else outbox_sink(session)
-    for row, campaign in active_campaigns(session, codes):
-        if campaign.audience.segments and result.segment_version is None:
-            continue  # a segment-targeted campaign cannot run before segments are built
-        decorate = ctx.decoration(campaign)
-        for batch_rows in candidates(session, campaign, day, batch, decorate):
-            decisions, rows = ctx.decide(row, campaign, batch_rows, run_caps, result.counts)
-            if collect:
-                result.decisions.extend(decisions)
-            if rows and sink is not None:
-                result.inserted += sink.write(ctx.batch_constants(row, campaign), rows)
-        if not dry_run:
-            session.flush()
+    try:
+        for row, campaign in active_campaigns(session, codes):
+            if campaign.audience.segments and result.segment_version is None:
+                continue  # a segment-targeted campaign cannot run before segments are built
+            decorate = ctx.decoration(campaign)
+            constants = ctx.batch_constants(row, campaign)
+            # The sink writes batch k while batch k+1 is decided. Keyset pages of one pass hold
+            # different customers (and keys), so page k+1's caps and "already planned" do not
+            # depend on page k's rows; before a new pass (another festival the same day, another
+            # reminder offset) the barrier writes everything, so its counts see all earlier rows.
+            barrier = None if sink is None else sink.flush
+            for batch_rows in candidates(session, campaign, day, batch, decorate, barrier):
+                if sink is not None:
+                    sink.start()
+                try:
+                    decisions, rows = ctx.decide(row, campaign, batch_rows, run_caps, result.counts)
+                finally:
+                    if sink is not None:
+                        sink.join()
+                if collect:
+                    result.decisions.extend(decisions)
+                if sink is not None:
+                    sink.hold(constants, rows)
+            if sink is not None:
+                sink.flush()
+                session.flush()
+    finally:
+        if sink is not None:
+            sink.join()
+    if sink is not None:
+        result.inserted = sink.inserted
     return result
 
 

@@ -47,6 +47,10 @@ def _no_decoration(stmt: Select[Any], key: ColumnElement[str]) -> Select[Any]:
     return stmt
 
 
+def _no_barrier() -> None:
+    pass
+
+
 def key_sql(campaign_code: str, occurrence: str | ColumnElement[str]) -> ColumnElement[str]:
     """The outbox key ``campaign:customer:occurrence`` as SQL (same text :func:`key_of` builds)."""
     expr = literal(f"{campaign_code}:", String) + cast(Customer.id, String) + literal(":", String)
@@ -90,7 +94,12 @@ def _base_query(campaign: CampaignDef) -> Select[Any]:
     return stmt
 
 
-def _paged(session: Session, stmt: Select[Any], batch: int) -> Iterator[list[Any]]:
+def _paged(
+    session: Session, stmt: Select[Any], batch: int, barrier: Callable[[], None] | None = None
+) -> Iterator[list[Any]]:
+    """Keyset pages of ``stmt``; ``barrier`` runs before the first page (a new pass)."""
+    if barrier is not None:
+        barrier()
     last = 0
     while True:
         rows = session.execute(stmt.where(Customer.id > last).order_by(Customer.id).limit(batch)).all()
@@ -106,16 +115,20 @@ def candidates(
     day: dt.date,
     batch: int = 5000,
     decorate: Decorate | None = None,
+    barrier: Callable[[], None] | None = None,
 ) -> Iterator[list[Candidate]]:
     """Yield batches of candidates for ``campaign`` on local date ``day``.
 
     Each candidate's ``customer`` row has the customer columns, ``idem_key`` (the outbox key)
-    and whatever ``decorate`` added.
+    and whatever ``decorate`` added. ``barrier`` is called before the first query of every
+    pass over the customers (the planner writes pending rows there, see planner.plan_day);
+    pages within one pass never share a customer (keyset) or an outbox key.
     """
     kind = campaign.kind
     deco = decorate or _no_decoration
+    bar = barrier or _no_barrier
     if kind == "birthday":
-        yield from _birthday(session, campaign, day, batch, deco)
+        yield from _birthday(session, campaign, day, batch, deco, bar)
     elif kind == "festival":
         for fest in cal.festivals_on(day):
             spec = campaign.params["festivals"].get(fest.code)
@@ -125,20 +138,25 @@ def candidates(
             extra = {"festival_name": fest.name}
             key = key_sql(campaign.code, occurrence)
             stmt = deco(_base_query(campaign).add_columns(key.label("idem_key")), key)
-            for rows in _paged(session, stmt, batch):
+            for rows in _paged(session, stmt, batch, bar):
                 yield [Candidate(r, occurrence, fest.code, extra, spec.get("min_age")) for r in rows]
     elif kind == "holiday_notice":
-        yield from _holiday(session, campaign, day, batch, deco)
+        yield from _holiday(session, campaign, day, batch, deco, bar)
     elif kind == "reminder":
-        yield from _reminders(session, campaign, day, batch, deco)
+        yield from _reminders(session, campaign, day, batch, deco, bar)
     elif kind == "reactivation":
-        yield from _reactivation(session, campaign, day, batch, deco)
+        yield from _reactivation(session, campaign, day, batch, deco, bar)
     elif kind == "promotion":
-        yield from _promotion(session, campaign, day, batch, deco)
+        yield from _promotion(session, campaign, day, batch, deco, bar)
 
 
 def _birthday(
-    session: Session, campaign: CampaignDef, day: dt.date, batch: int, deco: Decorate
+    session: Session,
+    campaign: CampaignDef,
+    day: dt.date,
+    batch: int,
+    deco: Decorate,
+    bar: Callable[[], None],
 ) -> Iterator[list[Candidate]]:
     match = and_(
         extract("month", Customer.birthday) == day.month, extract("day", Customer.birthday) == day.day
@@ -151,7 +169,7 @@ def _birthday(
     occurrence = str(day.year)
     key = key_sql(campaign.code, occurrence)
     stmt = deco(_base_query(campaign).add_columns(key.label("idem_key")).where(match), key)
-    for rows in _paged(session, stmt, batch):
+    for rows in _paged(session, stmt, batch, bar):
         yield [Candidate(r, occurrence) for r in rows]
 
 
@@ -160,7 +178,12 @@ def _is_leap(year: int) -> bool:
 
 
 def _holiday(
-    session: Session, campaign: CampaignDef, day: dt.date, batch: int, deco: Decorate
+    session: Session,
+    campaign: CampaignDef,
+    day: dt.date,
+    batch: int,
+    deco: Decorate,
+    bar: Callable[[], None],
 ) -> Iterator[list[Candidate]]:
     days_before = int(campaign.params.get("days_before", 3))
     for period in cal.holiday_periods(day.year) + cal.holiday_periods(day.year + 1):
@@ -177,12 +200,17 @@ def _holiday(
         }
         key = key_sql(campaign.code, occurrence)
         stmt = deco(_base_query(campaign).add_columns(key.label("idem_key")), key)
-        for rows in _paged(session, stmt, batch):
+        for rows in _paged(session, stmt, batch, bar):
             yield [Candidate(r, occurrence, extra=extra) for r in rows]
 
 
 def _reminders(
-    session: Session, campaign: CampaignDef, day: dt.date, batch: int, deco: Decorate
+    session: Session,
+    campaign: CampaignDef,
+    day: dt.date,
+    batch: int,
+    deco: Decorate,
+    bar: Callable[[], None],
 ) -> Iterator[list[Candidate]]:
     subject = campaign.params["subject"]
     offsets = [int(o) for o in campaign.params.get("offsets_days", [])]
@@ -259,13 +287,19 @@ def _reminders(
 
         # A customer may hold several due objects, so keyset paging by customer does not apply;
         # due objects on one day are few (thousands), fetched at once.
+        bar()
         rows = session.execute(deco(stmt, key).order_by(Customer.id, key)).all()
         for i in range(0, len(rows), batch):
             yield [make(r) for r in rows[i : i + batch]]
 
 
 def _reactivation(
-    session: Session, campaign: CampaignDef, day: dt.date, batch: int, deco: Decorate
+    session: Session,
+    campaign: CampaignDef,
+    day: dt.date,
+    batch: int,
+    deco: Decorate,
+    bar: Callable[[], None],
 ) -> Iterator[list[Candidate]]:
     dormant_days = int(campaign.params.get("dormant_days", 180))
     every = int(campaign.params.get("every_days", 90))
@@ -287,7 +321,7 @@ def _reactivation(
         .where(Customer.opened_on <= cutoff.date())
         .where(or_(last_at.is_(None), last_at < cutoff))
     )
-    for rows in _paged(session, deco(stmt, key), batch):
+    for rows in _paged(session, deco(stmt, key), batch, bar):
         out = []
         for r in rows:
             idle = (day - r.last_at.astimezone(TZ).date()).days if r.last_at is not None else dormant_days
@@ -296,7 +330,12 @@ def _reactivation(
 
 
 def _promotion(
-    session: Session, campaign: CampaignDef, day: dt.date, batch: int, deco: Decorate
+    session: Session,
+    campaign: CampaignDef,
+    day: dt.date,
+    batch: int,
+    deco: Decorate,
+    bar: Callable[[], None],
 ) -> Iterator[list[Candidate]]:
     send_on = campaign.params.get("send_on")
     if send_on is None or dt.date.fromisoformat(str(send_on)) != day:
@@ -315,5 +354,5 @@ def _promotion(
     occurrence = day.isoformat()
     key = key_sql(campaign.code, occurrence)
     stmt = deco(_base_query(campaign).add_columns(key.label("idem_key")), key)
-    for rows in _paged(session, stmt, batch):
+    for rows in _paged(session, stmt, batch, bar):
         yield [Candidate(r, occurrence, variant_for(campaign.code, r.id, weights), extra) for r in rows]

@@ -225,3 +225,25 @@ def test_claim_screens_consent_withdrawn_and_unsubscribed_after_planning(pg_engi
         "plain": ("suppressed", "opted_out", None, 1),
         "web_only": ("suppressed", "unsubscribed", None, 1),
     }
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("batch", [3, 10])
+def test_second_pass_sees_every_row_of_the_first_while_writes_overlap(pg_engine: Engine, batch: int) -> None:
+    """2020-10-01 was both 中秋 and 国庆: two passes of one campaign. Batch k is written while
+    batch k+1 is decided, so without the barrier between passes the last page of the first pass
+    would still be unwritten when the second pass counts caps, and 2 greetings would go out
+    (batch 10: the first pass is one page, exactly the rows the second pass reads first)."""
+    factory = make_sessionmaker(pg_engine)
+    day = dt.date(2020, 10, 1)
+    with session_scope(factory) as s:
+        load_into_db(s, read_files())
+        b = f.branch(s)
+        ids = [f.customer(s, b, birthday=dt.date(1960, 1, 1)).id for _ in range(7)]
+        result = plan_day(s, day, codes=["festival_greetings"], batch=batch)
+    assert result.inserted == 14
+    with session_scope(factory) as s:
+        rows = s.execute(select(Delivery.customer_id, Delivery.status, Delivery.reason)).all()
+    for cid in ids:
+        mine = sorted((status, reason or "") for c, status, reason in rows if c == cid)
+        assert mine == [("planned", ""), ("suppressed", "frequency_cap_day")], cid
