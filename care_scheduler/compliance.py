@@ -148,7 +148,7 @@ def cap_reason(on_day: int, in_week: int, policy: Policy) -> str | None:
     return None
 
 
-def _reach_order() -> tuple[ColumnElement[int], ColumnElement[int]]:
+def _reach_order() -> tuple[ColumnElement[int], Any]:
     rank = case(
         {channel: i for i, channel in enumerate(CHANNEL_PREFERENCE)},
         value=ChannelIdentity.channel,

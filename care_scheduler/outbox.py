@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,7 @@ STAGE_COLUMNS = (
     "status",
     "reason",
 )
+_DELIVERY: Table = Delivery.__table__  # type: ignore[assignment]  # the Core table, for SQL rule builders
 _STAGE = Table(
     "care_outbox_stage",
     MetaData(),
@@ -409,7 +410,7 @@ class Dispatcher:
             consent = case(
                 (
                     Delivery.is_marketing.is_(True),
-                    marketing_allowed_sql(Delivery.customer_id, Delivery.channel),
+                    marketing_allowed_sql(_DELIVERY.c.customer_id, _DELIVERY.c.channel),
                 ),
                 else_=true(),
             )
@@ -432,11 +433,13 @@ class Dispatcher:
                 )
                 .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
                 .outerjoin(ChannelIdentity, ChannelIdentity.id == Delivery.identity_id)
-                .where(_id_in(session, claimed), Delivery.claim_token == token)
+                .where(_id_in(session, list(claimed)), Delivery.claim_token == token)
             ).all()
             return self._screen(session, token, rows, now)
 
-    def _screen(self, session: Session, token: str, rows: list[Any], now: dt.datetime) -> list[DeliveryView]:
+    def _screen(
+        self, session: Session, token: str, rows: Sequence[Any], now: dt.datetime
+    ) -> list[DeliveryView]:
         """Last checks at send time: consent may have been withdrawn, the clock may be in quiet hours.
 
         Consent is the same rule as :func:`crm.care_access.marketing_allowed`, evaluated in the
