@@ -19,7 +19,7 @@ export WECHAT_API_BASE ?= http://127.0.0.1:8090
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-faq bench-gateway bench-care bench-seed lock clean
+.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-faq bench-gateway bench-care bench-seed bench-fuzz bench-load lock clean
 
 help: ## 显示所有命令 (show this help)
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -87,7 +87,13 @@ bench-gateway: $(APP_STAMP) ## 网关验签、解密、解析、去重吞吐
 bench-care: $(APP_STAMP) ## 关怀活动规划与发送吞吐
 	$(PY) -m bench.care
 
-bench: bench-seed bench-nlu bench-faq bench-gateway bench-care ## 全部基准测试，结果写入 BENCHMARKS.md
+bench-fuzz: $(APP_STAMP) ## 微信解析/解密路径的模糊测试（10 万个用例）
+	$(PY) -m bench.fuzz
+
+bench-load: install ## 全链路压测：吞吐、延迟、内存，对比 Rasa 单独的能力
+	$(PY) -m bench.load
+
+bench: bench-seed bench-nlu bench-faq bench-gateway bench-care bench-fuzz bench-load ## 全部基准测试，结果写入 BENCHMARKS.md
 
 clean: ## 删除生成的数据库、模型和缓存（保留虚拟环境）
 	rm -rf var models results .pytest_cache

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bankcare.metrics import get_metrics
 from crm.access.conversations import open_conversation, record_message
 from crm.access.identity import get_or_create_identity, unbind
 from crm.db import session_scope
@@ -83,6 +85,7 @@ class ConversationService:
         self.notify = notify
         self.handoff = handoff
         self.channel_timeouts_s = CHANNEL_RASA_TIMEOUT_S if channel_timeouts_s is None else channel_timeouts_s
+        self._background: set[asyncio.Task[None]] = set()
 
     async def _db(self, work: Callable[[Session], Any]) -> Any:
         def run() -> Any:
@@ -92,6 +95,29 @@ class ConversationService:
         return await asyncio.to_thread(run)
 
     async def handle_message(self, message: InboundMessage) -> list[BotReply]:
+        started = time.perf_counter()
+        try:
+            return await self._handle_message(message)
+        finally:
+            get_metrics().gateway_latency.labels(channel=message.channel).observe(time.perf_counter() - started)
+
+    def _count_message(self, channel: str, sender_id: str | None) -> None:
+        """Count the message by intent without delaying the reply: the intent is read from
+        Rasa's tracker afterwards (the REST channel does not return it)."""
+        metrics = get_metrics()
+        if sender_id is None:
+            metrics.messages.labels(channel=channel, intent="none").inc()
+            return
+
+        async def count() -> None:
+            intent = await self.rasa.latest_intent(sender_id)
+            metrics.messages.labels(channel=channel, intent=intent).inc()
+
+        task = asyncio.create_task(count())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _handle_message(self, message: InboundMessage) -> list[BotReply]:
         fx = Effects()
 
         def record_in(session: Session) -> _Turn:
@@ -110,6 +136,7 @@ class ConversationService:
 
         turn: _Turn = await self._db(record_in)
         if turn.answered is not None:
+            self._count_message(message.channel, None)
             await self._apply(fx)
             return turn.answered
 
@@ -119,16 +146,21 @@ class ConversationService:
                 "latitude": message.location.latitude, "longitude": message.location.longitude,
                 "label": message.location.label,
             }
+        rasa_started = time.perf_counter()
         try:
             raw = await self.rasa.send(
                 turn.sender_id, message.text, metadata, timeout_s=self.channel_timeouts_s.get(message.channel)
             )
         except RasaUnavailable as exc:
+            get_metrics().rasa_latency.labels(outcome="unavailable").observe(time.perf_counter() - rasa_started)
+            self._count_message(message.channel, None)
             log.warning("rasa unavailable for conversation %s: %s", turn.conversation_id, exc)
             replies, controls = [RASA_DOWN_REPLY], list[dict[str, Any]]()
             if message.text.strip() == HUMAN_REQUEST_PAYLOAD and self.handoff is not None:
                 replies, controls = [], [{"handoff": {"reason": "request_human", "priority": 0}}]
         else:
+            get_metrics().rasa_latency.labels(outcome="ok").observe(time.perf_counter() - rasa_started)
+            self._count_message(message.channel, turn.sender_id)
             replies, controls = to_replies(raw)
 
         def record_out(session: Session) -> list[BotReply]:

@@ -88,6 +88,19 @@ async def start_session(request: web.Request) -> web.Response:
     return resp
 
 
+def _after(value: object) -> int:
+    """The client's last seen message id; anything but a non-negative integer is a 400."""
+    if value in (None, ""):
+        return 0
+    try:
+        after = int(str(value))
+    except ValueError:
+        raise web.HTTPBadRequest(text="after 参数应为消息编号") from None
+    if after < 0:
+        raise web.HTTPBadRequest(text="after 参数应为消息编号")
+    return after
+
+
 def _require_identity(request: web.Request) -> str:
     web_id = web_identity(request)
     if web_id is None:
@@ -106,7 +119,7 @@ async def send(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="消息不能为空")
     if len(text) > MAX_TEXT:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_TEXT, actual_size=len(text), text="消息太长了，请分几次发送")
-    after = int(body.get("after") or 0)
+    after = _after(body.get("after"))
     await request.app[CHAT].handle_message(InboundMessage(channel="web", user_id=web_id, text=text.strip()))
     rows: list[MessageView] = await _db(request, lambda s: messages_after(s, "web", web_id, after))
     return web.json_response({"messages": [m.to_json() for m in rows]})
@@ -114,7 +127,7 @@ async def send(request: web.Request) -> web.Response:
 
 async def history(request: web.Request) -> web.Response:
     web_id = _require_identity(request)
-    after = int(request.query.get("after", "0") or 0)
+    after = _after(request.query.get("after"))
     rows: list[MessageView] = await _db(request, lambda s: messages_after(s, "web", web_id, after))
     return web.json_response({"messages": [m.to_json() for m in rows]})
 
@@ -128,7 +141,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     web_id = _require_identity(request)
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    last = int(request.query.get("after", "0") or 0)
+    last = _after(request.query.get("after"))
 
     async def reader() -> None:
         nonlocal last
@@ -143,7 +156,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     read_task = asyncio.create_task(reader())
     try:
         while not ws.closed:
-            rows: list[MessageView] = await _db(request, lambda s: _fetch(s, web_id, last))
+            rows: list[MessageView] = await _db(request, lambda s, after=last: _fetch(s, web_id, after))
             for m in rows:
                 await ws.send_json(m.to_json())
                 last = max(last, m.id)

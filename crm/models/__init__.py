@@ -3,8 +3,8 @@
 import importlib
 import pkgutil
 
-from crm.models.base import Base, UTCDateTime, utcnow
 from crm.models.bank import Branch, Product, RelationshipManager
+from crm.models.base import Base, UTCDateTime, utcnow
 from crm.models.care import Campaign, Delivery
 from crm.models.conversations import Conversation, ConversationTransition, Message
 from crm.models.customers import (

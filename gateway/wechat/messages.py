@@ -134,7 +134,7 @@ def parse_xml_fields(body: bytes | str) -> dict[str, str]:
     """
     try:
         root = _safe_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (DefusedXmlException, ET.ParseError, ValueError, TypeError) as exc:
+    except (DefusedXmlException, ET.ParseError, ValueError, TypeError, LookupError) as exc:
         raise MessageParseError(type(exc).__name__) from exc
     if root.tag != "xml":
         raise MessageParseError("root element must be <xml>")

@@ -164,11 +164,6 @@ async def test_wechat_rejections_are_4xx_and_store_nothing(
     await assert_alive(http, target)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway.wechat.messages.parse_xml_fields lets LookupError (unknown XML "
-    "encoding) escape: HTTP 500 instead of 400; found by bench/fuzz.py",
-)
 async def test_wechat_unknown_xml_encoding_is_400(
     target: Stack, engine: Engine, http: aiohttp.ClientSession
 ) -> None:
@@ -260,11 +255,6 @@ async def test_web_chat_rejections_are_4xx_and_store_nothing(
     await assert_alive(http, target)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/webchat.py: int(body['after']) raises ValueError on a non-number "
-    "(HTTP 500 instead of 400)",
-)
 async def test_web_chat_non_numeric_after_is_400(target: Stack, http: aiohttp.ClientSession) -> None:
     web = await web_session(http, target)
     try:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from faq.calibrate import calibrate, choose_thresholds
 from faq.io import read_knowledge_file
 from faq.matcher import FaqMatcher, IndexedPoint
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 
