@@ -16,7 +16,6 @@ import asyncio
 import datetime as dt
 import os
 import platform
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from bench.report import replace_section as write_section
 from care_scheduler.compliance import Policy
 from care_scheduler.definitions import load_into_db, read_files
 from care_scheduler.outbox import DispatchConfig, Dispatcher
@@ -258,16 +258,6 @@ async def bench_dispatch(url: str, limit: int) -> Timing:
     return Timing(seconds, cpu, None, sent)
 
 
-def write_section(text: str, path: Path) -> None:
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = text.rstrip() + "\n\n"
-    updated = (
-        pattern.sub(lambda _m: block, current)
-        if pattern.search(current)
-        else current.rstrip() + "\n\n" + block
-    )
-    path.write_text(updated.rstrip() + "\n", encoding="utf-8")
 
 
 def main() -> None:

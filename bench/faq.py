@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.report import replace_section as write_section
 from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.knowledge import upsert_points
 from crm.models.base import Base
@@ -126,12 +127,6 @@ def run() -> str:
     )
 
 
-def write_section(section: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
-    """Replace (or append) only the FAQ section of BENCHMARKS.md."""
-    text = path.read_text("utf-8") if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, "utf-8")
 
 
 if __name__ == "__main__":

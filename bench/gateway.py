@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import statistics
 import tempfile
 import time
@@ -20,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import crm.models  # noqa: F401 - registers every table
+from bench.report import replace_section as write_section
 from crm import wechat_store as store
 from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models.base import Base
@@ -103,16 +103,6 @@ async def bench_http(n: int, db_url: str) -> tuple[float, float]:
     return statistics.median(latencies), latencies[int(len(latencies) * 0.95) - 1]
 
 
-def write_section(text: str, path: Path) -> None:
-    """Replace (or append) this benchmark's section in BENCHMARKS.md."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = text.rstrip() + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: block, current)
-    else:
-        updated = current.rstrip() + "\n\n" + block
-    path.write_text(updated.rstrip() + "\n", encoding="utf-8")
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from bench.report import replace_section as write_section
+
 SECTION = "## NLU (make bench-nlu)"
 ROOT = Path(__file__).resolve().parent.parent
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -256,17 +258,6 @@ def render(res: Results, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path) -> None:
-    """Replace (or append) this benchmark's section in BENCHMARKS.md, keeping the others."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = text.rstrip() + "\n\n"
-    updated = (
-        pattern.sub(lambda _m: block, current)
-        if pattern.search(current)
-        else current.rstrip() + "\n\n" + block
-    )
-    path.write_text(updated.rstrip() + "\n", encoding="utf-8")
 
 
 def main() -> None:

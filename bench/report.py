@@ -29,3 +29,13 @@ def write_section(title: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     BENCHMARKS.write_text(text.rstrip() + "\n", encoding="utf-8")
+
+
+def replace_section(text: str, path: Path = BENCHMARKS) -> None:
+    """Replace (or append) the section that ``text`` starts with (its ``## ...`` line), keeping the others."""
+    title = text.lstrip().splitlines()[0]
+    current = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    block = text.strip() + "\n\n"
+    updated = pattern.sub(lambda _m: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + block
+    path.write_text(updated.rstrip() + "\n", encoding="utf-8")
