@@ -137,16 +137,15 @@ class WeChatHandler:
             log.exception("wechat: conversation core failed")
             text = convert.TEXT_BUSY
 
-        def record(session: Session, status: str, reply: str | None) -> None:
-            if payloads is not None:
-                store.save_choices(session, openid, payloads)
-            store.finish_inbound(session, key, status, reply)
-
+        if payloads is not None:
+            # Before the customer can see the numbered choices: a quick "1" must find them.
+            choices = payloads
+            await self.db(lambda s: store.save_choices(s, openid, choices))
         if not job.deferred:
             job.result.set_result(text)
-            await self.db(lambda s: record(s, store.REPLIED, text))
+            await self.db(lambda s: store.finish_inbound(s, key, store.REPLIED, text))
             return text
-        await self.db(lambda s: record(s, store.DEFERRED, None))
+        await self.db(lambda s: store.finish_inbound(s, key, store.DEFERRED, None))
         status = store.DELIVERED
         if text:
             status = store.DELIVERED if await self._deliver(openid, text) else store.FAILED

@@ -1,6 +1,8 @@
 """Run a dispatcher until the outbox is drained; used by the SIGKILL restart test.
 
-Usage: python -m tests.care_scheduler.dispatch_child DB_URL SENDER_DB
+Usage: python -m tests.care_scheduler.dispatch_child DB_URL SENDER_DB [STALL_AFTER]
+With STALL_AFTER the sender hangs once that many keys are delivered, so a kill is sure to land in
+the middle of a claimed batch whatever the machine's load.
 The sender records into its own SQLite file: every call in ``calls``, every delivered key once
 in ``delivered`` (keyed by idempotency key, as a real sender must be).
 """
@@ -22,7 +24,8 @@ from crm.models import Delivery
 
 
 class SqliteRecordingSender:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, stall_after: int | None = None) -> None:
+        self.stall_after = stall_after
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT, at REAL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS delivered (key TEXT PRIMARY KEY, at REAL)")
@@ -32,10 +35,14 @@ class SqliteRecordingSender:
         now = dt.datetime.now(dt.UTC).timestamp()
         self.db.execute("INSERT INTO calls VALUES (?, ?)", (delivery.idempotency_key, now))
         self.db.execute("INSERT OR IGNORE INTO delivered VALUES (?, ?)", (delivery.idempotency_key, now))
+        if self.stall_after is not None:
+            (delivered,) = self.db.execute("SELECT count(*) FROM delivered").fetchone()
+            if delivered >= self.stall_after:
+                await asyncio.sleep(3600)  # hang mid-batch until the test kills us
         return SendOutcome.sent()
 
 
-async def main(db_url: str, sender_db: str) -> None:
+async def main(db_url: str, sender_db: str, stall_after: int | None = None) -> None:
     factory = make_sessionmaker(make_engine(db_url))
     config = DispatchConfig(
         rate_per_second=200,
@@ -44,7 +51,7 @@ async def main(db_url: str, sender_db: str) -> None:
         lease=dt.timedelta(seconds=2),
         policy=Policy(quiet_start=dt.time(0), quiet_end=dt.time(0)),
     )
-    dispatcher = Dispatcher(factory, SqliteRecordingSender(sender_db), config)
+    dispatcher = Dispatcher(factory, SqliteRecordingSender(sender_db, stall_after), config)
     while True:
         if await dispatcher.run_once() == 0:
             with session_scope(factory) as s:
@@ -59,4 +66,4 @@ async def main(db_url: str, sender_db: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None))

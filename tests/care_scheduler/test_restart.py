@@ -20,10 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 N = 400
 
 
-def _spawn(db_url, sender_db):
+def _spawn(db_url, sender_db, stall_after=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    extra = [str(stall_after)] if stall_after is not None else []
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.care_scheduler.dispatch_child", db_url, str(sender_db)],
+        [sys.executable, "-m", "tests.care_scheduler.dispatch_child", db_url, str(sender_db), *extra],
         cwd=ROOT,
         env=env,
     )
@@ -62,9 +63,10 @@ def test_sigkill_mid_campaign_then_restart(factory, db_url, tmp_path):
                 )
             )
     sender_db = tmp_path / "sender.db"
-    child = _spawn(db_url, sender_db)
+    child = _spawn(db_url, sender_db, stall_after=107)
     deadline = time.monotonic() + 60
-    # 107 is mid-batch (batches of 25), so some rows are claimed but not yet recorded at the kill.
+    # 107 is mid-batch (batches of 25) and the sender hangs there, so some rows are claimed but not
+    # yet recorded when the kill lands, however loaded the machine is.
     while _count(sender_db, "SELECT count(*) FROM delivered") < 107:
         assert child.poll() is None, "dispatcher exited before it could be killed"
         assert time.monotonic() < deadline
