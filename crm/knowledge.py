@@ -181,7 +181,9 @@ def points_by_ids(session: Session, ids: Sequence[int]) -> list[KnowledgePoint]:
     return list(session.scalars(select(KnowledgePoint).where(KnowledgePoint.id.in_(list(ids)))))
 
 
-def save_calibration(session: Session, kb_version: str, high: float, low: float, method: dict[str, Any]) -> KnowledgeCalibration:
+def save_calibration(
+    session: Session, kb_version: str, high: float, low: float, method: dict[str, Any]
+) -> KnowledgeCalibration:
     """Record thresholds computed for ``kb_version``."""
     row = KnowledgeCalibration(kb_version=kb_version, high=high, low=low, method=method)
     session.add(row)

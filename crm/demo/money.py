@@ -38,7 +38,9 @@ EXP_SUMMARY = np.array([e[0] for e in EXPENSES])
 EXP_CHANNEL = np.array([e[1] for e in EXPENSES])
 EXP_MEDIAN = np.array([e[2] for e in EXPENSES], dtype=float)
 EXP_SIGMA = np.array([e[3] for e in EXPENSES], dtype=float)
-COUNTERPARTIES = ["王建国", "李红梅", "张伟", "刘洋", "县粮食收购站", "富民农资店", "陈小燕", "赵大勇", "杨桂英", "周立新"]
+COUNTERPARTIES = [
+    "王建国", "李红梅", "张伟", "刘洋", "县粮食收购站", "富民农资店", "陈小燕", "赵大勇", "杨桂英", "周立新",
+]
 
 SHANGHAI_OFFSET = dt.timedelta(hours=8)
 

@@ -182,7 +182,8 @@ class _Generator:
             ages=np.array([self.as_of.year - p.birthday.year for p in ps]),
             phones=[p.phone for p in ps], id_numbers=[p.id_number for p in ps],
             kinds=np.array([p.kind for p in ps]), occupations=np.array([p.occupation for p in ps]),
-            town_idx=np.array([p.town_index for p in ps]), villages=["前进村", "王庄村", "河湾村", "李楼村", "张寨村", "柳树村"],
+            town_idx=np.array([p.town_index for p in ps]),
+            villages=["前进村", "王庄村", "河湾村", "李楼村", "张寨村", "柳树村"],
             opened_on=[(self.as_of - dt.timedelta(days=3650 - 300 * i)).isoformat() for i in range(len(ps))],
         )
         self.write_batch(batch, first_id=1, personas=True)
@@ -193,7 +194,10 @@ class _Generator:
         branch_pos = b.town_idx % self.n_branches
         branch_id = np.array(self.branch_ids)[branch_pos]
         rm_choice = rng.integers(0, 3, n)
-        rm_id = [self.rm_ids[int(br)][int(c) % len(self.rm_ids[int(br)])] for br, c in zip(branch_id, rm_choice, strict=True)]
+        rm_id = [
+            self.rm_ids[int(br)][int(c) % len(self.rm_ids[int(br)])]
+            for br, c in zip(branch_id, rm_choice, strict=True)
+        ]
         risk = np.clip(np.where(b.ages >= 60, 1, rng.integers(1, 5, n)), 1, 5)
         points = rng.integers(0, 8000, n)
         towns = catalogue.load_towns()
@@ -235,7 +239,9 @@ class _Generator:
                                     strict=True)],
         )
         expiry_years = rng.integers(0, 6, len(owners))
-        card_kind = np.where(kinds == "社保卡账户", "社保卡", np.where(b.occupations[owners] == "种植户", "福农卡", "借记卡"))
+        card_kind = np.where(
+            kinds == "社保卡账户", "社保卡", np.where(b.occupations[owners] == "种植户", "福农卡", "借记卡")
+        )
         card_rows = [
             (int(a), int(ids[o]), int(a), f"621799{a:013d}", str(ck), "normal",
              dt.date(self.as_of.year + int(ey), (int(a) % 12) + 1, 28).isoformat())
