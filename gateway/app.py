@@ -16,6 +16,7 @@ from gateway.conversation import ConversationService
 from gateway.handoff.service import HandoffService
 from gateway.handoff.settings import HandoffSettings
 from gateway.keys import CHAT, ENGINE, HTTP, SESSION_FACTORY, SETTINGS
+from gateway.outbound import OutboundSender
 from gateway.rasa_client import RasaClient
 from gateway.webchat import setup_webchat
 from gateway.wechat.routes import WECHAT_API_KEY, setup_wechat
@@ -36,12 +37,10 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     app[SESSION_FACTORY] = make_sessionmaker(engine)
     rasa = RasaClient(settings.rasa_url, timeout_s=settings.rasa_timeout_s)
 
-    async def wechat_send(openid: str, text: str) -> str:
-        # The API client exists once the WeChat cleanup context has started; it applies the 48-hour rules.
-        return (await app[WECHAT_API_KEY].send_text(openid, text)).status
-
+    # RM replies and other handoff messages go out like campaign messages (gateway/outbound.py).
+    outbound = OutboundSender(app[SESSION_FACTORY], wechat=None)
     handoff = HandoffService(handoff_settings or HandoffSettings.from_env(), app[SESSION_FACTORY], rasa,
-                             wechat_send)
+                             outbound)
     chat = ConversationService(app[SESSION_FACTORY], rasa, handoff=handoff)
     app[CHAT] = chat
     holder: dict[str, aiohttp.ClientSession] = {}
@@ -65,6 +64,13 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     app.router.add_get("/metrics", metrics_handler)
     setup_webchat(app)
     setup_wechat(app, WeChatSettings.from_settings(settings), chat, app[SESSION_FACTORY])
+
+    async def _outbound_wechat(app: web.Application) -> AsyncIterator[None]:
+        # The WeChat API client exists once setup_wechat's cleanup context has started.
+        outbound.attach_wechat(app[WECHAT_API_KEY])
+        yield
+
+    app.cleanup_ctx.append(_outbound_wechat)
     setup_console(app, handoff)
     app.cleanup_ctx.append(handoff.sweeper)  # after _resources: the sweeper talks to Rasa over HTTP
     return app

@@ -21,11 +21,13 @@ from crm.models import (
     Conversation,
     ConversationTransition,
     Customer,
+    Message,
     RelationshipManager,
     TermDeposit,
     utcnow,
 )
 from crm.models.handoff import ConversationNote, HandoffState, ServiceRating
+from crm.models.outbound import OutboundSend
 
 VIP_TIERS = ("贵宾", "私行")
 VIP_AUM = Decimal("500000")
@@ -239,6 +241,34 @@ def list_for(session: Session, rm: RelationshipManager) -> list[tuple[Conversati
     return out
 
 
+# --- out-of-turn messages: one outbound_sends key each, reserved with the message ---------------
+
+
+def reserve_send(session: Session, msg: Message, channel: str, key: str) -> OutboundSend:
+    """Reserve ``key`` for delivering ``msg`` (status ``pending``) in the transaction that stores it.
+
+    A second message with the same key fails the whole transaction with IntegrityError (the
+    unique key), so a repeated console request stores nothing twice.
+    """
+    row = OutboundSend(idempotency_key=key[:128], channel=channel, status="pending", message_id=msg.id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def message_for_key(session: Session, key: str) -> Message | None:
+    """The message already stored under a console request's key (None: not seen before)."""
+    return session.scalar(
+        select(Message)
+        .join(OutboundSend, OutboundSend.message_id == Message.id)
+        .where(OutboundSend.idempotency_key == key[:128])
+    )
+
+
+def send_key_of(session: Session, message_id: int) -> str | None:
+    return session.scalar(select(OutboundSend.idempotency_key).where(OutboundSend.message_id == message_id))
+
+
 def add_note(session: Session, conv_id: int, rm_id: int, text: str) -> ConversationNote:
     note = ConversationNote(conversation_id=conv_id, rm_id=rm_id, text=text)
     session.add(note)
@@ -279,78 +309,6 @@ def rm_by_id(session: Session, rm_id: int) -> RelationshipManager:
     if rm is None:
         raise NotFound("rm")
     return rm
-
-
-# --- RM console: sessions, customer panel, supervisor figures ---------------------------------
-
-SESSION_TTL = dt.timedelta(hours=12)
-MAX_FAILURES = 5
-LOCKOUT = dt.timedelta(minutes=15)
-
-
-class LoginLocked(Exception):
-    """Too many failed logins; ``until`` is when the lock ends."""
-
-    def __init__(self, until: dt.datetime) -> None:
-        super().__init__("login locked")
-        self.until = until
-
-
-def check_login(
-    session: Session, login: str, password: str, verify: Any, now: dt.datetime
-) -> RelationshipManager | None:
-    """The RM for a correct login/password, None otherwise; counts failures and locks the account.
-
-    Args:
-        verify: ``(hash, password) -> bool`` (argon2; injected so crm does not pick the algorithm).
-
-    Raises:
-        LoginLocked: the account is locked (also when the password is right).
-    """
-    rm = session.scalar(select(RelationshipManager).where(RelationshipManager.login == login))
-    if rm is None:
-        verify(None, password)  # same work as for a real account: no timing hint that the login exists
-        return None
-    if rm.locked_until is not None and rm.locked_until > now:
-        raise LoginLocked(rm.locked_until)
-    if verify(rm.password_hash, password):
-        rm.failed_logins, rm.locked_until = 0, None
-        return rm
-    rm.failed_logins += 1
-    if rm.failed_logins >= MAX_FAILURES:
-        rm.failed_logins, rm.locked_until = 0, now + LOCKOUT
-    return None
-
-
-def open_console_session(session: Session, rm_id: int, token_hash: str, csrf: str, now: dt.datetime) -> None:
-    from crm.models.handoff import ConsoleSession
-
-    session.add(
-        ConsoleSession(
-            token_hash=token_hash, rm_id=rm_id, csrf_token=csrf, created_at=now, expires_at=now + SESSION_TTL
-        )
-    )
-
-
-def console_session(
-    session: Session, token_hash: str, now: dt.datetime
-) -> tuple[RelationshipManager, str] | None:
-    """(RM, CSRF token) for a live session."""
-    from crm.models.handoff import ConsoleSession
-
-    row = session.get(ConsoleSession, token_hash)
-    if row is None or row.expires_at <= now:
-        return None
-    rm = session.get(RelationshipManager, row.rm_id)
-    return (rm, row.csrf_token) if rm is not None else None
-
-
-def close_console_session(session: Session, token_hash: str) -> None:
-    from crm.models.handoff import ConsoleSession
-
-    row = session.get(ConsoleSession, token_hash)
-    if row is not None:
-        session.delete(row)
 
 
 def rate_latest(session: Session, sender_id: str, score: int) -> ServiceRating | None:

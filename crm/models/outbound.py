@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.models.base import Base, UTCDateTime, utcnow
@@ -17,7 +17,10 @@ class OutboundSend(Base):
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     channel: Mapped[str] = mapped_column(String(16))
     route: Mapped[str] = mapped_column(String(16), default="")  # custom | template | web
-    status: Mapped[str] = mapped_column(String(12))  # sending | sent | failed
+    # pending (reserved with its message, not tried yet) | sending | sent | retry | failed
+    status: Mapped[str] = mapped_column(String(12))
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The conversation message this send delivers (RM replies and other handoff messages).
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

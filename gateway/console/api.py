@@ -8,16 +8,18 @@ change is 403.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm.access import handoff as access
 from crm.errors import NotFound
-from crm.models import AuditEvent, RelationshipManager, utcnow
+from crm.models import AuditEvent, Message, RelationshipManager, utcnow
 from gateway.console import panel
 from gateway.console.auth import (
     ConsoleUser,
@@ -28,12 +30,14 @@ from gateway.console.auth import (
     logout,
     state_changing_user,
 )
-from gateway.handoff.machine import Effects
+from gateway.handoff.machine import Effects, send_key_for_request
 from gateway.handoff.service import HandoffService
 from gateway.keys import SETTINGS
 
 STATIC = Path(__file__).parent / "static"
 MAX_TEXT = 2000
+# The page makes one key per message it sends and repeats it on retries (letters, digits, - and _).
+REQUEST_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
 HANDOFF = web.AppKey("handoff", HandoffService)
 
 
@@ -65,6 +69,23 @@ def _text(body: dict[str, Any]) -> str:
     if len(text) > MAX_TEXT:
         raise json_error(400, "too_long", "内容太长了，请分几次发送。")
     return text.strip()
+
+
+def _request_key(body: dict[str, Any]) -> str | None:
+    key = body.get("key")
+    if key is None:
+        return None
+    if not isinstance(key, str) or not REQUEST_KEY.fullmatch(key):
+        raise json_error(400, "bad_key", "请求格式不正确，请刷新页面后重试。")
+    return key
+
+
+def _sent_message(session: Session, message_id: int) -> dict[str, Any]:
+    """The reply as the console shows it, with its delivery state."""
+    msg = session.get(Message, message_id)
+    if msg is None:  # pragma: no cover - stored in the same request
+        raise NotFound("message")
+    return {"ok": True, "id": msg.id, **panel.delivery(msg.delivery_status)}
 
 
 async def page(_request: web.Request) -> web.FileResponse:
@@ -156,7 +177,7 @@ def _action(name: str):  # type: ignore[no-untyped-def]
             if not owner:
                 return {"status": 403}
             if name == "reply":
-                msg = machine.rm_reply(session, conv, rm, _text(body), fx)
+                msg = machine.rm_reply(session, conv, rm, _text(body), fx, _request_key(body))
                 return {"ok": msg is not None, "id": msg.id if msg else None}
             if name == "transfer":
                 try:
@@ -174,6 +195,12 @@ def _action(name: str):  # type: ignore[no-untyped-def]
             result: dict[str, Any] = await service.run(work)
         except NotFound as exc:
             raise json_error(404, "not_found", "会话不存在或您无权查看。") from exc
+        except IntegrityError:
+            key = body.get("key")
+            if name != "reply" or not isinstance(key, str):
+                raise
+            # The same console request arrived twice at once and the other one stored the message.
+            result = await _same_request(request, user.rm_id, conv_id, key)
         status = result.get("status")
         if status == 403:
             raise json_error(403, "forbidden", "这个会话不归您处理。")
@@ -185,9 +212,21 @@ def _action(name: str):  # type: ignore[no-untyped-def]
             raise json_error(404, "not_found", "未知操作。")
         if not result.get("ok"):
             raise json_error(409, "conflict", "会话状态已变化（可能已被其他客户经理接入），请刷新。")
+        if name == "reply":
+            result = await _db(request, lambda s: _sent_message(s, int(result["id"])))
         return web.json_response(result)
 
     return handler
+
+
+async def _same_request(request: web.Request, rm_id: int, conv_id: int, key: str) -> dict[str, Any]:
+    def find(session: Session) -> dict[str, Any]:
+        msg = access.message_for_key(session, send_key_for_request(rm_id, key))
+        if msg is None or msg.conversation_id != conv_id:
+            return {"status": 409}
+        return {"ok": True, "id": msg.id}
+
+    return dict(await _db(request, find))
 
 
 async def rms(request: web.Request) -> web.Response:

@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
+from crm.access import console as accounts
 from crm.access import handoff as access
 from crm.db import session_scope
 from crm.models import AuditEvent, utcnow
@@ -101,12 +102,12 @@ async def login(request: web.Request) -> web.Response:
 
     def work(session: Session) -> tuple[str, object]:
         try:
-            rm = access.check_login(session, login_name, password, _verify, now)
-        except access.LoginLocked as exc:
+            rm = accounts.check_login(session, login_name, password, _verify, now)
+        except accounts.LoginLocked as exc:
             return "locked", exc.until
         if rm is None:
             return "bad", None
-        access.open_console_session(session, rm.id, _hash_token(token), csrf, now)
+        accounts.open_console_session(session, rm.id, _hash_token(token), csrf, now)
         access.touch_presence(session, rm.id, now)
         session.add(AuditEvent(actor=f"rm:{rm.code}", action="console_login", detail={}))
         return "ok", {"name": rm.name, "role": rm.role}
@@ -125,7 +126,7 @@ async def login(request: web.Request) -> web.Response:
         httponly=True,
         samesite="Strict",
         path="/console",
-        max_age=int(access.SESSION_TTL.total_seconds()),
+        max_age=int(accounts.SESSION_TTL.total_seconds()),
         secure=request.app[SETTINGS].public_url.startswith("https://"),
     )
     return resp
@@ -139,7 +140,7 @@ async def current_user(request: web.Request) -> ConsoleUser:
     token_hash = _hash_token(token)
 
     def work(session: Session) -> ConsoleUser | None:
-        found = access.console_session(session, token_hash, utcnow())
+        found = accounts.console_session(session, token_hash, utcnow())
         if found is None:
             return None
         rm, csrf = found
@@ -164,7 +165,7 @@ async def logout(request: web.Request) -> web.Response:
     user = await state_changing_user(request)
 
     def work(session: Session) -> None:
-        access.close_console_session(session, user.token_hash)
+        accounts.close_console_session(session, user.token_hash)
         access.go_offline(session, user.rm_id)
 
     await _db(request, work)

@@ -58,22 +58,28 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                     "id": conv_id,
                     "messages": panel.transcript(session, conv_id, after),
                     "conversation": panel.row(session, conv, hs, rm.id, now),
+                    "deliveries": panel.delivery_states(session, conv_id),
                 }
             except NotFound:
                 out["watch"] = {"id": conv_id, "gone": True}
         return out
 
     read_task = asyncio.create_task(reader())
-    last_list = ""
+    last_list, last_deliveries = "", ""
     try:
         while not ws.closed:
             conv_id, after = watch["conv"], watch["after"]
             data = await _db(request, lambda s, c=conv_id, a=after: snapshot(s, c, a))
             listing = json.dumps(data["conversations"], ensure_ascii=False, sort_keys=True)
             watched = data.get("watch")
-            if listing != last_list or (watched and (watched.get("messages") or watched.get("gone"))):
+            deliveries = json.dumps([conv_id, (watched or {}).get("deliveries")], sort_keys=True)
+            if (
+                listing != last_list
+                or deliveries != last_deliveries
+                or (watched and (watched.get("messages") or watched.get("gone")))
+            ):
                 await ws.send_json(data)
-                last_list = listing
+                last_list, last_deliveries = listing, deliveries
                 if watched and watched.get("messages") and watch["conv"] == conv_id:
                     watch["after"] = max(watch["after"], max(m["id"] for m in watched["messages"]))
             await asyncio.sleep(POLL_S)

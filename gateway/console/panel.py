@@ -42,6 +42,21 @@ REASONS = {
     "rm_offline": "原经理离线",
 }
 STATES = {"bot": "机器人服务中", "queued": "排队中", "agent": "人工服务中", "closed": "已结束"}
+# Delivery states of out-of-turn messages (gateway.outbound.DeliveryState, plus the two in-flight ones).
+DELIVERY = {
+    "pending": "发送中",
+    "delivered": "已送达",  # an answer within the customer's own request
+    "sent": "已送达",
+    "outside_window": "超出48小时窗口，未送达",
+    "quota": "微信发送额度已用完，未送达",
+    "failed": "发送失败，未送达",
+    "unknown": "发送结果未知，请核实客户是否收到",
+}
+
+
+def delivery(status: str) -> dict[str, str]:
+    """A message's delivery state and its label (anything unexpected reads as "unknown, check")."""
+    return {"delivery": status, "delivery_label": DELIVERY.get(status, DELIVERY["unknown"])}
 
 
 def _label(session: Session, conv: Conversation) -> tuple[str, str]:
@@ -95,11 +110,22 @@ def transcript(session: Session, conv_id: int, after: int = 0, limit: int = 300)
             "author": m.author,
             "text": m.text,
             "created_at": m.created_at.isoformat(),
-            "delivery": m.delivery_status,
+            **delivery(m.delivery_status),
             "buttons": [b["title"] for b in json.loads(m.buttons_json)] if m.buttons_json else [],
         }
         for m in reversed(list(rows))
     ]
+
+
+def delivery_states(session: Session, conv_id: int, limit: int = 100) -> dict[str, dict[str, str]]:
+    """Delivery state of the recent out-of-turn messages (they change after the message is shown)."""
+    rows = session.execute(
+        select(Message.id, Message.delivery_status)
+        .where(Message.conversation_id == conv_id, Message.direction == "out", Message.delivery_status != "delivered")
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    return {str(mid): delivery(status) for mid, status in rows}
 
 
 def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, Any]:

@@ -35,6 +35,11 @@ def _channel(conv: Conversation) -> str:
     return conv.sender_id.partition(":")[0] or "web"
 
 
+def send_key_for_request(rm_id: int, request_key: str) -> str:
+    """The outbound key of an RM's console request (scoped to the RM: keys come from browsers)."""
+    return f"console:{rm_id}:{request_key}"
+
+
 @dataclass
 class Effects:
     """Side effects to run after the commit."""
@@ -259,14 +264,30 @@ class HandoffMachine:
         return True
 
     def rm_reply(
-        self, session: Session, conv: Conversation, rm: RelationshipManager, text: str, fx: Effects
+        self,
+        session: Session,
+        conv: Conversation,
+        rm: RelationshipManager,
+        text: str,
+        fx: Effects,
+        request_key: str | None = None,
     ) -> Message | None:
-        """Record and deliver an RM's message; None if ``rm`` does not own the conversation."""
+        """Record and deliver an RM's message; None if ``rm`` does not own the conversation.
+
+        Args:
+            request_key: the console's key for this message: a double-clicked or retried request
+                with the same key returns the message stored the first time and sends nothing.
+        """
+        key = send_key_for_request(rm.id, request_key) if request_key else None
+        if key is not None:
+            earlier = access.message_for_key(session, key)
+            if earlier is not None and earlier.conversation_id == conv.id:
+                return earlier
         session.refresh(conv)
         if conv.state != "agent" or conv.rm_id != rm.id:
             return None
         access.handoff_state(session, conv.id).awaiting_since = None
-        return self.notify(session, conv, text, fx, author="rm", rm_id=rm.id)
+        return self.notify(session, conv, text, fx, author="rm", rm_id=rm.id, send_key=key)
 
     def transfer(
         self,
@@ -337,8 +358,13 @@ class HandoffMachine:
         author: str = "system",
         rm_id: int | None = None,
         buttons: tuple[Any, ...] = (),
+        send_key: str | None = None,
     ) -> Message:
-        """Record an out-of-turn message for the customer; the service pushes it after the commit."""
+        """Record an out-of-turn message for the customer; the service sends it after the commit.
+
+        The message and its outbound key (``send_key`` or one of its own) are stored together, so
+        the outbound sender delivers it at most once however often delivery is attempted.
+        """
         msg = record_message(
             session,
             conv,
@@ -349,6 +375,7 @@ class HandoffMachine:
             rm_id=rm_id,
             delivery_status="pending",
         )
+        access.reserve_send(session, msg, _channel(conv), send_key or f"handoff:{msg.id}")
         fx.push.append(msg.id)
         if author == "rm":
             fx.record(conv, "bot", text, "rm")

@@ -1,28 +1,36 @@
-"""The handoff as the gateway runs it: transactions, effects after commit, and the sweeper task."""
+"""The handoff as the gateway runs it: transactions, effects after commit, and the sweeper task.
+
+Every out-of-turn message (RM replies, queue updates, the rating question) goes to the customer
+through the outbound sender (``gateway.outbound``), like campaign messages: one idempotency key per
+message, WeChat's 48-hour window, every attempt in ``outbound_sends``. Its delivery state is stored
+on the message for the console.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
+from care_scheduler.sender import SendOutcome
+from crm.access import handoff as access
 from crm.db import session_scope
 from crm.models import ChannelIdentity, Conversation, Message, utcnow
 from gateway.chat_types import BotReply
 from gateway.handoff.machine import Effects, HandoffMachine
 from gateway.handoff.settings import HandoffSettings
 from gateway.handoff.timeouts import SweepReport, sweep
+from gateway.outbound import DeliveryState, OutboundMessage, OutboundSender, delivery_state
 from gateway.rasa_client import RasaClient, RasaUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# Sends a WeChat customer-service text; returns the delivery status ("sent", "outside_window", ...).
-WeChatSend = Callable[[str, str], Awaitable[str]]
 
 
 class HandoffService:
@@ -32,7 +40,7 @@ class HandoffService:
         settings: timeouts and working hours.
         session_factory: crm sessionmaker.
         rasa: for tracker pause/resume and recording while the bot is silent.
-        wechat_send: delivers out-of-turn messages to WeChat customers (None: leave them pending).
+        sender: delivers out-of-turn messages (default: one without WeChat, so web chat only).
     """
 
     def __init__(
@@ -40,13 +48,13 @@ class HandoffService:
         settings: HandoffSettings,
         session_factory: sessionmaker[Session],
         rasa: RasaClient,
-        wechat_send: WeChatSend | None = None,
+        sender: OutboundSender | None = None,
     ) -> None:
         self.settings = settings
         self.machine = HandoffMachine(settings)
         self.factory = session_factory
         self.rasa = rasa
-        self.wechat_send = wechat_send
+        self.sender = sender or OutboundSender(session_factory, wechat=None)
 
     # --- running work --------------------------------------------------------------------------
 
@@ -74,7 +82,7 @@ class HandoffService:
             await self._deliver(message_id)
 
     async def _deliver(self, message_id: int) -> None:
-        def load(session: Session) -> tuple[str, str, str] | None:
+        def load(session: Session) -> OutboundMessage | None:
             msg = session.get(Message, message_id)
             conv = session.get(Conversation, msg.conversation_id) if msg else None
             identity = session.get(ChannelIdentity, conv.identity_id) if conv else None
@@ -82,30 +90,34 @@ class HandoffService:
                 return None
             text = msg.text
             if msg.buttons_json and identity.channel == "wechat":
-                import json
-
                 titles = [b["title"] for b in json.loads(msg.buttons_json)]
                 text += "\n可直接回复：" + " / ".join(titles)
-            return identity.channel, identity.external_id, text
+            return OutboundMessage(
+                idempotency_key=access.send_key_of(session, msg.id) or f"handoff:{msg.id}",
+                channel=identity.channel,
+                external_id=identity.external_id,
+                last_inbound_at=identity.last_inbound_at,
+                text=text,
+                kind="conversation",
+                message_id=msg.id,
+            )
 
-        loaded = await self._sync(load)
-        if loaded is None:
+        message = await self._sync(load)
+        if message is None:
             return
-        channel, external_id, text = loaded
-        status = "sent"  # the web chat pushes new messages from the database itself
-        if channel == "wechat":
-            if self.wechat_send is None:
-                return
-            try:
-                status = await self.wechat_send(external_id, text)
-            except Exception:  # noqa: BLE001 - a failed push must not break the RM's request
-                log.exception("wechat push failed for message %s", message_id)
-                status = "failed"
+        try:
+            outcome = await self.sender.send_message(message)
+        except Exception:  # noqa: BLE001 - a failed send must not break the RM's request
+            log.exception("handoff message %s: send failed", message_id)
+            outcome = SendOutcome.failed("exception")
+        state: DeliveryState = delivery_state(outcome)
+        if state != "sent":
+            log.info("handoff message %s not delivered: %s", message_id, outcome.reason)
 
         def mark(session: Session) -> None:
             msg = session.get(Message, message_id)
             if msg is not None:
-                msg.delivery_status = status[:12]
+                msg.delivery_status = state
 
         await self._sync(mark)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 03:43:14.114837+00:00
+Create Date: 2026-11-30 06:26:40.115343+00:00
 """
 
 from collections.abc import Sequence
@@ -61,9 +61,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_knowledge_calibration")),
     )
     with op.batch_alter_table("knowledge_calibration", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_knowledge_calibration_computed_at"), ["computed_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_knowledge_calibration_computed_at"), ["computed_at"], unique=False)
 
     op.create_table(
         "knowledge_point",
@@ -81,24 +79,9 @@ def upgrade() -> None:
     with op.batch_alter_table("knowledge_point", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_knowledge_point_active"), ["active"], unique=False)
         batch_op.create_index(batch_op.f("ix_knowledge_point_category"), ["category"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_knowledge_point_standard_question"), ["standard_question"], unique=True
-        )
+        batch_op.create_index(batch_op.f("ix_knowledge_point_standard_question"), ["standard_question"], unique=True)
         batch_op.create_index(batch_op.f("ix_knowledge_point_updated_at"), ["updated_at"], unique=False)
 
-    op.create_table(
-        "outbound_sends",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("idempotency_key", sa.String(length=128), nullable=False),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("route", sa.String(length=16), nullable=False),
-        sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("reason", sa.String(length=64), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbound_sends")),
-        sa.UniqueConstraint("idempotency_key", name=op.f("uq_outbound_sends_idempotency_key")),
-    )
     op.create_table(
         "products",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -180,9 +163,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("wechat_inbound", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_wechat_inbound_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_wechat_inbound_recipient_hash"), ["recipient_hash"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_wechat_inbound_recipient_hash"), ["recipient_hash"], unique=False)
 
     op.create_table(
         "wechat_send_attempts",
@@ -199,9 +180,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("wechat_send_attempts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_wechat_send_attempts_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_wechat_send_attempts_recipient_hash"), ["recipient_hash"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_wechat_send_attempts_recipient_hash"), ["recipient_hash"], unique=False)
         batch_op.create_index(batch_op.f("ix_wechat_send_attempts_send_id"), ["send_id"], unique=False)
 
     op.create_table(
@@ -236,9 +215,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["rm_id"],
-            ["relationship_managers.id"],
-            name=op.f("fk_console_sessions_rm_id_relationship_managers"),
+            ["rm_id"], ["relationship_managers.id"], name=op.f("fk_console_sessions_rm_id_relationship_managers")
         ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_console_sessions")),
     )
@@ -285,9 +262,7 @@ def upgrade() -> None:
         sa.Column("balance", sa.Numeric(precision=16, scale=2), nullable=False),
         sa.Column("opened_on", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_accounts_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_accounts_customer_id_customers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
         sa.UniqueConstraint("account_no", name=op.f("uq_accounts_account_no")),
     )
@@ -305,12 +280,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("idempotency_key", sa.String(length=96), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["branch_id"], ["branches.id"], name=op.f("fk_appointments_branch_id_branches")
-        ),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_appointments_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["branch_id"], ["branches.id"], name=op.f("fk_appointments_branch_id_branches")),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_appointments_customer_id_customers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_appointments")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_appointments_idempotency_key")),
         sa.UniqueConstraint("ref", name=op.f("uq_appointments_ref")),
@@ -326,9 +297,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(length=48), nullable=False),
         sa.Column("customer_id", sa.Integer(), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_audit_events_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_audit_events_customer_id_customers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
@@ -367,9 +336,7 @@ def upgrade() -> None:
         sa.Column("start_on", sa.Date(), nullable=False),
         sa.Column("end_on", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_loans_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_loans_customer_id_customers")),
         sa.ForeignKeyConstraint(["product_id"], ["products.id"], name=op.f("fk_loans_product_id_products")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loans")),
         sa.UniqueConstraint("contract_no", name=op.f("uq_loans_contract_no")),
@@ -402,9 +369,7 @@ def upgrade() -> None:
             ["customer_id"], ["customers.id"], name=op.f("fk_segment_memberships_customer_id_customers")
         ),
         sa.ForeignKeyConstraint(
-            ["version"],
-            ["segment_versions.version"],
-            name=op.f("fk_segment_memberships_version_segment_versions"),
+            ["version"], ["segment_versions.version"], name=op.f("fk_segment_memberships_version_segment_versions")
         ),
         sa.PrimaryKeyConstraint("version", "customer_id", "dimension", name=op.f("pk_segment_memberships")),
     )
@@ -420,12 +385,8 @@ def upgrade() -> None:
         sa.Column("maturity_on", sa.Date(), nullable=False),
         sa.Column("auto_renew", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_term_deposits_customer_id_customers")
-        ),
-        sa.ForeignKeyConstraint(
-            ["product_id"], ["products.id"], name=op.f("fk_term_deposits_product_id_products")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_term_deposits_customer_id_customers")),
+        sa.ForeignKeyConstraint(["product_id"], ["products.id"], name=op.f("fk_term_deposits_product_id_products")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_term_deposits")),
         sa.UniqueConstraint("certificate_no", name=op.f("uq_term_deposits_certificate_no")),
     )
@@ -462,9 +423,7 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["identity_id"],
-            ["channel_identities.id"],
-            name=op.f("fk_binding_locks_identity_id_channel_identities"),
+            ["identity_id"], ["channel_identities.id"], name=op.f("fk_binding_locks_identity_id_channel_identities")
         ),
         sa.PrimaryKeyConstraint("identity_id", name=op.f("pk_binding_locks")),
     )
@@ -478,9 +437,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=8), nullable=False),
         sa.Column("expires_on", sa.Date(), nullable=False),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_cards_account_id_accounts")),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_cards_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_cards_customer_id_customers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cards")),
         sa.UniqueConstraint("card_no", name=op.f("uq_cards_card_no")),
     )
@@ -500,9 +457,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["identity_id"],
-            ["channel_identities.id"],
-            name=op.f("fk_conversations_identity_id_channel_identities"),
+            ["identity_id"], ["channel_identities.id"], name=op.f("fk_conversations_identity_id_channel_identities")
         ),
         sa.ForeignKeyConstraint(
             ["rm_id"], ["relationship_managers.id"], name=op.f("fk_conversations_rm_id_relationship_managers")
@@ -540,16 +495,10 @@ def upgrade() -> None:
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("replied_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("opted_out_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], name=op.f("fk_deliveries_campaign_id_campaigns")),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_deliveries_customer_id_customers")),
         sa.ForeignKeyConstraint(
-            ["campaign_id"], ["campaigns.id"], name=op.f("fk_deliveries_campaign_id_campaigns")
-        ),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_deliveries_customer_id_customers")
-        ),
-        sa.ForeignKeyConstraint(
-            ["identity_id"],
-            ["channel_identities.id"],
-            name=op.f("fk_deliveries_identity_id_channel_identities"),
+            ["identity_id"], ["channel_identities.id"], name=op.f("fk_deliveries_identity_id_channel_identities")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_deliveries_idempotency_key")),
@@ -592,9 +541,7 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(length=96), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_tickets_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_tickets_customer_id_customers")),
         sa.ForeignKeyConstraint(
             ["identity_id"], ["channel_identities.id"], name=op.f("fk_tickets_identity_id_channel_identities")
         ),
@@ -619,9 +566,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("summary", sa.String(length=32), nullable=False),
         sa.Column("counterparty", sa.String(length=64), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_transactions_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_transactions_account_id_accounts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transactions")),
     )
     with op.batch_alter_table("transactions", schema=None) as batch_op:
@@ -635,21 +580,15 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["conversation_id"],
-            ["conversations.id"],
-            name=op.f("fk_conversation_notes_conversation_id_conversations"),
+            ["conversation_id"], ["conversations.id"], name=op.f("fk_conversation_notes_conversation_id_conversations")
         ),
         sa.ForeignKeyConstraint(
-            ["rm_id"],
-            ["relationship_managers.id"],
-            name=op.f("fk_conversation_notes_rm_id_relationship_managers"),
+            ["rm_id"], ["relationship_managers.id"], name=op.f("fk_conversation_notes_rm_id_relationship_managers")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversation_notes")),
     )
     with op.batch_alter_table("conversation_notes", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_conversation_notes_conversation_id"), ["conversation_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_conversation_notes_conversation_id"), ["conversation_id"], unique=False)
 
     op.create_table(
         "conversation_transitions",
@@ -691,13 +630,9 @@ def upgrade() -> None:
         sa.Column("rating_rm_id", sa.Integer(), nullable=True),
         sa.Column("rating_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["branch_id"], ["branches.id"], name=op.f("fk_handoff_states_branch_id_branches")),
         sa.ForeignKeyConstraint(
-            ["branch_id"], ["branches.id"], name=op.f("fk_handoff_states_branch_id_branches")
-        ),
-        sa.ForeignKeyConstraint(
-            ["conversation_id"],
-            ["conversations.id"],
-            name=op.f("fk_handoff_states_conversation_id_conversations"),
+            ["conversation_id"], ["conversations.id"], name=op.f("fk_handoff_states_conversation_id_conversations")
         ),
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customers.id"], name=op.f("fk_handoff_states_customer_id_customers")
@@ -726,9 +661,7 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(length=96), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["card_id"], ["cards.id"], name=op.f("fk_loss_reports_card_id_cards")),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_loss_reports_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_loss_reports_customer_id_customers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loss_reports")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_loss_reports_idempotency_key")),
         sa.UniqueConstraint("ref", name=op.f("uq_loss_reports_ref")),
@@ -769,34 +702,48 @@ def upgrade() -> None:
         sa.Column("score", sa.Integer(), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["branch_id"], ["branches.id"], name=op.f("fk_service_ratings_branch_id_branches")),
         sa.ForeignKeyConstraint(
-            ["branch_id"], ["branches.id"], name=op.f("fk_service_ratings_branch_id_branches")
+            ["conversation_id"], ["conversations.id"], name=op.f("fk_service_ratings_conversation_id_conversations")
         ),
         sa.ForeignKeyConstraint(
-            ["conversation_id"],
-            ["conversations.id"],
-            name=op.f("fk_service_ratings_conversation_id_conversations"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["rm_id"],
-            ["relationship_managers.id"],
-            name=op.f("fk_service_ratings_rm_id_relationship_managers"),
+            ["rm_id"], ["relationship_managers.id"], name=op.f("fk_service_ratings_rm_id_relationship_managers")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_service_ratings")),
     )
     with op.batch_alter_table("service_ratings", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_service_ratings_branch_id"), ["branch_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_service_ratings_conversation_id"), ["conversation_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_service_ratings_conversation_id"), ["conversation_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_service_ratings_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_service_ratings_rm_id"), ["rm_id"], unique=False)
+
+    op.create_table(
+        "outbound_sends",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=128), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("route", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("reason", sa.String(length=64), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], name=op.f("fk_outbound_sends_message_id_messages")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbound_sends")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_outbound_sends_idempotency_key")),
+    )
+    with op.batch_alter_table("outbound_sends", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbound_sends_message_id"), ["message_id"], unique=False)
 
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("outbound_sends", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbound_sends_message_id"))
+
+    op.drop_table("outbound_sends")
     with op.batch_alter_table("service_ratings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_service_ratings_rm_id"))
         batch_op.drop_index(batch_op.f("ix_service_ratings_created_at"))
@@ -924,7 +871,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_products_kind"))
 
     op.drop_table("products")
-    op.drop_table("outbound_sends")
     with op.batch_alter_table("knowledge_point", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_knowledge_point_updated_at"))
         batch_op.drop_index(batch_op.f("ix_knowledge_point_standard_question"))

@@ -6,9 +6,12 @@
   const $ = (id) => document.getElementById(id);
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
   const WHO = { customer: "客户", bot: "小农（机器人）", rm: "客户经理", system: "系统" };
-  const DELIVERY = { pending: "发送中", sent: "已送达", delivered: "已送达", outside_window: "超出48小时窗口，未送达", failed: "发送失败", network_error: "发送失败", quota_exceeded: "额度已用完", token_error: "发送失败" };
   const QUICK = ["您好，我是您的客户经理，很高兴为您服务。", "请稍等，我帮您查询一下。", "您反映的问题我已记录，会尽快给您答复。", "还有其他可以帮您的吗？", "感谢您的耐心等待！"];
   let me = null, csrf = "", socket = null, current = null, lastId = 0, retry = 1000;
+  // One key per reply, kept until the server has it: a double click or a retry after a lost
+  // response sends the message once. (getRandomValues also works on plain-http intranet hosts.)
+  let pendingReply = null;
+  const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
   const seen = new Set();
 
   async function api(path, options = {}) {
@@ -71,6 +74,7 @@
     if (w && w.id === current) {
       if (w.gone) { closeConversation("会话已不在您的权限范围内（可能已被转走）。"); return; }
       (w.messages || []).forEach(renderMessage);
+      for (const [id, d] of Object.entries(w.deliveries || {})) showDelivery(id, d);
       if (w.conversation) renderBar(w.conversation);
     }
   }
@@ -139,11 +143,21 @@
     li.dataset.id = m.id;
     const time = new Date(m.created_at).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" });
     const who = el("span", "who", `${WHO[m.author] || m.author} · ${time}`);
-    if (m.author === "rm" || m.author === "system") who.append(el("span", "delivery", DELIVERY[m.delivery] || m.delivery));
+    if (m.direction === "out" && m.author !== "campaign" && m.delivery !== "delivered") {
+      const state = el("span", "delivery", m.delivery_label);
+      state.dataset.state = m.delivery;
+      who.append(state);
+    }
     li.append(who, el("span", "text", m.text));
     if (m.buttons && m.buttons.length) li.append(el("span", "who", `选项：${m.buttons.join(" / ")}`));
     $("transcript").append(li);
     li.scrollIntoView({ block: "end" });
+  }
+
+  // Delivery states change after a message is shown (sent, outside the 48-hour window, ...).
+  function showDelivery(id, d) {
+    const span = $("transcript").querySelector(`li[data-id="${Number(id)}"] .delivery`);
+    if (span && span.dataset.state !== d.delivery) { span.textContent = d.delivery_label; span.dataset.state = d.delivery; }
   }
 
   function renderCustomer(c) {
@@ -192,8 +206,17 @@
   $("reply-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const text = $("reply-text").value.trim();
-    if (!text) return;
-    if (await act("reply", { text })) { $("reply-text").value = ""; }
+    if (!text || $("reply-send").dataset.busy) return;
+    if (!pendingReply || pendingReply.text !== text || pendingReply.conv !== current) pendingReply = { text, conv: current, key: newKey() };
+    $("reply-send").dataset.busy = "1";
+    try {
+      const sent = await act("reply", { text, key: pendingReply.key });
+      if (sent) {
+        pendingReply = null;
+        $("reply-text").value = "";
+        showDelivery(sent.id, sent);
+      }
+    } finally { delete $("reply-send").dataset.busy; }
   });
   $("reply-text").addEventListener("keydown", (ev) => { if (ev.key === "Enter" && ev.ctrlKey) $("reply-form").requestSubmit(); });
   $("note-form").addEventListener("submit", async (ev) => {
