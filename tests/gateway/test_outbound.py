@@ -101,3 +101,37 @@ async def test_key_left_in_flight_by_a_crash_is_not_resent(factory) -> None:  # 
         sender = OutboundSender(factory, WeChatApiClient(wx, factory, http, max_attempts=1))
         out = await sender.send(delivery("k9", "wechat", marketing=False, last_inbound=utcnow(), external=OPENID))
     assert out.status == "failed" and out.reason == "ambiguous_after_crash"
+
+
+async def test_conversation_messages_never_fall_back_to_a_template(factory, sandbox) -> None:  # type: ignore[no-untyped-def]
+    from gateway.outbound import OutboundMessage
+
+    base, app = sandbox
+    wx = WeChatSettings(token="t", app_id="wxbankcaretest01", app_secret="s", api_base=base)
+    async with aiohttp.ClientSession() as http:
+        sender = OutboundSender(factory, WeChatApiClient(wx, factory, http, backoff_s=0.01))
+        rm_text = OutboundMessage("console:1:abc", "wechat", OPENID, None, "您好，我是张经理。", "conversation")
+        out = await sender.send_message(rm_text)
+    assert out.status == "failed" and out.reason == "outside_48h_window"
+    from gateway.wechat.sandbox import SANDBOX_STATE_KEY
+
+    assert app[SANDBOX_STATE_KEY].received == []  # type: ignore[index]
+
+
+async def test_stored_web_message_is_marked_sent_not_written_again(factory) -> None:  # type: ignore[no-untyped-def]
+    from crm.access.conversations import open_conversation, record_message
+    from gateway.outbound import OutboundMessage
+
+    with factory.begin() as s:
+        conv = open_conversation(s, "web", "demo-x")
+        msg = record_message(s, conv, "out", "rm", "您好", delivery_status="pending")
+        s.add(OutboundSend(idempotency_key=f"handoff:{msg.id}", channel="web", status="pending", message_id=msg.id))
+        message_id = msg.id
+    sender = OutboundSender(factory, wechat=None)
+    m = OutboundMessage(f"handoff:{message_id}", "web", "demo-x", None, "您好", "conversation", message_id)
+    assert (await sender.send_message(m)).status == "sent"
+    assert (await sender.send_message(m)).status == "sent"
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 1
+        row = s.scalar(select(OutboundSend).where(OutboundSend.message_id == message_id))
+        assert row is not None and (row.status, row.route) == ("sent", "web")

@@ -198,3 +198,50 @@ async def test_console_page_ships_its_own_assets(gateway: TestClient) -> None:  
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     js = await (await gateway.get("/console/static/console.js")).text()
     assert "innerHTML" not in js
+
+
+async def test_reply_key_makes_a_repeated_request_act_once_and_the_state_is_shown(
+    browser: Callable[[], Browser], gateway: TestClient
+) -> None:  # noqa: F811
+    customer, rm = browser(), browser()
+    await customer_asks_for_human(customer)
+    await rm.login("rm001")
+    conv = queued_id(gateway)
+    assert (await rm.post(f"/console/api/conversations/{conv}/take")).status == 200
+    path = f"/console/api/conversations/{conv}/reply"
+    bad = await rm.post(path, {"text": "您好", "key": "x"})
+    assert bad.status == 400 and "请求格式不正确" in (await bad.json())["message"]
+    first = await rm.post(path, {"text": "您好，请稍等。", "key": "reply-key-0001"})
+    assert first.status == 200
+    sent = await first.json()
+    assert (sent["delivery"], sent["delivery_label"]) == ("sent", "已送达")
+    again = await (await rm.post(path, {"text": "您好，请稍等。", "key": "reply-key-0001"})).json()
+    assert again["id"] == sent["id"]
+    history = await (await customer.http.get(customer.url("/api/messages"))).json()
+    assert [m["text"] for m in history["messages"]].count("您好，请稍等。") == 1
+
+    detail = await (await rm.get(f"/console/api/conversations/{conv}")).json()
+    mine = [m for m in detail["messages"] if m["id"] == sent["id"]]
+    assert [(m["delivery"], m["delivery_label"]) for m in mine] == [("sent", "已送达")]
+    # A colleague cannot reply in someone else's conversation, whatever key they send.
+    colleague = browser()
+    await colleague.login("rm002")
+    assert (await colleague.post(path, {"text": "x", "key": "reply-key-0001"})).status == 404
+
+
+async def test_unknown_delivery_states_read_as_check() -> None:
+    from care_scheduler.sender import SendOutcome
+    from gateway.console.panel import delivery
+    from gateway.outbound import delivery_state
+
+    assert delivery_state(SendOutcome.sent()) == "sent"
+    assert delivery_state(SendOutcome.failed("outside_48h_window")) == "outside_window"
+    assert delivery_state(SendOutcome.retry("quota_exceeded")) == "quota"
+    assert delivery_state(SendOutcome.retry("network_error")) == "failed"
+    assert delivery_state(SendOutcome.failed("wechat_failed_40003")) == "failed"
+    # A timed-out call that may have reached WeChat, or anything new: staff must check.
+    assert delivery_state(SendOutcome.failed("wechat_ambiguous_None")) == "unknown"
+    assert delivery_state(SendOutcome.failed("ambiguous_after_crash")) == "unknown"
+    assert delivery("unknown")["delivery_label"] == delivery("something_new")["delivery_label"]
+    assert "核实" in delivery("unknown")["delivery_label"]
+    assert delivery("outside_window")["delivery_label"] == "超出48小时窗口，未送达"
