@@ -3,6 +3,12 @@
 The access token lives in the database so every gateway / scheduler process uses the same one
 (each fetch from WeChat starts invalidating the previous token). Every HTTP attempt is logged
 in ``wechat_send_attempts`` with the openid only as a digest.
+
+Message sends have no idempotency key at WeChat, so a send is retried only when WeChat certainly
+did not act on it: the connection was never made (refused, DNS, TLS, connect timeout), a proxy
+answered 5xx, or WeChat answered errcode -1 ("system busy"). When the request may have gone out
+and the answer was lost (read timeout, disconnect, garbled 200), the attempt is ``ambiguous``:
+it is not retried, and the caller records it for staff instead of risking a second message.
 """
 
 from __future__ import annotations
@@ -36,7 +42,14 @@ ERR_OUTSIDE_WINDOW = 45015  # more than 48 h since the user's last message (or w
 ERR_QUOTA = 45009  # daily API quota reached
 ERR_BUSY = -1  # "system busy, retry"
 
-SendStatus = Literal["sent", "outside_window", "quota_exceeded", "token_error", "failed", "network_error"]
+SendStatus = Literal["sent", "outside_window", "quota_exceeded", "token_error", "failed", "network_error", "ambiguous"]
+# One HTTP attempt, as stored in ``wechat_send_attempts.outcome``:
+#   ok / api_error  WeChat answered (errcode 0 / not 0)
+#   http_error      5xx (a proxy or WeChat's front end): not processed, retryable
+#   rejected        other non-2xx without a JSON answer: not processed, retrying will not help
+#   network_error   the request never left: connection refused, DNS, TLS, connect timeout
+#   ambiguous       it may have reached WeChat and the answer was lost: never retried for sends
+CallOutcome = Literal["ok", "api_error", "http_error", "rejected", "network_error", "ambiguous"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,11 @@ class SendResult:
     @property
     def ok(self) -> bool:
         return self.status == "sent"
+
+    @property
+    def ambiguous(self) -> bool:
+        """WeChat may or may not have delivered it: do not send again, let staff check."""
+        return self.status == "ambiguous"
 
 
 class TokenUnavailable(Exception):
@@ -69,9 +87,13 @@ class WeChatApiClient:
         settings: account credentials and ``api_base``.
         session_factory: crm sessionmaker (token cache and attempt log).
         http: an aiohttp session owned by the caller (opened/closed in its cleanup_ctx).
-        max_attempts: HTTP attempts per send for retryable failures (network, 5xx, errcode -1).
+        max_attempts: HTTP attempts per send for failures WeChat certainly did not act on
+            (connection never made, 5xx, errcode -1).
         backoff_s: first retry delay; doubled each time, capped at ``backoff_max_s``.
         token_margin_s: refresh the token when it has less than this left (it lives 7,200 s).
+        request_timeout_s: whole HTTP call; a send that times out after connecting is ambiguous.
+        connect_timeout_s: connecting alone (capped at half the request timeout), so that a
+            connection that never opens is told apart from a request that got no answer.
         sleep: injectable for tests.
     """
 
@@ -86,6 +108,7 @@ class WeChatApiClient:
         backoff_max_s: float = 8.0,
         token_margin_s: float = 300.0,
         request_timeout_s: float = 5.0,
+        connect_timeout_s: float = 2.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._settings = settings
@@ -95,7 +118,9 @@ class WeChatApiClient:
         self._backoff_s = backoff_s
         self._backoff_max_s = backoff_max_s
         self._token_margin_s = token_margin_s
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
+        self._timeout = aiohttp.ClientTimeout(
+            total=request_timeout_s, connect=min(connect_timeout_s, request_timeout_s / 2)
+        )
         self._sleep = sleep
         self._base = settings.api_base.rstrip("/")
 
@@ -179,7 +204,9 @@ class WeChatApiClient:
         delay = min(self._backoff_max_s, self._backoff_s * 2 ** (attempt - 1))
         return delay * random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not security
 
-    async def _call(self, method: str, path: str, params: dict[str, str], body: Any) -> tuple[str, dict[str, Any]]:
+    async def _call(
+        self, method: str, path: str, params: dict[str, str], body: Any
+    ) -> tuple[CallOutcome, dict[str, Any]]:
         """One HTTP call. Returns (outcome, json); never raises for network problems."""
         try:
             async with self._http.request(
@@ -187,11 +214,15 @@ class WeChatApiClient:
             ) as resp:
                 if resp.status >= 500:
                     return "http_error", {}
-                data = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            return "network_error", {}
+                try:
+                    data = await resp.json(content_type=None)
+                except ValueError:
+                    data = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return classify_failure(exc), {}
         if not isinstance(data, dict):
-            return "http_error", {}
+            # A 2xx that is not WeChat's JSON may still mean it acted; a 4xx from a proxy did not.
+            return ("ambiguous" if 200 <= resp.status < 300 else "rejected"), {}
         return ("api_error" if data.get("errcode") else "ok"), data
 
     async def _refresh_token(self) -> str:
@@ -210,7 +241,8 @@ class WeChatApiClient:
                     expires_at = utcnow() + dt.timedelta(seconds=int(data.get("expires_in", 7200)))
                     await self._db(partial(store.store_token, app_id=app_id, token=token, expires_at=expires_at))
                     return token
-                if not _retryable(outcome, errcode) or attempt == self._max_attempts:
+                # Fetching a token is safe to repeat, so "ambiguous" is retried here too.
+                if not retryable(outcome, errcode, idempotent=True) or attempt == self._max_attempts:
                     break
                 await self._sleep(self._delay(attempt))
         except BaseException:
@@ -247,10 +279,14 @@ class WeChatApiClient:
             if errcode == ERR_QUOTA:
                 log.warning("wechat %s send: daily quota reached", kind)
                 return SendResult("quota_exceeded", errcode, send_id, attempt)
-            if _retryable(outcome, errcode) and attempt < self._max_attempts:
+            if outcome == "ambiguous":
+                # No idempotency key: a second attempt could give the customer the message twice.
+                log.warning("wechat %s send ambiguous (may have been delivered), not retried", kind)
+                return SendResult("ambiguous", None, send_id, attempt)
+            if retryable(outcome, errcode, idempotent=False) and attempt < self._max_attempts:
                 await self._sleep(self._delay(attempt))
                 continue
-            status: SendStatus = "failed" if outcome == "api_error" else "network_error"
+            status: SendStatus = "network_error" if outcome in ("network_error", "http_error") else "failed"
             if errcode in TOKEN_ERRCODES:
                 status = "token_error"
             log.warning("wechat %s send failed: outcome=%s errcode=%s attempts=%d", kind, outcome, errcode, attempt)
@@ -262,7 +298,24 @@ def _errcode(data: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _retryable(outcome: str, errcode: int | None) -> bool:
+def classify_failure(exc: BaseException) -> Literal["network_error", "ambiguous"]:
+    """Whether a failed HTTP call certainly never reached the server.
+
+    ``network_error``: no connection was ever made (refused, DNS, TLS handshake, proxy connect,
+    connect timeout), so nothing was sent. Anything else (read timeout, the server closing the
+    connection, a reset mid-answer, the whole-call timeout) happened after the request may have
+    been written: ``ambiguous``. aiohttp itself retries a stale keep-alive connection only for
+    idempotent methods for the same reason (RFC 9112, section 9.3.1.1).
+    """
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        return "network_error"
+    return "ambiguous"
+
+
+def retryable(outcome: CallOutcome, errcode: int | None, *, idempotent: bool) -> bool:
+    """Retry only what WeChat certainly did not act on, unless repeating the call is harmless."""
+    if outcome == "ambiguous":
+        return idempotent
     return outcome in ("network_error", "http_error") or errcode == ERR_BUSY
 
 

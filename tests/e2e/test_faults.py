@@ -8,12 +8,13 @@ session's shared ``stack``) and put back what they break before the next test.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import dataclasses
 import os
 import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,30 +25,21 @@ from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import crm.models  # noqa: F401 - every table on Base.metadata
-from bench.loadgen.wechat import WeChatPlayer, new_msg_id
+from bench.loadgen.wechat import new_msg_id
+from crm import wechat_store as store
 from crm.db import make_engine, make_sessionmaker
-from crm.demo.seed import seed_demo_bank
-from crm.migrate import upgrade
 from crm.models import Conversation, Message, Ticket
 from crm.models.base import Base
 from gateway.conversation import RASA_DOWN_REPLY
-from gateway.wechat.api_client import WeChatApiClient
+from gateway.wechat.api_client import SendResult, WeChatApiClient
 from gateway.wechat.settings import WeChatSettings
 from tests.conftest import drop_pg_database, new_pg_database
-from tests.e2e.stack import Stack, free_port, import_faq, start_stack, train_model, wait_http
+from tests.e2e.helpers import APOLOGY_MARK, open_window, player, received_by, seeded_stack, stored_in
+from tests.e2e.stack import Stack, free_port, wait_http
 
-pytestmark = [
-    pytest.mark.e2e,
-    # tests/e2e/stack.py leaves each service's log file object to the garbage collector (the child
-    # keeps its own descriptor); that warning belongs to the harness, not to these tests.
-    pytest.mark.filterwarnings(r"ignore:unclosed file <_io.BufferedWriter name='.*\.log'>:ResourceWarning"),
-    pytest.mark.filterwarnings(
-        r"ignore:Exception ignored in. <_io.FileIO name='.*\.log'.*:pytest.PytestUnraisableExceptionWarning"
-    ),
-]
+pytestmark = pytest.mark.e2e
 
 BOUND_OPENID = "oBkc9zhangjianhua0000000001"  # demo customer 张先生, bound and verified on WeChat
-APOLOGY_MARK = "抱歉"
 # Tables the conversation itself writes (the message is kept); everything else is a business effect.
 BOOKKEEPING = {
     "messages",
@@ -61,21 +53,6 @@ BOOKKEEPING = {
     "handoff_states",
     "alembic_version",
 }
-
-
-def model_path() -> Path:
-    """``BANKCARE_E2E_MODEL`` pins a model (another engineer may be editing the training data)."""
-    pinned = os.environ.get("BANKCARE_E2E_MODEL")
-    return Path(pinned) if pinned else train_model()
-
-
-def seeded_stack(workdir: Path, url: str) -> Stack:
-    upgrade(url)
-    engine = make_engine(url)
-    seed_demo_bank(engine, customers=120, as_of=dt.datetime.now(dt.UTC).date())
-    engine.dispose()
-    import_faq(url)
-    return start_stack(workdir, url, model_path())
 
 
 @pytest.fixture(scope="module")
@@ -100,22 +77,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def player(stack: Stack) -> WeChatPlayer:
-    return WeChatPlayer.from_env(stack.env)
-
-
 def inbound_texts(engine: Engine, openid: str) -> list[str]:
     """The customer's stored messages on WeChat, oldest first."""
-    with Session(engine) as s:
-        rows = s.execute(
-            text(
-                "SELECT m.text FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-                "JOIN channel_identities i ON i.id = c.identity_id "
-                "WHERE i.channel = 'wechat' AND i.external_id = :openid AND m.direction = 'in' ORDER BY m.id"
-            ),
-            {"openid": openid},
-        )
-        return [r[0] for r in rows]
+    return stored_in(engine, "wechat", openid)
 
 
 def business_counts(engine: Engine) -> dict[str, int]:
@@ -152,11 +116,7 @@ async def test_hung_rasa_apology_is_the_passive_reply_and_leaving_a_message_work
         os.kill(rasa.pid, signal.SIGCONT)
     wait_http(f"{fault_stack.rasa_url}/status", 120, rasa)
     assert first.status == 200 and first.text is not None, first.raw
-    assert (
-        APOLOGY_MARK in first.text
-        and "回复 1：转人工客服" in first.text
-        and "回复 2：给客户经理留言" in first.text
-    )
+    assert APOLOGY_MARK in first.text and "回复 1：转人工客服" in first.text and "回复 2：给客户经理留言" in first.text
     assert choose.text and APOLOGY_MARK not in choose.text
     assert left.text and "LY" in left.text  # the message's reference number
     assert inbound_texts(engine, openid) == [
@@ -166,11 +126,7 @@ async def test_hung_rasa_apology_is_the_passive_reply_and_leaving_a_message_work
     ]
     with Session(engine) as s:
         assert (
-            s.scalar(
-                select(func.count())
-                .select_from(Ticket)
-                .where(Ticket.content == "请客户经理明天上午给我回电话")
-            )
+            s.scalar(select(func.count()).select_from(Ticket).where(Ticket.content == "请客户经理明天上午给我回电话"))
             == 1
         )
 
@@ -180,9 +136,7 @@ async def test_rasa_down_apology_and_human_handoff_still_possible(
 ) -> None:
     """A second real gateway on the same database whose Rasa is not running at all."""
     port = free_port()
-    with __import__("socket").socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     gw = fault_stack.start(
         "gateway-norasa", [sys.executable, "-m", "gateway"], {"GATEWAY_PORT": str(port), "RASA_URL": dead}
     )
@@ -245,11 +199,8 @@ async def test_same_message_delivered_concurrently_under_load_runs_once(
     run = uuid.uuid4().hex[:8]
     openid, content, msg_id = f"oFaultDup{run}", "一年定期存款利率是多少", new_msg_id()
     xml = wechat.text_xml(openid, content, msg_id)
-    # Open the sandbox's 48-hour window: a reply that misses the passive slot goes out through the API.
-    async with http.post(
-        f"{fault_stack.sandbox_url}/sandbox/control", json={"action": "touch_user", "openid": openid}
-    ) as resp:
-        assert resp.status == 200
+    # Open the 48-hour window: a reply that misses the passive slot goes out through the API.
+    await open_window(http, fault_stack.sandbox_url, openid)
 
     async def background(i: int) -> int:
         answered = 0
@@ -290,7 +241,14 @@ async def test_same_message_delivered_concurrently_under_load_runs_once(
 
 
 class FaultyWeChat:
-    """A proxy in front of the sandbox that fails the first ``failures`` customer-service sends."""
+    """A proxy in front of the sandbox that fails the first ``failures`` customer-service sends.
+
+    ``http500``: a proxy answers 502; ``busy``: WeChat answers errcode -1; ``refused``: nothing
+    listens yet (the test starts the proxy only after the client's second backoff); ``hang_before``:
+    the proxy reads the request and never forwards it; ``hang_after``: WeChat gets the message and
+    the answer is lost. The two hangs look the same to a client (no answer after the request went
+    out), so it cannot know whether the customer has the message: neither may be retried.
+    """
 
     def __init__(self, upstream: str, mode: str, failures: int) -> None:
         self.upstream, self.mode, self.failures = upstream, mode, failures
@@ -328,36 +286,24 @@ class FaultyWeChat:
         return app
 
 
-async def received_by(http: aiohttp.ClientSession, sandbox_url: str, openid: str) -> list[str]:
-    async with http.get(f"{sandbox_url}/sandbox/messages") as resp:
-        data = await resp.json()
-    return [m.get("content", "") for m in data["received"] if m["touser"] == openid]
+@dataclass
+class Sent:
+    """One logical send through ``FaultyWeChat``: the result, the backoff asked for, what arrived."""
+
+    result: SendResult
+    delays: list[float]
+    received: list[str]
+    attempts: list[str]  # outcomes logged in wechat_send_attempts
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        "http500",
-        "busy",
-        "hang_before",
-        pytest.param(
-            "hang_after",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="api_client retries a timed-out send that WeChat may "
-                "already have delivered (custom send has no idempotency key)",
-            ),
-        ),
-    ],
-)
-async def test_outbound_send_retries_with_backoff_and_sends_once(
-    fault_stack: Stack, http: aiohttp.ClientSession, tmp_path: Path, mode: str
-) -> None:
-    proxy = FaultyWeChat(fault_stack.sandbox_url, mode, failures=2)
+async def send_through_fault(stack: Stack, http: aiohttp.ClientSession, tmp_path: Path, mode: str, text_: str) -> Sent:
+    proxy = FaultyWeChat(stack.sandbox_url, mode, failures=2)
     runner = web.AppRunner(proxy.app())
     await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    if mode != "refused":
+        await site.start()
     db = make_engine(f"sqlite:///{tmp_path / 'sender.db'}")
     Base.metadata.create_all(db)
     factory: sessionmaker[Session] = make_sessionmaker(db)
@@ -365,24 +311,58 @@ async def test_outbound_send_retries_with_backoff_and_sends_once(
 
     async def sleep(seconds: float) -> None:
         delays.append(seconds)  # the backoff asked for; slept briefly so the test stays quick
+        if mode == "refused" and len(delays) == proxy.failures:
+            await site.start()  # the API is reachable again
         await asyncio.sleep(0.01)
 
-    settings = WeChatSettings.from_env({**fault_stack.env, "WECHAT_API_BASE": f"http://127.0.0.1:{port}"})
+    settings = WeChatSettings.from_env(stack.env)
     openid = f"oFaultSend{uuid.uuid4().hex[:10]}"
     try:
-        async with http.post(
-            f"{fault_stack.sandbox_url}/sandbox/control", json={"action": "touch_user", "openid": openid}
-        ) as resp:
-            assert resp.status == 200
-        client = WeChatApiClient(settings, factory, http, backoff_s=0.5, request_timeout_s=1.0, sleep=sleep)
-        result = await client.send_text(openid, f"您的定期存款将于 5 天后到期（{mode}）")
-        got = await received_by(http, fault_stack.sandbox_url, openid)
+        await open_window(http, stack.sandbox_url, openid)
+        # The shared token comes straight from WeChat, so every call through the proxy is a send.
+        await WeChatApiClient(settings, factory, http).get_access_token()
+        faulty = dataclasses.replace(settings, api_base=f"http://127.0.0.1:{port}")
+        client = WeChatApiClient(faulty, factory, http, backoff_s=0.5, request_timeout_s=1.0, sleep=sleep)
+        result = await client.send_text(openid, text_)
+        received = await received_by(http, stack.sandbox_url, openid)
+        with factory() as s:
+            attempts = [a.outcome for a in store.list_attempts(s, result.send_id)]
     finally:
         await runner.cleanup()
         db.dispose()
-    assert result.ok and result.attempts == 3, result
-    assert delays == sorted(delays) and len(delays) == 2 and delays[1] > delays[0]  # exponential backoff
-    assert got == [f"您的定期存款将于 5 天后到期（{mode}）"]  # delivered exactly once
+    return Sent(result, delays, received, attempts)
+
+
+@pytest.mark.parametrize(
+    ("mode", "logged"),
+    [
+        ("http500", "http_error"),
+        ("busy", "api_error"),
+        ("refused", "network_error"),
+    ],
+)
+async def test_outbound_send_wechat_did_not_take_is_retried_with_backoff_and_sent_once(
+    fault_stack: Stack, http: aiohttp.ClientSession, tmp_path: Path, mode: str, logged: str
+) -> None:
+    text_ = f"您的定期存款将于 5 天后到期（{mode}）"
+    sent = await send_through_fault(fault_stack, http, tmp_path, mode, text_)
+    assert sent.result.ok and sent.result.attempts == 3, sent.result
+    assert sent.attempts == [logged, logged, "ok"]
+    assert len(sent.delays) == 2 and sent.delays[1] > sent.delays[0]  # exponential backoff
+    assert sent.received == [text_]  # delivered exactly once
+
+
+@pytest.mark.parametrize(("mode", "wechat_got_it"), [("hang_before", False), ("hang_after", True)])
+async def test_outbound_send_without_answer_is_not_retried_and_marked_ambiguous(
+    fault_stack: Stack, http: aiohttp.ClientSession, tmp_path: Path, mode: str, wechat_got_it: bool
+) -> None:
+    """No answer after the request went out: the customer may have it, and a retry could send it twice
+    (the customer-service API has no idempotency key). One attempt, recorded as ``ambiguous``."""
+    text_ = f"您的贷款将于 3 天后还款（{mode}）"
+    sent = await send_through_fault(fault_stack, http, tmp_path, mode, text_)
+    assert (sent.result.status, sent.result.attempts) == ("ambiguous", 1), sent.result
+    assert sent.attempts == ["ambiguous"] and sent.delays == []
+    assert sent.received == ([text_] if wechat_got_it else [])  # never twice
 
 
 # --- database connections killed under traffic (PostgreSQL) ---------------------------------------
@@ -456,7 +436,5 @@ async def test_database_connections_killed_under_traffic_services_recover(
         assert resp.status == 200
     replies = [await wechat.say(http, pg_stack.gateway_url, f"oFaultPgAfter{run}", "你好") for _ in range(2)]
     assert all(r.status == 200 and r.text and APOLOGY_MARK not in r.text for r in replies)
-    balance = await wechat.say(
-        http, pg_stack.gateway_url, BOUND_OPENID, "查一下我的余额"
-    )  # actions → database
+    balance = await wechat.say(http, pg_stack.gateway_url, BOUND_OPENID, "查一下我的余额")  # actions → database
     assert balance.status == 200 and balance.text and "尾号" in balance.text

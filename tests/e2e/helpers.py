@@ -1,0 +1,74 @@
+"""Helpers shared by the end-to-end fault and bad-input tests: stacks of their own, what was stored,
+what the WeChat sandbox received."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import Engine, text
+
+from bench.loadgen.wechat import WeChatPlayer
+from crm.db import make_engine
+from crm.demo.seed import seed_demo_bank
+from crm.migrate import upgrade
+from tests.e2e.stack import Stack, import_faq, start_stack, train_model
+
+APOLOGY_MARK = "抱歉"  # in the replies given when the bot cannot answer (Rasa hung or down)
+
+
+def model_path() -> Path:
+    """``BANKCARE_E2E_MODEL`` pins a model (another engineer may be editing the training data)."""
+    pinned = os.environ.get("BANKCARE_E2E_MODEL")
+    return Path(pinned) if pinned else train_model()
+
+
+def seeded_stack(workdir: Path, url: str, model: Path | None = None) -> Stack:
+    """A stack of its own on a migrated database with a small demo bank and the knowledge base."""
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        seed_demo_bank(engine, customers=120, as_of=dt.datetime.now(dt.UTC).date())
+    finally:
+        engine.dispose()
+    import_faq(url)
+    return start_stack(workdir, url, model or model_path())
+
+
+def player(stack: Stack) -> WeChatPlayer:
+    """Signs requests for the Official Account ``stack``'s gateway serves."""
+    return WeChatPlayer.from_env(stack.env)
+
+
+def stored_in(engine: Engine, channel: str, external_id: str) -> list[str]:
+    """The customer's stored inbound messages on ``channel``, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT m.text FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+                "JOIN channel_identities i ON i.id = c.identity_id "
+                "WHERE i.channel = :ch AND i.external_id = :ext AND m.direction = 'in' ORDER BY m.id"
+            ),
+            {"ch": channel, "ext": external_id},
+        )
+        return [r[0] for r in rows]
+
+
+async def received_by(http: aiohttp.ClientSession, sandbox_url: str, openid: str) -> list[str]:
+    """Texts the WeChat sandbox received through the customer-service API for ``openid``."""
+    async with http.get(f"{sandbox_url}/sandbox/messages") as resp:
+        data = await resp.json()
+    return [m.get("content", "") for m in data["received"] if m["touser"] == openid]
+
+
+async def open_window(http: aiohttp.ClientSession, sandbox_url: str, openid: str) -> None:
+    """Open the sandbox's 48-hour customer-service window, as a message from the customer would."""
+    async with http.post(f"{sandbox_url}/sandbox/control", json={"action": "touch_user", "openid": openid}) as resp:
+        assert resp.status == 200
+
+
+async def assert_alive(http: aiohttp.ClientSession, stack: Stack) -> None:
+    async with http.get(f"{stack.gateway_url}/healthz") as resp:
+        assert resp.status == 200
