@@ -6,7 +6,6 @@ what the customer sent (or nothing at all for a 4xx).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import time
@@ -21,19 +20,10 @@ from sqlalchemy import Engine, text
 
 from bench.loadgen.wechat import WeChatPlayer
 from crm.db import make_engine
-from crm.demo.seed import seed_demo_bank
-from crm.migrate import upgrade
-from tests.e2e.stack import Stack, import_faq, start_stack
+from tests.e2e.helpers import assert_alive, player, seeded_stack, stored_in
+from tests.e2e.stack import Stack
 
-pytestmark = [
-    pytest.mark.e2e,
-    # tests/e2e/stack.py leaves each service's log file object to the garbage collector (the child
-    # keeps its own descriptor); that warning belongs to the harness, not to these tests.
-    pytest.mark.filterwarnings(r"ignore:unclosed file <_io.BufferedWriter name='.*\.log'>:ResourceWarning"),
-    pytest.mark.filterwarnings(
-        r"ignore:Exception ignored in. <_io.FileIO name='.*\.log'.*:pytest.PytestUnraisableExceptionWarning"
-    ),
-]
+pytestmark = pytest.mark.e2e
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wechat"
 
 HOSTILE_TEXTS = {
@@ -55,13 +45,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield request.getfixturevalue("stack")
         return
     workdir = tmp_path_factory.mktemp("badinput")
-    url = f"sqlite:///{workdir / 'bankcare.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    seed_demo_bank(engine, customers=120, as_of=dt.datetime.now(dt.UTC).date())
-    engine.dispose()
-    import_faq(url)
-    running = start_stack(workdir, url, Path(pinned))
+    running = seeded_stack(workdir, f"sqlite:///{workdir / 'bankcare.db'}", Path(pinned))
     yield running
     running.stop_all()
 
@@ -86,31 +70,11 @@ def counts(engine: Engine) -> int:
         return int(conn.execute(text("SELECT count(*) FROM wechat_inbound")).scalar_one())
 
 
-def stored_in(engine: Engine, channel: str, external_id: str) -> list[str]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT m.text FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-                "JOIN channel_identities i ON i.id = c.identity_id "
-                "WHERE i.channel = :ch AND i.external_id = :ext AND m.direction = 'in' ORDER BY m.id"
-            ),
-            {"ch": channel, "ext": external_id},
-        )
-        return [r[0] for r in rows]
-
-
-async def assert_alive(http: aiohttp.ClientSession, stack: Stack) -> None:
-    async with http.get(f"{stack.gateway_url}/healthz") as resp:
-        assert resp.status == 200
-
-
 # --- WeChat: refused with 4xx, nothing stored ----------------------------------------------------
 
 
 def fixture(name: str) -> str:
-    return (
-        (FIXTURES / f"{name}.xml").read_text(encoding="utf-8").replace("gh_bankcare_test", "gh_bankcare_demo")
-    )
+    return (FIXTURES / f"{name}.xml").read_text(encoding="utf-8").replace("gh_bankcare_test", "gh_bankcare_demo")
 
 
 def rejections(wechat: WeChatPlayer, openid: str) -> list[tuple[str, dict[str, str], bytes, int]]:
@@ -149,7 +113,7 @@ def rejections(wechat: WeChatPlayer, openid: str) -> list[tuple[str, dict[str, s
 async def test_wechat_rejections_are_4xx_and_store_nothing(
     target: Stack, engine: Engine, http: aiohttp.ClientSession
 ) -> None:
-    wechat = WeChatPlayer.from_env(target.env)
+    wechat = player(target)
     openid = f"oBad{uuid.uuid4().hex[:12]}"
     before = counts(engine)
     for name, query, body, status in rejections(wechat, openid):
@@ -164,10 +128,8 @@ async def test_wechat_rejections_are_4xx_and_store_nothing(
     await assert_alive(http, target)
 
 
-async def test_wechat_unknown_xml_encoding_is_400(
-    target: Stack, engine: Engine, http: aiohttp.ClientSession
-) -> None:
-    wechat = WeChatPlayer.from_env(target.env)
+async def test_wechat_unknown_xml_encoding_is_400(target: Stack, engine: Engine, http: aiohttp.ClientSession) -> None:
+    wechat = player(target)
     before = counts(engine)
     query, body = wechat.sign(b"<?xml version='1.0' encoding='nope'?><xml/>")
     reply = await wechat.post(http, target.gateway_url, query, body)
@@ -183,7 +145,7 @@ async def test_wechat_unknown_xml_encoding_is_400(
 async def test_wechat_odd_text_polite_reply_stored_exactly(
     target: Stack, engine: Engine, http: aiohttp.ClientSession, name: str, encrypt: bool
 ) -> None:
-    wechat = WeChatPlayer.from_env(target.env)
+    wechat = player(target)
     openid, content = f"oOdd{uuid.uuid4().hex[:12]}", HOSTILE_TEXTS[name]
     reply = await wechat.say(http, target.gateway_url, openid, content, encrypt=encrypt)
     assert reply.status == 200, reply.raw[:200]
@@ -196,7 +158,7 @@ async def test_wechat_odd_text_polite_reply_stored_exactly(
 async def test_wechat_empty_text_is_ignored_and_stores_nothing(
     target: Stack, engine: Engine, http: aiohttp.ClientSession
 ) -> None:
-    wechat = WeChatPlayer.from_env(target.env)
+    wechat = player(target)
     openid = f"oEmpty{uuid.uuid4().hex[:12]}"
     for content in ("", "   \n\t "):
         reply = await wechat.say(http, target.gateway_url, openid, content)
@@ -258,9 +220,7 @@ async def test_web_chat_rejections_are_4xx_and_store_nothing(
 async def test_web_chat_non_numeric_after_is_400(target: Stack, http: aiohttp.ClientSession) -> None:
     web = await web_session(http, target)
     try:
-        async with web.post(
-            f"{target.gateway_url}/api/messages", json={"text": "你好", "after": "abc"}
-        ) as resp:
+        async with web.post(f"{target.gateway_url}/api/messages", json={"text": "你好", "after": "abc"}) as resp:
             assert resp.status == 400
     finally:
         await web.close()
