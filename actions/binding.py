@@ -1,6 +1,7 @@
 """Identity binding form: phone → last 6 of the ID number → one-time SMS code.
 
-The phone and ID digits stay in slots only until the code is sent; then they are replaced by
+Between the phone and the ID digits the phone waits in its slot sealed (``actions.sealed``), so
+Rasa's tracker store never holds it in the clear; once the code is sent both slots hold
 placeholders, and the form's end clears everything. Replies never reveal whether the phone
 belongs to a customer.
 """
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from actions.context import in_session, settings, split_sender, verified
 from actions.forms import FLOW_STATUS, digits, reset_slots
+from actions.sealed import seal, unseal
 from actions.texts import BIND_ALREADY, BIND_EXPIRED, BIND_LOCKED, BIND_SUCCESS, BIND_WRONG_CODE, SYSTEM_BUSY
 from crm.access.accounts import customer_greeting
 from crm.access.identity import VerifyOutcome, get_or_create_identity, start_binding, verify_binding
@@ -53,13 +55,13 @@ class ValidateBindAccountForm(FormValidationAction):
     def validate_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value == SENT:
+        if value == SENT or unseal(value, settings().session_secret) is not None:
             return {"phone": value}
         found = PHONE_RE.search(digits(str(value)) if len(digits(str(value))) == 11 else str(value))
         if not found:
             dispatcher.utter_message(text="手机号好像不太对，请输入11位手机号码，例如 138 开头的那种。")
             return {"phone": None}
-        return {"phone": found.group(0)}
+        return {"phone": seal(found.group(0), settings().session_secret)}
 
     async def validate_id_last6(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -67,8 +69,12 @@ class ValidateBindAccountForm(FormValidationAction):
         if value == SENT:
             return {"id_last6": value}
         found = ID6_RE.findall(str(value).replace(" ", ""))
-        phone = tracker.get_slot("phone")
-        if not found or not phone or phone == SENT:
+        phone = unseal(tracker.get_slot("phone"), settings().session_secret)
+        if phone is None and tracker.get_slot("phone") not in (None, SENT):
+            # The sealed phone expired (form left open too long) or the key changed: ask again.
+            dispatcher.utter_message(text="时间有点久了，为了安全请重新输入一次手机号。")
+            return {"phone": None, "id_last6": None}
+        if not found or not phone:
             dispatcher.utter_message(text="请输入身份证号码的最后6位（最后一位是X的请输入X）。")
             return {"id_last6": None}
         channel, external = split_sender(tracker.sender_id)

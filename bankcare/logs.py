@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from crm.masking import redact_numbers
+
 LogFormat = Literal["json", "text"]
 
 #: Field names whose values are never logged, whatever they contain.
@@ -48,16 +50,6 @@ _RESERVED = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", Non
     "_bankcare_redacted",
 }
 
-# ASCII and full-width digits: customers typing on Chinese input methods often produce the latter.
-_D = "[0-9\uff10-\uff19]"
-# Mainland mobile numbers, optionally +86 / 86 prefixed and split by spaces or dashes.
-_PHONE = re.compile(
-    rf"(?<!{_D})(?:[+\uff0b]?[8８][6６][ -]?)?([1１][3-9３-９]{_D})[ -]?{_D}{{4}}[ -]?({_D}{{4}})(?!{_D})"
-)
-# Resident ID (GB 11643): 17 digits and a digit or X check character.
-_ID = re.compile(rf"(?<!{_D}){_D}{{17}}[0-9\uff10-\uff19Xx\uff38\uff58](?!{_D})")
-# Card and account numbers: 16-19 digits, possibly grouped by spaces or dashes.
-_CARD = re.compile(rf"(?<!{_D}){_D}(?:[ -]?{_D}){{15,18}}(?!{_D})")
 # ``balance=123.45``, ``"phone": "..."`` and similar key/value pairs inside free text.
 _KEYS_ALT = "|".join(sorted(SENSITIVE_KEYS, key=len, reverse=True))
 _KEY_VALUE = re.compile(
@@ -68,54 +60,12 @@ _KEY_VALUE = re.compile(
 # Chinese wording for money: 余额 12,345.67 元, 金额：¥500
 _MONEY_ZH = re.compile(r"(余额|金额|可用额度|欠款)(\s*[:：为是]?\s*)[¥￥]?\s*-?[\d,]+(?:\.\d+)?")
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-
-
-def _digits(text: str) -> str:
-    # Full-width digits map to ASCII so masks and check digits work on both.
-    return "".join(str(int(c)) for c in text if c.isdigit())
-
-
-def _check_char(c: str) -> str:
-    return str(int(c)) if c.isdigit() else "X"
-
-
-def _is_valid_id(candidate: str) -> bool:
-    total = sum(int(d) * w for d, w in zip(_digits(candidate[:17]), _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == _check_char(candidate[17])
-
-
-def _mask_phone(m: re.Match[str]) -> str:
-    return f"{_digits(m.group(1))}****{_digits(m.group(2))}"
-
-
-def _mask_id(m: re.Match[str]) -> str:
-    text = m.group(0)
-    if text[-1].isdigit() and not _is_valid_id(text):
-        # 18 digits without a valid check digit: an account number, label it as one.
-        return f"尾号{_digits(text)[-4:]}"
-    return f"证件尾号{_digits(text[-4:-1])}{_check_char(text[-1])}"
-
-
-def _mask_card(m: re.Match[str]) -> str:
-    return f"尾号{_digits(m.group(0))[-4:]}"
-
-
 def _mask_key_value(m: re.Match[str]) -> str:
     return f"{m.group('key')}{MASK}"
 
 
 def _mask_money(m: re.Match[str]) -> str:
     return f"{m.group(1)}{m.group(2)}{MASK}"
-
-
-def redact_numbers(text: str) -> str:
-    """Mask ID, card/account and phone numbers in ``text``; keeps JSON string syntax intact."""
-    # Longest patterns first, so an ID or card is never half-eaten by the phone pattern.
-    text = _ID.sub(_mask_id, text)
-    text = _CARD.sub(_mask_card, text)
-    return _PHONE.sub(_mask_phone, text)
 
 
 def redact_text(text: str) -> str:

@@ -1,4 +1,7 @@
-"""Masking of personal data for anything shown in chat, consoles or logs (PIPL; JR/T 0171)."""
+"""Masking of personal data for anything shown in chat, consoles or logs (PIPL; JR/T 0171).
+
+Standard library only and Python 3.10 compatible: the Rasa process (its own venv) imports it too.
+"""
 
 from __future__ import annotations
 
@@ -45,3 +48,55 @@ def mask_id_number(id_number: str) -> str:
 def format_yuan(amount: Decimal | float | int) -> str:
     """12345.6 → '12,345.60元'."""
     return f"{Decimal(amount):,.2f}元"
+
+
+# ASCII and full-width digits: customers typing on Chinese input methods often produce the latter.
+_D = "[0-9\uff10-\uff19]"
+# Mainland mobile numbers, optionally +86 / 86 prefixed and split by spaces or dashes.
+_PHONE = re.compile(
+    rf"(?<!{_D})(?:[+\uff0b]?[8８][6６][ -]?)?([1１][3-9３-９]{_D})[ -]?{_D}{{4}}[ -]?({_D}{{4}})(?!{_D})"
+)
+# Resident ID (GB 11643): 17 digits and a digit or X check character.
+_ID = re.compile(rf"(?<!{_D}){_D}{{17}}[0-9\uff10-\uff19Xx\uff38\uff58](?!{_D})")
+# Card and account numbers: 16-19 digits, possibly grouped by spaces or dashes.
+_CARD = re.compile(rf"(?<!{_D}){_D}(?:[ -]?{_D}){{15,18}}(?!{_D})")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def _digits(text: str) -> str:
+    # Full-width digits map to ASCII so masks and check digits work on both.
+    return "".join(str(int(c)) for c in text if c.isdigit())
+
+
+def _check_char(c: str) -> str:
+    return str(int(c)) if c.isdigit() else "X"
+
+
+def _is_valid_id(candidate: str) -> bool:
+    total = sum(int(d) * w for d, w in zip(_digits(candidate[:17]), _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == _check_char(candidate[17])
+
+
+def _mask_phone(m: re.Match[str]) -> str:
+    return f"{_digits(m.group(1))}****{_digits(m.group(2))}"
+
+
+def _mask_id(m: re.Match[str]) -> str:
+    text = m.group(0)
+    if text[-1].isdigit() and not _is_valid_id(text):
+        # 18 digits without a valid check digit: an account number, label it as one.
+        return f"尾号{_digits(text)[-4:]}"
+    return f"证件尾号{_digits(text[-4:-1])}{_check_char(text[-1])}"
+
+
+def _mask_card(m: re.Match[str]) -> str:
+    return f"尾号{_digits(m.group(0))[-4:]}"
+
+
+def redact_numbers(text: str) -> str:
+    """Mask ID, card/account and phone numbers in ``text``; keeps JSON string syntax intact."""
+    # Longest patterns first, so an ID or card is never half-eaten by the phone pattern.
+    text = _ID.sub(_mask_id, text)
+    text = _CARD.sub(_mask_card, text)
+    return _PHONE.sub(_mask_phone, text)

@@ -26,14 +26,16 @@ async def _send_details(webhook: Any, sender: str, phone: str, id6: str) -> dict
         "validate_bind_account_form",
         tracker(sender, phone, "inform", slots={"phone": phone, "requested_slot": "phone"}, active_loop=FORM),
     )
-    assert slot_events(r1)["phone"] == phone
+    sealed = slot_events(r1)["phone"]
+    # The phone waits in its slot encrypted: Rasa's tracker store never sees the digits.
+    assert sealed.startswith("sealed:") and phone not in sealed and not re.search(r"1[3-9]\d{9}", sealed)
     return await webhook(
         "validate_bind_account_form",
         tracker(
             sender,
             id6,
             "inform",
-            slots={"phone": phone, "id_last6": id6, "requested_slot": "id_last6"},
+            slots={"phone": sealed, "id_last6": id6, "requested_slot": "id_last6"},
             active_loop=FORM,
         ),
     )
@@ -146,3 +148,23 @@ async def test_already_bound_skips_the_form(webhook: Any) -> None:
     assert slot_events(r)["requested_slot"] is None
     submit = await webhook("action_submit_bind", tracker("web:demo-zhangjianhua", "绑定账户", "bind_account"))
     assert texts(submit) == [BIND_ALREADY]
+
+
+async def test_a_phone_sealed_under_another_key_is_asked_again(webhook: Any, db: Session) -> None:
+    from actions.sealed import seal
+
+    # Another key: SESSION_SECRET rotated while the form was open (expiry works the same way).
+    for stale in (seal(ZHAOLI.phone, "some-other-secret"),):
+        r = await webhook(
+            "validate_bind_account_form",
+            tracker(
+                SENDER,
+                ZHAOLI.id_number[-6:],
+                "inform",
+                slots={"phone": stale, "id_last6": ZHAOLI.id_number[-6:], "requested_slot": "id_last6"},
+                active_loop=FORM,
+            ),
+        )
+        assert slot_events(r)["phone"] is None and slot_events(r)["id_last6"] is None
+        assert any("手机号" in t for t in texts(r))
+    assert _code(db, ZHAOLI.phone) is None  # no code went out

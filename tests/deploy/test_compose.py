@@ -152,11 +152,13 @@ def test_rasa_gets_every_variable_its_endpoints_file_reads(config: dict[str, Any
     rasa = config["services"]["rasa"]
     assert set(rasa["environment"]) >= needed
     parsed = yaml.safe_load(endpoints.read_text(encoding="utf-8"))
-    assert parsed["tracker_store"]["type"] == "SQL"
+    assert parsed["tracker_store"]["type"] == "rasa_ext.tracker_stores.RedactingSQLTrackerStore"
     assert parsed["tracker_store"]["dialect"] == "postgresql"
     assert parsed["lock_store"]["type"] == "redis"
     assert "deploy/rasa/endpoints.yml" in rasa["command"]
     assert any(target == "/app/deploy/rasa/endpoints.yml" for _, target in mounts(rasa))
+    # The custom store's code must be in the container, or Rasa silently falls back to memory.
+    assert {"/app/rasa_ext", "/app/crm/masking.py"} <= {target for _, target in mounts(rasa)}
 
 
 def test_env_example_documents_every_variable() -> None:

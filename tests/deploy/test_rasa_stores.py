@@ -98,6 +98,8 @@ def test_two_rasa_instances_share_conversation_and_lock(tracker_db: dict[str, st
         "REDIS_PASSWORD": os.environ.get("TEST_REDIS_PASSWORD", ""),
         "RASA_LOCK_DB": "1",
         "ACTIONS_URL": "http://127.0.0.1:5055/webhook",
+        # `rasa run` puts its working directory on sys.path; a plain script needs it said.
+        "PYTHONPATH": str(ROOT),
         **tracker_db,
     }
     result = subprocess.run(
@@ -111,11 +113,13 @@ def test_two_rasa_instances_share_conversation_and_lock(tracker_db: dict[str, st
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     # Rasa falls back to an in-memory store on some errors; that would break multi-instance state.
-    assert outcome["tracker_store"] == "SQLTrackerStore"
+    assert outcome["tracker_store"] == "RedactingSQLTrackerStore"
     assert outcome["lock_store"] == "RedisLockStore"
     assert outcome["action_url"] == "http://127.0.0.1:5055/webhook"
     assert outcome["found"] is True
     assert outcome["events"] >= 3
+    assert outcome["stored_rows"] == outcome["events"]
+    assert outcome["secrets_stored"] == []  # phone and SMS code never reach the tracker database
     assert outcome["active_loop"] == "lost_card_form"
     assert outcome["card_tail"] == "1234"
     assert outcome["locked_for_b"] is True

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from crm.db import make_engine
 from crm.demo.catalogue import PERSONAS
+from crm.models import Conversation, SmsOutbox
 from tests.e2e.stack import Stack, WebChat
 
 pytestmark = pytest.mark.e2e
@@ -28,3 +34,29 @@ def test_no_personal_numbers_in_any_log(stack: Stack) -> None:
         # No 11-digit mobile number or 18-character ID number in the clear at all.
         assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", text), f"{name} log contains a phone number"
         assert not re.search(r"(?<!\d)\d{17}[\dXx](?!\d)", text), f"{name} log contains an ID number"
+
+
+def test_binding_leaves_no_phone_id_or_code_in_rasas_tracker(stack: Stack) -> None:
+    """The real Rasa server keeps the conversation through rasa_ext's redacting store."""
+    zhaoli = next(p for p in PERSONAS if p.key == "zhaoli")
+    chat = WebChat(stack.gateway_url)  # a new web visitor who is Zhao Li
+    assert "手机号" in chat.reply_text("绑定账户")
+    assert "身份证" in chat.reply_text(zhaoli.phone)
+    assert "验证码" in chat.reply_text(zhaoli.id_number[-6:])
+    engine = make_engine(stack.database_url)
+    with Session(engine) as s:
+        sms = s.scalar(select(SmsOutbox.text).where(SmsOutbox.phone == zhaoli.phone).order_by(SmsOutbox.id.desc()))
+        sender = s.scalar(select(Conversation.sender_id).order_by(Conversation.updated_at.desc()).limit(1))
+    engine.dispose()
+    code = re.search(r"\d{6}", sms or "")
+    assert code is not None and sender
+    assert "绑定成功" in chat.reply_text(code.group(0))
+    assert "尾号" in chat.reply_text("查余额")  # the conversation goes on after redaction
+
+    with urllib.request.urlopen(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=30) as resp:
+        tracker = resp.read().decode()
+    events = json.loads(tracker)["events"]
+    assert sum(e["event"] == "user" for e in events) >= 5, "the tracker is the visitor's conversation"
+    for secret in (zhaoli.phone, zhaoli.id_number[-6:], code.group(0)):
+        assert secret not in tracker, "Rasa's tracker store keeps a secret the customer typed"
+    assert sum(e["event"] == "user" and e["text"] == "［已隐藏］" for e in events) == 3  # the three answers

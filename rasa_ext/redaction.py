@@ -1,0 +1,86 @@
+"""What a stored conversation may keep of what the customer typed.
+
+Rasa keeps every user message, its entities and every slot value in its tracker store. During
+identity binding the customer types a phone number, the last six characters of an ID number and
+an SMS code; none of these may stay in the store (PIPL; JR/T 0171). Before a tracker is stored:
+
+* a user message that answers one of the secret questions (``requested_slot`` is a secret slot)
+  is replaced whole, in its text, its parse data and its entity values;
+* any other user message keeps its words but phone, ID and card numbers are masked;
+* a secret slot keeps only values without digits (placeholders such as 已提交) or values the
+  action server sealed (encrypted with a key Rasa never sees, see ``actions/sealed.py``).
+
+Intents and entity *names* survive, so the dialogue policies see the same conversation.
+Pure functions on Rasa's event dictionaries; applying them twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from crm.masking import redact_numbers
+
+SECRET_SLOTS = frozenset({"phone", "id_last6", "otp_code"})
+HIDDEN = "［已隐藏］"
+RESETS = frozenset({"restart", "session_started", "reset_slots"})
+SEALED_PREFIX = "sealed:"
+_DIGIT = re.compile(r"\d")
+
+
+def redact_events(events: list[dict[str, Any]], requested: Any = None) -> list[dict[str, Any]]:
+    """Copies of ``events`` safe to store (see the module docstring).
+
+    ``requested`` is the form's ``requested_slot`` before the first of ``events``.
+    """
+    out: list[dict[str, Any]] = []
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            event = _redact_user(event, whole=requested in SECRET_SLOTS)
+        elif kind == "slot":
+            if event.get("name") == "requested_slot":
+                requested = event.get("value")
+            elif event.get("name") in SECRET_SLOTS:
+                event = _redact_slot(event)
+        elif kind in RESETS:
+            requested = None
+        out.append(event)
+    return out
+
+
+def _redact_user(event: dict[str, Any], whole: bool) -> dict[str, Any]:
+    def clean(text: Any) -> Any:
+        if not isinstance(text, str) or not text:
+            return text
+        return HIDDEN if whole else redact_numbers(text)
+
+    copy = dict(event)
+    copy["text"] = clean(event.get("text"))
+    parse = event.get("parse_data")
+    if isinstance(parse, dict):
+        parse = dict(parse)
+        parse["text"] = clean(parse.get("text"))
+        parse["entities"] = [_redact_entity(e, clean) for e in parse.get("entities") or []]
+        copy["parse_data"] = parse
+    return copy
+
+
+def _redact_entity(entity: Any, clean: Any) -> Any:
+    if not isinstance(entity, dict):
+        return entity
+    copy = dict(entity)
+    for key in ("value", "text"):
+        if key in copy:
+            copy[key] = clean(copy[key]) if isinstance(copy[key], str) else copy[key]
+    return copy
+
+
+def _redact_slot(event: dict[str, Any]) -> dict[str, Any]:
+    value = event.get("value")
+    if value is None or not isinstance(value, str | int | float) or isinstance(value, bool):
+        return event
+    text = str(value)
+    if text.startswith(SEALED_PREFIX) or not _DIGIT.search(text):
+        return event
+    return {**event, "value": HIDDEN}
