@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -74,12 +75,33 @@ class HandoffService:
         """Tracker events first (in order), then pushes; failures are logged, never raised."""
         for sender_id, events in fx.tracker:
             try:
-                await self.rasa.append_events(sender_id, events)
+                await self.rasa.append_events(sender_id, [await self._parsed(e) for e in events])
             except RasaUnavailable as exc:
                 # The database transcript is complete; the tracker only misses this part.
                 log.warning("tracker update skipped (%s): %s", events[0].get("event"), exc)
         for message_id in fx.push:
             await self._deliver(message_id)
+
+    async def _parsed(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A customer message for the paused tracker, with what Rasa's NLU makes of it.
+
+        Rasa refuses a ``user`` event without ``parse_data``; the real parse (intent, entities)
+        also keeps the tracker's history meaningful for the bot once it resumes.
+        """
+        if event.get("event") != "user" or "parse_data" in event:
+            return event
+        try:
+            async with self.rasa.session.post(
+                f"{self.rasa.base_url}/model/parse", json={"text": event.get("text", "")}, timeout=self.rasa.timeout
+            ) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"rasa parse answered HTTP {resp.status}")
+                parsed = await resp.json()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise RasaUnavailable(type(exc).__name__) from exc
+        if not isinstance(parsed, dict):
+            raise RasaUnavailable("unexpected rasa parse response")
+        return {**event, "parse_data": parsed}
 
     async def _deliver(self, message_id: int) -> None:
         def load(session: Session) -> OutboundMessage | None:

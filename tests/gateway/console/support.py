@@ -106,8 +106,17 @@ class FakeRasa:
             )
 
         async def tracker(request: web.Request) -> web.Response:
-            self.events.append((request.match_info["sender"], await request.json()))
+            events = await request.json()
+            if any(e.get("event") == "user" and not isinstance(e.get("parse_data"), dict) for e in events):
+                # Rasa 3.6 fails a user event without parse_data with a 500 (AttributeError).
+                return web.json_response({"error": "parse_data missing"}, status=500)
+            self.events.append((request.match_info["sender"], events))
             return web.json_response({"ok": True})
+
+        async def parse(request: web.Request) -> web.Response:
+            text = (await request.json())["text"]
+            intent = "request_human" if "人工" in text else "out_of_scope"
+            return web.json_response({"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []})
 
         async def root(_request: web.Request) -> web.Response:
             return web.Response(text="Hello from Rasa: 3.6.21")
@@ -115,6 +124,7 @@ class FakeRasa:
         app = web.Application()
         app.router.add_post("/webhooks/rest/webhook", webhook)
         app.router.add_post("/conversations/{sender}/tracker/events", tracker)
+        app.router.add_post("/model/parse", parse)
         app.router.add_get("/", root)
         return app
 
