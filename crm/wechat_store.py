@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,11 +40,13 @@ class InboundState:
 _CLAIM = insert(WeChatInbound)  # built once; parameters are bound per call
 
 
-def claim_inbound(session: Session, dedupe_key: str, openid: str) -> InboundState:
+def claim_inbound(session: Session, dedupe_key: str, openid: str, *, commit: bool = True) -> InboundState:
     """Claim an inbound message for processing, or report the existing claim.
 
     Must be the first statement in ``session``'s transaction: on a duplicate the session is
-    rolled back. The claim is committed immediately so other processes see it.
+    rolled back. The claim is committed immediately so other processes see it, unless
+    ``commit`` is False: then it commits with the caller's transaction (a concurrent claim of the
+    same key waits for that transaction on the unique index and fails once it commits).
     """
     # A Core INSERT (not session.add): this runs on every callback and the unit of work
     # costs more than the statement itself.
@@ -53,7 +57,8 @@ def claim_inbound(session: Session, dedupe_key: str, openid: str) -> InboundStat
     }  # fmt: skip
     try:
         session.execute(_CLAIM, params)
-        session.commit()
+        if commit:
+            session.commit()
     except IntegrityError:
         session.rollback()
         state = read_inbound(session, dedupe_key)
@@ -115,17 +120,24 @@ def forget_openid(session: Session, openid: str) -> None:
 
 def save_choices(session: Session, openid: str, payloads: list[str]) -> None:
     """Remember the choices just shown (an empty list forgets the previous ones)."""
+    # One statement, no read first: this runs with every reply. An upsert, so two messages of
+    # one customer answered at once by two processes cannot collide on the key.
     hashed = digest(openid)
-    row = session.get(WeChatChoice, hashed)
     if not payloads:
-        if row is not None:
-            session.delete(row)
+        session.execute(_FORGET_CHOICES, {"hashed": hashed})
         return
-    if row is None:
-        session.add(WeChatChoice(recipient_hash=hashed, payloads=payloads, created_at=utcnow()))
-    else:
-        row.payloads = payloads
-        row.created_at = utcnow()
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    now = utcnow()
+    session.execute(
+        dialect.insert(WeChatChoice)
+        .values(recipient_hash=hashed, payloads=payloads, created_at=now)
+        .on_conflict_do_update(
+            index_elements=[WeChatChoice.recipient_hash], set_={"payloads": payloads, "created_at": now}
+        )
+    )
+
+
+_FORGET_CHOICES = delete(WeChatChoice).where(WeChatChoice.recipient_hash == bindparam("hashed"))
 
 
 def resolve_choice(session: Session, openid: str, number: int, max_age: dt.timedelta) -> str | None:
