@@ -5,7 +5,7 @@ so tests (and several apps in one process) get independent counters. Services us
 process-wide instance from :func:`get_metrics`::
 
     m = get_metrics()
-    m.messages.labels(channel="wechat", intent="check_balance").inc()
+    m.messages.labels(channel="wechat", intent="answered").inc()
     with m.rasa_latency.time():
         ...
 
@@ -42,7 +42,8 @@ class Metrics:
     """All bankcare metrics, registered on one registry.
 
     Attributes:
-        messages: inbound customer messages by ``channel`` and recognised ``intent``.
+        messages: inbound customer messages by ``channel`` and ``intent``: what became of the message
+            (answered, fallback, handoff, ...; see ``gateway.conversation``), not Rasa's NLU intent.
         gateway_latency: gateway end-to-end seconds from receiving a message to having the reply.
         rasa_latency: seconds per call from the gateway to the Rasa server, by ``outcome``.
         http_latency: seconds per HTTP request, by ``method``, ``route`` template and ``status``.

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,28 @@ class InboundMessage:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+class TurnHooks(Protocol):
+    """A channel's own bookkeeping for one message, run inside the core's transactions.
+
+    The core calls ``begin`` first thing in the transaction that records the inbound message and
+    ``finish`` last thing in the transaction that records the replies (the same transaction when
+    no bot call is needed). So the channel's dedupe claim commits or rolls back together with the
+    recorded message, and a message costs two commits instead of one per concern.
+    """
+
+    def begin(self, session: Session, message: InboundMessage) -> InboundMessage:
+        """Claim the message (raise to abort: nothing is recorded); may return a rewritten message."""
+        ...
+
+    def finish(self, session: Session, replies: list[BotReply]) -> None:
+        """Store what the channel needs about the replies before they go out."""
+        ...
+
+
 class ChatService(Protocol):
     """Implemented by gateway.conversation; used by every channel."""
 
-    async def handle_message(self, message: InboundMessage) -> list[BotReply]:
+    async def handle_message(self, message: InboundMessage, hooks: TurnHooks | None = None) -> list[BotReply]:
         """Record the message, route it (bot or RM) and return the immediate replies."""
         ...
 

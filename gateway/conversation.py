@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bankcare.metrics import get_metrics
-from crm.access.conversations import open_conversation, record_message
+from crm.access.conversations import NewMessage, open_conversation, record_message, record_messages
 from crm.access.identity import get_or_create_identity, unbind
 from crm.db import session_scope
 from crm.models import AuditEvent, Conversation, MarketingConsent
-from gateway.chat_types import BotReply, Button, InboundMessage
+from gateway.chat_types import BotReply, Button, InboundMessage, TurnHooks
 from gateway.handoff.machine import Effects
 from gateway.rasa_client import RasaClient, RasaUnavailable, to_replies
 
@@ -57,12 +57,34 @@ WELCOME = (
 ControlHandler = Callable[[Session, Conversation, dict[str, Any]], list[BotReply]]
 
 
+# Label values of ``bankcare_messages_total{intent=...}``: what became of a customer message.
+# The recognised NLU intent lives in Rasa's tracker, and fetching it costs Rasa one more request
+# per message (Rasa is the stack's bottleneck), so the gateway counts what it knows for free. A
+# small fixed set, so the label can never carry customer text.
+ANSWERED = "answered"  # the bot answered
+FALLBACK = "fallback"  # the bot did not understand (the actions' ``{"fallback": true}`` payload)
+HANDOFF = "handoff"  # the bot asked for a person (the actions' ``{"handoff": ...}`` payload)
+RASA_UNAVAILABLE = "rasa_unavailable"  # Rasa down, erroring or too slow: the apology went out
+TO_RM = "to_rm"  # queued or with an RM: recorded for the RM, the bot stayed silent
+HANDOFF_FLOW = "handoff_flow"  # a rating or a left message, answered by the handoff itself
+
+
+def message_kind(controls: list[dict[str, Any]]) -> str:
+    """The label for a message the bot answered with these control payloads."""
+    if any(isinstance(c.get("handoff"), dict) for c in controls):
+        return HANDOFF
+    if any(c.get("fallback") is True for c in controls):
+        return FALLBACK
+    return ANSWERED
+
+
 @dataclass
 class _Turn:
     conversation_id: int
     sender_id: str
-    state: str
+    message: InboundMessage  # as the channel's hooks left it (e.g. a numbered choice resolved)
     answered: list[BotReply] | None = None  # replies decided before (instead of) asking the bot
+    kind: str = ANSWERED
 
 
 class ConversationService:
@@ -85,7 +107,6 @@ class ConversationService:
         self.notify = notify
         self.handoff = handoff
         self.channel_timeouts_s = CHANNEL_RASA_TIMEOUT_S if channel_timeouts_s is None else channel_timeouts_s
-        self._background: set[asyncio.Task[None]] = set()
 
     async def _db(self, work: Callable[[Session], Any]) -> Any:
         def run() -> Any:
@@ -94,49 +115,43 @@ class ConversationService:
 
         return await asyncio.to_thread(run)
 
-    async def handle_message(self, message: InboundMessage) -> list[BotReply]:
+    async def handle_message(self, message: InboundMessage, hooks: TurnHooks | None = None) -> list[BotReply]:
+        """Record the message, route it (bot or RM) and return the replies.
+
+        Two transactions: the inbound one (``hooks.begin``, the message, the RM/handoff routing)
+        and, after the bot call, the outbound one (the replies, handoff triggers, ``hooks.finish``).
+        When no bot call is needed the first one does it all.
+        """
         started = time.perf_counter()
         try:
-            return await self._handle_message(message)
+            return await self._handle_message(message, hooks)
         finally:
             get_metrics().gateway_latency.labels(channel=message.channel).observe(time.perf_counter() - started)
 
-    def _count_message(self, channel: str, sender_id: str | None) -> None:
-        """Count the message by intent without delaying the reply: the intent is read from
-        Rasa's tracker afterwards (the REST channel does not return it)."""
-        metrics = get_metrics()
-        if sender_id is None:
-            metrics.messages.labels(channel=channel, intent="none").inc()
-            return
-
-        async def count() -> None:
-            intent = await self.rasa.latest_intent(sender_id)
-            metrics.messages.labels(channel=channel, intent=intent).inc()
-
-        task = asyncio.create_task(count())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _handle_message(self, message: InboundMessage) -> list[BotReply]:
+    async def _handle_message(self, message: InboundMessage, hooks: TurnHooks | None) -> list[BotReply]:
         fx = Effects()
 
         def record_in(session: Session) -> _Turn:
-            conv = open_conversation(session, message.channel, message.user_id)
-            record_message(session, conv, "in", "customer", message.text)
-            turn = _Turn(conv.id, conv.sender_id, conv.state)
+            msg = hooks.begin(session, message) if hooks is not None else message
+            conv = open_conversation(session, msg.channel, msg.user_id)
+            record_messages(session, conv, [NewMessage("in", "customer", msg.text)])
+            turn = _Turn(conv.id, conv.sender_id, msg)
             if conv.state in ("queued", "agent"):
                 # An RM owns (or is about to own) the conversation: the bot stays silent.
-                turn.answered = self._silent_state(session, conv, message.text, fx)
+                turn.answered, turn.kind = self._silent_state(session, conv, msg.text, fx), TO_RM
             elif self.handoff is not None:
                 # Rating answers and left messages are the handoff's, not the bot's.
-                turn.answered = self.handoff.intercept(session, conv, message.text, fx)
+                turn.answered, turn.kind = self.handoff.intercept(session, conv, msg.text, fx), HANDOFF_FLOW
                 if turn.answered is not None:
                     self._record_replies(session, conv, turn.answered)
+            if turn.answered is not None and hooks is not None:
+                hooks.finish(session, turn.answered)
             return turn
 
         turn: _Turn = await self._db(record_in)
+        message = turn.message
         if turn.answered is not None:
-            self._count_message(message.channel, None)
+            self._count(message.channel, turn.kind)
             await self._apply(fx)
             return turn.answered
 
@@ -153,15 +168,14 @@ class ConversationService:
             )
         except RasaUnavailable as exc:
             get_metrics().rasa_latency.labels(outcome="unavailable").observe(time.perf_counter() - rasa_started)
-            self._count_message(message.channel, None)
             log.warning("rasa unavailable for conversation %s: %s", turn.conversation_id, exc)
-            replies, controls = [RASA_DOWN_REPLY], list[dict[str, Any]]()
+            kind, replies, controls = RASA_UNAVAILABLE, [RASA_DOWN_REPLY], list[dict[str, Any]]()
             if message.text.strip() == HUMAN_REQUEST_PAYLOAD and self.handoff is not None:
                 replies, controls = [], [{"handoff": {"reason": "request_human", "priority": 0}}]
         else:
             get_metrics().rasa_latency.labels(outcome="ok").observe(time.perf_counter() - rasa_started)
-            self._count_message(message.channel, turn.sender_id)
             replies, controls = to_replies(raw)
+            kind = message_kind(controls)
 
         def record_out(session: Session) -> list[BotReply]:
             conv = session.get(Conversation, turn.conversation_id)
@@ -175,11 +189,18 @@ class ConversationService:
             if not out:
                 out.append(NO_REPLY)
             self._record_replies(session, conv, out)
+            if hooks is not None:
+                hooks.finish(session, out)
             return out
 
         result: list[BotReply] = await self._db(record_out)
+        self._count(message.channel, kind)
         await self._apply(fx)
         return result
+
+    @staticmethod
+    def _count(channel: str, kind: str) -> None:
+        get_metrics().messages.labels(channel=channel, intent=kind).inc()
 
     async def _apply(self, fx: Effects) -> None:
         if self.handoff is not None and (fx.tracker or fx.push):
@@ -187,11 +208,10 @@ class ConversationService:
 
     @staticmethod
     def _record_replies(session: Session, conv: Conversation, replies: list[BotReply]) -> None:
-        for reply in replies:
-            record_message(
-                session, conv, "out", reply.author, reply.text,
-                [{"title": b.title, "payload": b.payload} for b in reply.buttons] or None,
-            )
+        record_messages(session, conv, [
+            NewMessage("out", r.author, r.text, [{"title": b.title, "payload": b.payload} for b in r.buttons] or None)
+            for r in replies
+        ])  # fmt: skip
 
     def _silent_state(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply]:
         if self.handoff is not None:

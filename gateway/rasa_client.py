@@ -63,23 +63,6 @@ class RasaClient:
             raise RasaUnavailable("unexpected rasa response")
         return data
 
-    async def latest_intent(self, sender_id: str) -> str:
-        """The intent Rasa recognised in the conversation's latest message ("unknown" if none)."""
-        try:
-            async with self.session.get(
-                f"{self.base_url}/conversations/{sender_id}/tracker",
-                params={"include_events": "NONE"},
-                timeout=self.timeout,
-            ) as resp:
-                if resp.status != 200:
-                    return "unknown"
-                data = await resp.json()
-        except (TimeoutError, aiohttp.ClientError, ValueError):
-            return "unknown"
-        intent = ((data or {}).get("latest_message") or {}).get("intent") or {}
-        name = intent.get("name") if isinstance(intent, dict) else None
-        return str(name)[:48] if name else "unknown"
-
     async def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
         """Append events to a tracker (pause/resume and recording during RM handoff)."""
         try:

@@ -4,6 +4,11 @@ Order of work for a POST: size limit → query check → signature → (decrypt)
 message in the database → run the bot. Everything before the claim is pure, so a rejected
 request has no side effect. The claim (unique dedupe key) makes WeChat's retries safe across
 processes: a retry waits for the first attempt's reply instead of running anything again.
+
+A text message costs two transactions: the claim commits together with the recorded inbound
+message, and the passive reply, the numbered choices and the recorded replies commit together
+(both inside the conversation core, through ``TurnHooks``). A claim that rolls back leaves
+nothing behind, so a retry of a message whose first attempt failed is simply processed.
 """
 
 from __future__ import annotations
@@ -11,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import aiohttp
@@ -35,14 +40,85 @@ T = TypeVar("T")
 
 CHOICE_MAX_AGE = dt.timedelta(minutes=30)
 POLL_INTERVAL_S = 0.05
+# After the deadline, how long the request still waits for a reply whose transaction is committing.
+FINAL_COMMIT_WAIT_S = 0.4
 
 
-@dataclass
-class _Job:
-    """Hand-over between the request (waits ≤ reply_timeout_s) and the job (runs to the end)."""
+class _Duplicate(Exception):
+    """Another attempt (possibly in another process) already claimed this message."""
 
-    result: asyncio.Future[str]
-    deferred: bool = False  # set by the request when it gave up and answered "success"
+    def __init__(self, state: store.InboundState) -> None:
+        super().__init__("duplicate")
+        self.state = state
+
+
+class _Turn:
+    """One claimed WeChat message: the hand-over between the request and the job, and the
+    channel's bookkeeping run inside the core's transactions (``gateway.chat_types.TurnHooks``).
+
+    The request waits at most ``reply_timeout_s`` for ``result``; then it answers "success" and
+    the job delivers the reply through the customer-service API instead. Which of the two
+    happens is decided once, under ``lock``, inside the transaction that stores the reply: either
+    that transaction records the passive reply (``replying``: the request waits the few
+    milliseconds until it commits) or the request has already given up (``deferred``).
+    """
+
+    def __init__(self, key: str, openid: str, dispatch: convert.Dispatch, result: asyncio.Future[Outcome]) -> None:
+        self.key = key
+        self.openid = openid
+        self.dispatch = dispatch
+        self.result = result
+        self.lock = threading.Lock()
+        self.deferred = False
+        self.replying = False
+        self.text: str | None = None  # set once the reply is stored
+
+    # --- TurnHooks --------------------------------------------------------------------------
+
+    def begin(self, session: Session, message: InboundMessage) -> InboundMessage:
+        """Claim the message in the caller's transaction; resolve a numbered choice."""
+        state = store.claim_inbound(session, self.key, self.openid, commit=False)
+        if not state.created:
+            raise _Duplicate(state)
+        number = convert.choice_index(message.text)
+        if number is None:
+            return message
+        payload = store.resolve_choice(session, self.openid, number, CHOICE_MAX_AGE)
+        if payload is None:
+            return message
+        meta = {**message.metadata, "choice": str(number)}
+        return InboundMessage(message.channel, message.user_id, payload, message.location, meta)
+
+    def finish(self, session: Session, replies: list[BotReply]) -> None:
+        """Save the numbered choices and the passive reply (or the hand-over to the API)."""
+        text, buttons = convert.render_replies(replies)
+        if self.dispatch.kind == "message":
+            # Before the customer can see the numbered choices: a quick "1" must find them.
+            store.save_choices(session, self.openid, [b.payload for b in buttons])
+        self.settle(session, text)
+
+    def settle(self, session: Session, text: str) -> None:
+        """Record the outcome; from here on the reply is either passive or the API's to deliver."""
+        with self.lock:
+            if not self.deferred:
+                self.replying = True
+        if self.deferred:
+            store.finish_inbound(session, self.key, store.DEFERRED, None)
+        else:
+            store.finish_inbound(session, self.key, store.REPLIED, text)
+        self.text = text
+
+    # --- the request's side -----------------------------------------------------------------
+
+    def give_up(self) -> bool:
+        """The request's deadline passed: True if the job must deliver through the API."""
+        with self.lock:
+            if not self.replying:
+                self.deferred = True
+            return self.deferred
+
+
+Outcome = str | store.InboundState  # the passive reply text, or the claim of an earlier attempt
 
 
 class WeChatHandler:
@@ -60,7 +136,7 @@ class WeChatHandler:
         self.factory = session_factory
         self.crypto = MessageCrypto(settings.encoding_aes_key, settings.app_id) if settings.safe_mode else None
         self._api = api
-        self.jobs: set[asyncio.Task[str]] = set()
+        self.jobs: set[asyncio.Task[None]] = set()
 
     async def db(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in its own session/transaction on a worker thread."""
@@ -97,26 +173,42 @@ class WeChatHandler:
         dispatch = convert.to_dispatch(msg)
         if dispatch.kind == "ignore":
             return ""
+        deadline = time.monotonic() + self.settings.reply_timeout_s
         key = msg.dedupe_key
-        state = await self.db(lambda s: store.claim_inbound(s, key, msg.from_user))
-        if not state.created:
-            return await self._wait_for_first(key, state)
-        job = _Job(result=asyncio.get_running_loop().create_future())
-        task = asyncio.create_task(self._run(key, msg.from_user, dispatch, job))
+        if dispatch.kind == "fixed":
+            return await self._answer_fixed(key, msg.from_user, dispatch.fixed_text, deadline)
+        turn = _Turn(key, msg.from_user, dispatch, asyncio.get_running_loop().create_future())
+        task = asyncio.create_task(self._run(turn))
         self.jobs.add(task)
         task.add_done_callback(self.jobs.discard)
         try:
-            return await asyncio.wait_for(asyncio.shield(job.result), self.settings.reply_timeout_s)
+            outcome = await asyncio.wait_for(asyncio.shield(turn.result), self.settings.reply_timeout_s)
         except TimeoutError:
-            # No await between this check and the flag: the job sees one consistent decision.
-            if job.result.done():
-                return job.result.result()
-            job.deferred = True  # answer "success"; the job delivers through the API
-            return ""
+            if turn.give_up():
+                return ""  # answer "success"; the job delivers through the API
+            # The reply is being committed right now: a few milliseconds more.
+            try:
+                outcome = await asyncio.wait_for(asyncio.shield(turn.result), FINAL_COMMIT_WAIT_S)
+            except TimeoutError:
+                return ""  # a retry will find the stored reply
+        if isinstance(outcome, store.InboundState):
+            return await self._wait_for_first(key, outcome, deadline)
+        return outcome
 
-    async def _wait_for_first(self, key: str, state: store.InboundState) -> str:
-        """A retry: wait (bounded) for the first attempt's reply; never run anything again."""
-        deadline = time.monotonic() + self.settings.reply_timeout_s
+    async def _answer_fixed(self, key: str, openid: str, text: str, deadline: float) -> str:
+        """A fixed answer (media, unknown menu key): claimed and answered in one transaction."""
+
+        def claim_and_answer(session: Session) -> store.InboundState:
+            state = store.claim_inbound(session, key, openid, commit=False)
+            if state.created:
+                store.finish_inbound(session, key, store.REPLIED, text)
+            return state
+
+        state = await self.db(claim_and_answer)
+        return text if state.created else await self._wait_for_first(key, state, deadline)
+
+    async def _wait_for_first(self, key: str, state: store.InboundState, deadline: float) -> str:
+        """A retry: wait (until ``deadline``) for the first attempt's reply; never run anything again."""
         current: store.InboundState | None = state
         while current is not None and current.status == store.PROCESSING and time.monotonic() < deadline:
             await asyncio.sleep(POLL_INTERVAL_S)
@@ -125,51 +217,50 @@ class WeChatHandler:
             return current.reply_text or ""
         return ""
 
-    async def _run(self, key: str, openid: str, dispatch: convert.Dispatch, job: _Job) -> str:
-        """The job for one message: call the core, record the reply, deliver it late if needed."""
-        payloads: list[str] | None = None
+    async def _run(self, turn: _Turn) -> None:
+        """The job for one message: run the core, settle the reply, deliver it late if needed."""
         try:
-            replies = await self._call_chat(openid, dispatch)
-            text, buttons = convert.render_replies(replies)
-            if dispatch.kind == "message":
-                payloads = [b.payload for b in buttons]
+            await self._call_chat(turn)
+            if turn.text is None:
+                raise RuntimeError("the conversation core did not finish the turn")
+        except _Duplicate as dup:
+            turn.result.set_result(dup.state)
+            return
         except Exception:
             log.exception("wechat: conversation core failed")
-            text = convert.TEXT_BUSY
-
-        if payloads is not None:
-            # Before the customer can see the numbered choices: a quick "1" must find them.
-            choices = payloads
-            await self.db(lambda s: store.save_choices(s, openid, choices))
-        if not job.deferred:
-            job.result.set_result(text)
-            await self.db(lambda s: store.finish_inbound(s, key, store.REPLIED, text))
-            return text
-        await self.db(lambda s: store.finish_inbound(s, key, store.DEFERRED, None))
+            if turn.text is None:  # no reply stored (if the message was claimed, the claim stays)
+                busy = convert.TEXT_BUSY
+                try:
+                    await self.db(lambda s: turn.settle(s, busy))
+                except Exception:
+                    log.exception("wechat: could not record the apology")
+                    turn.text = busy
+        text = turn.text or ""
+        if not turn.deferred:
+            turn.result.set_result(text)
+            return
         status = store.DELIVERED
         if text:
-            status = store.DELIVERED if await self._deliver(openid, text) else store.FAILED
-        await self.db(lambda s: store.finish_inbound(s, key, status))
-        return text
+            status = store.DELIVERED if await self._deliver(turn.openid, text) else store.FAILED
+        await self.db(lambda s: store.finish_inbound(s, turn.key, status))
 
-    async def _call_chat(self, openid: str, dispatch: convert.Dispatch) -> list[BotReply]:
-        if dispatch.kind == "fixed":
-            return [BotReply(text=dispatch.fixed_text)]
+    async def _call_chat(self, turn: _Turn) -> list[BotReply]:
+        """Run the core. Messages claim inside the core's first transaction; events (rare) here."""
+        dispatch = turn.dispatch
+        if dispatch.kind == "message":
+            assert dispatch.inbound is not None
+            return await self.chat.handle_message(dispatch.inbound, turn)
+        state = await self.db(lambda s: store.claim_inbound(s, turn.key, turn.openid))
+        if not state.created:
+            raise _Duplicate(state)
+        replies: list[BotReply] = []
         if dispatch.kind == "subscribe":
-            return await self.chat.on_subscribe(convert.CHANNEL, openid, dispatch.scene)
-        if dispatch.kind == "unsubscribe":
-            await self.chat.on_unsubscribe(convert.CHANNEL, openid)
-            await self.db(lambda s: store.forget_openid(s, openid))
-            return []
-        inbound = dispatch.inbound
-        assert inbound is not None
-        number = convert.choice_index(inbound.text)
-        if number is not None:
-            payload = await self.db(lambda s: store.resolve_choice(s, openid, number, CHOICE_MAX_AGE))
-            if payload is not None:
-                meta = {**inbound.metadata, "choice": str(number)}
-                inbound = InboundMessage(inbound.channel, inbound.user_id, payload, inbound.location, meta)
-        return await self.chat.handle_message(inbound)
+            replies = await self.chat.on_subscribe(convert.CHANNEL, turn.openid, dispatch.scene)
+        elif dispatch.kind == "unsubscribe":
+            await self.chat.on_unsubscribe(convert.CHANNEL, turn.openid)
+            await self.db(lambda s: store.forget_openid(s, turn.openid))
+        await self.db(lambda s: turn.finish(s, replies))
+        return replies
 
     async def _deliver(self, openid: str, text: str) -> bool:
         api = self._api()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import crm.models  # noqa: F401 - registers every table on Base.metadata
-from crm.db import make_engine, make_sessionmaker
+from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models.base import Base
 from crm.models.wechat import WeChatAccessToken, WeChatChoice, WeChatInbound, WeChatSendAttempt
-from gateway.chat_types import BotReply, Button, InboundMessage
+from gateway.chat_types import BotReply, Button, InboundMessage, TurnHooks
 from gateway.wechat.crypto import MessageCrypto, make_signature
 from gateway.wechat.messages import render_xml
 from gateway.wechat.routes import setup_wechat
@@ -29,6 +29,7 @@ from gateway.wechat.settings import WeChatSettings
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wechat"
 ORIGINAL_ID = "gh_bankcare_test"
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+T = TypeVar("T")
 
 
 def fixture_xml(name: str) -> str:
@@ -66,9 +67,14 @@ def table_counts(factory: sessionmaker[Session]) -> dict[str, int]:
 
 
 class FakeChat:
-    """Records calls; answers "收到：<text>"; "选择" gets two buttons; optional delay."""
+    """Records calls; answers "收到：<text>"; "选择" gets two buttons; optional delay.
 
-    def __init__(self) -> None:
+    Runs the channel's ``TurnHooks`` in two transactions of its own, as the real core does, and
+    counts a message only once ``begin`` has claimed it.
+    """
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
         self.messages: list[InboundMessage] = []
         self.subscribes: list[tuple[str, str, str | None]] = []
         self.unsubscribes: list[tuple[str, str]] = []
@@ -79,19 +85,31 @@ class FakeChat:
     def calls(self) -> int:
         return len(self.messages) + len(self.subscribes) + len(self.unsubscribes)
 
-    async def handle_message(self, message: InboundMessage) -> list[BotReply]:
+    async def handle_message(self, message: InboundMessage, hooks: TurnHooks | None = None) -> list[BotReply]:
+        if hooks is not None:
+            message = await self._in_transaction(lambda s: hooks.begin(s, message))
         self.messages.append(message)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail:
             raise RuntimeError("core down")
+        replies = [BotReply(f"收到：{message.text}")]
         if message.text == "选择":
-            return [
+            replies = [
                 BotReply(
                     "请问您想办理哪项业务？", (Button("查询余额", "/check_balance"), Button("挂失", "/report_loss"))
                 )
             ]
-        return [BotReply(f"收到：{message.text}")]
+        if hooks is not None:
+            await self._in_transaction(lambda s: hooks.finish(s, replies))
+        return replies
+
+    async def _in_transaction(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with session_scope(self.factory) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
 
     async def on_subscribe(self, channel: str, user_id: str, scene: str | None) -> list[BotReply]:
         self.subscribes.append((channel, user_id, scene))
@@ -102,8 +120,8 @@ class FakeChat:
 
 
 @pytest.fixture
-def chat() -> FakeChat:
-    return FakeChat()
+def chat(factory: sessionmaker[Session]) -> FakeChat:
+    return FakeChat(factory)
 
 
 def signed_query(settings: WeChatSettings, *, timestamp: int | None = None, nonce: str = "1234567") -> dict[str, str]:

@@ -238,7 +238,7 @@ async def test_concurrent_retries_across_two_processes_run_once(
 ) -> None:
     """Two gateway apps on one database stand in for two processes behind a load balancer."""
     chat.delay_s = 0.3
-    other_chat = FakeChat()
+    other_chat = FakeChat(factory)
     other = await start_gateway(settings, other_chat, factory)
     try:
         xml = fixture_xml("text__basic")
