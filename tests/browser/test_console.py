@@ -73,7 +73,18 @@ async def test_rm_takes_replies_and_hands_back(chromium: Any, gateway: TestClien
         await rm.wait_for_selector("#reply-text:not([disabled])")
         await rm.fill("#reply-text", "您好，<b>这个问题</b>我来帮您处理")
         await rm.click("#reply-send")
-        await rm.wait_for_selector("#transcript li.rm >> text=这个问题", timeout=15_000)
+        sent = await rm.wait_for_selector("#transcript li.rm:has-text('这个问题')", timeout=15_000)
+        # Its delivery state is shown next to it (web chat: written once, pushed by the page).
+        await rm.wait_for_selector("#transcript li.rm:has-text('这个问题') .delivery >> text=已送达", timeout=15_000)
+        assert "已送达" in await sent.inner_text()
+
+        # A double click sends once: one key per message, and the button waits for the answer.
+        await rm.fill("#reply-text", "请您稍等，我查一下")
+        await rm.dblclick("#reply-send")
+        await customer.wait_for_selector(".msg.rm .bubble >> text=请您稍等，我查一下", timeout=15_000)
+        await rm.wait_for_timeout(2_500)  # two push polls: a second copy would have arrived
+        assert await customer.locator(".msg.rm .bubble", has_text="请您稍等，我查一下").count() == 1
+        assert await rm.locator("#transcript li.rm", has_text="请您稍等，我查一下").count() == 1
 
         # The customer's page gets the greeting and the reply over its WebSocket, as plain text.
         reply = await customer.wait_for_selector(".msg.rm .bubble >> text=我来帮您处理", timeout=15_000)
