@@ -33,18 +33,14 @@ class WeChatPlayer:
     def __init__(self, settings: WeChatSettings, original_id: str = ORIGINAL_ID) -> None:
         self.settings = settings
         self.original_id = original_id
-        self.crypto = (
-            MessageCrypto(settings.encoding_aes_key, settings.app_id) if settings.safe_mode else None
-        )
+        self.crypto = MessageCrypto(settings.encoding_aes_key, settings.app_id) if settings.safe_mode else None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WeChatPlayer:
         """The account a gateway started with ``env`` serves (dev defaults where unset)."""
         return cls(WeChatSettings.from_env(env), env.get("WECHAT_ORIGINAL_ID") or ORIGINAL_ID)
 
-    def text_xml(
-        self, openid: str, content: str, msg_id: int | None = None, create_time: int | None = None
-    ) -> str:
+    def text_xml(self, openid: str, content: str, msg_id: int | None = None, create_time: int | None = None) -> str:
         return render_xml({
             "ToUserName": self.original_id, "FromUserName": openid,
             "CreateTime": int(time.time()) if create_time is None else create_time,
@@ -69,9 +65,7 @@ class WeChatPlayer:
         if self.crypto is None:
             raise ValueError("safe mode needs WECHAT_ENCODING_AES_KEY")
         encrypted = self.crypto.encrypt(raw)
-        query.update(
-            encrypt_type="aes", msg_signature=make_signature(self.settings.token, ts, nonce, encrypted)
-        )
+        query.update(encrypt_type="aes", msg_signature=make_signature(self.settings.token, ts, nonce, encrypted))
         return query, render_xml({"ToUserName": self.original_id, "Encrypt": encrypted}).encode("utf-8")
 
     async def post(
