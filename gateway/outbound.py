@@ -52,7 +52,7 @@ MessageKind = Literal["marketing", "service", "conversation"]
 DeliveryState = Literal["sent", "outside_window", "quota", "failed", "unknown"]
 # Reasons of failures whose meaning is known: nothing reached the customer.
 _KNOWN_FAILURES = frozenset(
-    {"network_error", "token_error", "no_wechat_identity", "no_web_identity", "wechat_not_configured",
+    {"failed", "network_error", "token_error", "no_wechat_identity", "no_web_identity", "wechat_not_configured",
      "already_failed"}
 )  # fmt: skip
 
@@ -185,6 +185,9 @@ class OutboundSender:
             return "new" if won == 1 else "in_flight"
         return "in_flight"
 
+    def _reason(self, session: Session, key: str) -> str | None:
+        return session.scalar(select(OutboundSend.reason).where(OutboundSend.idempotency_key == key))
+
     def _finish(self, session: Session, key: str, status: str, route: str, reason: str | None) -> None:
         row = session.scalar(select(OutboundSend).where(OutboundSend.idempotency_key == key))
         if row is not None:
@@ -202,7 +205,9 @@ class OutboundSender:
         if claim == "sent":
             return SendOutcome.sent()
         if claim == "failed":
-            return SendOutcome.failed("already_failed")
+            # Decided earlier: say why again (the console keeps showing the same state).
+            earlier = await self._db(lambda s: self._reason(s, key))
+            return SendOutcome.failed(earlier or "already_failed")
         if claim == "in_flight":
             await self._db(lambda s: self._finish(s, key, "failed", "", "ambiguous_after_crash"))
             return SendOutcome.failed("ambiguous_after_crash")
@@ -225,9 +230,11 @@ class OutboundSender:
         if result.status in ("network_error", "quota_exceeded", "token_error"):
             await self._db(lambda s: self._finish(s, key, "retry", route, result.status))
             return SendOutcome.retry(result.status)
-        # "failed", and any outcome this module does not know (e.g. a timed-out call that may have
-        # reached WeChat): permanent, never re-sent.
+        # "failed", "ambiguous" (the call may have reached WeChat and its answer was lost) and any
+        # outcome this module does not know: permanent, never re-sent.
         await self._db(lambda s: self._finish(s, key, "failed", route, result.status))
+        if result.status == "ambiguous":
+            return SendOutcome.failed("ambiguous")
         return SendOutcome.failed(f"wechat_{result.status}_{result.errcode}")
 
 

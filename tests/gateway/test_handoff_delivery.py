@@ -188,3 +188,60 @@ async def test_without_a_wechat_client_the_message_is_marked_failed(
     with factory() as s:
         greeting = s.scalar(select(Message).where(Message.conversation_id == conv_id, Message.author == "rm"))
         assert greeting is not None and greeting.delivery_status == "failed"
+
+
+@pytest.fixture
+async def lost_answer_wechat() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A WeChat stand-in that takes every customer-service message but answers with a proxy's HTML page,
+    so the sender cannot know whether it went out (the API client calls that ``ambiguous``)."""
+    got: list[dict[str, Any]] = []
+
+    async def token(_request: web.Request) -> web.Response:
+        return web.json_response({"access_token": "tok-lost-answer", "expires_in": 7200})
+
+    async def custom(request: web.Request) -> web.Response:
+        got.append(await request.json())
+        return web.Response(text="<html>502 网关</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/cgi-bin/token", token)
+    app.router.add_post("/cgi-bin/message/custom/send", custom)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/"), got
+    await server.close()
+
+
+async def test_a_send_that_may_have_arrived_is_shown_as_unknown_and_never_repeated(
+    factory: sessionmaker[Session],
+    fake_rasa: tuple[FakeRasa, str],
+    lost_answer_wechat: tuple[str, list[dict[str, Any]]],
+) -> None:
+    base, got = lost_answer_wechat
+    async with aiohttp.ClientSession() as http:
+        wx = WeChatSettings(token="t", app_id=WX.app_id, app_secret="s", api_base=base)
+        sender = OutboundSender(factory, WeChatApiClient(wx, factory, http, backoff_s=0.01))
+        rasa = RasaClient(fake_rasa[1], timeout_s=5, session=http)
+        service = HandoffService(handoff_settings(), factory, rasa, sender)
+        chat = ConversationService(factory, rasa, handoff=service)
+        await chat.handle_message(InboundMessage("wechat", OPENID, "我要人工"))
+        with factory() as s:
+            conv_id = s.scalar(select(Conversation.id).where(Conversation.sender_id == f"wechat:{OPENID}"))
+        rm = rm_by_login(factory, "rm001")
+
+        def take(s: Session, fx: Effects) -> bool:
+            return service.machine.take(s, s.get(Conversation, conv_id), s.merge(rm), fx)  # type: ignore[arg-type]
+
+        assert await service.run(take) is True
+        with factory() as s:
+            greeting = s.scalar(select(Message).where(Message.conversation_id == conv_id, Message.author == "rm"))
+            assert greeting is not None
+            row = s.scalar(select(OutboundSend).where(OutboundSend.message_id == greeting.id))
+            assert row is not None
+        assert greeting.delivery_status == "unknown" and len(got) == 1
+        assert (row.status, row.reason) == ("failed", "ambiguous")
+        # Delivering the same message again (a retry, a second gateway) does not call WeChat again.
+        await service.apply(Effects(push=[greeting.id]))
+        assert len(got) == 1
+        with factory() as s:
+            assert s.get(Message, greeting.id).delivery_status == "unknown"  # type: ignore[union-attr]
