@@ -45,8 +45,9 @@ from gateway.wechat.settings import WeChatSettings
 WINDOW = dt.timedelta(hours=48)
 SERVICE_TEMPLATE_ID = "TM_SERVICE_NOTICE"
 T = TypeVar("T")
+IN_PROGRESS = "in_progress"  # retry reason: another sender is delivering this key right now
 
-Claim = Literal["new", "sent", "failed", "in_flight"]
+Claim = Literal["new", "sent", "failed", "in_flight", "busy"]
 MessageKind = Literal["marketing", "service", "conversation"]
 # What the RM console shows next to a message (labels in gateway/console/panel.py).
 DeliveryState = Literal["sent", "outside_window", "quota", "failed", "unknown"]
@@ -182,7 +183,7 @@ class OutboundSender:
                 .values(status="sending", updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             ).rowcount  # type: ignore[attr-defined]
-            return "new" if won == 1 else "in_flight"
+            return "new" if won == 1 else "busy"
         return "in_flight"
 
     def _reason(self, session: Session, key: str) -> str | None:
@@ -208,6 +209,9 @@ class OutboundSender:
             # Decided earlier: say why again (the console keeps showing the same state).
             earlier = await self._db(lambda s: self._reason(s, key))
             return SendOutcome.failed(earlier or "already_failed")
+        if claim == "busy":
+            # Another sender claimed it a moment ago: theirs to finish and record.
+            return SendOutcome.retry(IN_PROGRESS)
         if claim == "in_flight":
             await self._db(lambda s: self._finish(s, key, "failed", "", "ambiguous_after_crash"))
             return SendOutcome.failed("ambiguous_after_crash")

@@ -269,6 +269,22 @@ def send_key_of(session: Session, message_id: int) -> str | None:
     return session.scalar(select(OutboundSend.idempotency_key).where(OutboundSend.message_id == message_id))
 
 
+def never_tried(session: Session, reserved_before: dt.datetime, limit: int = 100) -> list[int]:
+    """Messages whose send was reserved but never attempted (the gateway stopped right after the commit)."""
+    return list(
+        session.scalars(
+            select(OutboundSend.message_id)
+            .where(
+                OutboundSend.status == "pending",
+                OutboundSend.message_id.is_not(None),
+                OutboundSend.created_at < reserved_before,
+            )
+            .order_by(OutboundSend.id)
+            .limit(limit)
+        )
+    )
+
+
 def add_note(session: Session, conv_id: int, rm_id: int, text: str) -> ConversationNote:
     note = ConversationNote(conversation_id=conv_id, rm_id=rm_id, text=text)
     session.add(note)

@@ -27,7 +27,7 @@ from gateway.chat_types import BotReply
 from gateway.handoff.machine import Effects, HandoffMachine
 from gateway.handoff.settings import HandoffSettings
 from gateway.handoff.timeouts import SweepReport, sweep
-from gateway.outbound import DeliveryState, OutboundMessage, OutboundSender, delivery_state
+from gateway.outbound import IN_PROGRESS, DeliveryState, OutboundMessage, OutboundSender, delivery_state
 from gateway.rasa_client import RasaClient, RasaUnavailable
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,8 @@ class HandoffService:
         except Exception:  # noqa: BLE001 - a failed send must not break the RM's request
             log.exception("handoff message %s: send failed", message_id)
             outcome = SendOutcome.failed("exception")
+        if outcome.reason == IN_PROGRESS:
+            return  # another gateway is sending it and will record the state
         state: DeliveryState = delivery_state(outcome)
         if state != "sent":
             log.info("handoff message %s not delivered: %s", message_id, outcome.reason)

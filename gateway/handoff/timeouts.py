@@ -1,4 +1,5 @@
-"""Periodic handoff duties: presence, unanswered customers, routing escalation, queue updates.
+"""Periodic handoff duties: presence, unanswered customers, routing escalation, queue updates,
+and messages a stopped gateway stored but never sent.
 
 Safe with several gateway processes sweeping at once: every change is a conditional UPDATE
 (``crm.access.handoff.move`` / ``go_offline``), so a conversation is re-queued or an RM marked
@@ -20,6 +21,8 @@ from gateway.handoff import texts
 from gateway.handoff.hours import is_working_time
 from gateway.handoff.machine import Effects, HandoffMachine
 
+UNSENT_GRACE_S = 30.0  # the request that stored a message normally sends it within a second
+
 
 @dataclass
 class SweepReport:
@@ -28,6 +31,7 @@ class SweepReport:
     escalated: int = 0
     offered: int = 0
     updated: int = 0
+    resent: int = 0
 
 
 def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effects) -> SweepReport:
@@ -92,6 +96,11 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
             machine.notify(session, conv, texts.position_update(position, online, s.seconds_per_position), fx)
             report.updated += 1
         hs.last_position_told = position
+    # Messages stored but never sent (the gateway stopped between the commit and the send): the
+    # outbound key makes a second attempt safe, and only untried keys are picked up.
+    unsent = access.never_tried(session, now - dt.timedelta(seconds=UNSENT_GRACE_S))
+    fx.push.extend(unsent)
+    report.resent = len(unsent)
     return report
 
 

@@ -245,3 +245,26 @@ async def test_a_send_that_may_have_arrived_is_shown_as_unknown_and_never_repeat
         assert len(got) == 1
         with factory() as s:
             assert s.get(Message, greeting.id).delivery_status == "unknown"  # type: ignore[union-attr]
+
+
+async def test_a_message_stored_but_never_sent_is_sent_once_by_the_sweeper(rig: WeChatRig) -> None:
+    await taken(rig)
+    conv_id, rm = rig.conv_id(), rm_by_login(rig.factory, "rm001")
+
+    def reply_then_stop(s: Session) -> int:
+        # The RM's reply is committed, then the gateway stops before the send (effects never run).
+        conv = s.get(Conversation, conv_id)
+        msg = rig.handoff.machine.rm_reply(s, conv, s.merge(rm), "您好，我在。", Effects())  # type: ignore[arg-type]
+        assert msg is not None
+        return msg.id
+
+    with rig.factory.begin() as s:
+        msg_id = reply_then_stop(s)
+    assert rig.message(msg_id)[1] == "pending"
+    early = await rig.handoff.sweep_once()
+    assert early.resent == 0  # the request that stored it may still be sending it
+    later = utcnow() + dt.timedelta(seconds=60)
+    assert (await rig.handoff.sweep_once(later)).resent == 1
+    assert rig.message(msg_id)[1] == "sent" and rig.received().count("您好，我在。") == 1
+    assert (await rig.handoff.sweep_once(later)).resent == 0
+    assert rig.received().count("您好，我在。") == 1
