@@ -100,3 +100,22 @@ def redact_numbers(text: str) -> str:
     text = _ID.sub(_mask_id, text)
     text = _CARD.sub(_mask_card, text)
     return _PHONE.sub(_mask_phone, text)
+
+
+# A short message that is essentially six digits (or five and an X): an SMS code or the last six
+# characters of an ID number typed for identity binding. Amounts come with words (元, 万, 存).
+_SECRET_ANSWER = re.compile(
+    rf"^\s*(?:验证码|校验码|身份证(?:号)?(?:码)?(?:后六位|后6位)?|后六位|后6位)?\s*[:：是为]?\s*"
+    rf"({_D}{{5}}[0-9\uff10-\uff19Xx\uff38\uff58])\s*[。.!！]?\s*$"
+)
+
+
+def redact_customer_text(text: str) -> str:
+    """What a stored transcript keeps of a customer's message: identifiers masked, and a bare
+    six-character answer (SMS code, ID tail) replaced by ******."""
+    if not text:
+        return text
+    found = _SECRET_ANSWER.match(text)
+    if found:
+        return text[: found.start(1)] + "******" + text[found.end(1) :]
+    return redact_numbers(text)

@@ -44,3 +44,16 @@ def test_short_names_and_ids() -> None:
 
 def test_format_yuan() -> None:
     assert format_yuan(Decimal("38652.4")) == "38,652.40元"
+
+
+def test_customer_text_hides_bare_codes_and_id_tails_but_not_amounts() -> None:
+    from crm.masking import redact_customer_text
+
+    assert redact_customer_text("482913") == "******"
+    assert redact_customer_text(" 01123X ") == " ****** "
+    assert redact_customer_text("验证码：482913") == "验证码：******"
+    assert redact_customer_text("身份证后六位01123x") == "身份证后六位******"
+    assert redact_customer_text("我想存100000元") == "我想存100000元"
+    assert redact_customer_text("我手机号13912345678") == "我手机号139****5678"
+    assert redact_customer_text("1234567") == "1234567"
+    assert redact_customer_text("") == ""
