@@ -136,6 +136,8 @@ async def console(stack: Stack) -> AsyncIterator[Console]:
     rm = Console(stack.gateway_url)
     await rm.login("rm001")
     yield rm
+    # Logging out marks the RM offline, so later tests on the shared stack route as if they never came.
+    assert (await rm.post("/console/api/logout"))[0] == 200
     await rm.close()
 
 
