@@ -19,19 +19,20 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from faq.text import normalise, pinyin, words  # noqa: F401
+from faq.text import analyse, pinyin
 
 # Feature views; the prefix keeps e.g. the char "卡" and the word "卡" apart.
-VIEWS = ("c", "w", "p")
+VIEWS = ("c", "w", "p", "k")
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A question in the three token views the features are built from."""
+    """A question in the token views the features are built from."""
 
     norm: str
     words: tuple[str, ...]
     pinyin: tuple[str, ...]
+    concepts: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=200_000)
@@ -41,8 +42,8 @@ def prepare(text: str) -> Prepared:
     Cached: a KB is prepared for calibration and again for the index, and customers repeat
     the same short questions; jieba + pypinyin are the most expensive step per question.
     """
-    n = normalise(text)
-    return Prepared(norm=n, words=tuple(words(n)), pinyin=tuple(pinyin(n)))
+    n, toks, cons = analyse(text)
+    return Prepared(norm=n, words=toks, pinyin=tuple(pinyin(n)), concepts=cons)
 
 
 def _with_bigrams(prefix: str, tokens: Sequence[str]) -> list[str]:
@@ -52,10 +53,11 @@ def _with_bigrams(prefix: str, tokens: Sequence[str]) -> list[str]:
 
 
 @lru_cache(maxsize=200_000)
-def _tokens(p: Prepared, lo: int, hi: int) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def _tokens(p: Prepared, lo: int, hi: int) -> tuple[tuple[str, ...], ...]:
     text = p.norm
     chars = tuple(f"c{text[i : i + n]}" for n in range(lo, hi + 1) for i in range(len(text) - n + 1))
-    return chars, tuple(_with_bigrams("w", p.words)), tuple(_with_bigrams("p", p.pinyin))
+    kinds = tuple(f"k{c}" for c in p.concepts)
+    return chars, tuple(_with_bigrams("w", p.words)), tuple(_with_bigrams("p", p.pinyin)), kinds
 
 
 class FeatureSpace:
@@ -64,7 +66,7 @@ class FeatureSpace:
     def __init__(
         self,
         char_ngrams: tuple[int, int] = (1, 3),
-        weights: tuple[float, float, float] = (1.0, 0.8, 0.6),
+        weights: tuple[float, ...] = (1.0, 0.8, 0.6, 0.4),
         min_df: int = 1,
         max_features: int = 200_000,
     ) -> None:
@@ -80,7 +82,7 @@ class FeatureSpace:
     def n_features(self) -> int:
         return len(self.vocab)
 
-    def _views(self, p: Prepared) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    def _views(self, p: Prepared) -> tuple[tuple[str, ...], ...]:
         lo, hi = self.char_ngrams
         return _tokens(p, lo, hi)
 

@@ -58,18 +58,19 @@ class MatcherConfig:
     char_weight: float = 1.0
     word_weight: float = 0.8
     pinyin_weight: float = 0.6
+    concept_weight: float = 0.4
     min_df: int = 2  # applied only to KBs of 2,000+ questions
     max_features: int = 150_000
-    svm_c: float = 1.0
-    svm_weight: float = 0.6
-    nn_weight: float = 0.25
-    centroid_weight: float = 0.15
+    svm_c: float = 3.0
+    svm_weight: float = 0.8
+    nn_weight: float = 0.1
+    centroid_weight: float = 0.1
 
     def space(self) -> FeatureSpace:
         """An unfitted feature space with these settings."""
         return FeatureSpace(
             self.char_ngrams,
-            (self.char_weight, self.word_weight, self.pinyin_weight),
+            (self.char_weight, self.word_weight, self.pinyin_weight, self.concept_weight),
             self.min_df,
             self.max_features,
         )

@@ -20,18 +20,20 @@ from pypinyin import Style, lazy_pinyin
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USERDICT_PATH = REPO_ROOT / "nlu_data" / "jieba" / "userdict.txt"
 SYNONYMS_PATH = REPO_ROOT / "nlu_data" / "faq" / "synonyms.tsv"
+CONCEPTS_PATH = REPO_ROOT / "nlu_data" / "faq" / "concepts.tsv"
 
 # Punctuation and whitespace carry no meaning for matching; emoji neither.
 _PUNCT_RE = re.compile(r"[\s\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
                        r"!-/:-@\[-`{-~…—·•“”‘’、\U0001F000-\U0001FFFF]+")
-# Chat filler that tells nothing about which answer is wanted. Removed only at the
-# edges/as whole particles so "请问" in the middle of a real phrase survives.
+# Chat filler that tells nothing about which answer is wanted; removed only at the edges.
 _FILLERS = (
     "你好", "您好", "在吗", "在不在", "请问一下", "请问", "问一下", "问下", "打扰一下",
     "麻烦问一下", "麻烦问下", "麻烦", "谢谢", "谢谢你", "多谢", "我想问", "想问一下", "想问",
-    "咨询一下", "咨询下", "小助手", "客服",
+    "咨询一下", "咨询下",
 )
-_FILLER_RE = re.compile("|".join(sorted(map(re.escape, _FILLERS), key=len, reverse=True)))
+_FILLER_ALT = "|".join(sorted(map(re.escape, _FILLERS), key=len, reverse=True))
+_LEAD_FILLER_RE = re.compile(f"^(?:{_FILLER_ALT})+")
+_TRAIL_FILLER_RE = re.compile(f"(?:{_FILLER_ALT})+$")
 _PARTICLE_RE = re.compile(r"[啊呀吧呢嘛哈哦噢呗咧啦喽嘞]+")
 
 _jieba_lock = threading.RLock()
@@ -71,35 +73,115 @@ def load_synonyms(path: str = str(SYNONYMS_PATH)) -> tuple[tuple[str, str], ...]
 
 
 @lru_cache(maxsize=4)
-def _synonym_regex(pairs: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str], dict[str, str]] | None:
-    if not pairs:
+def load_concepts(path: str = str(CONCEPTS_PATH)) -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]] | None:
+    """Read ``concept<TAB>word|word|...`` lines into one longest-first regex and word -> concepts.
+
+    A word may belong to several concepts. A missing or empty file is not an error.
+    """
+    p = Path(path)
+    if not p.exists():
         return None
-    mapping = dict(pairs)
-    pattern = re.compile("|".join(re.escape(v) for v, _ in pairs))
-    return pattern, mapping
+    owners: dict[str, list[str]] = {}
+    for line in p.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        concept, _, members = line.partition("\t")
+        concept = concept.strip()
+        for w in members.split("|"):
+            w = fold_width(w.strip())
+            if len(w) >= 2 and concept and concept not in owners.setdefault(w, []):
+                owners[w].append(concept)
+    if not owners:
+        return None
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(owners, key=len, reverse=True)))
+    return pattern, {w: tuple(c) for w, c in owners.items()}
 
 
-def normalise(text: str, synonyms: tuple[tuple[str, str], ...] | None = None) -> str:
-    """Canonical form used for every feature: folded, synonym-rewritten, without filler.
+def concepts(*texts: str) -> tuple[str, ...]:
+    """Concepts (see ``concepts.tsv``) whose words occur in any of ``texts``, sorted."""
+    loaded = load_concepts()
+    if loaded is None:
+        return ()
+    pattern, owners = loaded
+    found = {c for t in texts for m in pattern.finditer(t) for c in owners[m.group(0)]}
+    return tuple(sorted(found))
+
+
+def strip_chatter(text: str) -> str:
+    """Folded text without punctuation, leading/trailing chat filler and modal particles.
+
+    Fillers go only at the edges ("请问…", "…谢谢"): inside a question "客服" or "麻烦" can be
+    the very word that tells two answers apart (冒充客服退款 vs 转人工客服).
+    """
+    t = _PUNCT_RE.sub("", fold_width(text))
+    stripped = _PARTICLE_RE.sub("", t)
+    while True:
+        before = stripped
+        stripped = _LEAD_FILLER_RE.sub("", _TRAIL_FILLER_RE.sub("", stripped))
+        if stripped == before:
+            break
+    # Keep the original if stripping ate everything (the question *is* "你好").
+    return stripped or t
+
+
+@lru_cache(maxsize=4)
+def _variant_map(pairs: tuple[tuple[str, str], ...]) -> tuple[dict[str, str], int]:
+    return dict(pairs), max(len(v) for v, _ in pairs)
+
+
+def _rewrite(tokens: list[str], mapping: dict[str, str], longest: int) -> list[str]:
+    """Replace runs of whole jieba tokens that spell a synonym variant by its canonical form.
+
+    Matching whole tokens (not substrings) keeps a variant from being found across a word
+    boundary: "账单" must not fire inside "转账/单笔", nor "行吗" inside "开户行/吗".
+    """
+    out: list[str] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        for j in range(min(n, i + longest), i, -1):
+            canonical = mapping.get("".join(tokens[i:j]))
+            if canonical is not None:
+                out.append(canonical)
+                i = j
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def analyse(
+    text: str, synonyms: tuple[tuple[str, str], ...] | None = None
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Normalised text and its words: folded, without filler, synonym-rewritten on whole words.
+
+    One jieba pass serves both: the rewritten tokens are the words (a canonical synonym stays
+    one word), and their concatenation is the text the char n-grams are taken from. Concepts
+    are looked up in the text before and after rewriting.
+
+    Returns:
+        ``(normalised text, words, concepts)``.
 
     Args:
         text: Raw customer or staff text.
         synonyms: ``(variant, canonical)`` pairs; defaults to ``nlu_data/faq/synonyms.tsv``.
-
-    Returns:
-        The normalised text; may be empty for pure greetings or punctuation.
     """
-    t = fold_width(text)
-    t = _PUNCT_RE.sub("", t)
-    stripped = _FILLER_RE.sub("", t)
-    stripped = _PARTICLE_RE.sub("", stripped)
-    # Keep the original if stripping fillers ate everything (the question *is* "你好").
-    t = stripped or t
-    compiled = _synonym_regex(load_synonyms() if synonyms is None else synonyms)
-    if compiled is not None:
-        pattern, mapping = compiled
-        t = pattern.sub(lambda m: mapping[m.group(0)], t)
-    return t
+    t = strip_chatter(text)
+    if not t:
+        return t, (), ()
+    pairs = load_synonyms() if synonyms is None else synonyms
+    with _jieba_lock:
+        tokens = [w for w in _get_tokenizer().lcut(t) if w.strip()]
+    if pairs:
+        mapping, longest = _variant_map(pairs)
+        tokens = _rewrite(tokens, mapping, longest)
+    norm = "".join(tokens)
+    return norm, tuple(tokens), concepts(t, norm)
+
+
+def normalise(text: str, synonyms: tuple[tuple[str, str], ...] | None = None) -> str:
+    """Canonical form used for every feature (see :func:`analyse`); may be empty."""
+    return analyse(text, synonyms)[0]
 
 
 def _get_tokenizer() -> jieba.Tokenizer:

@@ -9,7 +9,7 @@ import pytest
 
 from faq.calibrate import calibrate, choose_thresholds
 from faq.io import read_knowledge_file
-from faq.matcher import FaqMatcher, IndexedPoint
+from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,9 @@ def demo_matcher(demo_points: list[IndexedPoint]) -> FaqMatcher:
 
 def test_demo_kb_size(demo_points: list[IndexedPoint]) -> None:
     assert len(demo_points) >= 160
-    assert min(len(p.questions) for p in demo_points) >= 5
+    # A real bank's KB has about 16 staff-written phrasings per answer; the demo KB is as rich.
+    assert min(len(p.questions) for p in demo_points) >= 12
+    assert sum(len(p.questions) for p in demo_points) / len(demo_points) >= 16
 
 
 def test_heldout_quality_floor(demo_matcher: FaqMatcher) -> None:
@@ -42,8 +44,8 @@ def test_heldout_quality_floor(demo_matcher: FaqMatcher) -> None:
         top1 += answers[0] == expected
         top3 += expected in answers
     # Floors below the measured values (see BENCHMARKS.md) so regressions fail loudly.
-    assert top1 / len(pairs) >= 0.82
-    assert top3 / len(pairs) >= 0.96
+    assert top1 / len(pairs) >= 0.89
+    assert top3 / len(pairs) >= 0.975
 
 
 def test_scores_are_bounded_and_sorted(demo_matcher: FaqMatcher) -> None:
@@ -105,3 +107,43 @@ def test_thresholds_do_not_collapse_on_benchmark_sized_kb(tmp_path: Path) -> Non
     assert t.high - t.low >= 0.03, t
     # A real share of cross-validated in-KB questions lands in the grey zone (choices offered).
     assert t.method["in_kb_kept_at_low"] - t.method["answered_share_in_kb"] >= 0.02, t.method
+
+
+def _point(i: int, *questions: str) -> IndexedPoint:
+    return IndexedPoint(i, questions[0], f"答{i}", tuple(questions))
+
+
+def test_concept_links_a_relative_the_kb_never_names() -> None:
+    """孙女 appears nowhere in the KB; only the 亲属 concept ties it to 儿子 rather than 同学."""
+    points = [
+        _point(0, "同学打电话借钱是真的吗", "同学打电话借钱"),
+        _point(1, "儿子打电话借钱是真的吗", "儿子打电话借钱"),
+        _point(2, "手机银行怎么转账", "手机上怎么转钱"),
+    ]
+    query = "孙女打电话借钱"
+    assert FaqMatcher.build(points).query(query, 1)[0].point_id == 1
+    # Without the concept view the two points tie: the concept is what decides.
+    plain = FaqMatcher.build(points, MatcherConfig(concept_weight=0.0)).query(query, 2)
+    assert abs(plain[0].score - plain[1].score) < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("typo", "expected"),
+    [
+        ("银行卡被动结了", "银行卡被冻结了怎么办"),  # homophone: 动结 / 冻结
+        ("手机银行登陆密码忘记了", "手机银行登录密码忘了"),  # 登陆 / 登录
+        ("卡被取款机吞", "ATM吞卡了怎么办"),  # word order and a dropped particle
+    ],
+)
+def test_more_typos_and_homophones(demo_matcher: FaqMatcher, typo: str, expected: str) -> None:
+    assert demo_matcher.query(typo, 1)[0].standard_question == expected
+
+
+def test_kfold_heldout_quality_floor(demo_points: list[IndexedPoint]) -> None:
+    """The issue's setting on the demo KB: each phrasing asked of a matcher that never saw it."""
+    from bench.faq import kfold_heldout
+
+    top1, top3, n = kfold_heldout(demo_points, folds=5)
+    assert n >= 3000
+    # Floors below the measured values (see BENCHMARKS.md) so regressions fail loudly.
+    assert top1 >= 0.89 and top3 >= 0.97
