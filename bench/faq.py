@@ -1,15 +1,24 @@
 """FAQ benchmark (``python -m bench.faq`` / ``make bench-faq``).
 
-Builds a synthetic 15,000-question KB from the demo KB by paraphrase operations (fillers,
-particles, synonym swaps, dropped and swapped characters), times import + index + calibration
-into a fresh SQLite database, measures top-1/top-3 on the separately written held-out file
-(never used for training or calibration) and ``ask`` latency, then rewrites the
-``## FAQ (make bench-faq)`` section of BENCHMARKS.md.
+Three accuracy measures, all on questions the matcher never saw:
+
+* **k-fold on the demo KB** (the issue's setting: a bank's KB, its own held-out phrasings): the
+  similar questions of every point are split into K folds; each fold is left out in turn, the
+  matcher is built on the rest (standard questions always stay) and the left-out phrasings are
+  asked.
+* **held-out file, demo KB**: ``bench/data/faq_heldout.tsv``, written separately and deliberately
+  far from the KB wording, asked against the demo KB as shipped.
+* **held-out file, 15k KB**: the same file against a synthetic 15,000-question KB made from the
+  demo KB by paraphrase operations (fillers, particles, synonym swaps, dropped and swapped
+  characters), which is also what import + index + calibration and ``ask`` latency are timed on.
+
+Then the ``## FAQ (make bench-faq)`` section of BENCHMARKS.md is rewritten.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import random
 import re
 import statistics
@@ -22,6 +31,7 @@ from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.knowledge import upsert_points
 from crm.models.base import Base
 from faq.io import read_knowledge_file
+from faq.matcher import FaqMatcher, IndexedPoint
 from faq.service import FaqService, calibrate_and_store
 from faq.text import load_synonyms
 
@@ -75,7 +85,58 @@ def synthetic_kb(out: Path, seed: int = 42) -> int:
     return total
 
 
+def demo_points(path: Path = KB) -> list[IndexedPoint]:
+    """The demo KB as matcher input (no database involved)."""
+    return [
+        IndexedPoint(i, d.standard_question, d.answer, (d.standard_question, *d.similar_questions), d.category)
+        for i, d in enumerate(read_knowledge_file(path))
+    ]
+
+
+def kfold_heldout(points: list[IndexedPoint], folds: int = 5, seed: int = 3) -> tuple[float, float, int]:
+    """Top-1/top-3 over every similar question, each asked of a matcher that never saw it.
+
+    Each point's similar questions are shuffled and dealt round-robin into ``folds`` folds, so
+    every fold holds about 1/``folds`` of every point's phrasings; the standard question is
+    always kept for training (a real KB never lacks it).
+    """
+    rng = random.Random(seed)
+    fold_of: dict[tuple[int, str], int] = {}
+    for idx, point in enumerate(points):
+        similar = list(dict.fromkeys(point.questions[1:]))
+        rng.shuffle(similar)
+        for r, q in enumerate(similar):
+            fold_of[(idx, q)] = r % folds
+    top1 = top3 = n = 0
+    for k in range(folds):
+        held = {key for key, f in fold_of.items() if f == k}
+        matcher = FaqMatcher.build(points, exclude=held)
+        for idx, q in held:
+            ids = [m.point_id for m in matcher.query(q, 3)]
+            top1 += bool(ids) and ids[0] == points[idx].id
+            top3 += points[idx].id in ids
+            n += 1
+    return top1 / n, top3 / n, n
+
+
+def heldout_pairs() -> list[list[str]]:
+    return [line.split("\t", 1) for line in HELDOUT.read_text("utf-8").splitlines() if "\t" in line]
+
+
+def heldout_on_demo(points: list[IndexedPoint]) -> tuple[float, float]:
+    """Top-1/top-3 of the held-out file against the demo KB as shipped."""
+    matcher = FaqMatcher.build(points)
+    pairs = heldout_pairs()
+    top1 = top3 = 0
+    for question, expected in pairs:
+        answers = [m.answer for m in matcher.query(question, 3)]
+        top1 += bool(answers) and answers[0] == expected
+        top3 += expected in answers
+    return top1 / len(pairs), top3 / len(pairs)
+
+
 def run() -> str:
+    # Timings first, in a cold process: the accuracy runs below fill the text-preparation cache.
     with tempfile.TemporaryDirectory() as tmp:
         kb_file = Path(tmp) / "kb15k.tsv"
         n_questions = synthetic_kb(kb_file)
@@ -91,7 +152,7 @@ def run() -> str:
         t1 = time.perf_counter()
         service.refresh(force=True)
         t_index = time.perf_counter() - t1
-        pairs = [l.split("\t", 1) for l in HELDOUT.read_text("utf-8").splitlines() if "\t" in l]
+        pairs = heldout_pairs()
         top1 = top3 = 0
         latencies: list[float] = []
         for question, expected in pairs:
@@ -102,31 +163,44 @@ def run() -> str:
             top1 += bool(answers) and answers[0] == expected
             top3 += expected in answers
         engine.dispose()
+    points = demo_points()
+    n_demo_q = sum(len(p.questions) for p in points)
+    k1, k3, kn = kfold_heldout(points)
+    d1, d3 = heldout_on_demo(points)
     lat = sorted(latencies)
     p50, p95 = statistics.median(lat), lat[int(0.95 * (len(lat) - 1))]
     n = len(pairs)
+    load = os.getloadavg()[0]
     return "\n".join(
         [
             SECTION,
             "",
-            "Command: `make bench-faq` (`python -m bench.faq`), 2 cores.",
+            f"Command: `make bench-faq` (`python -m bench.faq`), 2 cores, load average {load:.1f} at the end.",
             "",
             "| metric | result | target |",
             "|---|---|---|",
-            f"| import + calibration of {n_questions} questions (163 points) | {t_import:.1f} s | |",
+            f"| k-fold held-out phrasings of the demo KB, top-1 (5 folds, n={kn}) | {k1:.3f} | |",
+            f"| k-fold held-out phrasings of the demo KB, top-3 | {k3:.3f} | |",
+            f"| held-out file vs demo KB ({len(points)} points, {n_demo_q} questions), top-1 / top-3 (n={n}) | {d1:.3f} / {d3:.3f} | |",
+            f"| held-out file vs synthetic 15k KB, top-1 | {top1 / n:.3f} | 0.96 |",
+            f"| held-out file vs synthetic 15k KB, top-3 | {top3 / n:.3f} | 0.99 |",
+            f"| import + calibration of {n_questions} questions ({len(points)} points) | {t_import:.1f} s | |",
             f"| index build (service start / hot reload) | {t_index:.1f} s | import+index ≤ 60 s |",
-            f"| held-out top-1 (n={n}) | {top1 / n:.3f} | 0.96 |",
-            f"| held-out top-3 | {top3 / n:.3f} | 0.99 |",
             f"| `ask` latency p50 / p95 | {p50:.1f} / {p95:.1f} ms | p95 ≤ 20 ms |",
             f"| calibrated thresholds high / low | {thresholds.high:.3f} / {thresholds.low:.3f} | from 3-fold CV |",
             "",
-            "The held-out phrasings were written separately from the KB and are deliberately far",
-            "from the KB wording (many share no content word with any KB question).",
+            *NOTES,
             "",
         ]
     )
 
 
+NOTES = [
+    "How to read it. The k-fold rows are the issue's setting (a bank's KB, its own phrasings held",
+    "out): every similar question of the demo KB is asked of a matcher built without it. The",
+    "held-out file (`bench/data/faq_heldout.tsv`) was written separately and deliberately far from",
+    "the KB wording; it is never used for training or calibration.",
+]
 
 
 if __name__ == "__main__":
