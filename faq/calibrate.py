@@ -89,7 +89,7 @@ def cross_val_scores(
         if not train_row.any():
             continue
         matcher = FaqMatcher.from_rows(
-            [points[i] for i in keep], space, x[train_row], new_index[label_arr[train_row]], config
+            [points[int(i)] for i in keep], space, x[train_row], new_index[label_arr[train_row]], config
         )
         if held_row.any():
             scores = matcher.score_rows(x[held_row])

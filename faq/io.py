@@ -41,9 +41,7 @@ class FaqImportError(ValueError):
     def __init__(self, path: str, problems: Sequence[tuple[int, str]]) -> None:
         self.path = path
         self.problems = list(problems)
-        shown = "; ".join(
-            f"第{line}行: {msg}" if line else msg for line, msg in self.problems[:_MAX_ERRORS_SHOWN]
-        )
+        shown = "; ".join(f"第{line}行: {msg}" if line else msg for line, msg in self.problems[:_MAX_ERRORS_SHOWN])
         more = len(self.problems) - _MAX_ERRORS_SHOWN
         suffix = f"（另有 {more} 处问题未列出）" if more > 0 else ""
         super().__init__(f"{path}: 无法导入，未写入任何内容。{shown}{suffix}")
@@ -146,7 +144,10 @@ def _parse_pairs(rows: list[list[str]], first: int, problems: list[tuple[int, st
             continue
         answer_of[question] = answer
         by_answer.setdefault(answer, []).append(question)
-    return [KnowledgeDraft(standard_question=qs[0], answer=a, similar_questions=tuple(qs[1:])) for a, qs in by_answer.items()]
+    return [
+        KnowledgeDraft(standard_question=qs[0], answer=a, similar_questions=tuple(qs[1:]))
+        for a, qs in by_answer.items()
+    ]
 
 
 def _parse_columns(

@@ -142,13 +142,18 @@ class FaqMatcher:
         self._starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
         self._present = labels[self._starts]  # point index of each run of questions
         # Centroid of each point's (normalised) questions, itself normalised: features x points.
-        member = sp.csr_matrix((np.ones(len(labels), np.float32), (labels, np.arange(len(labels)))), shape=(n_points, len(labels)))
+        member = sp.csr_matrix(
+            (np.ones(len(labels), np.float32), (labels, np.arange(len(labels)))), shape=(n_points, len(labels))
+        )
         cent = (member @ x).tocsr()
         norms = np.sqrt(np.asarray(cent.multiply(cent).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
         self._cent_t = (sp.diags((1.0 / norms).astype(np.float32)) @ cent).T.tocsr()
         svm = _fit_svm(x, labels, n_points, config.svm_c) if config.svm_weight > 0 else None
-        self._coef_t, self._intercept = svm if svm is not None else (None, None)
+        self._coef_t: np.ndarray | None = None
+        self._intercept: np.ndarray | None = None
+        if svm is not None:
+            self._coef_t, self._intercept = svm
 
     @classmethod
     def build(
@@ -186,7 +191,12 @@ class FaqMatcher:
 
     @classmethod
     def from_rows(
-        cls, points: Sequence[IndexedPoint], space: FeatureSpace, x: sp.csr_matrix, labels: np.ndarray, config: MatcherConfig
+        cls,
+        points: Sequence[IndexedPoint],
+        space: FeatureSpace,
+        x: sp.csr_matrix,
+        labels: np.ndarray,
+        config: MatcherConfig,
     ) -> FaqMatcher:
         """Build from already vectorised questions (calibration reuses one matrix for all folds)."""
         return cls(points, space, x, labels, config)

@@ -111,9 +111,7 @@ class FaqService:
         with session_scope(self._factory) as session:
             points = [to_indexed(p) for p in list_valid_points(session)]
             stored = latest_calibration(session)
-            thresholds = (
-                Thresholds(stored.high, stored.low, dict(stored.method or {})) if stored is not None else None
-            )
+            thresholds = Thresholds(stored.high, stored.low, dict(stored.method or {})) if stored is not None else None
         matcher = FaqMatcher.build(points, self._config) if points else None
         if thresholds is None:
             # No import has calibrated yet (e.g. rows inserted by hand): calibrate in memory.

@@ -23,13 +23,32 @@ SYNONYMS_PATH = REPO_ROOT / "nlu_data" / "faq" / "synonyms.tsv"
 CONCEPTS_PATH = REPO_ROOT / "nlu_data" / "faq" / "concepts.tsv"
 
 # Punctuation and whitespace carry no meaning for matching; emoji neither.
-_PUNCT_RE = re.compile(r"[\s\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
-                       r"!-/:-@\[-`{-~…—·•“”‘’、\U0001F000-\U0001FFFF]+")
+_PUNCT_RE = re.compile(
+    r"[\s\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+    r"!-/:-@\[-`{-~…—·•“”‘’、\U0001F000-\U0001FFFF]+"
+)
 # Chat filler that tells nothing about which answer is wanted; removed only at the edges.
 _FILLERS = (
-    "你好", "您好", "在吗", "在不在", "请问一下", "请问", "问一下", "问下", "打扰一下",
-    "麻烦问一下", "麻烦问下", "麻烦", "谢谢", "谢谢你", "多谢", "我想问", "想问一下", "想问",
-    "咨询一下", "咨询下",
+    "你好",
+    "您好",
+    "在吗",
+    "在不在",
+    "请问一下",
+    "请问",
+    "问一下",
+    "问下",
+    "打扰一下",
+    "麻烦问一下",
+    "麻烦问下",
+    "麻烦",
+    "谢谢",
+    "谢谢你",
+    "多谢",
+    "我想问",
+    "想问一下",
+    "想问",
+    "咨询一下",
+    "咨询下",
 )
 _FILLER_ALT = "|".join(sorted(map(re.escape, _FILLERS), key=len, reverse=True))
 _LEAD_FILLER_RE = re.compile(f"^(?:{_FILLER_ALT})+")

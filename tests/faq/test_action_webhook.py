@@ -31,7 +31,13 @@ def tracker(text: str, intent: str = "faq", entities: list[dict[str, Any]] | Non
         "next_action": "action_answer_faq",
         "sender_id": "test-user",
         "version": "3.6.21",
-        "domain": {"intents": ["faq", "choose_faq"], "entities": ["faq_id"], "slots": {}, "responses": {}, "actions": []},
+        "domain": {
+            "intents": ["faq", "choose_faq"],
+            "entities": ["faq_id"],
+            "slots": {},
+            "responses": {},
+            "actions": [],
+        },
         "tracker": {
             "sender_id": "test-user",
             "slots": {},

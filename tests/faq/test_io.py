@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm.db import session_scope
@@ -17,7 +18,9 @@ from faq.io import FaqImportError, read_knowledge_file, write_knowledge
 
 def test_pairs_shape_groups_questions_by_answer(tmp_path: Path) -> None:
     path = tmp_path / "pairs.tsv"
-    path.write_text("卡丢了怎么办\t请挂失。\n银行卡找不到了\t请挂失。\n几点上班\t九点。\n\n卡被偷了\t请挂失。\n", "utf-8")
+    path.write_text(
+        "卡丢了怎么办\t请挂失。\n银行卡找不到了\t请挂失。\n几点上班\t九点。\n\n卡被偷了\t请挂失。\n", "utf-8"
+    )
     drafts = read_knowledge_file(path)
     assert [d.standard_question for d in drafts] == ["卡丢了怎么办", "几点上班"]
     assert drafts[0].similar_questions == ("银行卡找不到了", "卡被偷了")
@@ -26,7 +29,8 @@ def test_pairs_shape_groups_questions_by_answer(tmp_path: Path) -> None:
 def test_columns_shape_csv_with_newline_separated_similar_questions(tmp_path: Path) -> None:
     path = tmp_path / "kb.csv"
     path.write_text(
-        '标准问题,相似问题,答案,分类,失效日期\n几点上班,"银行几点开门\n周末开门吗|几点关门",九点。,网点,2030-01-01\n', "utf-8"
+        '标准问题,相似问题,答案,分类,失效日期\n几点上班,"银行几点开门\n周末开门吗|几点关门",九点。,网点,2030-01-01\n',
+        "utf-8",
     )
     (draft,) = read_knowledge_file(path)
     assert draft.similar_questions == ("银行几点开门", "周末开门吗", "几点关门")
@@ -72,7 +76,7 @@ def test_unsupported_extension(tmp_path: Path) -> None:
 
 def test_failed_transaction_writes_nothing(factory: sessionmaker[Session]) -> None:
     drafts = [KnowledgeDraft("甲", "答"), KnowledgeDraft("乙", None)]  # type: ignore[arg-type]
-    with pytest.raises(Exception), session_scope(factory) as session:
+    with pytest.raises(IntegrityError), session_scope(factory) as session:
         upsert_points(session, drafts)
     with session_scope(factory) as session:
         assert session.scalars(select(KnowledgePoint)).all() == []

@@ -57,7 +57,11 @@ def test_scores_are_bounded_and_sorted(demo_matcher: FaqMatcher) -> None:
 
 @pytest.mark.parametrize(
     ("typo", "expected"),
-    [("银行卡丢了怎么挂时", "银行卡丢了怎么挂失"), ("手机银行转帐限额是多少", "手机银行转账限额是多少"), ("ＡＴＭ吞卡了咋办？？", "ATM吞卡了怎么办")],
+    [
+        ("银行卡丢了怎么挂时", "银行卡丢了怎么挂失"),
+        ("手机银行转帐限额是多少", "手机银行转账限额是多少"),
+        ("ＡＴＭ吞卡了咋办？？", "ATM吞卡了怎么办"),
+    ],
 )
 def test_typo_tolerance(demo_matcher: FaqMatcher, typo: str, expected: str) -> None:
     assert demo_matcher.query(typo, 1)[0].standard_question == expected

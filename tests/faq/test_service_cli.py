@@ -34,7 +34,9 @@ def test_hot_reload_after_staff_edit(factory: sessionmaker[Session], small_kb: P
     service = FaqService(factory, check_interval=5, background_reload=background, clock=clock)
     assert service.ask("银行几点上班")[0].answer == "工作日9:00-17:00。"
     with session_scope(factory) as session:
-        point = session.scalars(select(KnowledgePoint).where(KnowledgePoint.standard_question == "网点营业时间是几点")).one()
+        point = session.scalars(
+            select(KnowledgePoint).where(KnowledgePoint.standard_question == "网点营业时间是几点")
+        ).one()
         point.answer = "工作日8:30-17:30，周六上午营业。"
     clock.now = 1.0  # within the check interval: still the old index
     assert service.ask("银行几点上班")[0].answer == "工作日9:00-17:00。"
@@ -75,7 +77,9 @@ def test_cli_import_ask_eval_export(
     assert len(read_knowledge_file(tmp_path / "x.tsv")) == 5
 
 
-def test_cli_import_bad_file_exit_code(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_import_bad_file_exit_code(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     bad = tmp_path / "bad.tsv"
     bad.write_text("一列\n", "utf-8")
