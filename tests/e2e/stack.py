@@ -111,6 +111,7 @@ def base_env(database_url: str) -> dict[str, str]:
     env.update(
         DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SQLALCHEMY_SILENCE_UBER_WARNING="1",
         PYTHONUNBUFFERED="1", LOG_FORMAT="json", TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false",
+        SANIC_HOST="127.0.0.1",  # the action server trusts the tracker it is sent: local callers only
     )
     return env
 
