@@ -71,7 +71,7 @@ class _Turn:
         self.lock = threading.Lock()
         self.deferred = False
         self.replying = False
-        self.text: str | None = None  # set once the reply is stored
+        self.text: str | None = None  # the reply, once written (committed when the core returns)
 
     # --- TurnHooks --------------------------------------------------------------------------
 
@@ -223,19 +223,19 @@ class WeChatHandler:
             await self._call_chat(turn)
             if turn.text is None:
                 raise RuntimeError("the conversation core did not finish the turn")
+            text = turn.text  # the core returned, so the transaction that stored it committed
         except _Duplicate as dup:
             turn.result.set_result(dup.state)
             return
         except Exception:
+            # Whatever the failed transaction wrote is gone; a claim that committed stays, so the
+            # bot does not run again and the retries get the apology.
             log.exception("wechat: conversation core failed")
-            if turn.text is None:  # no reply stored (if the message was claimed, the claim stays)
-                busy = convert.TEXT_BUSY
-                try:
-                    await self.db(lambda s: turn.settle(s, busy))
-                except Exception:
-                    log.exception("wechat: could not record the apology")
-                    turn.text = busy
-        text = turn.text or ""
+            text = convert.TEXT_BUSY
+            try:
+                await self.db(lambda s: turn.settle(s, text))
+            except Exception:
+                log.exception("wechat: could not record the apology")
         if not turn.deferred:
             turn.result.set_result(text)
             return

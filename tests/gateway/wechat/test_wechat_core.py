@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -313,19 +314,40 @@ async def test_failed_reply_transaction_keeps_the_claim_and_records_no_reply(
     assert rasa[0].texts == ["查余额"]
 
 
+async def test_failed_reply_commit_sends_the_apology_not_the_unstored_answer(
+    gateway: Client, settings: WeChatSettings, factory: sessionmaker[Session], rasa: tuple[FakeRasa, str]
+) -> None:
+    """The reply transaction fails at COMMIT: what the customer is told must be what is stored."""
+    assert await say(gateway, settings, "你好", 6101) == "收到：你好"
+    engine = engine_of(factory)
+    commits: list[int] = []
+
+    def fail_second_commit(_conn: object) -> None:
+        commits.append(1)
+        if len(commits) == 2:  # the first is the claim + inbound message, the second the reply
+            raise RuntimeError("database went away at commit (injected)")
+
+    event.listen(engine, "commit", fail_second_commit)
+    try:
+        reply = await say(gateway, settings, "查余额", 6102)
+    finally:
+        event.remove(engine, "commit", fail_second_commit)
+    assert len(commits) >= 2 and reply == convert.TEXT_BUSY
+    assert stored(factory)[2:] == [("in", "查余额")]
+    assert inbound_rows(factory)[1:] == [("replied", convert.TEXT_BUSY)]
+
+
 # --- the deadline passes while the reply is being stored ------------------------------------------
 
 
-def slow_statement(factory: sessionmaker[Session], prefix: str, delay_s: float) -> Any:
-    """Make the first statement starting with ``prefix`` take ``delay_s`` longer (on the worker thread)."""
-    import time
-
-    slowed: list[str] = []
+def hold_statement(factory: sessionmaker[Session], prefix: str, until: float) -> Any:
+    """Hold the next statement starting with ``prefix`` (on its worker thread) until ``time.monotonic()`` reaches ``until``."""
+    held: list[str] = []
 
     def before(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.startswith(prefix) and not slowed:
-            slowed.append(statement)
-            time.sleep(delay_s)
+        if statement.startswith(prefix) and not held:
+            held.append(statement)
+            time.sleep(max(0.0, until - time.monotonic()))
 
     event.listen(engine_of(factory), "before_cursor_execute", before)
     return before
@@ -336,15 +358,19 @@ async def test_deadline_during_the_reply_commit_still_gets_the_passive_reply(
 ) -> None:
     """The reply transaction has taken the passive slot when the deadline passes: the request
     waits for its commit instead of answering "success" (which would leave the reply undelivered)."""
-    settings = dataclasses.replace(settings, reply_timeout_s=0.2)
+    settings = dataclasses.replace(settings, reply_timeout_s=1.0)
     client = await start(settings, factory, rasa[1], http)
-    listener = slow_statement(factory, "UPDATE wechat_inbound", 0.3)
     try:
-        assert await say(client, settings, "你好", 7001) == "收到：你好"
+        assert await say(client, settings, "在吗", 7000) == "收到：在吗"  # identity, conversation, connections
+        # The reply's UPDATE finishes 0.1 s after the deadline (within FINAL_COMMIT_WAIT_S).
+        listener = hold_statement(factory, "UPDATE wechat_inbound", time.monotonic() + 1.1)
+        try:
+            assert await say(client, settings, "你好", 7001) == "收到：你好"
+        finally:
+            event.remove(engine_of(factory), "before_cursor_execute", listener)
     finally:
-        event.remove(engine_of(factory), "before_cursor_execute", listener)
         await client.close()
-    assert inbound_rows(factory) == [("replied", "收到：你好")]
+    assert inbound_rows(factory)[1:] == [("replied", "收到：你好")]
 
 
 async def test_deadline_before_the_reply_commit_hands_the_reply_to_the_api(
@@ -355,19 +381,23 @@ async def test_deadline_before_the_reply_commit_hands_the_reply_to_the_api(
     http: aiohttp.ClientSession,
 ) -> None:
     """The deadline passes before the reply transaction decides: "success" now, the API later, once."""
-    settings = dataclasses.replace(with_api_base(settings, sandbox), reply_timeout_s=0.2)
+    settings = dataclasses.replace(with_api_base(settings, sandbox), reply_timeout_s=1.0)
     await sandbox.post("/sandbox/control", json={"action": "touch_user", "openid": OPENID})
     client = await start(settings, factory, rasa[1], http)
-    listener = slow_statement(factory, "DELETE FROM wechat_choices", 0.3)
     try:
-        assert await say(client, settings, "你好", 7002) == ""
-        for _ in range(100):
-            if inbound_rows(factory)[0][0] == "delivered":
-                break
-            await asyncio.sleep(0.05)
+        assert await say(client, settings, "在吗", 7000) == "收到：在吗"
+        # The reply transaction's first statement waits until after the deadline.
+        listener = hold_statement(factory, "DELETE FROM wechat_choices", time.monotonic() + 1.1)
+        try:
+            assert await say(client, settings, "你好", 7002) == ""
+            for _ in range(100):
+                if inbound_rows(factory)[-1][0] == "delivered":
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            event.remove(engine_of(factory), "before_cursor_execute", listener)
     finally:
-        event.remove(engine_of(factory), "before_cursor_execute", listener)
         await client.close()
     received = (await (await sandbox.get("/sandbox/messages")).json())["received"]
     assert [(m["touser"], m["content"]) for m in received] == [(OPENID, "收到：你好")]
-    assert inbound_rows(factory) == [("delivered", None)]
+    assert inbound_rows(factory)[1:] == [("delivered", None)]
