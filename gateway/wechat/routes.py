@@ -14,9 +14,7 @@ nothing behind, so a retry of a message whose first attempt failed is simply pro
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
@@ -27,98 +25,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm import wechat_store as store
 from crm.db import session_scope
-from gateway.chat_types import BotReply, ChatService, InboundMessage
+from gateway.chat_types import BotReply, ChatService
 from gateway.wechat import convert
 from gateway.wechat.api_client import WeChatApiClient
 from gateway.wechat.crypto import MessageCrypto, make_signature
 from gateway.wechat.inbound import Rejected, VerifiedRequest, verify_and_parse, verify_echo
 from gateway.wechat.messages import build_encrypted_envelope, build_text_reply
 from gateway.wechat.settings import WeChatSettings
+from gateway.wechat.turn import Duplicate, WeChatTurn
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CHOICE_MAX_AGE = dt.timedelta(minutes=30)
 POLL_INTERVAL_S = 0.05
 # After the deadline, how long the request still waits for a reply whose transaction is committing.
 FINAL_COMMIT_WAIT_S = 0.4
-
-
-class _Duplicate(Exception):
-    """Another attempt (possibly in another process) already claimed this message."""
-
-    def __init__(self, state: store.InboundState) -> None:
-        super().__init__("duplicate")
-        self.state = state
-
-
-class _Turn:
-    """One claimed WeChat message: the hand-over between the request and the job, and the
-    channel's bookkeeping run inside the core's transactions (``gateway.chat_types.TurnHooks``).
-
-    The request waits at most ``reply_timeout_s`` for ``result``; then it answers "success" and
-    the job delivers the reply through the customer-service API instead. Which of the two
-    happens is decided once, under ``lock``, inside the transaction that stores the reply: either
-    that transaction records the passive reply (``replying``: the request waits the few
-    milliseconds until it commits) or the request has already given up (``deferred``).
-    """
-
-    def __init__(self, key: str, openid: str, dispatch: convert.Dispatch, result: asyncio.Future[Outcome]) -> None:
-        self.key = key
-        self.openid = openid
-        self.dispatch = dispatch
-        self.result = result
-        self.lock = threading.Lock()
-        self.deferred = False
-        self.replying = False
-        self.text: str | None = None  # the reply, once written (committed when the core returns)
-
-    # --- TurnHooks --------------------------------------------------------------------------
-
-    def begin(self, session: Session, message: InboundMessage) -> InboundMessage:
-        """Claim the message in the caller's transaction; resolve a numbered choice."""
-        state = store.claim_inbound(session, self.key, self.openid, commit=False)
-        if not state.created:
-            raise _Duplicate(state)
-        number = convert.choice_index(message.text)
-        if number is None:
-            return message
-        payload = store.resolve_choice(session, self.openid, number, CHOICE_MAX_AGE)
-        if payload is None:
-            return message
-        meta = {**message.metadata, "choice": str(number)}
-        return InboundMessage(message.channel, message.user_id, payload, message.location, meta)
-
-    def finish(self, session: Session, replies: list[BotReply]) -> None:
-        """Save the numbered choices and the passive reply (or the hand-over to the API)."""
-        text, buttons = convert.render_replies(replies)
-        if self.dispatch.kind == "message":
-            # Before the customer can see the numbered choices: a quick "1" must find them.
-            store.save_choices(session, self.openid, [b.payload for b in buttons])
-        self.settle(session, text)
-
-    def settle(self, session: Session, text: str) -> None:
-        """Record the outcome; from here on the reply is either passive or the API's to deliver."""
-        with self.lock:
-            if not self.deferred:
-                self.replying = True
-        if self.deferred:
-            store.finish_inbound(session, self.key, store.DEFERRED, None)
-        else:
-            store.finish_inbound(session, self.key, store.REPLIED, text)
-        self.text = text
-
-    # --- the request's side -----------------------------------------------------------------
-
-    def give_up(self) -> bool:
-        """The request's deadline passed: True if the job must deliver through the API."""
-        with self.lock:
-            if not self.replying:
-                self.deferred = True
-            return self.deferred
-
-
-Outcome = str | store.InboundState  # the passive reply text, or the claim of an earlier attempt
 
 
 class WeChatHandler:
@@ -177,7 +98,7 @@ class WeChatHandler:
         key = msg.dedupe_key
         if dispatch.kind == "fixed":
             return await self._answer_fixed(key, msg.from_user, dispatch.fixed_text, deadline)
-        turn = _Turn(key, msg.from_user, dispatch, asyncio.get_running_loop().create_future())
+        turn = WeChatTurn(key, msg.from_user, dispatch, asyncio.get_running_loop().create_future())
         task = asyncio.create_task(self._run(turn))
         self.jobs.add(task)
         task.add_done_callback(self.jobs.discard)
@@ -217,14 +138,14 @@ class WeChatHandler:
             return current.reply_text or ""
         return ""
 
-    async def _run(self, turn: _Turn) -> None:
+    async def _run(self, turn: WeChatTurn) -> None:
         """The job for one message: run the core, settle the reply, deliver it late if needed."""
         try:
             await self._call_chat(turn)
             if turn.text is None:
                 raise RuntimeError("the conversation core did not finish the turn")
             text = turn.text  # the core returned, so the transaction that stored it committed
-        except _Duplicate as dup:
+        except Duplicate as dup:
             turn.result.set_result(dup.state)
             return
         except Exception:
@@ -244,7 +165,7 @@ class WeChatHandler:
             status = store.DELIVERED if await self._deliver(turn.openid, text) else store.FAILED
         await self.db(lambda s: store.finish_inbound(s, turn.key, status))
 
-    async def _call_chat(self, turn: _Turn) -> list[BotReply]:
+    async def _call_chat(self, turn: WeChatTurn) -> list[BotReply]:
         """Run the core. Messages claim inside the core's first transaction; events (rare) here."""
         dispatch = turn.dispatch
         if dispatch.kind == "message":
@@ -252,7 +173,7 @@ class WeChatHandler:
             return await self.chat.handle_message(dispatch.inbound, turn)
         state = await self.db(lambda s: store.claim_inbound(s, turn.key, turn.openid))
         if not state.created:
-            raise _Duplicate(state)
+            raise Duplicate(state)
         replies: list[BotReply] = []
         if dispatch.kind == "subscribe":
             replies = await self.chat.on_subscribe(convert.CHANNEL, turn.openid, dispatch.scene)
