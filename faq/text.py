@@ -230,9 +230,23 @@ def words(normalised: str) -> list[str]:
         return [w for w in _get_tokenizer().lcut(normalised) if w.strip()]
 
 
+# Fuzzy pinyin, as Chinese input methods offer it: many speakers do not separate zh/z, ch/c,
+# sh/s, n/l or -ng/-n, so they pick the wrong character from the candidate list (手机迎行).
+_FUZZY_INITIAL = re.compile(r"^(zh|ch|sh|l)")
+_FUZZY_INITIALS = {"zh": "z", "ch": "c", "sh": "s", "l": "n"}
+_FUZZY_FINAL = re.compile(r"(?<=[aei])ng$")
+
+
+def fuzzy(syllable: str) -> str:
+    """A pinyin syllable with the distinctions input methods call "fuzzy" merged."""
+    s = _FUZZY_INITIAL.sub(lambda m: _FUZZY_INITIALS[m.group(1)], syllable)
+    return _FUZZY_FINAL.sub("n", s)
+
+
 def pinyin(normalised: str) -> list[str]:
-    """Toneless pinyin syllables: makes homophone typos (挂时/挂失) look identical."""
-    return lazy_pinyin(normalised, style=Style.NORMAL, errors="default")
+    """Toneless fuzzy pinyin syllables: homophone and near-homophone typos (挂时/挂失, 迎行/银行)
+    look identical."""
+    return [fuzzy(s) for s in lazy_pinyin(normalised, style=Style.NORMAL, errors="default")]
 
 
 def unique(items: Iterable[str]) -> list[str]:

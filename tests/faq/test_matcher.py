@@ -151,3 +151,13 @@ def test_kfold_heldout_quality_floor(demo_points: list[IndexedPoint]) -> None:
     assert n >= 3000
     # Floors below the measured values (see BENCHMARKS.md) so regressions fail loudly.
     assert top1 >= 0.89 and top3 >= 0.97
+
+
+def test_fuzzy_pinyin_typo_finds_the_meant_point() -> None:
+    """色保 (se) is a fuzzy-pinyin slip for 社保 (she); without fuzzy pinyin 社保 and 医保 would tie."""
+    points = [
+        _point(0, "医保怎么交", "医保在哪交"),
+        _point(1, "社保怎么交", "社保在哪交"),
+        _point(2, "手机银行怎么转账"),
+    ]
+    assert FaqMatcher.build(points).query("色保怎么交", 1)[0].point_id == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from faq.features import prepare
-from faq.text import concepts, normalise
+from faq.text import concepts, normalise, pinyin
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,12 @@ def test_concepts_relate_words_without_rewriting_them() -> None:
     p = prepare("孙女打电话借钱")
     assert "孙女" in p.norm and "亲属" in p.concepts
     assert prepare("今天天气怎么样").concepts == ()
+
+
+@pytest.mark.parametrize(("typo", "meant"), [("色保", "社保"), ("你率", "利率"), ("迎新", "银新"), ("村款", "存款")])
+def test_fuzzy_pinyin_merges_what_input_methods_confuse(typo: str, meant: str) -> None:
+    assert pinyin(typo) == pinyin(meant)
+
+
+def test_fuzzy_pinyin_keeps_distinct_syllables_apart() -> None:
+    assert pinyin("挂失") != pinyin("挂号") and pinyin("冻结") != pinyin("动画")
