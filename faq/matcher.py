@@ -84,7 +84,7 @@ def _fit_svm(x: sp.csr_matrix, y: np.ndarray, n_points: int, c: float) -> tuple[
     present = np.unique(y)
     if len(present) < 2:
         return None
-    svm = LinearSVC(C=c, dual=True, max_iter=1000, tol=1e-3)
+    svm = LinearSVC(C=c, dual=True, max_iter=1000, tol=1e-3, random_state=0)  # reproducible builds
     with warnings.catch_warnings():
         # A not-quite-converged OvR problem still ranks fine; don't fail an import over it.
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -150,7 +150,7 @@ def test_kfold_heldout_quality_floor(demo_points: list[IndexedPoint]) -> None:
     top1, top3, n = kfold_heldout(demo_points, folds=5)
     assert n >= 3000
     # Floors below the measured values (see BENCHMARKS.md) so regressions fail loudly.
-    assert top1 >= 0.89 and top3 >= 0.97
+    assert top1 >= 0.89 and top3 >= 0.96
 
 
 def test_fuzzy_pinyin_typo_finds_the_meant_point() -> None:
