@@ -3,7 +3,7 @@
 Writes/replaces the ``## Care (make bench-care)`` section of BENCHMARKS.md.
 
 Planning = candidates (all customers on 春节) + audience + consent + caps + Jinja render +
-INSERT ... ON CONFLICT DO NOTHING into the outbox. Dispatch = claim (FOR UPDATE SKIP LOCKED on
+COPY into the outbox (PostgreSQL; SQLite: INSERT ... ON CONFLICT DO NOTHING). Dispatch = claim (FOR UPDATE SKIP LOCKED on
 PostgreSQL) + send into an in-memory sender + record outcome. Uses its own database
 ``bankcare_bench_care`` on the PostgreSQL at 127.0.0.1:5432 (dropped and recreated), or
 ``--url sqlite:///...``.

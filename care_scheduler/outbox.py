@@ -24,17 +24,13 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Column,
-    MetaData,
     Table,
-    Text,
     and_,
     any_,
     bindparam,
     case,
     func,
     insert,
-    literal,
     or_,
     select,
     true,
@@ -49,6 +45,7 @@ from crm.care_access import marketing_allowed_sql
 from crm.db import session_scope
 from crm.models import Campaign, ChannelIdentity, Delivery
 from crm.models.base import utcnow
+from crm.models.care import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
 DUE_STATUSES = ("planned", "deferred", "failed")
@@ -58,7 +55,7 @@ DUE_STATUSES = ("planned", "deferred", "failed")
 # One decided outbox row: (customer_id, idempotency_key, channel, identity_id, variant, text,
 # status, reason). Everything else is the same for a whole campaign batch (see OutboxSink.write).
 OutboxRow = tuple[int, str, str, int | None, str | None, str, str, str | None]
-STAGE_COLUMNS = (
+ROW_COLUMNS = (
     "customer_id",
     "idempotency_key",
     "channel",
@@ -68,20 +65,17 @@ STAGE_COLUMNS = (
     "status",
     "reason",
 )
-_DELIVERY: Table = Delivery.__table__  # type: ignore[assignment]  # the Core table, for SQL rule builders
-_STAGE = Table(
-    "care_outbox_stage",
-    MetaData(),
-    Column("customer_id", BigInteger),
-    Column("idempotency_key", Text),
-    Column("channel", Text),
-    Column("identity_id", BigInteger),
-    Column("variant", Text),
-    Column("text", Text),
-    Column("status", Text),
-    Column("reason", Text),
-    prefixes=["TEMPORARY"],
+# The per-campaign columns, in the order PgCopySink appends them to every row (then not_before).
+BATCH_COLUMNS = (
+    "campaign_id",
+    "is_marketing",
+    "segment_version",
+    "attempts",
+    "local_day",
+    "created_at",
+    "decided_at",
 )
+_DELIVERY: Table = Delivery.__table__  # type: ignore[assignment]  # the Core table, for SQL rule builders
 
 
 class OutboxSink:
@@ -128,7 +122,7 @@ class OutboxSink:
         fixed = {k: v for k, v in constants.items() if k not in ("send_at", "deferred_to")}
         dicts = [
             dict(
-                zip(STAGE_COLUMNS, r, strict=True),
+                zip(ROW_COLUMNS, r, strict=True),
                 not_before=constants["deferred_to"] if r[6] == "deferred" else constants["send_at"],
                 **fixed,
             )
@@ -140,25 +134,35 @@ class OutboxSink:
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             return int(self.session.connection().execute(insert(table), dicts).rowcount or 0)
         # RETURNING counts what was really inserted (executemany rowcount is unreliable across drivers).
-        stmt = (
-            dialect_insert(table)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(table.c.id)
-        )
+        stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
         return len(self.session.connection().execute(stmt, dicts).all())
 
 
+# Transaction-level advisory lock held by every PostgreSQL planning run (any constant shared by
+# all bankcare processes; this one is "bankcare" in ASCII).
+PLANNING_LOCK = 0x62616E6B63617265
+
+
 class PgCopySink(OutboxSink):
-    """PostgreSQL: COPY the batch into a temporary table, then one INSERT ... SELECT ... ON CONFLICT.
+    """PostgreSQL: COPY each decided batch straight into the outbox.
 
     A multi-row INSERT of 10,000 rows costs more in building and parsing the statement than the
-    database spends storing the rows; COPY streams them, and the per-campaign constants are
-    bound once in the INSERT ... SELECT instead of being repeated on every row.
+    database spends storing the rows; COPY streams them.
+
+    COPY has no ON CONFLICT, and needs none. Planning runs one at a time: creating the sink takes
+    :data:`PLANNING_LOCK` for the rest of the transaction, before the planner's first candidate
+    query. A second planner (the scheduler and ``care run-due`` at once) waits, then sees every
+    row the first one committed, both in its "already planned" check and in its frequency-cap
+    counts, so caps also hold across planners. Nothing else creates outbox rows, and the planner
+    never writes a key it found planned, so no key can appear twice; the unique constraint stays
+    as the last word: a duplicate would be an error and a rolled-back plan, never a second
+    message. (``INSERT ... ON CONFLICT DO NOTHING`` from a staging table, the earlier design, did
+    the same check again per row by speculative insertion and cost about twice as much.)
     """
 
     def __init__(self, session: Session) -> None:
         super().__init__(session)
-        self._stage_ready = False
+        session.execute(select(func.pg_advisory_xact_lock(PLANNING_LOCK)))
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -190,76 +194,17 @@ class PgCopySink(OutboxSink):
             raise error
 
     def write(self, constants: dict[str, Any], rows: list[OutboxRow]) -> int:
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn = self.session.connection()
-        raw = conn.connection.driver_connection
+        raw = self.session.connection().connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cur:
-            if not self._stage_ready:
-                # ON COMMIT DROP: the stage lives as long as the planning transaction.
-                cur.execute(
-                    "CREATE TEMPORARY TABLE IF NOT EXISTS care_outbox_stage (customer_id bigint,"
-                    " idempotency_key text, channel text, identity_id bigint, variant text, text text,"
-                    " status text, reason text) ON COMMIT DROP"
-                )
-                self._stage_ready = True
-            with cur.copy(f"COPY care_outbox_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
-        table, st = Delivery.__table__, _STAGE.c
-        c = table.c
-        source = select(
-            literal(constants["campaign_id"], c.campaign_id.type),
-            st.customer_id,
-            st.idempotency_key,
-            st.channel,
-            st.identity_id,
-            literal(constants["is_marketing"], c.is_marketing.type),
-            st.variant,
-            literal(constants["segment_version"], c.segment_version.type),
-            st.text,
-            st.status,
-            st.reason,
-            case(
-                (st.status == "deferred", literal(constants["deferred_to"], c.not_before.type)),
-                else_=literal(constants["send_at"], c.not_before.type),
-            ),
-            literal(constants["attempts"], c.attempts.type),
-            literal(constants["local_day"], c.local_day.type),
-            literal(constants["created_at"], c.created_at.type),
-            literal(constants["decided_at"], c.decided_at.type),
-        )
-        stmt = (
-            pg_insert(table)
-            .from_select(
-                [
-                    "campaign_id",
-                    "customer_id",
-                    "idempotency_key",
-                    "channel",
-                    "identity_id",
-                    "is_marketing",
-                    "variant",
-                    "segment_version",
-                    "text",
-                    "status",
-                    "reason",
-                    "not_before",
-                    "attempts",
-                    "local_day",
-                    "created_at",
-                    "decided_at",
-                ],
-                source,
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        )
-        # rowcount of INSERT ... SELECT comes back as -1 through SQLAlchemy, so count in SQL.
-        inserted_rows = stmt.returning(table.c.id).cte("inserted")
-        inserted = int(conn.execute(select(func.count()).select_from(inserted_rows)).scalar_one())
-        conn.exec_driver_sql("TRUNCATE care_outbox_stage")
-        return inserted
+        fixed = tuple(constants[name] for name in BATCH_COLUMNS)
+        # Deferred rows wait for the end of quiet hours; every other row carries the send time.
+        deferred = (*fixed, constants["deferred_to"])
+        on_time = (*fixed, constants["send_at"])
+        columns = ", ".join((*ROW_COLUMNS, *BATCH_COLUMNS, "not_before"))
+        with raw.cursor() as cur, cur.copy(f"COPY deliveries ({columns}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(r + (deferred if r[6] == "deferred" else on_time))
+        return len(rows)
 
 
 def outbox_sink(session: Session) -> OutboxSink:
@@ -374,10 +319,13 @@ class Dispatcher:
             due = (
                 select(Delivery.id)
                 .where(
+                    # Redundant with the OR below, but PostgreSQL can only match the partial index
+                    # ix_deliveries_due (open rows only) when its predicate appears literally.
+                    Delivery.status.in_(OPEN_STATUSES),
                     or_(
                         and_(Delivery.status.in_(DUE_STATUSES), Delivery.not_before <= now),
                         and_(Delivery.status == "sending", Delivery.lease_until < now),
-                    )
+                    ),
                 )
                 # Oldest due first. Not "(not_before, id)": no index has that order, so with a
                 # million rows due at 09:00 PostgreSQL sorted the whole backlog for every batch
@@ -437,9 +385,7 @@ class Dispatcher:
             ).all()
             return self._screen(session, token, rows, now)
 
-    def _screen(
-        self, session: Session, token: str, rows: Sequence[Any], now: dt.datetime
-    ) -> list[DeliveryView]:
+    def _screen(self, session: Session, token: str, rows: Sequence[Any], now: dt.datetime) -> list[DeliveryView]:
         """Last checks at send time: consent may have been withdrawn, the clock may be in quiet hours.
 
         Consent is the same rule as :func:`crm.care_access.marketing_allowed`, evaluated in the

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 06:26:40.115343+00:00
+Create Date: 2026-11-30 07:01:50.915536+00:00
 """
 
 from collections.abc import Sequence
@@ -325,6 +325,46 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_channel_identities_customer_id"), ["customer_id"], unique=False)
 
     op.create_table(
+        "deliveries",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=True),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=128), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("is_marketing", sa.Boolean(), nullable=False),
+        sa.Column("variant", sa.String(length=8), nullable=True),
+        sa.Column("segment_version", sa.Integer(), nullable=True),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("reason", sa.String(length=64), nullable=True),
+        sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.String(length=128), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("identity_id", sa.Integer(), nullable=True),
+        sa.Column("claim_token", sa.String(length=36), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("local_day", sa.Date(), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("replied_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("opted_out_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_deliveries_customer_id_customers")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_deliveries_idempotency_key")),
+    )
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_deliveries_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index("ix_deliveries_customer_day", ["customer_id", "local_day"], unique=False)
+        batch_op.create_index(
+            "ix_deliveries_due",
+            ["not_before"],
+            unique=False,
+            postgresql_where=sa.text("status IN ('planned', 'deferred', 'failed', 'sending')"),
+        )
+
+    op.create_table(
         "loans",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("customer_id", sa.Integer(), nullable=False),
@@ -468,48 +508,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_conversations_identity_id"), ["identity_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_conversations_rm_id"), ["rm_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_conversations_sender_id"), ["sender_id"], unique=False)
-
-    op.create_table(
-        "deliveries",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("campaign_id", sa.Integer(), nullable=True),
-        sa.Column("customer_id", sa.Integer(), nullable=False),
-        sa.Column("idempotency_key", sa.String(length=128), nullable=False),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("is_marketing", sa.Boolean(), nullable=False),
-        sa.Column("variant", sa.String(length=8), nullable=True),
-        sa.Column("segment_version", sa.Integer(), nullable=True),
-        sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("reason", sa.String(length=64), nullable=True),
-        sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_error", sa.String(length=128), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("identity_id", sa.Integer(), nullable=True),
-        sa.Column("claim_token", sa.String(length=36), nullable=True),
-        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("local_day", sa.Date(), nullable=True),
-        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("replied_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("opted_out_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], name=op.f("fk_deliveries_campaign_id_campaigns")),
-        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_deliveries_customer_id_customers")),
-        sa.ForeignKeyConstraint(
-            ["identity_id"], ["channel_identities.id"], name=op.f("fk_deliveries_identity_id_channel_identities")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
-        sa.UniqueConstraint("idempotency_key", name=op.f("uq_deliveries_idempotency_key")),
-    )
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_deliveries_campaign_id"), ["campaign_id"], unique=False)
-        batch_op.create_index("ix_deliveries_customer_day", ["customer_id", "local_day"], unique=False)
-        batch_op.create_index(batch_op.f("ix_deliveries_customer_id"), ["customer_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_deliveries_local_day"), ["local_day"], unique=False)
-        batch_op.create_index(batch_op.f("ix_deliveries_not_before"), ["not_before"], unique=False)
-        batch_op.create_index(batch_op.f("ix_deliveries_status"), ["status"], unique=False)
 
     op.create_table(
         "loan_installments",
@@ -786,15 +784,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_loan_installments_due_on"))
 
     op.drop_table("loan_installments")
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_deliveries_status"))
-        batch_op.drop_index(batch_op.f("ix_deliveries_not_before"))
-        batch_op.drop_index(batch_op.f("ix_deliveries_local_day"))
-        batch_op.drop_index(batch_op.f("ix_deliveries_customer_id"))
-        batch_op.drop_index("ix_deliveries_customer_day")
-        batch_op.drop_index(batch_op.f("ix_deliveries_campaign_id"))
-
-    op.drop_table("deliveries")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_conversations_sender_id"))
         batch_op.drop_index(batch_op.f("ix_conversations_rm_id"))
@@ -821,6 +810,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_loans_customer_id"))
 
     op.drop_table("loans")
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_deliveries_due", postgresql_where=sa.text("status IN ('planned', 'deferred', 'failed', 'sending')")
+        )
+        batch_op.drop_index("ix_deliveries_customer_day")
+        batch_op.drop_index(batch_op.f("ix_deliveries_campaign_id"))
+
+    op.drop_table("deliveries")
     with op.batch_alter_table("channel_identities", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_channel_identities_customer_id"))
 

@@ -4,8 +4,11 @@ with FOR UPDATE SKIP LOCKED never hands one outbox row to two dispatchers."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, text
@@ -62,9 +65,7 @@ def build_bank(s: Session) -> dict[int, str]:
     cust("refused", consent=False)
     refused_all = cust("refused_all_granted_wechat")
     s.execute(
-        MarketingConsent.__table__.update()
-        .where(MarketingConsent.customer_id == refused_all)
-        .values(granted=False)
+        MarketingConsent.__table__.update().where(MarketingConsent.customer_id == refused_all).values(granted=False)
     )
     s.add(MarketingConsent(customer_id=refused_all, channel="wechat", granted=True, source="柜面"))
     cust("never_asked", consent=None)
@@ -105,8 +106,7 @@ def build_bank(s: Session) -> dict[int, str]:
 def outcome(s: Session, labels: dict[int, str]) -> dict[tuple[str, str], tuple[str, str | None, str, str]]:
     rows = s.scalars(select(Delivery).where(~Delivery.idempotency_key.like("old:%"))).all()
     return {
-        (labels[d.customer_id], d.idempotency_key.split(":")[0]): (d.status, d.reason, d.channel, d.text)
-        for d in rows
+        (labels[d.customer_id], d.idempotency_key.split(":")[0]): (d.status, d.reason, d.channel, d.text) for d in rows
     }
 
 
@@ -122,9 +122,7 @@ def plan_bank(engine: Engine) -> tuple[dict[tuple[str, str], tuple[str, str | No
 
 
 @pytest.mark.postgres
-def test_planning_on_postgresql_matches_sqlite_and_keeps_every_rule(
-    pg_engine: Engine, sqlite_engine: Engine
-) -> None:
+def test_planning_on_postgresql_matches_sqlite_and_keeps_every_rule(pg_engine: Engine, sqlite_engine: Engine) -> None:
     pg, pg_inserted, pg_again = plan_bank(pg_engine)
     lite, lite_inserted, _ = plan_bank(sqlite_engine)
     assert pg == lite
@@ -184,9 +182,7 @@ def test_claiming_skips_rows_locked_by_another_dispatcher(pg_engine: Engine) -> 
     assert second == locked, "released rows are claimed by the next dispatcher, once"
     assert dispatcher._claim("token-c", NOON_UTC) == []
     with session_scope(factory) as s:
-        owners = dict(
-            s.execute(select(Delivery.id, Delivery.claim_token).where(Delivery.id.in_(first | second))).all()
-        )
+        owners = dict(s.execute(select(Delivery.id, Delivery.claim_token).where(Delivery.id.in_(first | second))).all())
     assert {owners[i] for i in first} == {"token-a"} and {owners[i] for i in second} == {"token-b"}
     assert len(first | second) == due
 
@@ -209,18 +205,14 @@ def test_claim_screens_consent_withdrawn_and_unsubscribed_after_planning(pg_engi
             .where(ChannelIdentity.customer_id == ids["web_only"])
             .values(subscribed=False)
         )
-    dispatcher = Dispatcher(
-        factory, RecordingSender(), DispatchConfig(batch_size=1000), clock=lambda: NOON_UTC
-    )
+    dispatcher = Dispatcher(factory, RecordingSender(), DispatchConfig(batch_size=1000), clock=lambda: NOON_UTC)
     views = dispatcher._claim("token", NOON_UTC)
     assert {labels[v.customer_id] for v in views} >= {"birthday", "deposit_no_consent", "web_then_wechat"}
     assert not {labels[v.customer_id] for v in views} & {"plain", "web_only"}
     with session_scope(factory) as s:
         got = {
             labels[d.customer_id]: (d.status, d.reason, d.claim_token, d.attempts)
-            for d in s.scalars(
-                select(Delivery).where(Delivery.customer_id.in_([ids["plain"], ids["web_only"]]))
-            )
+            for d in s.scalars(select(Delivery).where(Delivery.customer_id.in_([ids["plain"], ids["web_only"]])))
         }
     assert got == {
         "plain": ("suppressed", "opted_out", None, 1),
@@ -248,3 +240,58 @@ def test_second_pass_sees_every_row_of_the_first_while_writes_overlap(pg_engine:
     for cid in ids:
         mine = sorted((status, reason or "") for c, status, reason in rows if c == cid)
         assert mine == [("planned", ""), ("suppressed", "frequency_cap_day")], cid
+
+
+@pytest.mark.postgres
+def test_a_second_planner_waits_and_then_respects_the_first_ones_rows(pg_engine: Engine) -> None:
+    """The scheduler and ``care run-due`` plan at once: the second waits for the planning lock,
+    then sees the first one's rows, so nothing is planned twice and the day's cap still holds
+    (without the lock it would count caps before the first commits and greet the birthday
+    customer twice on 春节)."""
+    factory = make_sessionmaker(pg_engine)
+    with session_scope(factory) as s:
+        labels = build_bank(s)
+    ids = {label: cid for cid, label in labels.items()}
+    first = factory()
+    try:
+        planned_first = plan_day(first, DAY, codes=["festival_greetings"]).inserted
+        assert planned_first > 0
+        outcome_second: dict[str, Any] = {}
+
+        def second() -> None:
+            try:
+                with session_scope(factory) as s:
+                    result = plan_day(s, DAY, codes=["birthday_greeting", "festival_greetings"])
+                    outcome_second["inserted"] = result.inserted
+            except BaseException as exc:  # surfaced below, on the test's thread
+                outcome_second["error"] = exc
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        waiting = 0
+        deadline = time.monotonic() + 10
+        with pg_engine.connect() as probe:
+            while not waiting and time.monotonic() < deadline:
+                waiting = probe.scalar(
+                    text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                )
+                probe.rollback()
+                time.sleep(0.05)
+        assert waiting == 1, "the second planner must wait for the first"
+        assert thread.is_alive()
+        first.commit()
+    finally:
+        first.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and "error" not in outcome_second, outcome_second.get("error")
+    assert outcome_second["inserted"] == 1  # only the birthday greeting's decision is new
+    with session_scope(factory) as s:
+        birthday = s.execute(
+            select(Delivery.idempotency_key, Delivery.status, Delivery.reason).where(
+                Delivery.customer_id == ids["birthday"]
+            )
+        ).all()
+    assert sorted((key.split(":")[0], status, reason) for key, status, reason in birthday) == [
+        ("birthday_greeting", "suppressed", "frequency_cap_day"),
+        ("festival_greetings", "planned", None),
+    ]
