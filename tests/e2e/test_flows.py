@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import os
 import re
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,12 +19,13 @@ from crm.db import make_engine
 from crm.demo.catalogue import PERSONAS
 from crm.models import Appointment, Card, Customer, LossReport, SmsOutbox, Ticket
 from crm.timeparse import today_in_shanghai
-from tests.e2e.stack import Stack, WebChat
+from tests.e2e.stack import ROOT, VENV_BIN, Stack, WebChat
 
 pytestmark = pytest.mark.e2e
 
 ZHAOLI = next(p for p in PERSONAS if p.key == "zhaoli")
 ZHANG = PERSONAS[0]
+KB = ROOT / "nlu_data" / "faq" / "knowledge_base.tsv"
 
 
 def _session(stack: Stack) -> Session:
@@ -87,3 +93,37 @@ def test_complaint_opens_a_ticket(stack: Stack) -> None:
     with _session(stack) as s:
         ticket = s.scalars(select(Ticket).order_by(Ticket.id.desc())).first()
     assert ticket is not None and ticket.ref in done
+
+
+FAQ_QUESTION = "助农取款点一次最多能取多少"
+FAQ_POINT = "助农取款一次能取多少"
+
+
+def test_faq_question_is_answered_from_the_knowledge_base(stack: Stack) -> None:
+    reply = WebChat(stack.gateway_url, ZHANG.web_id).reply_text(FAQ_QUESTION)
+    assert "2000元" in reply
+
+
+def test_a_knowledge_base_edit_is_answered_without_restart_or_retraining(stack: Stack, tmp_path: Path) -> None:
+    """Staff import a changed answer with `bankcare faq import`; the running action server answers with it."""
+    with KB.open(encoding="utf-8") as fh:
+        header, *rows = list(csv.reader(fh, delimiter="\t"))
+    original = next(r for r in rows if r[0] == FAQ_POINT)
+    changed = [*original[:2], "您好，自2027年1月1日起，助农取款服务点单卡每日取款上限调整为3000元。", *original[3:]]
+
+    def load(row: list[str]) -> None:
+        path = tmp_path / "kb.tsv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            csv.writer(fh, delimiter="\t").writerows([header, row])
+        subprocess.run([str(VENV_BIN / "bankcare"), "faq", "import", str(path)], check=True,
+                       env={**os.environ, "DATABASE_URL": stack.database_url}, stdout=subprocess.DEVNULL)
+
+    chat = WebChat(stack.gateway_url, ZHANG.web_id)
+    load(changed)
+    try:
+        deadline = time.monotonic() + 90  # the index rebuilds in the background after the first ask
+        while "3000元" not in (reply := chat.reply_text(FAQ_QUESTION)):
+            assert time.monotonic() < deadline, f"the action server still answers the old text: {reply}"
+            time.sleep(2)
+    finally:
+        load(original)
