@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -44,6 +45,9 @@ class UnknownCampaign(LookupError):
 class CampaignReport:
     code: str
     name: str
+    kind: str = ""
+    is_marketing: bool = False
+    active: bool = True
     metrics: Counter[str] = field(default_factory=Counter)
     suppressed_by_reason: Counter[str] = field(default_factory=Counter)
     by_variant: dict[str, Counter[str]] = field(default_factory=dict)
@@ -59,14 +63,76 @@ class CampaignReport:
             out.append(f"  版本 {variant}：送达 {sent:,}，回复 {counts['replied']:,}（回复率 {rate:.1%}）")
         return out
 
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON for the console: Chinese labels next to every number."""
+        return {
+            "code": self.code,
+            "name": self.name,
+            "kind": self.kind,
+            "kind_label": KINDS_ZH.get(self.kind, self.kind),
+            "is_marketing": self.is_marketing,
+            "active": self.active,
+            "total": sum(self.metrics[key] for key in PLANNED_KEYS),
+            "metrics": [{"key": key, "label": zh, "value": self.metrics[key]} for key, zh, _ in METRICS],
+            "suppressed": [
+                {"reason": reason, "label": REASONS_ZH.get(reason, reason), "value": n}
+                for reason, n in self.suppressed_by_reason.most_common()
+            ],
+            "variants": [
+                {
+                    "variant": variant,
+                    "delivered": counts["delivered"],
+                    "replied": counts["replied"],
+                }
+                for variant, counts in sorted(self.by_variant.items())
+            ],
+        }
+
+
+# Each outbox row is in exactly one of these (replied and opted out are counted on top).
+PLANNED_KEYS = ("delivered", "pending", "deferred", "suppressed", "failed")
+KINDS_ZH = {
+    "birthday": "生日祝福",
+    "festival": "节日问候",
+    "holiday_notice": "节假日营业安排",
+    "reminder": "服务提醒",
+    "reactivation": "久未交易客户关怀",
+    "promotion": "产品推荐",
+}
+_STATUS_METRIC = {
+    "sent": "delivered",
+    "planned": "pending",
+    "sending": "pending",
+    "deferred": "deferred",
+    "suppressed": "suppressed",
+    "failed": "failed",
+    "dead": "failed",
+}
+
 
 def build(session: Session, code: str) -> CampaignReport:
+    """The report of campaign ``code`` (what ``bankcare care report CODE`` prints)."""
     campaign = session.scalars(select(Campaign).where(Campaign.code == code)).first()
     if campaign is None:
         raise UnknownCampaign(code)
-    report = CampaignReport(campaign.code, campaign.name)
+    return _reports(session, [campaign])[0]
+
+
+def build_all(session: Session) -> list[CampaignReport]:
+    """Reports of every campaign, by code, in one grouped query (the console's campaign list)."""
+    return _reports(session, list(session.scalars(select(Campaign).order_by(Campaign.code))))
+
+
+def _reports(session: Session, campaigns: list[Campaign]) -> list[CampaignReport]:
+    reports = {
+        c.id: CampaignReport(c.code, c.name, kind=c.kind, is_marketing=c.is_marketing, active=c.active)
+        for c in campaigns
+    }
+    if not reports:
+        return []
     rows = session.execute(
         select(
+            Delivery.campaign_id,
             Delivery.status,
             Delivery.reason,
             Delivery.variant,
@@ -74,19 +140,14 @@ def build(session: Session, code: str) -> CampaignReport:
             func.count(Delivery.replied_at),
             func.count(Delivery.opted_out_at),
         )
-        .where(Delivery.campaign_id == campaign.id)
-        .group_by(Delivery.status, Delivery.reason, Delivery.variant)
+        .where(Delivery.campaign_id.in_(list(reports)))
+        .group_by(Delivery.campaign_id, Delivery.status, Delivery.reason, Delivery.variant)
     )
-    for status, reason, variant, n, replied, opted in rows:
-        key = {
-            "sent": "delivered",
-            "planned": "pending",
-            "sending": "pending",
-            "deferred": "deferred",
-            "suppressed": "suppressed",
-            "failed": "failed",
-            "dead": "failed",
-        }.get(status, status)
+    for campaign_id, status, reason, variant, n, replied, opted in rows:
+        report = reports.get(campaign_id or 0)
+        if report is None:  # cannot happen (the WHERE), but keeps a NULL campaign_id out
+            continue
+        key = _STATUS_METRIC.get(status, status)
         report.metrics[key] += n
         report.metrics["replied"] += replied
         report.metrics["opted_out"] += opted
@@ -96,16 +157,14 @@ def build(session: Session, code: str) -> CampaignReport:
             v = report.by_variant.setdefault(variant, Counter())
             v[key] += n
             v["replied"] += replied
-    return report
+    return list(reports.values())
 
 
 def _cjk_font() -> str | None:
     from matplotlib import font_manager
 
     for font in font_manager.fontManager.ttflist:
-        if any(
-            k in font.name for k in ("Noto Sans CJK", "Noto Serif CJK", "WenQuanYi", "SimHei", "Source Han")
-        ):
+        if any(k in font.name for k in ("Noto Sans CJK", "Noto Serif CJK", "WenQuanYi", "SimHei", "Source Han")):
             return font.name
     return None
 

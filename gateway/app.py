@@ -12,6 +12,7 @@ from bankcare.metrics import metrics_handler, metrics_middleware
 from bankcare.settings import Settings
 from crm.db import make_engine, make_sessionmaker
 from gateway.console.api import setup_console
+from gateway.console.campaigns import setup_campaigns
 from gateway.conversation import ConversationService
 from gateway.handoff.service import HandoffService
 from gateway.handoff.settings import HandoffSettings
@@ -72,5 +73,6 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
 
     app.cleanup_ctx.append(_outbound_wechat)
     setup_console(app, handoff)
+    setup_campaigns(app)
     app.cleanup_ctx.append(handoff.sweeper)  # after _resources: the sweeper talks to Rasa over HTTP
     return app
