@@ -29,9 +29,10 @@ from care_scheduler import compliance
 from care_scheduler.compliance import Policy
 from care_scheduler.definitions import CampaignDef, from_row
 from care_scheduler.outbox import OutboxRow, outbox_sink
-from care_scheduler.render import KeyedTemplate, mask_name, render, salutation
+from care_scheduler.render import KeyedTemplate, render, salutation
 from care_scheduler.sources import Candidate, Decorate, age_on, candidates
 from crm.care_access import marketing_allowed_sql
+from crm.masking import mask_customer_name
 from crm.models import Branch, Campaign, Customer, Delivery, RelationshipManager
 from crm.models.base import utcnow
 from crm.models.segments import SegmentMembership, SegmentVersion
@@ -64,9 +65,7 @@ class PlanResult:
     segment_version: int | None = None
 
 
-def active_campaigns(
-    session: Session, codes: Iterable[str] | None = None
-) -> list[tuple[Campaign, CampaignDef]]:
+def active_campaigns(session: Session, codes: Iterable[str] | None = None) -> list[tuple[Campaign, CampaignDef]]:
     """Active campaigns from the database, parsed, in priority order."""
     stmt = select(Campaign).where(Campaign.active.is_(True))
     if codes:
@@ -265,7 +264,7 @@ class _Context:
                     Decision(
                         code,
                         cid,
-                        mask_name(cust.name),
+                        mask_customer_name(cust.name),
                         key,
                         status,
                         reason,
@@ -312,7 +311,7 @@ class _Context:
         if name == "rm_name":
             return self.rms.get(cust.rm_id, "") if cust.rm_id else ""
         if name == "name_masked":
-            return mask_name(cust.name)
+            return mask_customer_name(cust.name)
         if name == "age":
             return age_on(cust.birthday, self.day)
         if name == "today":
@@ -326,7 +325,7 @@ class _Context:
         branch = self.branches.get(cust.branch_id)
         ctx: dict[str, Any] = {
             "salutation": salutation(cust.name, cust.gender, cust.kind),
-            "name_masked": mask_name(cust.name),
+            "name_masked": mask_customer_name(cust.name),
             "rm_name": self.rms.get(cust.rm_id, "") if cust.rm_id else "",
             "branch_name": branch.name if branch else "我行",
             "branch_phone": branch.phone if branch else "",

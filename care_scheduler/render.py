@@ -15,22 +15,10 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from crm.masking import mask_customer_name, surname
+
 OPT_OUT_FOOTER = '回复"退订"即可取消此类消息。'
 WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
-
-# Two-character surnames that appear in the customer base; everything else is one character.
-COMPOUND_SURNAMES = frozenset(
-    "欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 令狐 长孙 宇文 司徒 夏侯 端木 轩辕 澹台 "
-    "申屠 西门 南宫 百里 呼延 万俟 闻人 赫连 独孤 太史 钟离 宗政 濮阳 公冶 仲孙 单于".split()
-)
-
-
-def surname(name: str) -> str:
-    """The family name of a Chinese personal name (handles 欧阳, 司马 ...)."""
-    name = name.strip()
-    if len(name) >= 3 and name[:2] in COMPOUND_SURNAMES:
-        return name[:2]
-    return name[:1]
 
 
 def looks_like_person(name: str, kind: str) -> bool:
@@ -50,18 +38,6 @@ def salutation(name: str, gender: str, kind: str = "个人") -> str:
     if title is None:
         return f"{name.strip()}客户"
     return f"{surname(name)}{title}"
-
-
-def mask_name(name: str) -> str:
-    """张*华, 李*, 欧阳** — for staff screens; never show a full name in previews or logs."""
-    name = name.strip()
-    if not name:
-        return ""
-    family = surname(name)
-    rest = name[len(family) :]
-    if len(rest) <= 1:
-        return family + "*" * len(rest)
-    return family + "*" * (len(rest) - 1) + rest[-1]
 
 
 def card_tail(card_no: str) -> str:
@@ -94,7 +70,7 @@ def rate_pct(value: Decimal | float) -> str:
 def environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
     env.filters.update(
-        date_zh=date_zh, amount=amount_zh, card_tail=card_tail, rate=rate_pct, mask_name=mask_name
+        date_zh=date_zh, amount=amount_zh, card_tail=card_tail, rate=rate_pct, mask_name=mask_customer_name
     )
     return env
 

@@ -37,6 +37,37 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+# Two-character surnames that appear in the customer base; everything else is one character.
+COMPOUND_SURNAMES = frozenset(
+    "欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 令狐 长孙 宇文 司徒 夏侯 端木 轩辕 澹台 "
+    "申屠 西门 南宫 百里 呼延 万俟 闻人 赫连 独孤 太史 钟离 宗政 濮阳 公冶 仲孙 单于".split()
+)
+
+
+def surname(name: str) -> str:
+    """The family name of a Chinese personal name (handles 欧阳, 司马 ...)."""
+    name = name.strip()
+    if len(name) >= 3 and name[:2] in COMPOUND_SURNAMES:
+        return name[:2]
+    return name[:1]
+
+
+def mask_customer_name(name: str) -> str:
+    """A customer's name on staff screens (care previews, reports) → 张*华, 李*, 欧阳*月.
+
+    Unlike :func:`mask_name` it keeps a compound surname whole, so staff can still tell 欧阳 from
+    欧 when they greet the customer as 欧阳女士; never show a full name in previews or logs.
+    """
+    name = name.strip()
+    if not name:
+        return ""
+    family = surname(name)
+    rest = name[len(family) :]
+    if len(rest) <= 1:
+        return family + "*" * len(rest)
+    return family + "*" * (len(rest) - 1) + rest[-1]
+
+
 def mask_id_number(id_number: str) -> str:
     """ID number → 1101**********123X (first 4 and last 4 only)."""
     value = (id_number or "").strip()

@@ -10,11 +10,10 @@ from care_scheduler.render import (
     amount_zh,
     card_tail,
     date_zh,
-    mask_name,
     render,
     salutation,
-    surname,
 )
+from crm.masking import mask_customer_name, surname
 
 
 @pytest.mark.parametrize(
@@ -40,8 +39,9 @@ def test_surname_does_not_treat_two_char_names_as_compound():
     ("name", "masked"),
     [("张建华", "张*华"), ("李强", "李*"), ("欧阳明月", "欧阳*月"), ("诸葛孔明亮", "诸葛**亮")],
 )
-def test_mask_name(name, masked):
-    assert mask_name(name) == masked
+def test_mask_customer_name(name, masked):
+    assert mask_customer_name(name) == masked
+    assert render("{{ n | mask_name }}", {"n": name}, marketing=False) == masked
 
 
 def test_formatting_helpers():
