@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from crm.access.identity import get_or_create_identity
+from crm.masking import redact_customer_text
 from crm.models import ChannelIdentity, Conversation, ConversationTransition, Message, utcnow
 
 
@@ -75,7 +76,7 @@ def record_message(
     delivery_status: str = "delivered",
 ) -> Message:
     msg = Message(
-        conversation_id=conv.id, direction=direction, author=author, text=text, rm_id=rm_id,
+        conversation_id=conv.id, direction=direction, author=author, text=_stored_text(author, text), rm_id=rm_id,
         buttons_json=json.dumps(buttons, ensure_ascii=False) if buttons else None,
         delivery_status=delivery_status,
     )
@@ -118,7 +119,8 @@ def record_messages(session: Session, conv: Conversation, messages: Sequence[New
         _INSERT_MESSAGE,
         [
             {
-                "conversation_id": conv.id, "direction": m.direction, "author": m.author, "text": m.text,
+                "conversation_id": conv.id, "direction": m.direction, "author": m.author,
+                "text": _stored_text(m.author, m.text),
                 "rm_id": None, "intent": None, "delivery_status": "delivered", "created_at": now,
                 "buttons_json": json.dumps(m.buttons, ensure_ascii=False) if m.buttons else None,
             }
@@ -127,6 +129,12 @@ def record_messages(session: Session, conv: Conversation, messages: Sequence[New
     )  # fmt: skip
     if any(m.direction == "in" for m in messages):
         _touch_identity(session, conv.identity_id, now)
+
+
+def _stored_text(author: str, text: str) -> str:
+    """Transcripts (shown to RMs, kept for years) never hold the phone, ID or card numbers, SMS
+    codes or ID tails a customer typed; the turn in flight still sees the original text."""
+    return redact_customer_text(text) if author == "customer" else text
 
 
 def _touch_identity(session: Session, identity_id: int, at: dt.datetime) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from crm.db import make_engine
 from crm.demo.catalogue import PERSONAS
-from crm.models import Conversation, SmsOutbox
+from crm.models import Conversation, Message, SmsOutbox
 from tests.e2e.stack import Stack, WebChat
 
 pytestmark = pytest.mark.e2e
@@ -60,3 +60,13 @@ def test_binding_leaves_no_phone_id_or_code_in_rasas_tracker(stack: Stack) -> No
     for secret in (zhaoli.phone, zhaoli.id_number[-6:], code.group(0)):
         assert secret not in tracker, "Rasa's tracker store keeps a secret the customer typed"
     assert sum(e["event"] == "user" and e["text"] == "［已隐藏］" for e in events) == 3  # the three answers
+
+    # The gateway's own transcript (what RMs read) keeps none of them either.
+    engine = make_engine(stack.database_url)
+    with Session(engine) as s:
+        conv_id = s.scalar(select(Conversation.id).where(Conversation.sender_id == sender))
+        transcript = list(s.scalars(select(Message.text).where(Message.conversation_id == conv_id)))
+    engine.dispose()
+    assert len(transcript) >= 10
+    for secret in (zhaoli.phone, zhaoli.id_number[-6:], code.group(0)):
+        assert not any(secret in text for text in transcript), "the transcript keeps a secret"
