@@ -47,11 +47,19 @@ CHANNEL_RASA_TIMEOUT_S: dict[str, float] = {"wechat": 3.5}
 # The apology offers "转人工客服"; with Rasa down that payload cannot reach the bot, so the core
 # produces the control the bot would have sent and the handoff queues the customer itself.
 HUMAN_REQUEST_PAYLOAD = "/request_human"
+# Words the bot itself asks customers to type (a long statement ends "回复“更多”继续查看"), sent to
+# Rasa as the button they stand for: a fixed word needs no NLU examples and no retraining.
+TYPED_COMMANDS: dict[str, str] = {"更多": "/show_more", "下一页": "/show_more", "继续查看": "/show_more"}
 WELCOME = (
     "您好，欢迎关注农商银行！我是智能客服小农，7×24小时在线。\n"
     "查余额、查明细、卡片挂失、预约网点、咨询存款贷款，直接发消息问我就行。\n"
     "首次查询账户需要先绑定：回复“绑定账户”，按提示完成验证即可。"
 )
+
+def as_command(text: str) -> str:
+    """The button payload a typed command word stands for, else the text itself."""
+    return TYPED_COMMANDS.get(text.strip().rstrip("。.!！~～ "), text)
+
 
 # Hook for control payloads from the bot (handoff requests, fallbacks): (session, conversation, payload).
 ControlHandler = Callable[[Session, Conversation, dict[str, Any]], list[BotReply]]
@@ -164,7 +172,8 @@ class ConversationService:
         rasa_started = time.perf_counter()
         try:
             raw = await self.rasa.send(
-                turn.sender_id, message.text, metadata, timeout_s=self.channel_timeouts_s.get(message.channel)
+                turn.sender_id, as_command(message.text), metadata,
+                timeout_s=self.channel_timeouts_s.get(message.channel),
             )
         except RasaUnavailable as exc:
             get_metrics().rasa_latency.labels(outcome="unavailable").observe(time.perf_counter() - rasa_started)
