@@ -1,11 +1,13 @@
-"""The FAQ matcher: one TF-IDF feature space (char n-grams, jieba words, toneless pinyin), scored
+"""The FAQ matcher: one TF-IDF feature space (char n-grams, jieba words, toneless pinyin, concept
+tags, thesaurus categories), scored
 by an ensemble of a linear SVM over knowledge points, the nearest KB question and the point's
 centroid.
 
 Why this shape: on a real bank's KB (15k questions, 940 answers) a char n-gram TF-IDF + linear
 SVM reached 0.93 top-1 where DIET was far too slow. Word features (jieba + bank dictionary)
 add meaning, toneless pinyin makes homophone typos (挂时/挂失) match, char n-grams tolerate
-dropped or swapped characters. The SVM learns which words tell points apart; the nearest
+dropped or swapped characters, and the categories of a general thesaurus (Cilin, see
+:mod:`faq.thesaurus`) link words that share no character (如今/现在, 再次/重新). The SVM learns which words tell points apart; the nearest
 question rescues points with few or very specific phrasings where the SVM is weak; the
 centroid adds the vocabulary of all of a point's phrasings at once (a customer question often
 mixes words from two similar questions). Every score is in 0..1 so thresholds can be calibrated
@@ -59,6 +61,8 @@ class MatcherConfig:
     word_weight: float = 0.8
     pinyin_weight: float = 0.6
     concept_weight: float = 0.4
+    sense_weight: float = 0.8  # thesaurus categories (faq/thesaurus.py)
+    sense_level: int = 4  # Cilin code prefix: 4 medium category (Dj05), 5 small, 8 synonym set
     min_df: int = 2  # applied only to KBs of 2,000+ questions
     max_features: int = 150_000
     svm_c: float = 3.0
@@ -70,9 +74,10 @@ class MatcherConfig:
         """An unfitted feature space with these settings."""
         return FeatureSpace(
             self.char_ngrams,
-            (self.char_weight, self.word_weight, self.pinyin_weight, self.concept_weight),
+            (self.char_weight, self.word_weight, self.pinyin_weight, self.concept_weight, self.sense_weight),
             self.min_df,
             self.max_features,
+            self.sense_level,
         )
 
 

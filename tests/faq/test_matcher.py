@@ -126,8 +126,9 @@ def test_concept_links_a_relative_the_kb_never_names() -> None:
     ]
     query = "孙女打电话借钱"
     assert FaqMatcher.build(points).query(query, 1)[0].point_id == 1
-    # Without the concept view the two points tie: the concept is what decides.
-    plain = FaqMatcher.build(points, MatcherConfig(concept_weight=0.0)).query(query, 2)
+    # Without the concept view (and the thesaurus view, which also reads 孙/女) the two points
+    # tie: the concept is what decides.
+    plain = FaqMatcher.build(points, MatcherConfig(concept_weight=0.0, sense_weight=0.0)).query(query, 2)
     assert abs(plain[0].score - plain[1].score) < 1e-3
 
 
@@ -149,8 +150,9 @@ def test_kfold_heldout_quality_floor(demo_points: list[IndexedPoint]) -> None:
 
     top1, top3, n = kfold_heldout(demo_points, folds=5)
     assert n >= 3000
-    # Floors below the measured values (see BENCHMARKS.md) so regressions fail loudly.
-    assert top1 >= 0.89 and top3 >= 0.96
+    # Floors below the measured values (see BENCHMARKS.md) so regressions fail loudly; top-1
+    # measured 0.920 with the thesaurus view, 0.908 without it.
+    assert top1 >= 0.912 and top3 >= 0.97
 
 
 def test_fuzzy_pinyin_typo_finds_the_meant_point() -> None:
