@@ -52,6 +52,7 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
         app[HTTP] = session
         rasa.attach(session)
         yield
+        await chat.drain(timeout_s=5)  # late bot answers still on their way get a moment to land
         await session.close()
         engine.dispose()
 

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,14 @@ NO_REPLY = BotReply(
     text="抱歉，这个问题我暂时没能处理好，您的留言已经记下了。您可以换个说法再问一次，或者选择下面的方式：",
     buttons=(Button("转人工客服", "/request_human"), Button("给客户经理留言", "/leave_message")),
 )
+# Rasa took the message but has not answered within the channel's deadline. It will still act on it
+# (a card may get frozen), so its answer is delivered when it comes (``_deliver_late``).
+RASA_SLOW_REPLY = BotReply(
+    text="抱歉，系统现在有点忙，您的消息已经收到，处理好后会马上回复您，请不要重复发送。着急的话也可以：",
+    buttons=(Button("转人工客服", "/request_human"), Button("给客户经理留言", "/leave_message")),
+)
+# How long a late answer is still awaited and delivered; after that Rasa is treated as down.
+LATE_ANSWER_LIMIT_S = 60.0
 # WeChat drops a passive reply after 5 s and the gateway gives up at 4.5 s (then answers through
 # the customer-service API). Rasa must fail fast enough for the apology to make the passive reply,
 # leaving time for the database work before and after the call.
@@ -72,7 +80,8 @@ ControlHandler = Callable[[Session, Conversation, dict[str, Any]], list[BotReply
 ANSWERED = "answered"  # the bot answered
 FALLBACK = "fallback"  # the bot did not understand (the actions' ``{"fallback": true}`` payload)
 HANDOFF = "handoff"  # the bot asked for a person (the actions' ``{"handoff": ...}`` payload)
-RASA_UNAVAILABLE = "rasa_unavailable"  # Rasa down, erroring or too slow: the apology went out
+RASA_UNAVAILABLE = "rasa_unavailable"  # Rasa down or erroring: the apology went out
+RASA_SLOW = "rasa_slow"  # Rasa past the channel's deadline: told to wait, the answer follows
 TO_RM = "to_rm"  # queued or with an RM: recorded for the RM, the bot stayed silent
 HANDOFF_FLOW = "handoff_flow"  # a rating or a left message, answered by the handoff itself
 
@@ -115,6 +124,7 @@ class ConversationService:
         self.notify = notify
         self.handoff = handoff
         self.channel_timeouts_s = CHANNEL_RASA_TIMEOUT_S if channel_timeouts_s is None else channel_timeouts_s
+        self._late: set[asyncio.Future[None]] = set()
 
     async def _db(self, work: Callable[[Session], Any]) -> Any:
         def run() -> Any:
@@ -170,11 +180,17 @@ class ConversationService:
                 "label": message.location.label,
             }
         rasa_started = time.perf_counter()
+        call = asyncio.ensure_future(
+            self.rasa.send(turn.sender_id, as_command(message.text), metadata, limit_s=LATE_ANSWER_LIMIT_S)
+        )
         try:
-            raw = await self.rasa.send(
-                turn.sender_id, as_command(message.text), metadata,
-                timeout_s=self.channel_timeouts_s.get(message.channel),
-            )
+            raw = await asyncio.wait_for(asyncio.shield(call), self._deadline(message.channel))
+        except TimeoutError:
+            # Rasa has the message and will act on it: tell the customer to wait, deliver the answer later.
+            get_metrics().rasa_latency.labels(outcome="late").observe(time.perf_counter() - rasa_started)
+            log.warning("rasa slow for conversation %s: answer will follow", turn.conversation_id)
+            kind, replies, controls = RASA_SLOW, [RASA_SLOW_REPLY], list[dict[str, Any]]()
+            self._spawn(self._deliver_late(call, turn.conversation_id, message.text))
         except RasaUnavailable as exc:
             get_metrics().rasa_latency.labels(outcome="unavailable").observe(time.perf_counter() - rasa_started)
             log.warning("rasa unavailable for conversation %s: %s", turn.conversation_id, exc)
@@ -206,6 +222,57 @@ class ConversationService:
         self._count(message.channel, kind)
         await self._apply(fx)
         return result
+
+    def _deadline(self, channel: str) -> float | None:
+        """How long a customer on ``channel`` waits for the bot before being told to wait."""
+        limits = [t for t in (self.channel_timeouts_s.get(channel), self.rasa.timeout.total) if t is not None]
+        return min(limits) if limits else None
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def drain(self, timeout_s: float = LATE_ANSWER_LIMIT_S) -> None:
+        """Wait for late answers still on their way (shutdown, tests)."""
+        if self._late:
+            await asyncio.wait(set(self._late), timeout=timeout_s)
+
+    async def _deliver_late(self, call: asyncio.Future[list[dict[str, Any]]], conversation_id: int, text: str) -> None:
+        """Deliver Rasa's answer to a message the customer was told to wait for.
+
+        The answer goes out as out-of-turn messages (web chat: stored and pushed; WeChat: through
+        the customer-service API via the outbound sender), with the same handoff triggers as a
+        timely answer. If Rasa fails after all, the apology already sent stands.
+        """
+        try:
+            raw = await call
+        except RasaUnavailable as exc:
+            log.warning("late rasa answer for conversation %s failed: %s", conversation_id, exc)
+            return
+        replies, controls = to_replies(raw)
+        fx = Effects()
+
+        def work(session: Session) -> None:
+            conv = session.get(Conversation, conversation_id)
+            if conv is None:
+                return
+            out = list(replies)
+            for control in controls:
+                for handler in self.control_handlers:
+                    out.extend(handler(session, conv, control))
+            if self.handoff is None:
+                self._record_replies(session, conv, out)
+                return
+            out.extend(self.handoff.after_bot(session, conv, text, controls, fx))
+            for reply in out:
+                self.handoff.machine.notify(session, conv, reply.text, fx, author="bot", buttons=reply.buttons)
+
+        try:
+            await self._db(work)
+            await self._apply(fx)
+        except Exception:  # noqa: BLE001 - a background task has nobody to raise to
+            log.exception("late rasa answer for conversation %s not delivered", conversation_id)
 
     @staticmethod
     def _count(channel: str, kind: str) -> None:

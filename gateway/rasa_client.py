@@ -37,18 +37,21 @@ class RasaClient:
         metadata: dict[str, Any] | None = None,
         *,
         timeout_s: float | None = None,
+        limit_s: float | None = None,
     ) -> list[dict[str, Any]]:
         """Send one user message; returns Rasa's raw output messages.
 
         Args:
             timeout_s: a tighter limit for this call (a channel's own deadline); never looser
                 than the client's.
+            limit_s: replaces the client's limit (for a caller that stops waiting on its own
+                deadline but still wants the late answer).
         """
         payload: dict[str, Any] = {"sender": sender_id, "message": text}
         if metadata:
             payload["metadata"] = metadata
-        timeout = self.timeout
-        if timeout_s is not None and (self.timeout.total is None or timeout_s < self.timeout.total):
+        timeout = self.timeout if limit_s is None else aiohttp.ClientTimeout(total=limit_s)
+        if timeout_s is not None and (timeout.total is None or timeout_s < timeout.total):
             timeout = aiohttp.ClientTimeout(total=timeout_s)
         try:
             async with self.session.post(

@@ -106,6 +106,7 @@ async def test_hung_rasa_apology_is_the_passive_reply_and_leaving_a_message_work
     what "within WeChat's 5 s" means without measuring time here.
     """
     wechat, openid = player(fault_stack), f"oFaultHung{uuid.uuid4().hex[:12]}"
+    await open_window(http, fault_stack.sandbox_url, openid)  # the sandbox cannot see messages to the gateway
     rasa = fault_stack.services["rasa"].proc
     os.kill(rasa.pid, signal.SIGSTOP)
     try:
@@ -129,6 +130,14 @@ async def test_hung_rasa_apology_is_the_passive_reply_and_leaving_a_message_work
             s.scalar(select(func.count()).select_from(Ticket).where(Ticket.content == "请客户经理明天上午给我回电话"))
             == 1
         )
+    # Rasa handled the first message once it thawed: its answer reaches the customer through the
+    # customer-service API, not lost after the holding reply.
+    for _ in range(90):
+        if await received_by(http, fault_stack.sandbox_url, openid):
+            break
+        await asyncio.sleep(1)
+    late = await received_by(http, fault_stack.sandbox_url, openid)
+    assert len(late) >= 1 and all(APOLOGY_MARK not in t for t in late), late
 
 
 async def test_rasa_down_apology_and_human_handoff_still_possible(

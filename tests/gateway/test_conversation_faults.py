@@ -25,7 +25,7 @@ from crm.db import make_engine, make_sessionmaker
 from crm.models import Message
 from crm.models.base import Base
 from gateway.chat_types import InboundMessage
-from gateway.conversation import NO_REPLY, RASA_DOWN_REPLY, ConversationService
+from gateway.conversation import NO_REPLY, RASA_DOWN_REPLY, RASA_SLOW_REPLY, ConversationService
 from gateway.rasa_client import RasaClient
 
 
@@ -94,6 +94,7 @@ async def talk(
             factory, RasaClient(url, timeout_s=timeout_s, session=http), channel_timeouts_s=channel_timeouts_s
         )
         replies = await chat.handle_message(InboundMessage(channel, "user-1", text))
+        await chat.drain(timeout_s=10)  # late answers still on their way (a slow Rasa)
     return [r.text for r in replies]
 
 
@@ -136,23 +137,58 @@ async def test_healthy_rasa_is_not_replaced(
 async def test_wechat_gets_a_tighter_rasa_deadline_than_web(
     factory: sessionmaker[Session], rasa: tuple[MisbehavingRasa, str]
 ) -> None:
-    """A slow Rasa: WeChat (must answer within 5 s) gives up at its own budget, the web waits longer."""
+    """A slow Rasa: WeChat (must answer within 5 s) stops waiting at its own budget, the web waits longer."""
     rasa[0].mode, rasa[0].delay_s = "slow", 0.6
     budgets = {"wechat": 0.2}
-    assert await talk(factory, rasa[1], "在吗", "wechat", channel_timeouts_s=budgets) == [
-        RASA_DOWN_REPLY.text
-    ]
+    assert await talk(factory, rasa[1], "在吗", "wechat", channel_timeouts_s=budgets) == [RASA_SLOW_REPLY.text]
     assert await talk(factory, rasa[1], "在吗", "web", channel_timeouts_s=budgets) == ["收到：在吗"]
 
 
-async def test_channel_budget_never_loosens_the_client_timeout(
+async def test_a_slow_answer_is_delivered_late_not_lost(
+    factory: sessionmaker[Session], rasa: tuple[MisbehavingRasa, str]
+) -> None:
+    """Rasa acts on a message even after the customer was told to wait (it may freeze a card), so
+    its answer must still reach the customer, once, after the holding reply."""
+    rasa[0].mode, rasa[0].delay_s = "slow", 0.6
+    replies = await talk(factory, rasa[1], "我的卡丢了", "wechat", channel_timeouts_s={"wechat": 0.2})
+    assert replies == [RASA_SLOW_REPLY.text]
+    assert stored(factory) == [("in", "我的卡丢了"), ("out", RASA_SLOW_REPLY.text), ("out", "收到：我的卡丢了")]
+    assert len(rasa[0].calls) == 1  # waited for, never asked again
+
+
+async def test_the_deadline_is_the_tighter_of_channel_and_client(
     factory: sessionmaker[Session], rasa: tuple[MisbehavingRasa, str]
 ) -> None:
     rasa[0].mode, rasa[0].delay_s = "slow", 0.6
     replies = await talk(
         factory, rasa[1], "在吗", "wechat", timeout_s=0.2, channel_timeouts_s={"wechat": 30.0}
     )
-    assert replies == [RASA_DOWN_REPLY.text]
+    assert replies == [RASA_SLOW_REPLY.text]
+
+
+async def test_a_late_failure_leaves_the_holding_reply_alone(
+    factory: sessionmaker[Session], rasa: tuple[MisbehavingRasa, str]
+) -> None:
+    rasa[0].mode, rasa[0].delay_s = "slow", 0.6
+
+    async def fail_later(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.6)
+        return web.json_response({"error": "boom"}, status=500)
+
+    server = TestServer(_app_with(fail_later))
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        assert await talk(factory, url, "在吗", "web", timeout_s=0.2) == [RASA_SLOW_REPLY.text]
+    finally:
+        await server.close()
+    assert stored(factory) == [("in", "在吗"), ("out", RASA_SLOW_REPLY.text)]
+
+
+def _app_with(handler: Any) -> web.Application:
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", handler)
+    return app
 
 
 class RecordingHandoff:
