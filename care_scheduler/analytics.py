@@ -189,4 +189,7 @@ def association_rules(
                         "lift": round(lift, 3),
                     }
                 )
-    return sorted(rules, key=lambda r: (-r["lift"], -r["support"], r["antecedent"]))[:top]
+    def rank(rule: dict[str, Any]) -> tuple[float, float, str]:
+        return -float(rule["lift"]), -float(rule["support"]), str(rule["antecedent"])
+
+    return sorted(rules, key=rank)[:top]

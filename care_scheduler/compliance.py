@@ -104,7 +104,8 @@ def load_caps(session: Session, customer_ids: Iterable[int], day: dt.date) -> Ca
         .group_by(Delivery.customer_id, Delivery.local_day)
     )
     for customer_id, local_day, n in rows:
-        counter.by_day[customer_id][local_day] = int(n)
+        if local_day is not None:  # the filter above excludes NULL days; this tells the type checker
+            counter.by_day[customer_id][local_day] = int(n)
     return counter
 
 
@@ -197,6 +198,8 @@ def reachable(session: Session, customer_ids: Iterable[int]) -> dict[int, Reach]
     )
     rank = {c: i for i, c in enumerate(CHANNEL_PREFERENCE)}
     for customer_id, identity_id, channel in rows:
+        if customer_id is None:  # excluded by the IN filter; this tells the type checker
+            continue
         current = out.get(customer_id)
         if current is None or rank.get(channel, 99) < rank.get(current.channel, 99):
             out[customer_id] = Reach(identity_id, channel)

@@ -45,7 +45,7 @@ class LeaderLease:
         """Take or renew the lease; True when this instance is the leader until now + ttl."""
         now = self.clock()
         with session_scope(self.factory) as session:
-            updated = session.execute(
+            updated = session.execute(  # type: ignore[attr-defined]  # an UPDATE's result has rowcount
                 update(SchedulerLease)
                 .where(
                     SchedulerLease.name == self.name,

@@ -118,7 +118,7 @@ class OutboxSink:
         self.join()
 
     def write(self, constants: dict[str, Any], rows: list[OutboxRow]) -> int:
-        table = Delivery.__table__
+        table = _DELIVERY
         fixed = {k: v for k, v in constants.items() if k not in ("send_at", "deferred_to")}
         dicts = [
             dict(
@@ -422,7 +422,7 @@ class Dispatcher:
                     )
                 )
         if decided:
-            table = Delivery.__table__
+            table = _DELIVERY
             session.connection().execute(
                 update(table)
                 .where(table.c.id == bindparam("b_id"), table.c.claim_token == token)
@@ -477,7 +477,7 @@ class Dispatcher:
                 p.update(b_status="dead", b_reason=reason, b_error=(outcome.reason or "")[:128])
             self.stats[p["b_status"]] += 1
             params.append(p)
-        table = Delivery.__table__
+        table = _DELIVERY
         sent = [p["b_id"] for p in params if p["b_status"] == "sent"]
         params = [p for p in params if p["b_status"] != "sent"]
         with session_scope(self.factory) as session:
@@ -501,7 +501,7 @@ class Dispatcher:
                 session.connection().execute(self._record_stmt(token, now), params)
 
     def _record_stmt(self, token: str, now: dt.datetime) -> Any:
-        table = Delivery.__table__
+        table = _DELIVERY
         return (
             update(table)
             .where(table.c.id == bindparam("b_id"), table.c.claim_token == token)

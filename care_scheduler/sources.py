@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +40,12 @@ CUSTOMER_COLUMNS = (
 
 
 # (statement, key expression) -> statement with more columns / conditions; see module docstring.
-Decorate = Callable[[Select[Any], ColumnElement[str]], Select[Any]]
+# Any number of columns of any type (the planner's queries differ in their extra columns).
+AnySelect = Select[*tuple[Any, ...]]
+Decorate = Callable[[AnySelect, ColumnElement[str]], AnySelect]
 
 
-def _no_decoration(stmt: Select[Any], key: ColumnElement[str]) -> Select[Any]:
+def _no_decoration(stmt: AnySelect, key: ColumnElement[str]) -> AnySelect:
     return stmt
 
 
@@ -85,8 +87,8 @@ def variant_for(campaign_code: str, customer_id: int, weights: dict[str, int]) -
     return sorted(weights)[-1]
 
 
-def _base_query(campaign: CampaignDef) -> Select[Any]:
-    stmt = select(*CUSTOMER_COLUMNS)
+def _base_query(campaign: CampaignDef) -> AnySelect:
+    stmt: AnySelect = select(*CUSTOMER_COLUMNS)
     if campaign.audience.kinds:
         stmt = stmt.where(Customer.kind.in_(campaign.audience.kinds))
     if campaign.audience.occupations:
@@ -95,8 +97,8 @@ def _base_query(campaign: CampaignDef) -> Select[Any]:
 
 
 def _paged(
-    session: Session, stmt: Select[Any], batch: int, barrier: Callable[[], None] | None = None
-) -> Iterator[list[Any]]:
+    session: Session, stmt: AnySelect, batch: int, barrier: Callable[[], None] | None = None
+) -> Iterator[Sequence[Any]]:
     """Keyset pages of ``stmt``; ``barrier`` runs before the first page (a new pass)."""
     if barrier is not None:
         barrier()

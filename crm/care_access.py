@@ -96,7 +96,7 @@ def opt_out(session: Session, customer_id: int, source: str, *, now: dt.datetime
                 customer_id=customer_id, channel="all", granted=False, source=source[:32], updated_at=now
             )
         )
-    suppressed = session.execute(
+    suppressed = session.execute(  # type: ignore[attr-defined]  # an UPDATE's result has rowcount
         update(Delivery)
         .where(
             Delivery.customer_id == customer_id,

@@ -205,7 +205,7 @@ def write_memberships(
         {"version": version, "customer_id": c, "dimension": d, "value": v, "score": s} for c, d, v, s in rows
     ]
     if payload:
-        session.connection().execute(insert(SegmentMembership.__table__), payload)
+        session.connection().execute(insert(SegmentMembership), payload)
     return len(payload)
 
 
