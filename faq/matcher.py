@@ -3,15 +3,15 @@ tags, thesaurus categories), scored
 by an ensemble of a linear SVM over knowledge points, the nearest KB question and the point's
 centroid.
 
-Why this shape: on a real bank's KB (15k questions, 940 answers) a char n-gram TF-IDF + linear
-SVM reached 0.93 top-1 where DIET was far too slow. Word features (jieba + bank dictionary)
-add meaning, toneless pinyin makes homophone typos (挂时/挂失) match, char n-grams tolerate
-dropped or swapped characters, and the categories of a general thesaurus (Cilin, see
-:mod:`faq.thesaurus`) link words that share no character (如今/现在, 再次/重新). The SVM learns
-which words tell points apart; the nearest question rescues points with few or very specific
-phrasings where the SVM is weak; the centroid adds the vocabulary of all of a point's phrasings at once (a customer question often
-mixes words from two similar questions). Every score is in 0..1 so thresholds can be calibrated
-(see :mod:`faq.calibrate`).
+Why this shape: on a real bank's KB (15k questions, 940 answers) a char n-gram TF-IDF + linear SVM
+reached 0.93 top-1 where DIET was far too slow. Word features (jieba + bank dictionary) add meaning,
+toneless pinyin makes homophone typos (挂时/挂失) match, char n-grams tolerate dropped or swapped
+characters, and the categories of a general thesaurus (Cilin, see :mod:`faq.thesaurus`) link words
+that share no character (如今/现在, 再次/重新). The SVM learns which words tell points apart; the nearest
+question rescues points with few or very specific phrasings where the SVM is weak; the centroid adds
+the vocabulary of all of a point's phrasings at once (a customer question often mixes words from two
+similar questions). Every score is in 0..1 so thresholds can be calibrated (see
+:mod:`faq.calibrate`).
 """
 
 from __future__ import annotations
