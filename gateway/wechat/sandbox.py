@@ -274,14 +274,29 @@ async def _play(request: web.Request) -> web.Response:
 
 
 async def _messages(request: web.Request) -> web.Response:
+    """Everything received and played; ``?summary=1``: only counts (for benchmarks of many sends)."""
     state = request.app[SANDBOX_STATE_KEY]
+    if request.query.get("summary"):
+        kinds: dict[str, int] = {}
+        for entry in state.received:
+            kinds[entry["kind"]] = kinds.get(entry["kind"], 0) + 1
+        return web.json_response(
+            {
+                "received": len(state.received),
+                "recipients": len({entry["touser"] for entry in state.received}),
+                "by_kind": kinds,
+                "played": len(state.played),
+                "token_requests": state.token_requests,
+            }
+        )
     return web.json_response(
         {"received": state.received, "played": state.played, "token_requests": state.token_requests}
     )
 
 
 async def _control(request: web.Request) -> web.Response:
-    """Test hooks: ``expire_tokens``, ``touch_user`` (openid, at), ``reset``."""
+    """Test hooks: ``expire_tokens``, ``touch_user`` (openid, at), ``touch_users`` (openids, at:
+    many users at once, e.g. a benchmark's sample), ``reset``."""
     api: _Api = request.app[_API_KEY]
     data = await request.json()
     action = data.get("action")
@@ -289,6 +304,13 @@ async def _control(request: web.Request) -> web.Response:
         api.state.tokens.clear()
     elif action == "touch_user":
         api.touch_user(str(data["openid"]), data.get("at"))
+    elif action == "touch_users":
+        openids = data.get("openids")
+        if not isinstance(openids, list):
+            return web.json_response({"error": "openids must be a list"}, status=400)
+        for openid in openids:
+            api.touch_user(str(openid), data.get("at"))
+        return web.json_response({"ok": True, "touched": len(openids)})
     elif action == "reset":
         state = SandboxState()
         api.state.__dict__.update(state.__dict__)
