@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import aiohttp
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bankcare.metrics import get_metrics
@@ -39,15 +38,29 @@ from crm.access.conversations import open_conversation, record_message
 from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models import utcnow
 from crm.models.outbound import OutboundSend
+from gateway.group_commit import GroupCommit
 from gateway.wechat.api_client import SendResult, WeChatApiClient
 from gateway.wechat.settings import WeChatSettings
 
 WINDOW = dt.timedelta(hours=48)
 SERVICE_TEMPLATE_ID = "TM_SERVICE_NOTICE"
 T = TypeVar("T")
+R = TypeVar("R")
+_SENDS: Table = OutboundSend.__table__  # type: ignore[assignment]  # the Core table
 IN_PROGRESS = "in_progress"  # retry reason: another sender is delivering this key right now
 
 Claim = Literal["new", "sent", "failed", "in_flight", "busy"]
+
+
+class Finish(NamedTuple):
+    """The recorded outcome of one claimed key."""
+
+    key: str
+    status: str
+    route: str
+    reason: str | None
+
+
 MessageKind = Literal["marketing", "service", "conversation"]
 # What the RM console shows next to a message (labels in gateway/console/panel.py).
 DeliveryState = Literal["sent", "outside_window", "quota", "failed", "unknown"]
@@ -117,6 +130,17 @@ class OutboundSender:
         self.factory = session_factory
         self.wechat = wechat
         self.template_id = service_template_id
+        # Concurrent WeChat sends share their bookkeeping transactions (see gateway/group_commit.py):
+        # each key is still marked ``sending`` (committed) before its call and ``sent`` after it.
+        self._claims: GroupCommit[str, tuple[Claim, str | None]] = GroupCommit(self._tx(self._claim_many))
+        self._finishes: GroupCommit[Finish, None] = GroupCommit(self._tx(self._finish_many))
+
+    def _tx(self, work: Callable[[Session, Sequence[R]], Sequence[T]]) -> Callable[[Sequence[R]], Sequence[T]]:
+        def run(requests: Sequence[R]) -> Sequence[T]:
+            with session_scope(self.factory) as session:
+                return work(session, requests)
+
+        return run
 
     def attach_wechat(self, client: WeChatApiClient) -> None:
         """Use ``client`` from now on (the gateway creates it when the app starts)."""
@@ -160,41 +184,84 @@ class OutboundSender:
             record_message(session, conv, "out", "campaign", m.text)
         return SendOutcome.sent()
 
-    def _claim(self, session: Session, key: str) -> Claim:
-        row = session.scalar(select(OutboundSend).where(OutboundSend.idempotency_key == key))
-        if row is None:
-            try:
-                with session.begin_nested():
-                    session.add(OutboundSend(idempotency_key=key, channel="wechat", status="sending"))
-            except IntegrityError:
-                return "in_flight"
-            return "new"
-        if row.status == "sent":
-            return "sent"
-        if row.status == "failed":
-            # A permanent failure recorded earlier; a retryable one is stored as 'retry' below.
-            return "failed"
-        if row.status in ("pending", "retry"):
-            # pending: reserved with its message (handoff), never tried. Conditional, so that of two
-            # racing claims only one sends.
-            won = session.execute(
-                update(OutboundSend)
-                .where(OutboundSend.id == row.id, OutboundSend.status == row.status)
-                .values(status="sending", updated_at=utcnow())
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
-            return "new" if won == 1 else "busy"
-        return "in_flight"
+    def _claim_many(self, session: Session, keys: Sequence[str]) -> list[tuple[Claim, str | None]]:
+        """Claim each key for sending (one transaction for the round); with the earlier reason for
+        keys that failed before. Of two claims of one key only one is ``new``."""
+        table = _SENDS
+        found = {
+            r.idempotency_key: r
+            for r in session.execute(
+                select(table.c.id, table.c.idempotency_key, table.c.status, table.c.reason).where(
+                    table.c.idempotency_key.in_(set(keys))
+                )
+            )
+        }
+        missing = sorted({k for k in keys if k not in found})
+        inserted: set[str] = set()
+        if missing:
+            now = utcnow()
+            rows = [
+                {"idempotency_key": k, "channel": "wechat", "route": "", "status": "sending",
+                 "created_at": now, "updated_at": now}
+                for k in missing
+            ]  # fmt: skip
+            stmt = _dialect_insert(session)(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            inserted = set(session.execute(stmt.returning(table.c.idempotency_key), rows).scalars())
+        # pending: reserved with its message (handoff), never tried; retry: failed temporarily.
+        # Conditional, so that of two racing claims only one sends.
+        reopen = [r.id for r in found.values() if r.status in ("pending", "retry")]
+        won: set[int] = set()
+        if reopen:
+            won = set(
+                session.execute(
+                    update(table)
+                    .where(table.c.id.in_(reopen), table.c.status.in_(("pending", "retry")))
+                    .values(status="sending", updated_at=utcnow())
+                    .returning(table.c.id)
+                ).scalars()
+            )
+        answers: list[tuple[Claim, str | None]] = []
+        given: set[str] = set()
+        for key in keys:
+            row = found.get(key)
+            if key in given:
+                answers.append(("busy", None))  # the same key twice in one round: the first sends
+            elif row is None:
+                # Not inserted: another process inserted it a moment ago and is sending it.
+                answers.append(("new", None) if key in inserted else ("in_flight", None))
+            elif row.status == "sent":
+                answers.append(("sent", None))
+            elif row.status == "failed":
+                # A permanent failure recorded earlier; a retryable one is stored as 'retry'.
+                answers.append(("failed", row.reason))
+            elif row.status in ("pending", "retry"):
+                answers.append(("new", None) if row.id in won else ("busy", None))
+            else:
+                answers.append(("in_flight", None))
+            given.add(key)
+        return answers
 
-    def _reason(self, session: Session, key: str) -> str | None:
-        return session.scalar(select(OutboundSend.reason).where(OutboundSend.idempotency_key == key))
+    def _finish_many(self, session: Session, finishes: Sequence[Finish]) -> list[None]:
+        table = _SENDS
+        stmt = (
+            update(table)
+            .where(table.c.idempotency_key == bindparam("b_key"))
+            .values(
+                status=bindparam("b_status"),
+                route=bindparam("b_route"),
+                reason=bindparam("b_reason"),
+                updated_at=utcnow(),
+            )
+        )
+        params = [
+            {"b_key": f.key, "b_status": f.status, "b_route": f.route, "b_reason": (f.reason or "")[:64] or None}
+            for f in finishes
+        ]
+        session.connection().execute(stmt, params)
+        return [None] * len(finishes)
 
-    def _finish(self, session: Session, key: str, status: str, route: str, reason: str | None) -> None:
-        row = session.scalar(select(OutboundSend).where(OutboundSend.idempotency_key == key))
-        if row is not None:
-            row.status, row.route, row.reason, row.updated_at = status, route, (reason or None), utcnow()
-            if row.reason:
-                row.reason = row.reason[:64]
+    async def _finish(self, key: str, status: str, route: str, reason: str | None) -> None:
+        await self._finishes.submit(Finish(key, status, route, reason))
 
     async def _send_wechat(self, m: OutboundMessage) -> SendOutcome:
         key = m.idempotency_key
@@ -202,18 +269,17 @@ class OutboundSender:
             return SendOutcome.failed("wechat_not_configured")
         if not m.external_id:
             return SendOutcome.failed("no_wechat_identity")
-        claim: Claim = await self._db(lambda s: self._claim(s, key))
+        claim, earlier = await self._claims.submit(key)
         if claim == "sent":
             return SendOutcome.sent()
         if claim == "failed":
             # Decided earlier: say why again (the console keeps showing the same state).
-            earlier = await self._db(lambda s: self._reason(s, key))
             return SendOutcome.failed(earlier or "already_failed")
         if claim == "busy":
             # Another sender claimed it a moment ago: theirs to finish and record.
             return SendOutcome.retry(IN_PROGRESS)
         if claim == "in_flight":
-            await self._db(lambda s: self._finish(s, key, "failed", "", "ambiguous_after_crash"))
+            await self._finish(key, "failed", "", "ambiguous_after_crash")
             return SendOutcome.failed("ambiguous_after_crash")
         in_window = m.last_inbound_at is not None and utcnow() - m.last_inbound_at < WINDOW
         result: SendResult | None = None
@@ -222,29 +288,40 @@ class OutboundSender:
             result = await self.wechat.send_text(m.external_id, m.text)
         if result is None or result.status == "outside_window":
             if m.kind != "service":
-                await self._db(lambda s: self._finish(s, key, "failed", "custom", "outside_48h_window"))
+                await self._finish(key, "failed", "custom", "outside_48h_window")
                 return SendOutcome.failed("outside_48h_window")
             route = "template"
             result = await self.wechat.send_template(
                 m.external_id, self.template_id, {"first": m.text, "remark": "如有疑问请回复消息或致电网点。"}
             )
         if result.ok:
-            await self._db(lambda s: self._finish(s, key, "sent", route, None))
+            await self._finish(key, "sent", route, None)
             return SendOutcome.sent()
         if result.status in ("network_error", "quota_exceeded", "token_error"):
-            await self._db(lambda s: self._finish(s, key, "retry", route, result.status))
+            await self._finish(key, "retry", route, result.status)
             return SendOutcome.retry(result.status)
         # "failed", "ambiguous" (the call may have reached WeChat and its answer was lost) and any
         # outcome this module does not know: permanent, never re-sent.
-        await self._db(lambda s: self._finish(s, key, "failed", route, result.status))
+        await self._finish(key, "failed", route, result.status)
         if result.status == "ambiguous":
             return SendOutcome.failed("ambiguous")
         return SendOutcome.failed(f"wechat_{result.status}_{result.errcode}")
+
+
+def _dialect_insert(session: Session) -> Any:
+    """``insert`` with ON CONFLICT for this session's database (PostgreSQL or SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def create_sender(settings: Settings) -> OutboundSender:
     """The sender the care scheduler uses (called inside its event loop)."""
     factory = make_sessionmaker(make_engine(settings.database_url))
     http = aiohttp.ClientSession()
-    wechat = WeChatApiClient(WeChatSettings.from_settings(settings), factory, http)
+    wechat = WeChatApiClient(WeChatSettings.from_settings(settings), factory, http, token_memory_s=30.0)
     return OutboundSender(factory, wechat)

@@ -94,6 +94,9 @@ class WeChatApiClient:
         request_timeout_s: whole HTTP call; a send that times out after connecting is ambiguous.
         connect_timeout_s: connecting alone (capped at half the request timeout), so that a
             connection that never opens is told apart from a request that got no answer.
+        token_memory_s: reuse the token read from the database for this long without asking it
+            again (0: ask every time); a token WeChat rejects is forgotten at once. Kept well
+            below ``token_margin_s``, so a remembered token always has time left.
         sleep: injectable for tests.
     """
 
@@ -109,6 +112,7 @@ class WeChatApiClient:
         token_margin_s: float = 300.0,
         request_timeout_s: float = 5.0,
         connect_timeout_s: float = 2.0,
+        token_memory_s: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._settings = settings
@@ -122,6 +126,9 @@ class WeChatApiClient:
             total=request_timeout_s, connect=min(connect_timeout_s, request_timeout_s / 2)
         )
         self._sleep = sleep
+        self._token_memory_s = min(token_memory_s, token_margin_s / 2)
+        self._remembered: tuple[str, float] | None = None  # token, monotonic time to ask the DB again
+        self._token_lock = asyncio.Lock()
         self._base = settings.api_base.rstrip("/")
 
     # --- public API ----------------------------------------------------------------------
@@ -158,6 +165,17 @@ class WeChatApiClient:
         Raises:
             TokenUnavailable: WeChat refused or could not be reached.
         """
+        if self._token_memory_s <= 0:
+            return await self._shared_token()
+        async with self._token_lock:  # one database read (or fetch) for all concurrent senders
+            remembered = self._remembered
+            if remembered is not None and time.monotonic() < remembered[1]:
+                return remembered[0]
+            token = await self._shared_token()
+            self._remembered = (token, time.monotonic() + self._token_memory_s)
+            return token
+
+    async def _shared_token(self) -> str:
         deadline = time.monotonic() + 20
         while True:
             now = utcnow()
@@ -272,6 +290,7 @@ class WeChatApiClient:
             if errcode in TOKEN_ERRCODES and not refreshed:
                 # Refresh once: another process may have replaced the token, or WeChat revoked it.
                 refreshed = True
+                self._remembered = None
                 await self._db(partial(store.invalidate_token, app_id=self._settings.app_id, token=token))
                 continue
             if errcode == ERR_OUTSIDE_WINDOW:

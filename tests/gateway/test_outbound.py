@@ -135,3 +135,49 @@ async def test_stored_web_message_is_marked_sent_not_written_again(factory) -> N
         assert s.scalar(select(func.count()).select_from(Message)) == 1
         row = s.scalar(select(OutboundSend).where(OutboundSend.message_id == message_id))
         assert row is not None and (row.status, row.route) == ("sent", "web")
+
+
+async def test_concurrent_sends_deliver_each_key_once_and_record_every_attempt(factory, sandbox) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from crm.models.wechat import WeChatSendAttempt
+    from gateway.wechat.sandbox import SANDBOX_STATE_KEY
+
+    base, app = sandbox
+    openids = [f"oBkc9concurrent{i:012d}" for i in range(60)]
+    for openid in openids:
+        app[SANDBOX_STATE_KEY].last_user_message[openid] = __import__("time").time()  # type: ignore[index]
+    wx = WeChatSettings(token="t", app_id="wxbankcaretest01", app_secret="s", api_base=base)
+    recent = utcnow() - dt.timedelta(hours=1)
+    # Every key twice, at the same moment (two dispatchers racing, or a re-claim after a lease).
+    views = [delivery(f"camp:{o}", "wechat", marketing=True, last_inbound=recent, external=o) for o in openids] * 2
+    async with aiohttp.ClientSession() as http:
+        sender = OutboundSender(factory, WeChatApiClient(wx, factory, http, token_memory_s=30.0))
+        outcomes = await asyncio.gather(*(sender.send(v) for v in views))
+        again = await asyncio.gather(*(sender.send(v) for v in views[:60]))
+    received = app[SANDBOX_STATE_KEY].received  # type: ignore[index]
+    assert sorted(m["touser"] for m in received) == sorted(openids)  # each once, none lost
+    assert [o.status for o in outcomes].count("sent") >= 60
+    assert all(o.status == "sent" or o.reason == "in_progress" for o in outcomes)
+    assert all(o.status == "sent" for o in again)  # decided: later tries see it sent
+    with factory() as s:
+        rows = s.execute(select(OutboundSend.status, func.count()).group_by(OutboundSend.status)).all()
+        custom = s.scalar(select(func.count()).select_from(WeChatSendAttempt).where(WeChatSendAttempt.kind == "custom"))
+    assert rows == [("sent", 60)] and custom == 60
+    assert app[SANDBOX_STATE_KEY].token_requests == 1  # type: ignore[index]
+
+
+async def test_a_remembered_token_that_wechat_revoked_is_forgotten(factory, sandbox) -> None:  # type: ignore[no-untyped-def]
+    from gateway.wechat.sandbox import SANDBOX_STATE_KEY
+
+    base, app = sandbox
+    state = app[SANDBOX_STATE_KEY]  # type: ignore[index]
+    wx = WeChatSettings(token="t", app_id="wxbankcaretest01", app_secret="s", api_base=base)
+    async with aiohttp.ClientSession() as http:
+        sender = OutboundSender(factory, WeChatApiClient(wx, factory, http, token_memory_s=30.0))
+        first = delivery("svc:1", "wechat", marketing=False, last_inbound=None, external=OPENID)
+        assert (await sender.send(first)).status == "sent"
+        state.tokens.clear()  # WeChat revoked the token (another process fetched a new one)
+        second = delivery("svc:2", "wechat", marketing=False, last_inbound=None, external=OPENID)
+        assert (await sender.send(second)).status == "sent"
+    assert state.token_requests == 2 and len(state.received) == 2
