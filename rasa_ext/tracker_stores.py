@@ -20,6 +20,7 @@ from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from rasa_ext import heap
 from rasa_ext.redaction import RESETS, redact_events
 
 
@@ -29,9 +30,14 @@ class RedactingInMemoryTrackerStore(InMemoryTrackerStore):
         dialogue = tracker.as_dialogue().as_dict()
         dialogue["events"] = redact_events(dialogue["events"])
         self.store[tracker.sender_id] = json.dumps(dialogue)
+        heap.after_turn()
 
 
 class RedactingSQLTrackerStore(SQLTrackerStore):
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await super().save(tracker)
+        heap.after_turn()
+
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Event]:
         # Same slice as Rasa's own implementation; redaction needs the events before it for context.
         stored = self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False).count()
