@@ -19,7 +19,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, TypeVar
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm import wechat_store as store
 from crm.db import session_scope
 from crm.models.base import utcnow
+from gateway.group_commit import GroupCommit
 from gateway.wechat.settings import WeChatSettings
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class WeChatApiClient:
         self._token_memory_s = min(token_memory_s, token_margin_s / 2)
         self._remembered: tuple[str, float] | None = None  # token, monotonic time to ask the DB again
         self._token_lock = asyncio.Lock()
+        self._attempts: GroupCommit[dict[str, Any], None] = GroupCommit(self._record_many)
         self._base = settings.api_base.rstrip("/")
 
     # --- public API ----------------------------------------------------------------------
@@ -205,18 +207,18 @@ class WeChatApiClient:
     async def _record(
         self, send_id: str, kind: str, openid: str | None, attempt: int, outcome: str, errcode: int | None, ms: int
     ) -> None:
-        await self._db(
-            lambda s: store.record_attempt(
-                s,
-                send_id=send_id,
-                kind=kind,
-                openid=openid,
-                attempt=attempt,
-                outcome=outcome,
-                errcode=errcode,
-                duration_ms=ms,
-            )  # fmt: skip
-        )
+        # Awaited, so an attempt is committed before its outcome is acted on; concurrent sends
+        # share the transaction (group commit) instead of one commit per HTTP call.
+        await self._attempts.submit(
+            {"send_id": send_id, "kind": kind, "openid": openid, "attempt": attempt, "outcome": outcome,
+             "errcode": errcode, "duration_ms": ms}
+        )  # fmt: skip
+
+    def _record_many(self, attempts: Sequence[dict[str, Any]]) -> list[None]:
+        with session_scope(self._factory) as session:
+            for attempt in attempts:
+                store.record_attempt(session, **attempt)
+        return [None] * len(attempts)
 
     def _delay(self, attempt: int) -> float:
         delay = min(self._backoff_max_s, self._backoff_s * 2 ** (attempt - 1))
