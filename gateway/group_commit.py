@@ -27,10 +27,15 @@ class GroupCommit(Generic[Req, Res]):
         self._runner: asyncio.Task[None] | None = None
 
     async def submit(self, request: Req) -> Res:
-        future: asyncio.Future[Res] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Res] = loop.create_future()
+        if self._runner is not None and not self._runner.done() and self._runner.get_loop() is not loop:
+            # Used from a new event loop (the old one was closed mid-round): its callers are gone.
+            self._runner = None
+            self._pending = [(r, f) for r, f in self._pending if f.get_loop() is loop]
         self._pending.append((request, future))
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run())
+            self._runner = loop.create_task(self._run())
         return await future
 
     async def _run(self) -> None:
