@@ -291,7 +291,8 @@ def main() -> None:
         box = bench_dispatch_sandbox(url, args.sandbox_dispatch, concurrency=args.concurrency)
         print(
             f"dispatched {box.sent:,} of {box.sample:,} into the WeChat sandbox in {box.wall:.1f}s = {box.rate:,.0f}/s"
-            f" (CPU client {box.client_cpu:.1f} s, sandbox {box.sandbox_cpu:.1f} s); sandbox received"
+            f" (CPU client {box.client_cpu:.1f} s, sandbox {box.sandbox_cpu:.1f} s, PostgreSQL {box.postgres_cpu:.1f} s);"
+            f" sandbox received"
             f" {box.received:,} for {box.recipients:,} openids; {box.attempts:,} attempts recorded;"
             f" {box.token_requests} token fetch(es); not sent: {box.other or 'none'}"
         )
@@ -314,7 +315,8 @@ def main() -> None:
             f" **{box.rate:,.0f} messages/s** ({box.sent:,} of a {box.sample:,}-row sample in {box.wall:.1f} s;"
             f" the sandbox received {box.received:,} messages for {box.recipients:,} openids;"
             f" {box.attempts:,} send attempts recorded; {box.token_requests} token fetch;"
-            f" not sent: {box.other or 'none'}; CPU client {box.client_cpu:.1f} s + sandbox {box.sandbox_cpu:.1f} s)"
+            f" not sent: {box.other or 'none'}; CPU client {box.client_cpu:.1f} s + sandbox {box.sandbox_cpu:.1f} s"
+            f" + PostgreSQL {box.postgres_cpu:.1f} s)"
             f" ({box_ok}) | ≥ 1,000 messages/s |"
         )
     box_text = (

@@ -62,6 +62,19 @@ def proc_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> float:
+    """CPU seconds used so far by all PostgreSQL processes on this machine (/proc)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or (proc / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        total += proc_cpu(int(proc.name)) or 0.0
+    return total
+
+
 @dataclass
 class Sandbox:
     url: str
@@ -120,6 +133,7 @@ class SandboxRun:
     wall: float
     client_cpu: float
     sandbox_cpu: float
+    postgres_cpu: float  # all PostgreSQL processes on the machine (backends opened for the run included)
     sent: int  # outbox rows recorded as sent
     received: int  # messages the sandbox says it received
     recipients: int  # distinct openids among them
@@ -167,7 +181,10 @@ def prepare_sample(url: str, n: int) -> tuple[list[int], list[str], dt.datetime]
     return ids, [r.external_id for r in rows], first_due - dt.timedelta(minutes=1)
 
 
-async def _dispatch(url: str, api_base: str, clock: dt.datetime, dispatchers: int, concurrency: int) -> float:
+async def _dispatch(
+    url: str, api_base: str, clock: dt.datetime, dispatchers: int, concurrency: int
+) -> tuple[float, float]:
+    """Wall seconds of the drain and CPU seconds PostgreSQL spent meanwhile."""
     engine = make_engine(url, pool_size=20)
     factory = make_sessionmaker(engine)
     settings = WeChatSettings.from_env(dict(os.environ, WECHAT_API_BASE=api_base))
@@ -181,9 +198,9 @@ async def _dispatch(url: str, api_base: str, clock: dt.datetime, dispatchers: in
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * dispatchers)) as http:
             sender = OutboundSender(factory, WeChatApiClient(settings, factory, http, token_memory_s=30.0))
             workers = [Dispatcher(factory, sender, cfg, clock=lambda: clock) for _ in range(dispatchers)]
-            start = time.perf_counter()
+            pg0, start = postgres_cpu(), time.perf_counter()
             await asyncio.gather(*(d.drain() for d in workers))
-            return time.perf_counter() - start
+            return time.perf_counter() - start, postgres_cpu() - pg0  # before the backends close
     finally:
         engine.dispose()
 
@@ -193,7 +210,7 @@ def bench_dispatch_sandbox(url: str, n: int, dispatchers: int = 2, concurrency: 
     with sandbox_process(daily_quota=10 * max(n, 1)) as sandbox:
         assert sandbox.control({"action": "touch_users", "openids": openids})["touched"] == len(openids)
         cpu0, box0 = time.process_time(), sandbox.cpu()
-        wall = asyncio.run(_dispatch(url, sandbox.url, clock, dispatchers, concurrency))
+        wall, pg_cpu = asyncio.run(_dispatch(url, sandbox.url, clock, dispatchers, concurrency))
         cpu, box = time.process_time() - cpu0, sandbox.cpu() - box0
         summary = sandbox.get("/sandbox/messages?summary=1")
     engine = make_engine(url)
@@ -216,6 +233,7 @@ def bench_dispatch_sandbox(url: str, n: int, dispatchers: int = 2, concurrency: 
         wall=wall,
         client_cpu=cpu,
         sandbox_cpu=box,
+        postgres_cpu=pg_cpu,
         sent=sent,
         received=int(summary["received"]),
         recipients=int(summary["recipients"]),
