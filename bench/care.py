@@ -222,7 +222,8 @@ def _proc_cpu(pid: int | None) -> float | None:
 
 
 def bench_plan(url: str) -> tuple[Timing, int]:
-    factory = make_sessionmaker(make_engine(url))
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
     with session_scope(factory) as s:
         load_into_db(s, [d for d in read_files() if d.code == "festival_greetings"])
     with session_scope(factory) as s:
@@ -233,13 +234,15 @@ def bench_plan(url: str) -> tuple[Timing, int]:
         s.commit()  # the commit (WAL flush of a million rows) is part of enqueueing
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
         server1 = _proc_cpu(pid)
+    engine.dispose()
     server = server1 - server0 if server0 is not None and server1 is not None else None
     return Timing(seconds, cpu, server, sum(result.counts.values())), result.inserted
 
 
 async def bench_dispatch(url: str, limit: int) -> Timing:
     """Two dispatchers drain up to ``limit`` due rows (all of them when the bank is small)."""
-    factory = make_sessionmaker(make_engine(url, pool_size=10))
+    engine = make_engine(url, pool_size=10)
+    factory = make_sessionmaker(engine)
     sender = RecordingSender()
     batch = 2000
     cfg = DispatchConfig(
@@ -256,6 +259,7 @@ async def bench_dispatch(url: str, limit: int) -> Timing:
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
     with session_scope(factory) as s:
         sent = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "sent")) or 0
+    engine.dispose()
     assert sent == len(sender.delivered), "every sent row reached the sender exactly once"
     return Timing(seconds, cpu, None, sent)
 

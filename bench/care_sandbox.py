@@ -62,17 +62,25 @@ def proc_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu() -> float:
-    """CPU seconds used so far by all PostgreSQL processes on this machine (/proc)."""
-    total = 0.0
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL process on this machine (/proc), by pid."""
+    found: dict[int, float] = {}
     for proc in Path("/proc").iterdir():
         try:
             if not proc.name.isdigit() or (proc / "comm").read_text().strip() != "postgres":
                 continue
         except OSError:
             continue
-        total += proc_cpu(int(proc.name)) or 0.0
-    return total
+        cpu = proc_cpu(int(proc.name))
+        if cpu is not None:
+            found[int(proc.name)] = cpu
+    return found
+
+
+def postgres_cpu_since(before: dict[int, float]) -> float:
+    """CPU PostgreSQL used since ``before``: processes alive now (new backends counted whole;
+    a process that ended meanwhile is missed, so close no connection during the measurement)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in postgres_cpu().items())
 
 
 @dataclass
@@ -200,7 +208,7 @@ async def _dispatch(
             workers = [Dispatcher(factory, sender, cfg, clock=lambda: clock) for _ in range(dispatchers)]
             pg0, start = postgres_cpu(), time.perf_counter()
             await asyncio.gather(*(d.drain() for d in workers))
-            return time.perf_counter() - start, postgres_cpu() - pg0  # before the backends close
+            return time.perf_counter() - start, postgres_cpu_since(pg0)  # before the backends close
     finally:
         engine.dispose()
 
