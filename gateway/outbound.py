@@ -16,7 +16,9 @@ stored, and the browser gets it over /ws. WeChat: customer-service text inside t
 A WeChat call cannot be made atomic with the database. The key is marked ``sending`` before the
 call and ``sent`` after it; a key found still ``sending`` after a crash is *not* re-sent (the
 customer may already have it) but failed as ``ambiguous_after_crash`` for staff to check.
-Sending nothing twice is the promise the bank cares about more.
+Sending nothing twice is the promise the bank cares about more. Concurrent sends share these
+bookkeeping transactions (``gateway/group_commit.py``): a key's ``sending`` is still committed
+before its call and its outcome after it, only the commits are fewer.
 """
 
 from __future__ import annotations
