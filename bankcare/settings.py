@@ -49,6 +49,8 @@ class Settings:
     session_secret: str = "dev-only-session-secret-change-me"  # noqa: S105
     log_format: str = "text"  # text | json
     timezone: str = "Asia/Shanghai"
+    # Care messages per second the scheduler sends (WeChat's and the SMS gateway's limits, the bank's taste).
+    care_dispatch_rate: float = 50.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -89,6 +91,8 @@ class Settings:
         for name in ("rasa_url", "actions_url", "wechat_api_base"):
             if not getattr(self, name).startswith(("http://", "https://")):
                 raise ConfigError(f"{name.upper()} 必须以 http:// 或 https:// 开头")
+        if not 0 < self.care_dispatch_rate <= 10_000:
+            raise ConfigError("CARE_DISPATCH_RATE 应在 0 到 10000 之间 (messages per second)")
         if not self.demo_mode:
             if self.session_secret.startswith("dev-only"):
                 raise ConfigError("生产模式 (DEMO_MODE=false) 必须设置 SESSION_SECRET")

@@ -150,7 +150,12 @@ class CareService:
         self.is_leader = False
         self._task: asyncio.Task[None] | None = None
         _RUNTIME = Runtime(
-            self.factory, Dispatcher(self.factory, sender, DispatchConfig(policy=policy)), policy, self
+            self.factory,
+            Dispatcher(
+                self.factory, sender, DispatchConfig(rate_per_second=settings.care_dispatch_rate, policy=policy)
+            ),
+            policy,
+            self,
         )
 
     async def start(self) -> None:

@@ -24,9 +24,25 @@ def test_database_password_is_hidden() -> None:
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"WECHAT_ENCODING_AES_KEY": "short"}, "WECHAT_ENCODING_AES_KEY"),
         ({"DEMO_MODE": "false"}, "SESSION_SECRET"),
+        ({"CARE_DISPATCH_RATE": "0"}, "CARE_DISPATCH_RATE"),
+        ({"CARE_DISPATCH_RATE": "fast"}, "CARE_DISPATCH_RATE"),
         ({"DEMO_MODE": "false", "SESSION_SECRET": "x" * 40, "WECHAT_APP_SECRET": "CHANGE_ME"}, "CHANGE_ME"),
     ],
 )
 def test_bad_values_are_explained(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         Settings.from_env(env)
+
+
+def test_the_care_scheduler_sends_at_the_configured_rate(tmp_path: object) -> None:
+    import care_scheduler.service as svc
+    from care_scheduler.sender import RecordingSender
+
+    settings = Settings.from_env({"CARE_DISPATCH_RATE": "7.5", "DATABASE_URL": f"sqlite:///{tmp_path}/s.db"})
+    assert settings.care_dispatch_rate == 7.5
+    service = svc.CareService(settings, RecordingSender())
+    try:
+        assert svc._RUNTIME is not None and svc._RUNTIME.dispatcher.config.rate_per_second == 7.5
+    finally:
+        service.engine.dispose()
+        service.scheduler.remove_all_jobs()
