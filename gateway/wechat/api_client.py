@@ -190,6 +190,14 @@ class WeChatApiClient:
                 partial(store.try_lock_token_refresh, app_id=self._settings.app_id, now=now, lease_s=30)
             )
             if locked:
+                # Another process may have stored a fresh token between our read and our lock:
+                # fetching again would make WeChat retire the token it is using.
+                fresh = await self._db(
+                    partial(store.get_valid_token, app_id=self._settings.app_id, now=now, margin_s=self._token_margin_s)
+                )
+                if fresh:
+                    await self._db(partial(store.release_token_lock, app_id=self._settings.app_id))
+                    return fresh
                 return await self._refresh_token()
             if time.monotonic() > deadline:
                 raise TokenUnavailable(None)

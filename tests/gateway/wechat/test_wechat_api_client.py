@@ -85,6 +85,26 @@ async def test_token_cached_and_shared_between_clients(
     assert (await messages(sandbox))["token_requests"] == 1
 
 
+async def test_token_stored_by_another_process_during_our_read_is_not_fetched_again(
+    sandbox: Client, settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
+    sleeps: list[float], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    s = with_api_base(settings, sandbox)
+    token = await make_client(s, factory, http, sleeps).get_access_token()  # "the other process"
+    real, reads = store.get_valid_token, []
+
+    def stale_first_read(session: Session, **kw: Any) -> str | None:
+        reads.append(1)
+        return None if len(reads) == 1 else real(session, **kw)  # read before the other stored it
+
+    monkeypatch.setattr(store, "get_valid_token", stale_first_read)
+    assert await make_client(s, factory, http, sleeps).get_access_token() == token
+    assert (await messages(sandbox))["token_requests"] == 1
+    with factory() as session:
+        row = session.get(WeChatAccessToken, settings.app_id)
+        assert row is not None and row.refresh_lock_until is None  # the lease was given back
+
+
 async def test_token_refreshed_before_expiry(
     sandbox: Client, settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
     sleeps: list[float],
