@@ -175,25 +175,31 @@ async def measure_single(
         mem_loaded = procs.memory(pids(stack))
         sat = {name: saturation(lv) for name, lv in levels.items()}
         rate = 0.8 * sat[E2E].throughput
+        # Rasa's REST channel alone at 80 % of its own saturation, interleaved round by round with the
+        # same arrivals (seed): the p99 queueing alone gives at that utilisation, for comparison.
+        rest_rate = 0.8 * sat[REST].throughput
         open_runs: list[tuple[Run, float]] = []  # each with the load average at its end
+        rest_runs: list[Run] = []
         for rnd in range(args.open_rounds):
-            run = await measured(
-                stack,
-                partial(
-                    open_loop,
-                    gateway,
-                    f"open loop at 80 % of saturation ({rate:.1f} msg/s), round {rnd + 1}",
-                    rate,
-                    int(rate * args.open_seconds),
-                    args.open_seconds,
-                    f"oOpen{run_id}r{rnd}x",
-                    rnd + 2,
-                ),
-            )
-            open_runs.append((run, os.getloadavg()[0]))
-            print(run.row(), f"load {open_runs[-1][1]:.1f}", flush=True)
+            for send, label, r, runs in (
+                (gateway, f"open loop at 80 % of saturation ({rate:.1f} msg/s)", rate, None),
+                (senders[REST], f"Rasa REST alone, open loop at 80 % of its saturation ({rest_rate:.1f} msg/s)",
+                 rest_rate, rest_runs),
+            ):  # fmt: skip
+                phase = partial(
+                    open_loop, send, f"{label}, round {rnd + 1}", r, int(r * args.open_seconds),
+                    args.open_seconds, f"oOpen{run_id}{'e' if runs is None else 'r'}{rnd}x", rnd + 2,
+                )  # fmt: skip
+                run = await measured(stack, phase)
+                if runs is None:
+                    open_runs.append((run, os.getloadavg()[0]))
+                else:
+                    runs.append(run)
+                print(run.row(), f"load {os.getloadavg()[0]:.1f}", flush=True)
         at80 = merge([r for r, _ in open_runs], f"open loop at 80 % of saturation ({rate:.1f} msg/s), all rounds")
         at80.concurrency = max(r.concurrency for r, _ in open_runs)
+        rest80 = merge(rest_runs, f"Rasa REST alone at 80 % of its saturation ({rest_rate:.1f} msg/s), all rounds")
+        rest80.concurrency = max(r.concurrency for r in rest_runs)
         ratio = sat[E2E].throughput / sat[REST].throughput if sat[REST].throughput else 0.0
         same_c = {
             lv_e.concurrency: lv_e.throughput / lv_r.throughput if lv_r.throughput else 0.0
@@ -210,6 +216,8 @@ async def measure_single(
             HEADER,
             *(r.row() for r, _ in open_runs),
             at80.row(),
+            *(r.row() for r in rest_runs),
+            rest80.row(),
             "",
             f"- Saturation (median of the plateau within 10 % of the best level): Rasa `/model/parse` alone "
             f"{sat[PARSE].throughput:.1f} msg/s, {describe(sat[REST], 'Rasa REST alone')}, "
@@ -220,7 +228,8 @@ async def measure_single(
             f"{args.open_seconds:.0f} s): p99 **{at80.p(99) * 1000:.0f} ms** (target ≤ 1,000 ms), errors "
             f"{at80.error_rate:.1%} (peak {at80.concurrency} customers mid-flow); p99 by round "
             + ", ".join(f"{r.p(99) * 1000:.0f} ms (load {load_:.1f})" for r, load_ in open_runs)
-            + ".",
+            + f". Rasa's REST channel alone at 80 % of its own saturation ({rest_rate:.1f} msg/s, same "
+            f"arrivals): p99 {rest80.p(99) * 1000:.0f} ms, errors {rest80.error_rate:.1%}.",
             "",
             "| service | RSS idle (MiB) | RSS after load (MiB) |",
             "|---|---:|---:|",
