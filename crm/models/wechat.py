@@ -61,7 +61,7 @@ class WeChatSendAttempt(Base):
     kind: Mapped[str] = mapped_column(String(16))  # token | custom | template
     recipient_hash: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
     attempt: Mapped[int] = mapped_column(Integer)
-    # ok | api_error | network_error | http_error
+    # ok | api_error | http_error | rejected (4xx, not WeChat) | network_error | ambiguous (may have arrived)
     outcome: Mapped[str] = mapped_column(String(16))
     errcode: Mapped[int | None] = mapped_column(Integer, nullable=True)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
