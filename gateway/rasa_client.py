@@ -66,6 +66,21 @@ class RasaClient:
             raise RasaUnavailable("unexpected rasa response")
         return data
 
+    async def parse(self, text: str) -> dict[str, Any]:
+        """What Rasa's NLU makes of ``text`` (``POST /model/parse``), without touching any tracker."""
+        try:
+            async with self.session.post(
+                f"{self.base_url}/model/parse", json={"text": text}, timeout=self.timeout
+            ) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"rasa parse answered HTTP {resp.status}")
+                parsed = await resp.json()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise RasaUnavailable(type(exc).__name__) from exc
+        if not isinstance(parsed, dict):
+            raise RasaUnavailable("unexpected rasa parse response")
+        return parsed
+
     async def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
         """Append events to a tracker (pause/resume and recording during RM handoff)."""
         try:

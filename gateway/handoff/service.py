@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-import aiohttp
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,18 +89,7 @@ class HandoffService:
         """
         if event.get("event") != "user" or "parse_data" in event:
             return event
-        try:
-            async with self.rasa.session.post(
-                f"{self.rasa.base_url}/model/parse", json={"text": event.get("text", "")}, timeout=self.rasa.timeout
-            ) as resp:
-                if resp.status != 200:
-                    raise RasaUnavailable(f"rasa parse answered HTTP {resp.status}")
-                parsed = await resp.json()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise RasaUnavailable(type(exc).__name__) from exc
-        if not isinstance(parsed, dict):
-            raise RasaUnavailable("unexpected rasa parse response")
-        return {**event, "parse_data": parsed}
+        return {**event, "parse_data": await self.rasa.parse(str(event.get("text", "")))}
 
     async def _deliver(self, message_id: int) -> None:
         def load(session: Session) -> OutboundMessage | None:
