@@ -53,42 +53,33 @@ class RasaClient:
         timeout = self.timeout if limit_s is None else aiohttp.ClientTimeout(total=limit_s)
         if timeout_s is not None and (timeout.total is None or timeout_s < timeout.total):
             timeout = aiohttp.ClientTimeout(total=timeout_s)
-        try:
-            async with self.session.post(
-                f"{self.base_url}/webhooks/rest/webhook", json=payload, timeout=timeout
-            ) as resp:
-                if resp.status != 200:
-                    raise RasaUnavailable(f"rasa answered HTTP {resp.status}")
-                data = await resp.json()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise RasaUnavailable(type(exc).__name__) from exc
+        data = await self._post("/webhooks/rest/webhook", payload, timeout)
         if not isinstance(data, list):
             raise RasaUnavailable("unexpected rasa response")
         return data
 
     async def parse(self, text: str) -> dict[str, Any]:
         """What Rasa's NLU makes of ``text`` (``POST /model/parse``), without touching any tracker."""
-        try:
-            async with self.session.post(
-                f"{self.base_url}/model/parse", json={"text": text}, timeout=self.timeout
-            ) as resp:
-                if resp.status != 200:
-                    raise RasaUnavailable(f"rasa parse answered HTTP {resp.status}")
-                parsed = await resp.json()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise RasaUnavailable(type(exc).__name__) from exc
+        parsed = await self._post("/model/parse", {"text": text})
         if not isinstance(parsed, dict):
             raise RasaUnavailable("unexpected rasa parse response")
         return parsed
 
     async def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
         """Append events to a tracker (pause/resume and recording during RM handoff)."""
+        await self._post(f"/conversations/{sender_id}/tracker/events", events, read=False)
+
+    async def _post(
+        self, path: str, body: Any, limit: aiohttp.ClientTimeout | None = None, *, read: bool = True
+    ) -> Any:
+        """POST JSON to Rasa; any failure to get a 200 (and its JSON, if ``read``) is RasaUnavailable."""
         try:
             async with self.session.post(
-                f"{self.base_url}/conversations/{sender_id}/tracker/events", json=events, timeout=self.timeout
+                f"{self.base_url}{path}", json=body, timeout=limit or self.timeout
             ) as resp:
                 if resp.status != 200:
-                    raise RasaUnavailable(f"rasa answered HTTP {resp.status}")
+                    raise RasaUnavailable(f"rasa answered HTTP {resp.status} on {path.split('/')[1]}")
+                return await resp.json() if read else None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise RasaUnavailable(type(exc).__name__) from exc
 
