@@ -20,8 +20,12 @@ from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_ext import heap
+from rasa_ext import action_validation, heap
 from rasa_ext.redaction import RESETS, redact_events
+
+# Rasa imports this module at start-up (the endpoints file names its tracker store): the hook for
+# the response-validation fix, which is not about tracker stores (see rasa_ext.action_validation).
+action_validation.install()
 
 
 class RedactingInMemoryTrackerStore(InMemoryTrackerStore):
