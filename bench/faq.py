@@ -31,7 +31,7 @@ from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.knowledge import upsert_points
 from crm.models.base import Base
 from faq.io import read_knowledge_file
-from faq.matcher import FaqMatcher, IndexedPoint
+from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig
 from faq.service import FaqService, calibrate_and_store
 from faq.text import load_synonyms
 
@@ -93,7 +93,9 @@ def demo_points(path: Path = KB) -> list[IndexedPoint]:
     ]
 
 
-def kfold_heldout(points: list[IndexedPoint], folds: int = 5, seed: int = 3) -> tuple[float, float, int]:
+def kfold_heldout(
+    points: list[IndexedPoint], folds: int = 5, seed: int = 3, config: MatcherConfig | None = None
+) -> tuple[float, float, int]:
     """Top-1/top-3 over every similar question, each asked of a matcher that never saw it.
 
     Each point's similar questions are shuffled and dealt round-robin into ``folds`` folds, so
@@ -110,7 +112,7 @@ def kfold_heldout(points: list[IndexedPoint], folds: int = 5, seed: int = 3) -> 
     top1 = top3 = n = 0
     for k in range(folds):
         held = {key for key, f in fold_of.items() if f == k}
-        matcher = FaqMatcher.build(points, exclude=held)
+        matcher = FaqMatcher.build(points, config, exclude=held)
         for idx, q in held:
             ids = [m.point_id for m in matcher.query(q, 3)]
             top1 += bool(ids) and ids[0] == points[idx].id

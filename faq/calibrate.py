@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig, Prepared, _dedupe, prepare
+from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig, Prepared, _dedupe, prepare, rerank
+from faq.rerank import train_reranker
 
 DEFAULT_HIGH = 0.62  # used only before any calibration ran (e.g. a KB with one point)
 DEFAULT_LOW = 0.35
@@ -77,6 +78,8 @@ def cross_val_scores(
     in_top1: list[bool] = []
     in_top3: list[bool] = []
     oos_score: list[float] = []
+    # Per fold: (held top, held features, held truth, out-of-KB top, out-of-KB features).
+    cand: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for k in range(folds):
         keep = np.flatnonzero(group != k)
         if len(keep) == 0:
@@ -91,16 +94,34 @@ def cross_val_scores(
         matcher = FaqMatcher.from_rows(
             [points[int(i)] for i in keep], space, x[train_row], new_index[label_arr[train_row]], config
         )
+        truth = new_index[label_arr[held_row]]
+        oos_row = ~kept_row
+        if config.rerank:
+            # The re-ranker is applied below, trained on the other folds' questions (cross-fitting).
+            cand.append((*matcher.candidates(x[held_row]), truth, *matcher.candidates(x[oos_row])))
+            continue
         if held_row.any():
-            scores = matcher.score_rows(x[held_row])
-            truth = new_index[label_arr[held_row]]
-            top = np.argsort(-scores, axis=1)[:, :3]
-            in_score.extend(scores[np.arange(len(truth)), top[:, 0]].tolist())
+            top, score = matcher.rank_rows(x[held_row], 3)
+            in_score.extend(score[:, 0].tolist())
             in_top1.extend((top[:, 0] == truth).tolist())
             in_top3.extend((top == truth[:, None]).any(axis=1).tolist())
-        oos_row = ~kept_row
         if oos_row.any():
-            oos_score.extend(matcher.score_rows(x[oos_row]).max(axis=1).tolist())
+            oos_score.extend(matcher.rank_rows(x[oos_row], 1)[1][:, 0].tolist())
+    for k, (top, feats, truth, oos_top, oos_feats) in enumerate(cand):
+        others = [c for j, c in enumerate(cand) if j != k]
+        model = train_reranker(
+            [c[1] for c in others], [c[0] == c[2][:, None] for c in others], config.rerank_k, config.rerank_c
+        )
+        if model is None:  # what the matcher does without a re-ranker: the ensemble's order
+            top3, score = top[:, :3], feats[:, :3, 0]
+            oos = oos_feats[:, :1, 0]
+        else:
+            top3, score = rerank(top, feats, model, 3)
+            oos = rerank(oos_top, oos_feats, model, 1)[1]
+        in_score.extend(score[:, 0].tolist())
+        in_top1.extend((top3[:, 0] == truth).tolist())
+        in_top3.extend((top3 == truth[:, None]).any(axis=1).tolist())
+        oos_score.extend(oos[:, 0].tolist())
     return np.array(in_score), np.array(in_top1, bool), np.array(in_top3, bool), np.array(oos_score)
 
 

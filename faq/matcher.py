@@ -26,6 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
 from faq.features import FeatureSpace, Prepared, prepare
+from faq.rerank import CandidateFeatures, Reranker, inner_folds, train_reranker
 
 __all__ = ["FaqMatcher", "FeatureSpace", "IndexedPoint", "Match", "MatcherConfig", "Prepared", "prepare"]
 
@@ -69,6 +70,11 @@ class MatcherConfig:
     svm_weight: float = 0.8
     nn_weight: float = 0.1
     centroid_weight: float = 0.1
+    rerank: bool = True  # learned re-ranker over the ensemble's top candidates (faq/rerank.py)
+    rerank_k: int = 10
+    rerank_folds: int = 3
+    rerank_max_queries: int = 3000  # out-of-fold questions used to train it (bounds build time)
+    rerank_c: float = 1.0
 
     def space(self) -> FeatureSpace:
         """An unfitted feature space with these settings."""
@@ -135,10 +141,12 @@ class FaqMatcher:
         train_matrix: sp.csr_matrix,
         train_labels: np.ndarray,
         config: MatcherConfig,
+        reranker: Reranker | None = None,
     ) -> None:
         self.points = list(points)
         self.space = space
         self.config = config
+        self.reranker = reranker
         n_points = len(self.points)
         order = np.argsort(train_labels, kind="stable")
         x = train_matrix[order]
@@ -159,6 +167,12 @@ class FaqMatcher:
         self._intercept: np.ndarray | None = None
         if svm is not None:
             self._coef_t, self._intercept = svm
+        self._candidates: CandidateFeatures | None = None
+        if config.rerank:
+            standard = space.transform([prepare(p.standard_question) for p in self.points])
+            self._candidates = CandidateFeatures(
+                space, self._train_t, self._starts, self._present, self._cent_t, standard
+            )
 
     @classmethod
     def build(
@@ -192,7 +206,9 @@ class FaqMatcher:
         texts, label_arr = _dedupe(texts, labels)
         if space is None:
             space = config.space().fit(texts)
-        return cls(points, space, space.transform(texts), label_arr, config)
+        x = space.transform(texts)
+        reranker = _fit_reranker(points, space, x, label_arr, config) if config.rerank else None
+        return cls(points, space, x, label_arr, config, reranker)
 
     @classmethod
     def from_rows(
@@ -202,9 +218,10 @@ class FaqMatcher:
         x: sp.csr_matrix,
         labels: np.ndarray,
         config: MatcherConfig,
+        reranker: Reranker | None = None,
     ) -> FaqMatcher:
         """Build from already vectorised questions (calibration reuses one matrix for all folds)."""
-        return cls(points, space, x, labels, config)
+        return cls(points, space, x, labels, config, reranker)
 
     def _combine(self, nn: np.ndarray, cent: np.ndarray, dec: np.ndarray | None) -> np.ndarray:
         c = self.config
@@ -214,26 +231,63 @@ class FaqMatcher:
         svm = (np.clip(dec, -1.0, 1.0) + 1.0) / 2.0
         return np.clip(c.svm_weight * svm + c.nn_weight * nn + c.centroid_weight * cent, 0.0, 1.0)
 
-    def score_rows(self, q: sp.csr_matrix) -> np.ndarray:
-        """Ensemble scores (queries x points), each in 0..1, for vectorised queries."""
+    def _parts(self, block: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Ensemble score, nearest-question cosine, centroid cosine and SVM decision (queries x points)."""
         n_points = len(self.points)
-        out = np.empty((q.shape[0], n_points), dtype=np.float32)
-        for start in range(0, q.shape[0], 512):
-            block = q[start : start + 512]
-            sims = (block @ self._train_t).toarray()
-            nn = np.zeros((block.shape[0], n_points), dtype=np.float32)
+        sims = (block @ self._train_t).toarray()
+        nn = np.zeros((block.shape[0], n_points), dtype=np.float32)
+        if len(self._starts):
             nn[:, self._present] = np.maximum.reduceat(sims, self._starts, axis=1)
-            cent = (block @ self._cent_t).toarray()
-            dec = None if self._coef_t is None else np.asarray(block @ self._coef_t) + self._intercept
-            out[start : start + block.shape[0]] = self._combine(nn, cent, dec)
+        cent = (block @ self._cent_t).toarray()
+        dec = None if self._coef_t is None else np.asarray(block @ self._coef_t) + self._intercept
+        scores = self._combine(nn, cent, dec)
+        return scores, nn, cent, np.zeros_like(scores) if dec is None else dec.astype(np.float32)
+
+    def score_rows(self, q: sp.csr_matrix) -> np.ndarray:
+        """Ensemble scores (queries x points), each in 0..1, for vectorised queries (no re-ranking)."""
+        out = np.empty((q.shape[0], len(self.points)), dtype=np.float32)
+        for start in range(0, q.shape[0], 512):
+            out[start : start + 512] = self._parts(q[start : start + 512])[0]
         return out
 
+    def candidates(self, q: sp.csr_matrix, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` candidates by ensemble score and their re-ranking features (see faq/rerank.py)."""
+        if self._candidates is None:
+            raise ValueError("re-ranking features are off (MatcherConfig.rerank)")
+        k = k or self.config.rerank_k
+        tops, feats = [], []
+        for start in range(0, q.shape[0], 256):
+            block = q[start : start + 256]
+            top, f = self._candidates.batch(block, *self._parts(block), k)
+            tops.append(top)
+            feats.append(f)
+        if not tops:
+            return np.zeros((0, k), np.int64), np.zeros((0, k, 0), np.float32)
+        return np.concatenate(tops), np.concatenate(feats)
+
+    def rank_rows(
+        self, q: sp.csr_matrix, k: int = 3, reranker: Reranker | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Final top-``k`` (point indices, scores in 0..1) of vectorised queries, best first.
+
+        With a re-ranker (this matcher's own, or ``reranker`` — calibration passes one trained
+        on other folds) the ensemble's top candidates are reordered and rescored by it.
+        """
+        model = reranker or self.reranker
+        k = min(k, len(self.points))
+        if model is None or self._candidates is None:
+            scores = self.score_rows(q)
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            return top, np.take_along_axis(scores, top, axis=1)
+        top, feats = self.candidates(q, max(k, model.k))
+        return rerank(top, feats, model, k)
+
     def score_matrix(self, queries: Sequence[Prepared]) -> np.ndarray:
-        """Ensemble scores (queries x points), each in 0..1."""
+        """Ensemble scores (queries x points), each in 0..1 (no re-ranking)."""
         return self.score_rows(self.space.transform(queries))
 
     def score_one(self, p: Prepared) -> np.ndarray:
-        """Scores of one question against every point: the latency-critical path of ``ask``."""
+        """Ensemble scores of one question against every point (no re-ranking)."""
         n_points = len(self.points)
         cols, vals = self.space.transform_one(p)
         if len(cols) == 0:
@@ -247,17 +301,71 @@ class FaqMatcher:
 
     def query(self, text: str, k: int = 3) -> list[Match]:
         """Top-``k`` knowledge points for ``text``, best first."""
-        scores = self.score_one(prepare(text))
+        p = prepare(text)
         k = min(k, len(self.points))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        if self.reranker is None:
+            scores = self.score_one(p)
+            top = np.argpartition(-scores, k - 1)[:k]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            pairs = [(int(i), float(scores[i])) for i in top]
+        else:
+            cols, vals = self.space.transform_one(p)
+            pairs = self._rerank_one(cols, vals, k) if len(cols) else [(i, 0.0) for i in range(k)]
         return [
             Match(
                 point_id=self.points[i].id,
                 standard_question=self.points[i].standard_question,
                 answer=self.points[i].answer,
-                score=round(float(scores[i]), 4),
+                score=round(s, 4),
                 category=self.points[i].category,
             )
-            for i in top
+            for i, s in pairs
         ]
+
+    def _rerank_one(self, cols: np.ndarray, vals: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top-``k`` of one vectorised question after re-ranking (the latency-critical path)."""
+        assert self._candidates is not None and self.reranker is not None
+        n_points = len(self.points)
+        dec = (
+            np.zeros(n_points, np.float32)
+            if self._coef_t is None
+            else (vals @ self._coef_t[cols] + self._intercept).astype(np.float32)
+        )
+
+        def ensemble(nn: np.ndarray, cent: np.ndarray, d: np.ndarray) -> np.ndarray:
+            return self._combine(nn, cent, None if self._coef_t is None else d)
+
+        _, top, feats = self._candidates.one(cols, vals, dec, ensemble, max(k, self.reranker.k))
+        order, scores = rerank(top[None], feats[None], self.reranker, k)
+        return [(int(i), float(s)) for i, s in zip(order[0], scores[0], strict=True)]
+
+
+def rerank(top: np.ndarray, feats: np.ndarray, model: Reranker, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reorder candidates ``top`` (n x m) by the re-ranker's scores; keep the first ``k``."""
+    scores = model.scores(feats)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
+def _fit_reranker(
+    points: Sequence[IndexedPoint], space: FeatureSpace, x: sp.csr_matrix, labels: np.ndarray, config: MatcherConfig
+) -> Reranker | None:
+    """Train the re-ranker out of fold: each fold of similar questions is asked of a matcher
+    built without it (same feature space; only the classifier is refitted)."""
+    rng = np.random.default_rng(0)  # reproducible builds
+    fold = inner_folds(labels, config.rerank_folds, rng)
+    held_rows = np.flatnonzero(fold >= 0)
+    if len(held_rows) > config.rerank_max_queries:
+        held_rows = np.sort(rng.choice(held_rows, config.rerank_max_queries, replace=False))
+    feats: list[np.ndarray] = []
+    hits: list[np.ndarray] = []
+    for f in range(config.rerank_folds):
+        asked = held_rows[fold[held_rows] == f]
+        train = fold != f
+        if len(asked) == 0 or not train.any():
+            continue
+        matcher = FaqMatcher(points, space, x[train], labels[train], config)
+        top, cand = matcher.candidates(x[asked])
+        feats.append(cand)
+        hits.append(top == labels[asked][:, None])
+    return train_reranker(feats, hits, config.rerank_k, config.rerank_c)

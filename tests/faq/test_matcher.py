@@ -110,7 +110,8 @@ def test_thresholds_do_not_collapse_on_benchmark_sized_kb(tmp_path: Path) -> Non
     t = calibrate(points)
     assert t.high - t.low >= 0.03, t
     # A real share of cross-validated in-KB questions lands in the grey zone (choices offered).
-    assert t.method["in_kb_kept_at_low"] - t.method["answered_share_in_kb"] >= 0.02, t.method
+    # 0.017 with the re-ranker (it answers 94 % directly at 95 % precision, 92.8 % without it).
+    assert t.method["in_kb_kept_at_low"] - t.method["answered_share_in_kb"] >= 0.012, t.method
 
 
 def _point(i: int, *questions: str) -> IndexedPoint:
@@ -151,8 +152,8 @@ def test_kfold_heldout_quality_floor(demo_points: list[IndexedPoint]) -> None:
     top1, top3, n = kfold_heldout(demo_points, folds=5)
     assert n >= 3000
     # Floors below the measured values (see BENCHMARKS.md) so regressions fail loudly; top-1
-    # measured 0.920 with the thesaurus view, 0.908 without it.
-    assert top1 >= 0.912 and top3 >= 0.97
+    # measured 0.928 with the re-ranker, 0.920 without it (0.908 without the thesaurus view).
+    assert top1 >= 0.922 and top3 >= 0.975
 
 
 def test_fuzzy_pinyin_typo_finds_the_meant_point() -> None:
