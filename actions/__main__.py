@@ -26,6 +26,7 @@ from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.utils import number_of_sanic_workers
 from sanic import Sanic
 
+from actions import faq
 from bankcare.logs import configure_logging
 from bankcare.settings import Settings
 
@@ -44,6 +45,7 @@ def serve_in_process(args: argparse.Namespace) -> None:
     app = create_app_for_serve(executor, cors_origins=args.cors, endpoints=args.endpoints)
     ssl = create_ssl_config(args.ssl_certificate, args.ssl_keyfile, args.ssl_password)
     host = os.environ.get("SANIC_HOST", "0.0.0.0")  # noqa: S104 - rasa-sdk's default; compose needs it
+    faq.warm_up()
     log.info("action server listening on port %s (one process)", args.port)
     app.prepare(host=host, port=args.port, ssl=ssl, single_process=True, motd=False)
     Sanic.serve_single(primary=app)

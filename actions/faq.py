@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 from typing import Any
@@ -27,6 +28,8 @@ TEXT_UNSURE = "抱歉，这个问题我还不太确定怎么回答。您可以�
 TEXT_HUMAN = "转人工客服"
 TEXT_GONE = "抱歉，您选择的问题已更新或下线了，请重新描述一下您的问题，或转接人工客服。"
 
+log = logging.getLogger(__name__)
+
 _service_lock = threading.Lock()
 _service: Any = None  # faq.service.FaqService, created lazily
 
@@ -43,6 +46,24 @@ def get_service() -> Any:
                 url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
                 _service = FaqService(make_sessionmaker(make_engine(url)))
     return _service
+
+
+def warm_up() -> threading.Thread:
+    """Build the index in the background as the action server starts.
+
+    Without it the first FAQ question of the day's first customer waits for the build (seconds
+    for a large KB); questions that arrive before the build is done wait for this same build.
+    """
+
+    def build() -> None:
+        try:
+            get_service().refresh()
+        except Exception:  # the database may not be up yet: the first question builds it then
+            log.warning("faq index not built at start-up; the first question will build it", exc_info=True)
+
+    thread = threading.Thread(target=build, name="faq-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def set_service(service: Any) -> None:

@@ -4,7 +4,10 @@ Staff edit the knowledge base in the database; every ``check_interval`` seconds 
 service compares :func:`crm.knowledge.knowledge_version` (plus today's date, because validity
 windows open and close at midnight) with the version it indexed and rebuilds when it changed.
 While a rebuild runs in the background the previous index keeps answering, so a large KB
-never stalls a conversation.
+never stalls a conversation. The first build (no index yet) runs in the caller, once: callers
+arriving meanwhile wait for that build instead of starting their own (a 15k-question KB takes
+seconds to build, longer on a busy machine, and parallel builds of the same KB only slowed each
+other down while holding every worker thread of the action server).
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ class FaqService:
         self._version: str | None = None
         self._checked_at = float("-inf")
         self._rebuilding: threading.Thread | None = None
+        self._first_build = threading.Lock()  # single flight for the build that has no index to fall back on
 
     @property
     def thresholds(self) -> Thresholds:
@@ -133,23 +137,34 @@ class FaqService:
 
     def refresh(self, force: bool = False) -> None:
         """Rebuild the index if the KB changed (checked at most every ``check_interval`` s)."""
+        if self._version is None and not force:
+            self._build_first()
+            return
         now = self._clock()
         with self._lock:
             due = force or now - self._checked_at >= self._interval
             if not due or self._rebuilding is not None:
                 return
             self._checked_at = now
-            have_index = self._version is not None
         version = self._current_version()
         if version == self._version and not force:
             return
-        if have_index and self._background and not force:
+        if self._background and not force:
             thread = threading.Thread(target=self._background_build, args=(version,), daemon=True)
             with self._lock:
                 self._rebuilding = thread
             thread.start()
         else:
             self._build(version)
+
+    def _build_first(self) -> None:
+        """Build the first index once; concurrent callers wait for it rather than build it again."""
+        with self._first_build:
+            if self._version is not None:  # built while this caller waited
+                return
+            with self._lock:
+                self._checked_at = self._clock()
+            self._build(self._current_version())
 
     def wait_for_reload(self, timeout: float = 60.0) -> None:
         """Block until a background rebuild (if any) has finished. For tests and the CLI."""
