@@ -10,6 +10,7 @@ import pytest
 from faq.calibrate import calibrate, choose_thresholds
 from faq.io import read_knowledge_file
 from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig
+from tests.faq.points import point
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,16 +115,12 @@ def test_thresholds_do_not_collapse_on_benchmark_sized_kb(tmp_path: Path) -> Non
     assert t.method["in_kb_kept_at_low"] - t.method["answered_share_in_kb"] >= 0.012, t.method
 
 
-def _point(i: int, *questions: str) -> IndexedPoint:
-    return IndexedPoint(i, questions[0], f"答{i}", tuple(questions))
-
-
 def test_concept_links_a_relative_the_kb_never_names() -> None:
     """孙女 appears nowhere in the KB; only the 亲属 concept ties it to 儿子 rather than 同学."""
     points = [
-        _point(0, "同学打电话借钱是真的吗", "同学打电话借钱"),
-        _point(1, "儿子打电话借钱是真的吗", "儿子打电话借钱"),
-        _point(2, "手机银行怎么转账", "手机上怎么转钱"),
+        point(0, "同学打电话借钱是真的吗", "同学打电话借钱"),
+        point(1, "儿子打电话借钱是真的吗", "儿子打电话借钱"),
+        point(2, "手机银行怎么转账", "手机上怎么转钱"),
     ]
     query = "孙女打电话借钱"
     assert FaqMatcher.build(points).query(query, 1)[0].point_id == 1
@@ -156,11 +153,11 @@ def test_kfold_heldout_quality_floor(demo_points: list[IndexedPoint]) -> None:
     assert top1 >= 0.922 and top3 >= 0.975
 
 
-def test_fuzzy_pinyin_typo_finds_the_meant_point() -> None:
+def test_fuzzy_pinyin_typo_finds_the_meantpoint() -> None:
     """色保 (se) is a fuzzy-pinyin slip for 社保 (she); without fuzzy pinyin 社保 and 医保 would tie."""
     points = [
-        _point(0, "医保怎么交", "医保在哪交"),
-        _point(1, "社保怎么交", "社保在哪交"),
-        _point(2, "手机银行怎么转账"),
+        point(0, "医保怎么交", "医保在哪交"),
+        point(1, "社保怎么交", "社保在哪交"),
+        point(2, "手机银行怎么转账"),
     ]
     assert FaqMatcher.build(points).query("色保怎么交", 1)[0].point_id == 1

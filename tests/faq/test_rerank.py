@@ -12,6 +12,7 @@ from faq.features import prepare
 from faq.io import read_knowledge_file
 from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig, rerank
 from faq.rerank import FEATURES, MIN_GROUPS, Reranker, train_reranker
+from tests.faq.points import point
 
 ROOT = Path(__file__).resolve().parents[2]
 SCORE, WORDS_IN_STANDARD = FEATURES.index("score"), FEATURES.index("words_in_standard")
@@ -102,16 +103,12 @@ def test_single_question_features_equal_the_batch_path(demo_matcher: FaqMatcher)
         np.testing.assert_allclose(feats1, feats[i], atol=1e-5)
 
 
-def _point(i: int, *questions: str) -> IndexedPoint:
-    return IndexedPoint(i, questions[0], f"答{i}", tuple(questions))
-
-
 def test_tiny_kb_falls_back_to_the_ensemble() -> None:
     points = [
-        _point(0, "医保怎么交", "医保在哪交"),
-        _point(1, "社保怎么交", "社保在哪交"),
-        _point(2, "手机银行怎么转账", "手机上怎么转钱"),
-        _point(3, "网点几点开门", "银行几点上班"),
+        point(0, "医保怎么交", "医保在哪交"),
+        point(1, "社保怎么交", "社保在哪交"),
+        point(2, "手机银行怎么转账", "手机上怎么转钱"),
+        point(3, "网点几点开门", "银行几点上班"),
     ]
     matcher = FaqMatcher.build(points)
     assert matcher.reranker is None

