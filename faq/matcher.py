@@ -64,7 +64,7 @@ class MatcherConfig:
     concept_weight: float = 0.4
     sense_weight: float = 0.8  # thesaurus categories (faq/thesaurus.py)
     sense_level: int = 4  # Cilin code prefix: 4 medium category (Dj05), 5 small, 8 synonym set
-    min_df: int = 2  # applied only to KBs of 2,000+ questions
+    min_df: int = 2  # n-grams only (single words etc. always kept), KBs of 2,000+ questions only
     max_features: int = 150_000
     svm_c: float = 3.0
     svm_weight: float = 0.8
