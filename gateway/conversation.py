@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bankcare.metrics import get_metrics
-from crm.access.conversations import NewMessage, open_conversation, record_message, record_messages
+from crm.access.conversations import (
+    ConversationKey,
+    ConversationRef,
+    NewMessage,
+    find_conversation,
+    open_conversation,
+    record_message,
+    record_messages,
+    start_conversation,
+)
 from crm.access.identity import get_or_create_identity, unbind
 from crm.db import session_scope
 from crm.models import AuditEvent, Conversation, MarketingConsent
@@ -97,11 +106,16 @@ def message_kind(controls: list[dict[str, Any]]) -> str:
 
 @dataclass
 class _Turn:
-    conversation_id: int
+    conversation: ConversationKey
     sender_id: str
+    consecutive_fallbacks: int  # as read at the start of the turn
     message: InboundMessage  # as the channel's hooks left it (e.g. a numbered choice resolved)
     answered: list[BotReply] | None = None  # replies decided before (instead of) asking the bot
     kind: str = ANSWERED
+
+    @property
+    def conversation_id(self) -> int:
+        return self.conversation.id
 
 
 class ConversationService:
@@ -151,9 +165,16 @@ class ConversationService:
 
         def record_in(session: Session) -> _Turn:
             msg = hooks.begin(session, message) if hooks is not None else message
+            ref = find_conversation(session, msg.channel, msg.user_id) or start_conversation(
+                session, msg.channel, msg.user_id
+            )
+            if self._routine(ref, msg.text):
+                # Most messages: for the bot, nothing pending. No ORM object needed.
+                record_messages(session, ref, [NewMessage("in", "customer", msg.text)])
+                return _Turn(ref, ref.sender_id, ref.consecutive_fallbacks, msg)
             conv = open_conversation(session, msg.channel, msg.user_id)
             record_messages(session, conv, [NewMessage("in", "customer", msg.text)])
-            turn = _Turn(conv.id, conv.sender_id, msg)
+            turn = _Turn(conv, conv.sender_id, conv.consecutive_fallbacks, msg)
             if conv.state in ("queued", "agent"):
                 # An RM owns (or is about to own) the conversation: the bot stays silent.
                 turn.answered, turn.kind = self._silent_state(session, conv, msg.text, fx), TO_RM
@@ -203,6 +224,12 @@ class ConversationService:
             kind = message_kind(controls)
 
         def record_out(session: Session) -> list[BotReply]:
+            if not self._needs_conversation(turn, message.text, controls):
+                out = list(replies) or [NO_REPLY]
+                self._record_replies(session, turn.conversation, out)
+                if hooks is not None:
+                    hooks.finish(session, out)
+                return out
             conv = session.get(Conversation, turn.conversation_id)
             assert conv is not None
             out = list(replies)
@@ -222,6 +249,16 @@ class ConversationService:
         self._count(message.channel, kind)
         await self._apply(fx)
         return result
+
+    def _routine(self, ref: ConversationRef, text: str) -> bool:
+        """A message for the bot with nothing else to do first (no RM, no reopening, no handoff step)."""
+        return ref.state == "bot" and (self.handoff is None or not self.handoff.may_intercept(ref, text))
+
+    def _needs_conversation(self, turn: _Turn, text: str, controls: list[dict[str, Any]]) -> bool:
+        """Whether the bot's answer may change the conversation (controls, handoff triggers)."""
+        if controls:
+            return True
+        return self.handoff is not None and self.handoff.may_act_after_bot(turn.consecutive_fallbacks, text, controls)
 
     def _deadline(self, channel: str) -> float | None:
         """How long a customer on ``channel`` waits for the bot before being told to wait."""
@@ -283,7 +320,7 @@ class ConversationService:
             await self.handoff.apply(fx)
 
     @staticmethod
-    def _record_replies(session: Session, conv: Conversation, replies: list[BotReply]) -> None:
+    def _record_replies(session: Session, conv: ConversationKey, replies: list[BotReply]) -> None:
         record_messages(session, conv, [
             NewMessage("out", r.author, r.text, [{"title": b.title, "payload": b.payload} for b in r.buttons] or None)
             for r in replies

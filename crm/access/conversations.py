@@ -6,14 +6,14 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from crm.access.identity import get_or_create_identity
 from crm.masking import redact_customer_text
 from crm.models import ChannelIdentity, Conversation, ConversationTransition, Message, utcnow
+from crm.models.handoff import HandoffState
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,82 @@ def sender_id_for(channel: str, external_id: str) -> str:
     return f"{channel}:{external_id}"
 
 
+class ConversationKey(Protocol):
+    """What recording a message needs of a conversation: a ``Conversation`` or a ``ConversationRef``."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def identity_id(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class ConversationRef:
+    """A conversation as the message path first sees it: plain values from one Core query.
+
+    Most messages go to the bot of a conversation with nothing pending; for those the gateway
+    needs no ORM object (loading one cost more CPU than the query, profiled under bench.load).
+    """
+
+    id: int
+    identity_id: int
+    sender_id: str
+    state: str
+    consecutive_fallbacks: int
+    # A handoff step waits for this customer's next message (a left message, a rating).
+    handoff_waiting: bool
+
+
+_IDENTITIES = cast(Table, ChannelIdentity.__table__)
+_CONVERSATION_REF = (
+    select(
+        Conversation.id, Conversation.identity_id, Conversation.sender_id, Conversation.state,
+        Conversation.consecutive_fallbacks, HandoffState.awaiting_message, HandoffState.rating_step,
+    )
+    .join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
+    .outerjoin(HandoffState, HandoffState.conversation_id == Conversation.id)
+    .where(ChannelIdentity.channel == bindparam("channel"), ChannelIdentity.external_id == bindparam("external_id"))
+    .order_by(Conversation.id.desc())
+    .limit(1)
+)  # fmt: skip
+
+
+def find_conversation(session: Session, channel: str, external_id: str) -> ConversationRef | None:
+    """The identity's current conversation as plain values (None: it has none yet); no ORM object."""
+    row = session.execute(_CONVERSATION_REF, {"channel": channel, "external_id": external_id}).first()
+    if row is None:
+        return None
+    return ConversationRef(
+        id=row.id, identity_id=row.identity_id, sender_id=row.sender_id, state=row.state,
+        consecutive_fallbacks=row.consecutive_fallbacks,
+        handoff_waiting=bool(row.awaiting_message) or row.rating_step is not None,
+    )  # fmt: skip
+
+
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_IDENTITY_ID = select(_IDENTITIES.c.id).where(
+    _IDENTITIES.c.channel == bindparam("channel"), _IDENTITIES.c.external_id == bindparam("external_id")
+)
+_INSERT_IDENTITY = insert(_IDENTITIES).returning(_IDENTITIES.c.id)
+_INSERT_CONVERSATION = insert(_CONVERSATIONS).returning(_CONVERSATIONS.c.id)
+
+
+def start_conversation(session: Session, channel: str, external_id: str) -> ConversationRef:
+    """A new bot conversation for this identity, and the identity itself on its first contact.
+
+    Core statements: a new customer's first message is common under a campaign's burst.
+    """
+    key = {"channel": channel, "external_id": external_id}
+    identity_id = session.scalar(_IDENTITY_ID, key)
+    if identity_id is None:
+        identity_id = session.scalar(_INSERT_IDENTITY, key)
+    sender_id = sender_id_for(channel, external_id)
+    conv_id = session.scalar(_INSERT_CONVERSATION, {"identity_id": identity_id, "sender_id": sender_id, "state": "bot"})
+    assert identity_id is not None and conv_id is not None
+    return ConversationRef(conv_id, identity_id, sender_id, "bot", consecutive_fallbacks=0, handoff_waiting=False)
+
+
 def open_conversation(session: Session, channel: str, external_id: str) -> Conversation:
     """The identity's current conversation (one per identity; a closed one is reopened for the bot)."""
     # One query on every message: the identity is only loaded when there is no conversation yet.
@@ -47,10 +123,7 @@ def open_conversation(session: Session, channel: str, external_id: str) -> Conve
         .limit(1)
     )
     if conv is None:
-        identity = get_or_create_identity(session, channel, external_id)
-        conv = Conversation(identity_id=identity.id, sender_id=sender_id_for(channel, external_id), state="bot")
-        session.add(conv)
-        session.flush()
+        conv = session.get_one(Conversation, start_conversation(session, channel, external_id).id)
     elif conv.state == "closed":
         transition(session, conv, "bot", actor="customer", reason="customer_returned")
     return conv
@@ -103,14 +176,13 @@ class NewMessage:
 # about 2.5x the CPU of the statement itself (profiled under bench.load), and nothing here needs
 # the session's objects kept in step (no loaded object is read after these in the same session).
 _MESSAGES = cast(Table, Message.__table__)
-_IDENTITIES = cast(Table, ChannelIdentity.__table__)
 _INSERT_MESSAGE = insert(_MESSAGES)
 _TOUCH_IDENTITY = (
     update(_IDENTITIES).where(_IDENTITIES.c.id == bindparam("identity_id")).values(last_inbound_at=bindparam("at"))
 )
 
 
-def record_messages(session: Session, conv: Conversation, messages: Sequence[NewMessage]) -> None:
+def record_messages(session: Session, conv: ConversationKey, messages: Sequence[NewMessage]) -> None:
     """Record a customer's message or the replies to it: one INSERT, no ORM unit of work.
 
     Like ``record_message`` but for the hot path, where nobody needs the new rows as objects.

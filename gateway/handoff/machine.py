@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bankcare.metrics import get_metrics
 from crm.access import handoff as access
-from crm.access.conversations import record_message
+from crm.access.conversations import ConversationRef, record_message
 from crm.models import Conversation, Message, RelationshipManager, Ticket, utcnow
 from crm.models.handoff import HandoffState
 from gateway.chat_types import BotReply
@@ -136,6 +136,12 @@ class HandoffMachine:
             )
         return replies
 
+    @staticmethod
+    def may_intercept(conv: ConversationRef, text: str) -> bool:
+        """Whether ``intercept`` could act on ``text``. False means it would return None and
+        change nothing, so the message path need not load the conversation (keep both in step)."""
+        return conv.handoff_waiting or text.strip() in texts.LEAVE_COMMANDS
+
     def intercept(
         self, session: Session, conv: Conversation, text: str, fx: Effects
     ) -> list[BotReply] | None:
@@ -164,6 +170,14 @@ class HandoffMachine:
                 access.set_rating_reason(session, hs.rating_id, stripped)
             return [BotReply(texts.THANKS_RATING)]
         return None
+
+    @staticmethod
+    def may_act_after_bot(consecutive_fallbacks: int, text: str, controls: list[dict[str, Any]]) -> bool:
+        """Whether ``after_bot`` could act. False means it would return [] and change nothing
+        (no control, no fallback streak to reset, a calm message); keep both in step."""
+        from gateway.handoff.sentiment import is_clearly_negative
+
+        return bool(controls) or consecutive_fallbacks != 0 or is_clearly_negative(text)
 
     def after_bot(
         self, session: Session, conv: Conversation, text: str, controls: list[dict[str, Any]], fx: Effects

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from care_scheduler.sender import SendOutcome
 from crm.access import handoff as access
+from crm.access.conversations import ConversationRef
 from crm.db import session_scope
 from crm.models import ChannelIdentity, Conversation, Message, utcnow
 from gateway.chat_types import BotReply
@@ -142,10 +143,16 @@ class HandoffService:
 
     # --- hooks used by ConversationService (inside its transactions) ----------------------------
 
+    def may_intercept(self, conv: ConversationRef, text: str) -> bool:
+        return self.machine.may_intercept(conv, text)
+
     def intercept(
         self, session: Session, conv: Conversation, text: str, fx: Effects
     ) -> list[BotReply] | None:
         return self.machine.intercept(session, conv, text, fx)
+
+    def may_act_after_bot(self, consecutive_fallbacks: int, text: str, controls: list[dict[str, Any]]) -> bool:
+        return self.machine.may_act_after_bot(consecutive_fallbacks, text, controls)
 
     def after_bot(
         self, session: Session, conv: Conversation, text: str, controls: list[dict[str, Any]], fx: Effects

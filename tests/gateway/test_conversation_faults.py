@@ -197,8 +197,14 @@ class RecordingHandoff:
     def __init__(self) -> None:
         self.controls: list[dict[str, Any]] = []
 
+    def may_intercept(self, *_args: object) -> bool:
+        return False
+
     def intercept(self, *_args: object) -> None:
         return None
+
+    def may_act_after_bot(self, _fallbacks: int, _text: str, controls: list[dict[str, Any]]) -> bool:
+        return bool(controls)
 
     def after_bot(
         self, _s: object, _c: object, _text: str, controls: list[dict[str, Any]], _fx: object
