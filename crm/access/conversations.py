@@ -64,15 +64,18 @@ class ConversationRef:
 
 
 _IDENTITIES = cast(Table, ChannelIdentity.__table__)
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_HANDOFF_STATES = cast(Table, HandoffState.__table__)
+# On the tables, not the classes: an ORM-enabled select costs more CPU than the query itself.
 _CONVERSATION_REF = (
     select(
-        Conversation.id, Conversation.identity_id, Conversation.sender_id, Conversation.state,
-        Conversation.consecutive_fallbacks, HandoffState.awaiting_message, HandoffState.rating_step,
+        _CONVERSATIONS.c.id, _CONVERSATIONS.c.identity_id, _CONVERSATIONS.c.sender_id, _CONVERSATIONS.c.state,
+        _CONVERSATIONS.c.consecutive_fallbacks, _HANDOFF_STATES.c.awaiting_message, _HANDOFF_STATES.c.rating_step,
     )
-    .join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
-    .outerjoin(HandoffState, HandoffState.conversation_id == Conversation.id)
-    .where(ChannelIdentity.channel == bindparam("channel"), ChannelIdentity.external_id == bindparam("external_id"))
-    .order_by(Conversation.id.desc())
+    .join(_IDENTITIES, _IDENTITIES.c.id == _CONVERSATIONS.c.identity_id)
+    .outerjoin(_HANDOFF_STATES, _HANDOFF_STATES.c.conversation_id == _CONVERSATIONS.c.id)
+    .where(_IDENTITIES.c.channel == bindparam("channel"), _IDENTITIES.c.external_id == bindparam("external_id"))
+    .order_by(_CONVERSATIONS.c.id.desc())
     .limit(1)
 )  # fmt: skip
 
@@ -89,7 +92,6 @@ def find_conversation(session: Session, channel: str, external_id: str) -> Conve
     )  # fmt: skip
 
 
-_CONVERSATIONS = cast(Table, Conversation.__table__)
 _IDENTITY_ID = select(_IDENTITIES.c.id).where(
     _IDENTITIES.c.channel == bindparam("channel"), _IDENTITIES.c.external_id == bindparam("external_id")
 )
