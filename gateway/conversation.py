@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -104,11 +104,19 @@ def message_kind(controls: list[dict[str, Any]]) -> str:
     return ANSWERED
 
 
+class _TurnConversation(ConversationKey, Protocol):
+    """What a turn keeps of its conversation: a ``Conversation`` or a ``ConversationRef``."""
+
+    @property
+    def sender_id(self) -> str: ...
+
+    @property
+    def consecutive_fallbacks(self) -> int: ...
+
+
 @dataclass
 class _Turn:
-    conversation: ConversationKey
-    sender_id: str
-    consecutive_fallbacks: int  # as read at the start of the turn
+    conversation: _TurnConversation  # as read at the start of the turn
     message: InboundMessage  # as the channel's hooks left it (e.g. a numbered choice resolved)
     answered: list[BotReply] | None = None  # replies decided before (instead of) asking the bot
     kind: str = ANSWERED
@@ -116,6 +124,10 @@ class _Turn:
     @property
     def conversation_id(self) -> int:
         return self.conversation.id
+
+    @property
+    def sender_id(self) -> str:
+        return self.conversation.sender_id
 
 
 class ConversationService:
@@ -171,10 +183,10 @@ class ConversationService:
             if self._routine(ref, msg.text):
                 # Most messages: for the bot, nothing pending. No ORM object needed.
                 record_messages(session, ref, [NewMessage("in", "customer", msg.text)])
-                return _Turn(ref, ref.sender_id, ref.consecutive_fallbacks, msg)
+                return _Turn(ref, msg)
             conv = open_conversation(session, msg.channel, msg.user_id)
             record_messages(session, conv, [NewMessage("in", "customer", msg.text)])
-            turn = _Turn(conv, conv.sender_id, conv.consecutive_fallbacks, msg)
+            turn = _Turn(conv, msg)
             if conv.state in ("queued", "agent"):
                 # An RM owns (or is about to own) the conversation: the bot stays silent.
                 turn.answered, turn.kind = self._silent_state(session, conv, msg.text, fx), TO_RM
@@ -258,7 +270,8 @@ class ConversationService:
         """Whether the bot's answer may change the conversation (controls, handoff triggers)."""
         if controls:
             return True
-        return self.handoff is not None and self.handoff.may_act_after_bot(turn.consecutive_fallbacks, text, controls)
+        fallbacks = turn.conversation.consecutive_fallbacks
+        return self.handoff is not None and self.handoff.may_act_after_bot(fallbacks, text, controls)
 
     def _deadline(self, channel: str) -> float | None:
         """How long a customer on ``channel`` waits for the bot before being told to wait."""
