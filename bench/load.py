@@ -369,7 +369,9 @@ async def main_async(args: argparse.Namespace) -> int:
             f"rounds ({args.rounds} rounds of {args.seconds:g} s per level and path); msg/s is the median "
             "of the rounds, latencies are pooled over them. CPU ms per message: CPU time each process "
             "(children included) spent in the phase ÷ messages answered; *loadgen* is the benchmark itself "
-            "(signing and parsing WeChat XML costs more than Rasa's JSON).",
+            "(signing and parsing WeChat XML costs more than Rasa's JSON). The gateway lets its Rasa work on "
+            "at most `RASA_MAX_CONCURRENCY` (8) messages at once and queues the rest; Rasa alone is sent "
+            "every customer's message as it comes.",
             "",
             *targets(facts),
             *lines,
