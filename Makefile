@@ -90,8 +90,9 @@ bench-care: $(APP_STAMP) ## 关怀活动规划与发送吞吐
 bench-fuzz: $(APP_STAMP) ## 微信解析/解密路径的模糊测试（10 万个用例）
 	$(PY) -m bench.fuzz
 
-bench-load: install ## 全链路压测：吞吐、延迟、内存，对比 Rasa 单独的能力
-	$(PY) -m bench.load
+SOAK_MINUTES ?= 10
+bench-load: install ## 全链路压测：吞吐、延迟、内存、10 分钟浸泡（SOAK_MINUTES=0 跳过），对比 Rasa 单独的能力
+	$(PY) -m bench.load --soak-minutes $(SOAK_MINUTES)
 
 bench: bench-seed bench-nlu bench-faq bench-gateway bench-care bench-fuzz bench-load ## 全部基准测试，结果写入 BENCHMARKS.md
 
