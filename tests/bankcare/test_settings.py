@@ -26,12 +26,20 @@ def test_database_password_is_hidden() -> None:
         ({"DEMO_MODE": "false"}, "SESSION_SECRET"),
         ({"CARE_DISPATCH_RATE": "0"}, "CARE_DISPATCH_RATE"),
         ({"CARE_DISPATCH_RATE": "fast"}, "CARE_DISPATCH_RATE"),
+        ({"RASA_MAX_CONCURRENCY": "0"}, "RASA_MAX_CONCURRENCY"),
+        ({"RASA_MAX_CONCURRENCY": "-1"}, "RASA_MAX_CONCURRENCY"),
+        ({"RASA_MAX_CONCURRENCY": "1001"}, "RASA_MAX_CONCURRENCY"),
         ({"DEMO_MODE": "false", "SESSION_SECRET": "x" * 40, "WECHAT_APP_SECRET": "CHANGE_ME"}, "CHANGE_ME"),
     ],
 )
 def test_bad_values_are_explained(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         Settings.from_env(env)
+
+
+def test_the_rasa_concurrency_limit_is_read_from_the_environment() -> None:
+    assert Settings.from_env({"RASA_MAX_CONCURRENCY": "4"}).rasa_max_concurrency == 4
+    assert Settings.from_env({}).rasa_max_concurrency == 8
 
 
 def test_the_care_scheduler_sends_at_the_configured_rate(tmp_path: object) -> None:

@@ -10,7 +10,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bankcare.settings import ConfigError, Settings
 from gateway.rasa_client import RasaClient, RasaUnavailable, rasa_session
 
 
@@ -70,14 +69,3 @@ async def test_waiting_for_a_turn_counts_against_the_deadline(counting_rasa: tup
     assert isinstance(results[0], list)
     assert isinstance(results[2], RasaUnavailable)
     assert rasa.peak == 1
-
-
-@pytest.mark.parametrize("value", ["0", "-1", "1001"])
-def test_a_limit_outside_1_to_1000_is_refused(value: str) -> None:
-    with pytest.raises(ConfigError, match="RASA_MAX_CONCURRENCY"):
-        Settings.from_env({"RASA_MAX_CONCURRENCY": value})
-
-
-def test_the_limit_is_read_from_the_environment() -> None:
-    assert Settings.from_env({"RASA_MAX_CONCURRENCY": "4"}).rasa_max_concurrency == 4
-    assert Settings.from_env({}).rasa_max_concurrency == 8
