@@ -13,9 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from crm.models.knowledge import KnowledgeCalibration, KnowledgePoint
+from crm.models.base import utcnow
+from crm.models.knowledge import FaqVector, KnowledgeCalibration, KnowledgePoint
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -195,3 +197,33 @@ def latest_calibration(session: Session) -> KnowledgeCalibration | None:
     """The most recently computed thresholds, whatever KB version they were made for."""
     stmt = select(KnowledgeCalibration).order_by(KnowledgeCalibration.id.desc()).limit(1)
     return session.scalars(stmt).first()
+
+
+_VECTOR_CHUNK = 500  # keys per IN (...): well under SQLite's and PostgreSQL's parameter limits
+
+
+def load_vectors(session: Session, keys: Sequence[str]) -> dict[str, bytes]:
+    """Stored sentence vectors by content key (see :class:`FaqVector`); absent keys are left out."""
+    found: dict[str, bytes] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), _VECTOR_CHUNK):
+        chunk = unique[start : start + _VECTOR_CHUNK]
+        rows = session.execute(select(FaqVector.key, FaqVector.vector).where(FaqVector.key.in_(chunk)))
+        found.update({key: bytes(vector) for key, vector in rows})
+    return found
+
+
+def save_vectors(session: Session, model: str, vectors: dict[str, bytes]) -> int:
+    """Store sentence vectors by content key; a key already stored (by another process meanwhile)
+    is left as it is. Returns how many rows were offered."""
+    if not vectors:
+        return 0
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = FaqVector.__table__
+    now = utcnow()
+    items = list(vectors.items())
+    for start in range(0, len(items), _VECTOR_CHUNK):
+        chunk = items[start : start + _VECTOR_CHUNK]
+        rows = [{"key": k, "model": model, "vector": v, "created_at": now} for k, v in chunk]
+        session.execute(dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    return len(items)

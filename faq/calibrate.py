@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig, Prepared, _dedupe, prepare, rerank
+from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig, _dedupe, prepare, rerank, resolve_encoder
 from faq.rerank import train_reranker
+from faq.semantic import Encoder, kb_vectors, sentence_text
 
 DEFAULT_HIGH = 0.62  # used only before any calibration ran (e.g. a KB with one point)
 DEFAULT_LOW = 0.35
@@ -46,7 +47,11 @@ class Thresholds:
 
 
 def cross_val_scores(
-    points: Sequence[IndexedPoint], folds: int = 3, config: MatcherConfig | None = None, seed: int = 7
+    points: Sequence[IndexedPoint],
+    folds: int = 3,
+    config: MatcherConfig | None = None,
+    seed: int = 7,
+    encoder: Encoder | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cross-validated (in-KB top1 score, in-KB top1 correct, in-KB top3 correct, out-of-KB top1 score).
 
@@ -57,15 +62,17 @@ def cross_val_scores(
     config = config or MatcherConfig()
     rng = np.random.default_rng(seed)
     group = rng.permutation(len(points)) % folds
-    texts: list[Prepared] = []
+    raw: list[str] = []
     labels: list[int] = []
     for idx, point in enumerate(points):
         for q in point.questions:
-            texts.append(prepare(q))
+            raw.append(q)
             labels.append(idx)
-    texts, label_arr = _dedupe(texts, labels)
+    texts, label_arr, kept = _dedupe([prepare(q) for q in raw], labels)
     space = config.space().fit(texts)
     x = space.transform(texts)
+    encoder = resolve_encoder(config, encoder)
+    vec = kb_vectors(encoder, [sentence_text(raw[i]) for i in kept]) if encoder is not None else None
     # Position of each row among its point's rows, rotated per point, decides its in-KB fold.
     position = np.zeros(len(label_arr), dtype=np.int64)
     counts = np.bincount(label_arr, minlength=len(points))
@@ -92,21 +99,37 @@ def cross_val_scores(
         if not train_row.any():
             continue
         matcher = FaqMatcher.from_rows(
-            [points[int(i)] for i in keep], space, x[train_row], new_index[label_arr[train_row]], config
+            [points[int(i)] for i in keep],
+            space,
+            x[train_row],
+            new_index[label_arr[train_row]],
+            config,
+            vectors=None if vec is None else vec[train_row],
+            encoder=None if vec is None else encoder,
         )
         truth = new_index[label_arr[held_row]]
         oos_row = ~kept_row
+
+        def qv(rows: np.ndarray) -> np.ndarray | None:
+            return None if vec is None else vec[rows]
+
         if config.rerank:
             # The re-ranker is applied below, trained on the other folds' questions (cross-fitting).
-            cand.append((*matcher.candidates(x[held_row]), truth, *matcher.candidates(x[oos_row])))
+            cand.append(
+                (
+                    *matcher.candidates(x[held_row], qv=qv(held_row)),
+                    truth,
+                    *matcher.candidates(x[oos_row], qv=qv(oos_row)),
+                )
+            )
             continue
         if held_row.any():
-            top, score = matcher.rank_rows(x[held_row], 3)
+            top, score = matcher.rank_rows(x[held_row], 3, qv=qv(held_row))
             in_score.extend(score[:, 0].tolist())
             in_top1.extend((top[:, 0] == truth).tolist())
             in_top3.extend((top == truth[:, None]).any(axis=1).tolist())
         if oos_row.any():
-            oos_score.extend(matcher.rank_rows(x[oos_row], 1)[1][:, 0].tolist())
+            oos_score.extend(matcher.rank_rows(x[oos_row], 1, qv=qv(oos_row))[1][:, 0].tolist())
     for k, (top, feats, truth, oos_top, oos_feats) in enumerate(cand):
         others = [c for j, c in enumerate(cand) if j != k]
         model = train_reranker(
@@ -205,11 +228,12 @@ def calibrate(
     folds: int = 3,
     target_precision: float = 0.95,
     oos_share: float = 0.2,
+    encoder: Encoder | None = None,
 ) -> Thresholds:
     """Run the cross-validation and return thresholds with a record of how they were made."""
     if len(points) < folds + 1:
         return Thresholds(method={"kind": "default", "reason": "too few knowledge points to cross-validate"})
-    in_score, in_top1, in_top3, oos_score = cross_val_scores(points, folds, config)
+    in_score, in_top1, in_top3, oos_score = cross_val_scores(points, folds, config, encoder=encoder)
     high, low, stats = choose_thresholds(in_score, in_top1, in_top3, oos_score, target_precision, oos_share)
     method = {
         "kind": "cross_validation",

@@ -27,6 +27,7 @@ from sklearn.svm import LinearSVC
 
 from faq.features import FeatureSpace, Prepared, prepare
 from faq.rerank import CandidateFeatures, Reranker, inner_folds, train_reranker
+from faq.semantic import Encoder, default_encoder, kb_vectors, sentence_text, similarity
 
 __all__ = ["FaqMatcher", "FeatureSpace", "IndexedPoint", "Match", "MatcherConfig", "Prepared", "prepare"]
 
@@ -75,6 +76,8 @@ class MatcherConfig:
     rerank_folds: int = 3
     rerank_max_queries: int = 3000  # out-of-fold questions used to train it (bounds build time)
     rerank_c: float = 1.0
+    semantic: bool = True  # sentence vectors (faq/semantic.py) when the encoder is installed
+    semantic_weight: float = 0.3  # nearest-question vector cosine in the blend (blend / (1 + w))
 
     def space(self) -> FeatureSpace:
         """An unfitted feature space with these settings."""
@@ -112,23 +115,34 @@ def _fit_svm(x: sp.csr_matrix, y: np.ndarray, n_points: int, c: float) -> tuple[
     return coef_t, intercept
 
 
-def _dedupe(texts: Sequence[Prepared], labels: Sequence[int]) -> tuple[list[Prepared], np.ndarray]:
+def _dedupe(
+    texts: Sequence[Prepared], labels: Sequence[int]
+) -> tuple[list[Prepared], np.ndarray, np.ndarray]:
     """Drop questions of a point that normalise to the same text as another of its questions.
 
     Staff lists (and generated paraphrases) often differ only in fillers, particles or a
     synonym; after normalisation they are the same row and would only slow the SVM down and
-    tilt the centroid. The same text under two different points is kept in both.
+    tilt the centroid. The same text under two different points is kept in both. Returns the
+    kept texts, their labels and their positions in the input.
     """
     seen: set[tuple[int, str]] = set()
     out_t: list[Prepared] = []
     out_l: list[int] = []
-    for t, lab in zip(texts, labels, strict=True):
+    kept: list[int] = []
+    for i, (t, lab) in enumerate(zip(texts, labels, strict=True)):
         key = (lab, t.norm)
         if key not in seen:
             seen.add(key)
             out_t.append(t)
             out_l.append(lab)
-    return out_t, np.asarray(out_l)
+            kept.append(i)
+    return out_t, np.asarray(out_l), np.asarray(kept, dtype=np.int64)
+
+
+def _unit_rows(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (m / norms).astype(np.float32)
 
 
 class FaqMatcher:
@@ -142,7 +156,14 @@ class FaqMatcher:
         train_labels: np.ndarray,
         config: MatcherConfig,
         reranker: Reranker | None = None,
+        vectors: np.ndarray | None = None,
+        encoder: Encoder | None = None,
     ) -> None:
+        """Args (besides the obvious): ``vectors``, the sentence vector of each training row
+        (rows of ``train_matrix``), and ``encoder`` to embed questions at query time; both or
+        neither (lexical only)."""
+        if (vectors is None) != (encoder is None):
+            raise ValueError("sentence vectors and their encoder go together")
         self.points = list(points)
         self.space = space
         self.config = config
@@ -162,6 +183,14 @@ class FaqMatcher:
         norms = np.sqrt(np.asarray(cent.multiply(cent).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
         self._cent_t = (sp.diags((1.0 / norms).astype(np.float32)) @ cent).T.tocsr()
+        self.encoder = encoder
+        self._vec: np.ndarray | None = None  # questions x dims, same order as the sparse rows
+        self._vec_cent: np.ndarray | None = None  # points x dims, normalised mean of a point's vectors
+        if vectors is not None:
+            if len(vectors) != train_matrix.shape[0]:
+                raise ValueError("one sentence vector per training row")
+            self._vec = np.ascontiguousarray(vectors[order], dtype=np.float32)
+            self._vec_cent = _unit_rows(member @ self._vec)
         svm = _fit_svm(x, labels, n_points, config.svm_c) if config.svm_weight > 0 else None
         self._coef_t: np.ndarray | None = None
         self._intercept: np.ndarray | None = None
@@ -171,8 +200,13 @@ class FaqMatcher:
         if config.rerank:
             standard = space.transform([prepare(p.standard_question) for p in self.points])
             self._candidates = CandidateFeatures(
-                space, self._train_t, self._starts, self._present, self._cent_t, standard
+                space, self._train_t, self._starts, self._present, self._cent_t, standard, self._vec is not None
             )
+
+    @property
+    def semantic(self) -> bool:
+        """Whether this index uses sentence vectors."""
+        return self._vec is not None
 
     @classmethod
     def build(
@@ -181,6 +215,7 @@ class FaqMatcher:
         config: MatcherConfig | None = None,
         space: FeatureSpace | None = None,
         exclude: set[tuple[int, str]] | None = None,
+        encoder: Encoder | None = None,
     ) -> FaqMatcher:
         """Fit features (unless a fitted ``space`` is given) and classifier over ``points``.
 
@@ -189,26 +224,30 @@ class FaqMatcher:
             config: Feature/ensemble settings.
             space: An already fitted feature space to reuse (calibration folds).
             exclude: ``(point index, question)`` pairs left out of training (cross-validation).
+            encoder: Sentence encoder; default :func:`faq.semantic.default_encoder` when
+                ``config.semantic`` (none if it is not installed).
         """
         if not points:
             raise ValueError("cannot build a matcher over an empty knowledge base")
         config = config or MatcherConfig()
-        texts: list[Prepared] = []
+        raw: list[str] = []
         labels: list[int] = []
         for idx, point in enumerate(points):
             for q in point.questions:
                 if exclude and (idx, q) in exclude:
                     continue
-                texts.append(prepare(q))
+                raw.append(q)
                 labels.append(idx)
-        if not texts:
+        if not raw:
             raise ValueError("no questions to index")
-        texts, label_arr = _dedupe(texts, labels)
+        texts, label_arr, kept = _dedupe([prepare(q) for q in raw], labels)
         if space is None:
             space = config.space().fit(texts)
         x = space.transform(texts)
-        reranker = _fit_reranker(points, space, x, label_arr, config) if config.rerank else None
-        return cls(points, space, x, label_arr, config, reranker)
+        encoder = resolve_encoder(config, encoder)
+        vectors = kb_vectors(encoder, [sentence_text(raw[i]) for i in kept]) if encoder is not None else None
+        reranker = _fit_reranker(points, space, x, label_arr, config, vectors, encoder) if config.rerank else None
+        return cls(points, space, x, label_arr, config, reranker, vectors, encoder)
 
     @classmethod
     def from_rows(
@@ -219,20 +258,43 @@ class FaqMatcher:
         labels: np.ndarray,
         config: MatcherConfig,
         reranker: Reranker | None = None,
+        vectors: np.ndarray | None = None,
+        encoder: Encoder | None = None,
     ) -> FaqMatcher:
         """Build from already vectorised questions (calibration reuses one matrix for all folds)."""
-        return cls(points, space, x, labels, config, reranker)
+        return cls(points, space, x, labels, config, reranker, vectors, encoder)
 
-    def _combine(self, nn: np.ndarray, cent: np.ndarray, dec: np.ndarray | None) -> np.ndarray:
+    def _combine(
+        self, nn: np.ndarray, cent: np.ndarray, dec: np.ndarray | None, sem: np.ndarray | None = None
+    ) -> np.ndarray:
         c = self.config
         if dec is None:
             total = c.nn_weight + c.centroid_weight
-            return np.clip((c.nn_weight * nn + c.centroid_weight * cent) / total, 0.0, 1.0)
-        svm = (np.clip(dec, -1.0, 1.0) + 1.0) / 2.0
-        return np.clip(c.svm_weight * svm + c.nn_weight * nn + c.centroid_weight * cent, 0.0, 1.0)
+            lexical = (c.nn_weight * nn + c.centroid_weight * cent) / total
+        else:
+            svm = (np.clip(dec, -1.0, 1.0) + 1.0) / 2.0
+            lexical = c.svm_weight * svm + c.nn_weight * nn + c.centroid_weight * cent
+        if sem is not None:
+            lexical = (lexical + c.semantic_weight * sem) / (1.0 + c.semantic_weight)
+        return np.clip(lexical, 0.0, 1.0)
 
-    def _parts(self, block: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Ensemble score, nearest-question cosine, centroid cosine and SVM decision (queries x points)."""
+    def _semantic(self, qv: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Nearest-question and centroid cosines of sentence vectors (queries x points)."""
+        if self._vec is None or self._vec_cent is None:
+            return None
+        if qv is None:
+            raise ValueError("this index uses sentence vectors: pass the queries' vectors")
+        sims = qv @ self._vec.T
+        nn = np.zeros((len(qv), len(self.points)), dtype=np.float32)
+        if len(self._starts):
+            nn[:, self._present] = np.maximum.reduceat(sims, self._starts, axis=1)
+        return similarity(nn), similarity(qv @ self._vec_cent.T)
+
+    def _parts(
+        self, block: sp.csr_matrix, qv: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Ensemble score, nearest-question cosine, centroid cosine, SVM decision (queries x
+        points) and the sentence-vector cosines (nearest question, centroid) if any."""
         n_points = len(self.points)
         sims = (block @ self._train_t).toarray()
         nn = np.zeros((block.shape[0], n_points), dtype=np.float32)
@@ -240,25 +302,30 @@ class FaqMatcher:
             nn[:, self._present] = np.maximum.reduceat(sims, self._starts, axis=1)
         cent = (block @ self._cent_t).toarray()
         dec = None if self._coef_t is None else np.asarray(block @ self._coef_t) + self._intercept
-        scores = self._combine(nn, cent, dec)
-        return scores, nn, cent, np.zeros_like(scores) if dec is None else dec.astype(np.float32)
+        sem = self._semantic(qv)
+        scores = self._combine(nn, cent, dec, None if sem is None else sem[0])
+        return scores, nn, cent, np.zeros_like(scores) if dec is None else dec.astype(np.float32), sem
 
-    def score_rows(self, q: sp.csr_matrix) -> np.ndarray:
+    def score_rows(self, q: sp.csr_matrix, qv: np.ndarray | None = None) -> np.ndarray:
         """Ensemble scores (queries x points), each in 0..1, for vectorised queries (no re-ranking)."""
         out = np.empty((q.shape[0], len(self.points)), dtype=np.float32)
         for start in range(0, q.shape[0], 512):
-            out[start : start + 512] = self._parts(q[start : start + 512])[0]
+            end = start + 512
+            out[start:end] = self._parts(q[start:end], None if qv is None else qv[start:end])[0]
         return out
 
-    def candidates(self, q: sp.csr_matrix, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def candidates(
+        self, q: sp.csr_matrix, k: int | None = None, qv: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` candidates by ensemble score and their re-ranking features (see faq/rerank.py)."""
         if self._candidates is None:
             raise ValueError("re-ranking features are off (MatcherConfig.rerank)")
         k = k or self.config.rerank_k
         tops, feats = [], []
         for start in range(0, q.shape[0], 256):
-            block = q[start : start + 256]
-            top, f = self._candidates.batch(block, *self._parts(block), k)
+            end = start + 256
+            block = q[start:end]
+            top, f = self._candidates.batch(block, *self._parts(block, None if qv is None else qv[start:end]), k)
             tops.append(top)
             feats.append(f)
         if not tops:
@@ -266,51 +333,60 @@ class FaqMatcher:
         return np.concatenate(tops), np.concatenate(feats)
 
     def rank_rows(
-        self, q: sp.csr_matrix, k: int = 3, reranker: Reranker | None = None
+        self, q: sp.csr_matrix, k: int = 3, reranker: Reranker | None = None, qv: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Final top-``k`` (point indices, scores in 0..1) of vectorised queries, best first.
 
         With a re-ranker (this matcher's own, or ``reranker`` — calibration passes one trained
         on other folds) the ensemble's top candidates are reordered and rescored by it.
+        ``qv``: the queries' sentence vectors, needed when the index has them.
         """
         model = reranker or self.reranker
         k = min(k, len(self.points))
         if model is None or self._candidates is None:
-            scores = self.score_rows(q)
+            scores = self.score_rows(q, qv)
             top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
             return top, np.take_along_axis(scores, top, axis=1)
-        top, feats = self.candidates(q, max(k, model.k))
+        top, feats = self.candidates(q, max(k, model.k), qv)
         return rerank(top, feats, model, k)
 
-    def score_matrix(self, queries: Sequence[Prepared]) -> np.ndarray:
-        """Ensemble scores (queries x points), each in 0..1 (no re-ranking)."""
-        return self.score_rows(self.space.transform(queries))
+    def _query_vector(self, text: str) -> np.ndarray | None:
+        return None if self.encoder is None else self.encoder.encode([sentence_text(text)])[0]
 
-    def score_one(self, p: Prepared) -> np.ndarray:
+    def score_matrix(self, queries: Sequence[str]) -> np.ndarray:
+        """Ensemble scores (queries x points), each in 0..1 (no re-ranking)."""
+        qv = None if self.encoder is None else self.encoder.encode([sentence_text(q) for q in queries])
+        return self.score_rows(self.space.transform([prepare(q) for q in queries]), qv)
+
+    def score_one(self, text: str) -> np.ndarray:
         """Ensemble scores of one question against every point (no re-ranking)."""
         n_points = len(self.points)
-        cols, vals = self.space.transform_one(p)
-        if len(cols) == 0:
+        cols, vals = self.space.transform_one(prepare(text))
+        qv = self._query_vector(text)
+        sem = self._semantic(None if qv is None else qv[None])
+        if len(cols) == 0 and sem is None:
             return np.zeros(n_points, dtype=np.float32)
         sims = self._train_t[cols].T @ vals  # questions
         nn = np.zeros(n_points, dtype=np.float32)
         nn[self._present] = np.maximum.reduceat(sims, self._starts)
         cent = self._cent_t[cols].T @ vals
         dec = None if self._coef_t is None else vals @ self._coef_t[cols] + self._intercept
-        return self._combine(nn, np.asarray(cent, dtype=np.float32), dec)
+        return self._combine(nn, np.asarray(cent, dtype=np.float32), dec, None if sem is None else sem[0][0])
 
     def query(self, text: str, k: int = 3) -> list[Match]:
         """Top-``k`` knowledge points for ``text``, best first."""
-        p = prepare(text)
         k = min(k, len(self.points))
         if self.reranker is None:
-            scores = self.score_one(p)
+            scores = self.score_one(text)
             top = np.argpartition(-scores, k - 1)[:k]
             top = top[np.argsort(-scores[top], kind="stable")]
             pairs = [(int(i), float(scores[i])) for i in top]
         else:
-            cols, vals = self.space.transform_one(p)
-            pairs = self._rerank_one(cols, vals, k) if len(cols) else [(i, 0.0) for i in range(k)]
+            cols, vals = self.space.transform_one(prepare(text))
+            if len(cols) or self.encoder is not None:
+                pairs = self._rerank_one(cols, vals, k, self._query_vector(text))
+            else:
+                pairs = [(i, 0.0) for i in range(k)]
         return [
             Match(
                 point_id=self.points[i].id,
@@ -322,7 +398,9 @@ class FaqMatcher:
             for i, s in pairs
         ]
 
-    def _rerank_one(self, cols: np.ndarray, vals: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def _rerank_one(
+        self, cols: np.ndarray, vals: np.ndarray, k: int, qv: np.ndarray | None
+    ) -> list[tuple[int, float]]:
         """Top-``k`` of one vectorised question after re-ranking (the latency-critical path)."""
         assert self._candidates is not None and self.reranker is not None
         n_points = len(self.points)
@@ -331,11 +409,13 @@ class FaqMatcher:
             if self._coef_t is None
             else (vals @ self._coef_t[cols] + self._intercept).astype(np.float32)
         )
+        both = self._semantic(None if qv is None else qv[None])
+        sem = None if both is None else (both[0][0], both[1][0])
 
         def ensemble(nn: np.ndarray, cent: np.ndarray, d: np.ndarray) -> np.ndarray:
-            return self._combine(nn, cent, None if self._coef_t is None else d)
+            return self._combine(nn, cent, None if self._coef_t is None else d, None if sem is None else sem[0])
 
-        _, top, feats = self._candidates.one(cols, vals, dec, ensemble, max(k, self.reranker.k))
+        _, top, feats = self._candidates.one(cols, vals, dec, ensemble, max(k, self.reranker.k), sem)
         order, scores = rerank(top[None], feats[None], self.reranker, k)
         return [(int(i), float(s)) for i, s in zip(order[0], scores[0], strict=True)]
 
@@ -347,8 +427,21 @@ def rerank(top: np.ndarray, feats: np.ndarray, model: Reranker, k: int) -> tuple
     return np.take_along_axis(top, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
+def resolve_encoder(config: MatcherConfig, encoder: Encoder | None) -> Encoder | None:
+    """The encoder to use: the one given, else the default one if ``config.semantic``."""
+    if not config.semantic:
+        return None
+    return encoder if encoder is not None else default_encoder()
+
+
 def _fit_reranker(
-    points: Sequence[IndexedPoint], space: FeatureSpace, x: sp.csr_matrix, labels: np.ndarray, config: MatcherConfig
+    points: Sequence[IndexedPoint],
+    space: FeatureSpace,
+    x: sp.csr_matrix,
+    labels: np.ndarray,
+    config: MatcherConfig,
+    vectors: np.ndarray | None = None,
+    encoder: Encoder | None = None,
 ) -> Reranker | None:
     """Train the re-ranker out of fold: each fold of similar questions is asked of a matcher
     built without it (same feature space; only the classifier is refitted)."""
@@ -364,8 +457,12 @@ def _fit_reranker(
         train = fold != f
         if len(asked) == 0 or not train.any():
             continue
-        matcher = FaqMatcher(points, space, x[train], labels[train], config)
-        top, cand = matcher.candidates(x[asked])
+        if vectors is None:
+            matcher = FaqMatcher(points, space, x[train], labels[train], config)
+            top, cand = matcher.candidates(x[asked])
+        else:
+            matcher = FaqMatcher(points, space, x[train], labels[train], config, None, vectors[train], encoder)
+            top, cand = matcher.candidates(x[asked], qv=vectors[asked])
         feats.append(cand)
         hits.append(top == labels[asked][:, None])
     return train_reranker(feats, hits, config.rerank_k, config.rerank_c)

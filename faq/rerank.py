@@ -43,6 +43,9 @@ FEATURES = (
     "log_questions",
     "rank",
 )
+# Added when the index has sentence vectors (faq/semantic.py): cosine with the nearest question's
+# vector and with the point's mean vector.
+SEMANTIC_FEATURES = ("sem_nn", "sem_centroid")
 MIN_GROUPS = 30  # fewer out-of-fold groups with the truth among the candidates: no re-ranker
 
 
@@ -79,7 +82,9 @@ class CandidateFeatures:
         present: np.ndarray,
         cent_t: sp.csr_matrix,
         standard: sp.csr_matrix,
+        semantic: bool = False,
     ) -> None:
+        self.semantic = semantic
         self.train_t, self.starts, self.present, self.cent_t = train_t, starts, present, cent_t
         self.n_points = cent_t.shape[1]
         self.view = space.view
@@ -136,10 +141,28 @@ class CandidateFeatures:
         np.add.at(out, (row, self.view[rows.indices]), rows.data.astype(np.float32) ** 2)
         return np.sqrt(out)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Feature names, in column order."""
+        return FEATURES + (SEMANTIC_FEATURES if self.semantic else ())
+
     def batch(
-        self, q: sp.csr_matrix, scores: np.ndarray, nn: np.ndarray, cent: np.ndarray, dec: np.ndarray, k: int
+        self,
+        q: sp.csr_matrix,
+        scores: np.ndarray,
+        nn: np.ndarray,
+        cent: np.ndarray,
+        dec: np.ndarray,
+        sem: tuple[np.ndarray, np.ndarray] | None,
+        k: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` candidates of each query (by ensemble score) and their features (n x k x f)."""
+        """Top-``k`` candidates of each query (by ensemble score) and their features (n x k x f).
+
+        ``sem``: sentence-vector cosines (nearest question, centroid; queries x points) when the
+        index has them.
+        """
+        if (sem is not None) != self.semantic:
+            raise ValueError("sentence-vector cosines must be given exactly when the index has vectors")
         n = q.shape[0]
         k = min(k, self.n_points)
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -172,10 +195,18 @@ class CandidateFeatures:
         cols.append(inter / _safe(union))
         cols.append(self._log_questions[top])
         cols.append(np.broadcast_to(np.arange(k, dtype=np.float32), (n, k)))
+        if sem is not None:
+            cols += [sem[0][r, top], sem[1][r, top]]
         return top, np.stack(cols, axis=2).astype(np.float32)
 
     def one(
-        self, cols: np.ndarray, vals: np.ndarray, dec: np.ndarray, score: Callable[..., np.ndarray], k: int
+        self,
+        cols: np.ndarray,
+        vals: np.ndarray,
+        dec: np.ndarray,
+        score: Callable[..., np.ndarray],
+        k: int,
+        sem: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`batch` for one question given as ``(columns, values)``: the path of ``ask``.
 
@@ -219,6 +250,8 @@ class CandidateFeatures:
         feats += list(lex.T)
         feats.append(self._log_questions[top])
         feats.append(np.arange(k, dtype=np.float32))
+        if sem is not None:
+            feats += [sem[0][top], sem[1][top]]
         return scores, top, np.stack([np.asarray(f, np.float32).ravel() for f in feats], axis=1)
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm.db import session_scope
@@ -29,12 +30,15 @@ from crm.knowledge import (
     knowledge_version,
     latest_calibration,
     list_valid_points,
+    load_vectors,
     save_calibration,
+    save_vectors,
     today_shanghai,
 )
 from crm.models.knowledge import KnowledgePoint
 from faq.calibrate import Thresholds, calibrate
-from faq.matcher import FaqMatcher, IndexedPoint, Match, MatcherConfig
+from faq.matcher import FaqMatcher, IndexedPoint, Match, MatcherConfig, resolve_encoder
+from faq.semantic import CachedEncoder, Encoder, sentence_text, text_key
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +74,39 @@ def decide(matches: list[Match], thresholds: Thresholds) -> DecisionKind:
     return "choose"
 
 
+def sync_vectors(session: Session, encoder: Encoder | None, points: list[IndexedPoint]) -> int:
+    """Make every question's sentence vector available to ``encoder`` before an index build.
+
+    Vectors already stored in the database are read into the encoder's memory; the rest are
+    computed now and stored, so the next process (or the next import) reads them instead of
+    computing them again. Returns how many were computed. Without a caching encoder (lexical
+    matching only, or a test's encoder) there is nothing to do.
+    """
+    if not isinstance(encoder, CachedEncoder) or not points:
+        return 0
+    missing = encoder.missing([sentence_text(q) for p in points for q in p.questions])
+    if not missing:
+        return 0
+    keys = {text_key(encoder.name, t): t for t in missing}
+    stored = load_vectors(session, list(keys))
+    encoder.remember({keys[k]: np.frombuffer(v, dtype="<f4") for k, v in stored.items()})
+    todo = [t for k, t in keys.items() if k not in stored]
+    if todo:
+        started = time.perf_counter()
+        computed = encoder.encode_kb(todo)
+        rows = {text_key(encoder.name, t): v.astype("<f4").tobytes() for t, v in zip(todo, computed, strict=True)}
+        save_vectors(session, encoder.name, rows)
+        took = time.perf_counter() - started
+        log.info("faq: %d question vectors computed in %.1fs (%d read)", len(todo), took, len(stored))
+    return len(todo)
+
+
 def calibrate_and_store(session: Session, config: MatcherConfig | None = None) -> Thresholds:
     """Cross-validate the current KB and store the thresholds (used by ``bankcare faq import``)."""
     points = [to_indexed(p) for p in list_valid_points(session)]
-    thresholds = calibrate(points, config)
+    encoder = resolve_encoder(config or MatcherConfig(), None)
+    sync_vectors(session, encoder, points)
+    thresholds = calibrate(points, config, encoder=encoder)
     save_calibration(session, knowledge_version(session), thresholds.high, thresholds.low, thresholds.method)
     return thresholds
 
@@ -116,10 +149,12 @@ class FaqService:
             points = [to_indexed(p) for p in list_valid_points(session)]
             stored = latest_calibration(session)
             thresholds = Thresholds(stored.high, stored.low, dict(stored.method or {})) if stored is not None else None
-        matcher = FaqMatcher.build(points, self._config) if points else None
+            encoder = resolve_encoder(self._config or MatcherConfig(), None)
+            sync_vectors(session, encoder, points)
+        matcher = FaqMatcher.build(points, self._config, encoder=encoder) if points else None
         if thresholds is None:
             # No import has calibrated yet (e.g. rows inserted by hand): calibrate in memory.
-            thresholds = calibrate(points, self._config) if points else Thresholds()
+            thresholds = calibrate(points, self._config, encoder=encoder) if points else Thresholds()
         with self._lock:
             self._matcher, self._thresholds, self._version = matcher, thresholds, version
         log.info("faq index built: %d points in %.2fs", len(points), time.perf_counter() - started)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.models.base import Base, UTCDateTime, utcnow
@@ -51,3 +51,20 @@ class KnowledgeCalibration(Base):
     low: Mapped[float] = mapped_column(Float)
     method: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class FaqVector(Base):
+    """A knowledge-base question's sentence vector (see ``faq.semantic``), stored by content.
+
+    ``key`` is the SHA-1 of model name + question text, so a vector is computed once per
+    question and model, whichever process needs it first, and an edited question simply gets a
+    new key. Only knowledge-base questions are stored, never customers' questions, and the
+    question text itself is not kept here.
+    """
+
+    __tablename__ = "faq_vector"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

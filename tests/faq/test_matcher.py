@@ -109,10 +109,13 @@ def test_thresholds_do_not_collapse_on_benchmark_sized_kb(tmp_path: Path) -> Non
     ]
     assert sum(len(p.questions) for p in points) >= 14000
     t = calibrate(points)
-    assert t.high - t.low >= 0.03, t
-    # A real share of cross-validated in-KB questions lands in the grey zone (choices offered).
-    # 0.017 with the re-ranker (it answers 94 % directly at 95 % precision, 92.8 % without it).
-    assert t.method["in_kb_kept_at_low"] - t.method["answered_share_in_kb"] >= 0.012, t.method
+    assert t.low < t.high, t
+    # Some cross-validated in-KB questions land in the grey zone (choices offered). Lexical
+    # re-ranker: 1.7 % of them (94 % answered directly at 95 % precision, 92.8 % without it);
+    # with sentence vectors 0.4 %, because 94.8 % are answered directly: the zone holds what
+    # still helps more than it costs (faq/calibrate.py), and that is less now.
+    assert t.method["in_kb_kept_at_low"] > t.method["answered_share_in_kb"] >= 0.94, t.method
+    assert t.method["out_of_kb_rejected_at_low"] >= 0.8, t.method
 
 
 def test_concept_links_a_relative_the_kb_never_names() -> None:
@@ -123,10 +126,10 @@ def test_concept_links_a_relative_the_kb_never_names() -> None:
         point(2, "手机银行怎么转账", "手机上怎么转钱"),
     ]
     query = "孙女打电话借钱"
-    assert FaqMatcher.build(points).query(query, 1)[0].point_id == 1
+    assert FaqMatcher.build(points, MatcherConfig(semantic=False)).query(query, 1)[0].point_id == 1
     # Without the concept view (and the thesaurus view, which also reads 孙/女) the two points
-    # tie: the concept is what decides.
-    plain = FaqMatcher.build(points, MatcherConfig(concept_weight=0.0, sense_weight=0.0)).query(query, 2)
+    # tie: the concept is what decides. (The sentence encoder knows 孙女 too: it is left out.)
+    plain = FaqMatcher.build(points, MatcherConfig(concept_weight=0.0, sense_weight=0.0, semantic=False)).query(query, 2)
     assert abs(plain[0].score - plain[1].score) < 1e-3
 
 

@@ -12,6 +12,7 @@ from faq.features import prepare
 from faq.io import read_knowledge_file
 from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig, rerank
 from faq.rerank import FEATURES, MIN_GROUPS, Reranker, train_reranker
+from faq.semantic import sentence_text
 from tests.faq.points import point
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,13 +93,23 @@ def test_single_question_features_equal_the_batch_path(demo_matcher: FaqMatcher)
     training use the batch path. They must agree, or thresholds would not fit ``ask``."""
     texts = ["银行卡丢了怎么办", "色保怎么交", "我想存钱", "手机银行转不了账"]
     x = demo_matcher.space.transform([prepare(t) for t in texts])
-    top, feats = demo_matcher.candidates(x)
+    assert demo_matcher.semantic and demo_matcher.encoder is not None
+    qv = demo_matcher.encoder.encode([sentence_text(t) for t in texts])
+    top, feats = demo_matcher.candidates(x, qv=qv)
     cand = demo_matcher._candidates
     assert cand is not None and demo_matcher._coef_t is not None and demo_matcher._intercept is not None
+    assert feats.shape[2] == len(cand.names)
     for i, text in enumerate(texts):
         cols, vals = demo_matcher.space.transform_one(prepare(text))
         dec = (vals @ demo_matcher._coef_t[cols] + demo_matcher._intercept).astype(np.float32)
-        _, top1, feats1 = cand.one(cols, vals, dec, demo_matcher._combine, 10)
+        both = demo_matcher._semantic(qv[i : i + 1])
+        assert both is not None
+        sem = (both[0][0], both[1][0])
+
+        def ensemble(nn: np.ndarray, cent: np.ndarray, d: np.ndarray) -> np.ndarray:
+            return demo_matcher._combine(nn, cent, d, sem[0])  # noqa: B023 (used at once)
+
+        _, top1, feats1 = cand.one(cols, vals, dec, ensemble, 10, sem)
         assert (top1 == top[i]).all()
         np.testing.assert_allclose(feats1, feats[i], atol=1e-5)
 
