@@ -28,11 +28,12 @@ from pathlib import Path
 
 from bench.report import replace_section as write_section
 from crm.db import make_engine, make_sessionmaker, session_scope
-from crm.knowledge import upsert_points
+from crm.knowledge import list_valid_points, upsert_points
 from crm.models.base import Base
+from faq import semantic
 from faq.io import read_knowledge_file
 from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig
-from faq.service import FaqService, calibrate_and_store
+from faq.service import FaqService, calibrate_and_store, sync_vectors, to_indexed
 from faq.text import load_synonyms
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,8 +138,17 @@ def heldout_on_demo(points: list[IndexedPoint]) -> tuple[float, float]:
     return top1 / len(pairs), top3 / len(pairs)
 
 
+def new_process_memory() -> None:
+    """Forget every vector held in memory, as a new process (CLI run, action server) would."""
+    semantic._default = None
+
+
 def run() -> str:
-    # Timings first, in a cold process: the accuracy runs below fill the text-preparation cache.
+    # Cold timings: no vector cache on this host's disk (FAQ_VECTOR_CACHE empty), a new database,
+    # every question embedded once; then a re-import and an index build that read the vectors
+    # back from the database, in fresh encoder memory, as the next CLI run or action server does.
+    os.environ["FAQ_VECTOR_CACHE"] = ""
+    new_process_memory()
     with tempfile.TemporaryDirectory() as tmp:
         kb_file = Path(tmp) / "kb15k.tsv"
         n_questions = synthetic_kb(kb_file)
@@ -148,8 +158,19 @@ def run() -> str:
         t0 = time.perf_counter()
         with session_scope(factory) as session:
             upsert_points(session, read_knowledge_file(kb_file))
+            points = [to_indexed(p) for p in list_valid_points(session)]
+            t_embed0 = time.perf_counter()
+            n_embedded = sync_vectors(session, semantic.default_encoder(), points)
+            t_embed = time.perf_counter() - t_embed0
             thresholds = calibrate_and_store(session)
         t_import = time.perf_counter() - t0
+        new_process_memory()
+        t0 = time.perf_counter()
+        with session_scope(factory) as session:
+            upsert_points(session, read_knowledge_file(kb_file))
+            calibrate_and_store(session)
+        t_reimport = time.perf_counter() - t0
+        new_process_memory()
         service = FaqService(factory, check_interval=3600, background_reload=False)
         t1 = time.perf_counter()
         service.refresh(force=True)
@@ -186,8 +207,10 @@ def run() -> str:
             f"| held-out file vs demo KB ({len(points)} points, {n_demo_q} questions), top-1 / top-3 (n={n}) | {d1:.3f} / {d3:.3f} | |",
             f"| held-out file vs synthetic 15k KB, top-1 | {top1 / n:.3f} | 0.96 |",
             f"| held-out file vs synthetic 15k KB, top-3 | {top3 / n:.3f} | 0.99 |",
-            f"| import + calibration of {n_questions} questions ({len(points)} points) | {t_import:.1f} s | |",
-            f"| index build (service start / hot reload) | {t_index:.1f} s | import+index ≤ 60 s |",
+            f"| first import + calibration of {n_questions} questions ({len(points)} points), every vector new | {t_import:.1f} s | |",
+            f"| of which sentence vectors: {n_embedded} distinct questions embedded | {t_embed:.1f} s | |",
+            f"| re-import + calibration (vectors read from the database) | {t_reimport:.1f} s | |",
+            f"| index build (service start / hot reload, vectors from the database) | {t_index:.1f} s | import+index ≤ 60 s |",
             f"| `ask` latency p50 / p95 | {p50:.1f} / {p95:.1f} ms | p95 ≤ 20 ms |",
             f"| calibrated thresholds high / low | {thresholds.high:.3f} / {thresholds.low:.3f} | from 3-fold CV |",
             "",

@@ -233,6 +233,7 @@ def calibrate(
     """Run the cross-validation and return thresholds with a record of how they were made."""
     if len(points) < folds + 1:
         return Thresholds(method={"kind": "default", "reason": "too few knowledge points to cross-validate"})
+    encoder = resolve_encoder(config or MatcherConfig(), encoder)
     in_score, in_top1, in_top3, oos_score = cross_val_scores(points, folds, config, encoder=encoder)
     high, low, stats = choose_thresholds(in_score, in_top1, in_top3, oos_score, target_precision, oos_share)
     method = {
@@ -243,6 +244,7 @@ def calibrate(
         "n_in_kb": int(len(in_score)),
         "n_out_of_kb": int(len(oos_score)),
         "n_points": len(points),
+        "sentence_vectors": encoder.name if encoder is not None else None,
         "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **stats,
     }

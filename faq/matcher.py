@@ -27,7 +27,15 @@ from sklearn.svm import LinearSVC
 
 from faq.features import FeatureSpace, Prepared, prepare
 from faq.rerank import CandidateFeatures, Reranker, inner_folds, train_reranker
-from faq.semantic import Encoder, default_encoder, kb_vectors, sentence_text, similarity
+from faq.semantic import (
+    SIMILARITY_FLOOR,
+    Encoder,
+    background_similarity,
+    default_encoder,
+    kb_vectors,
+    sentence_text,
+    similarity,
+)
 
 __all__ = ["FaqMatcher", "FeatureSpace", "IndexedPoint", "Match", "MatcherConfig", "Prepared", "prepare"]
 
@@ -77,7 +85,7 @@ class MatcherConfig:
     rerank_max_queries: int = 3000  # out-of-fold questions used to train it (bounds build time)
     rerank_c: float = 1.0
     semantic: bool = True  # sentence vectors (faq/semantic.py) when the encoder is installed
-    semantic_weight: float = 0.3  # nearest-question vector cosine in the blend (blend / (1 + w))
+    semantic_weight: float = 0.3  # point-centroid vector similarity in the blend (blend / (1 + w))
 
     def space(self) -> FeatureSpace:
         """An unfitted feature space with these settings."""
@@ -186,11 +194,18 @@ class FaqMatcher:
         self.encoder = encoder
         self._vec: np.ndarray | None = None  # questions x dims, same order as the sparse rows
         self._vec_cent: np.ndarray | None = None  # points x dims, normalised mean of a point's vectors
+        self._sem_floor = SIMILARITY_FLOOR  # cosine that means "unrelated" in this KB (see background_similarity)
         if vectors is not None:
             if len(vectors) != train_matrix.shape[0]:
                 raise ValueError("one sentence vector per training row")
             self._vec = np.ascontiguousarray(vectors[order], dtype=np.float32)
             self._vec_cent = _unit_rows(member @ self._vec)
+            self._sem_floor = background_similarity(self._vec, labels, self._vec_cent)
+        # Rows [start, end) of each point's questions (empty for points without any).
+        ends = np.r_[self._starts[1:], len(labels)] if len(self._starts) else np.zeros(0, np.int64)
+        self._row_range = (np.zeros(n_points, np.int64), np.zeros(n_points, np.int64))
+        self._row_range[0][self._present] = self._starts
+        self._row_range[1][self._present] = ends
         svm = _fit_svm(x, labels, n_points, config.svm_c) if config.svm_weight > 0 else None
         self._coef_t: np.ndarray | None = None
         self._intercept: np.ndarray | None = None
@@ -288,7 +303,23 @@ class FaqMatcher:
         nn = np.zeros((len(qv), len(self.points)), dtype=np.float32)
         if len(self._starts):
             nn[:, self._present] = np.maximum.reduceat(sims, self._starts, axis=1)
-        return similarity(nn), similarity(qv @ self._vec_cent.T)
+        return similarity(nn, self._sem_floor), similarity(qv @ self._vec_cent.T, self._sem_floor)
+
+    def _semantic_centroid(self, qv: np.ndarray) -> np.ndarray | None:
+        """Centroid similarity of one query vector with every point."""
+        return None if self._vec_cent is None else similarity(self._vec_cent @ qv, self._sem_floor)
+
+    def _semantic_nearest(self, qv: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Nearest-question similarity of one query vector with the given points only."""
+        assert self._vec is not None
+        out = np.zeros(len(points), np.float32)
+        lo, hi = self._row_range[0][points], self._row_range[1][points]
+        has = hi > lo
+        if has.any():
+            rows = np.concatenate([np.arange(a, b) for a, b in zip(lo[has], hi[has], strict=True)])
+            sims = self._vec[rows] @ qv
+            out[has] = np.maximum.reduceat(sims, np.r_[0, np.cumsum(hi[has] - lo[has])[:-1]])
+        return similarity(out, self._sem_floor)
 
     def _parts(
         self, block: sp.csr_matrix, qv: np.ndarray | None = None
@@ -303,7 +334,7 @@ class FaqMatcher:
         cent = (block @ self._cent_t).toarray()
         dec = None if self._coef_t is None else np.asarray(block @ self._coef_t) + self._intercept
         sem = self._semantic(qv)
-        scores = self._combine(nn, cent, dec, None if sem is None else sem[0])
+        scores = self._combine(nn, cent, dec, None if sem is None else sem[1])
         return scores, nn, cent, np.zeros_like(scores) if dec is None else dec.astype(np.float32), sem
 
     def score_rows(self, q: sp.csr_matrix, qv: np.ndarray | None = None) -> np.ndarray:
@@ -363,7 +394,7 @@ class FaqMatcher:
         n_points = len(self.points)
         cols, vals = self.space.transform_one(prepare(text))
         qv = self._query_vector(text)
-        sem = self._semantic(None if qv is None else qv[None])
+        sem = None if qv is None else self._semantic_centroid(qv)
         if len(cols) == 0 and sem is None:
             return np.zeros(n_points, dtype=np.float32)
         sims = self._train_t[cols].T @ vals  # questions
@@ -371,7 +402,7 @@ class FaqMatcher:
         nn[self._present] = np.maximum.reduceat(sims, self._starts)
         cent = self._cent_t[cols].T @ vals
         dec = None if self._coef_t is None else vals @ self._coef_t[cols] + self._intercept
-        return self._combine(nn, np.asarray(cent, dtype=np.float32), dec, None if sem is None else sem[0][0])
+        return self._combine(nn, np.asarray(cent, dtype=np.float32), dec, sem)
 
     def query(self, text: str, k: int = 3) -> list[Match]:
         """Top-``k`` knowledge points for ``text``, best first."""
@@ -409,12 +440,22 @@ class FaqMatcher:
             if self._coef_t is None
             else (vals @ self._coef_t[cols] + self._intercept).astype(np.float32)
         )
-        both = self._semantic(None if qv is None else qv[None])
-        sem = None if both is None else (both[0][0], both[1][0])
+        # Sentence vectors: the centroid similarity of every point (for the blend), the nearest
+        # question's only for the candidates: reading every question's vector (16 MB on the 15k
+        # KB) cost more than the rest of the lexical path.
+        sem_cent = None if qv is None else self._semantic_centroid(qv)
 
         def ensemble(nn: np.ndarray, cent: np.ndarray, d: np.ndarray) -> np.ndarray:
-            return self._combine(nn, cent, None if self._coef_t is None else d, None if sem is None else sem[0])
+            return self._combine(nn, cent, None if self._coef_t is None else d, sem_cent)
 
+        sem = None
+        if qv is not None and sem_cent is not None:
+            vector = qv
+
+            def nearest(points: np.ndarray) -> np.ndarray:
+                return self._semantic_nearest(vector, points)
+
+            sem = (nearest, sem_cent)
         _, top, feats = self._candidates.one(cols, vals, dec, ensemble, max(k, self.reranker.k), sem)
         order, scores = rerank(top[None], feats[None], self.reranker, k)
         return [(int(i), float(s)) for i, s in zip(order[0], scores[0], strict=True)]

@@ -206,7 +206,7 @@ class CandidateFeatures:
         dec: np.ndarray,
         score: Callable[..., np.ndarray],
         k: int,
-        sem: tuple[np.ndarray, np.ndarray] | None = None,
+        sem: tuple[Callable[[np.ndarray], np.ndarray], np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`batch` for one question given as ``(columns, values)``: the path of ``ask``.
 
@@ -250,8 +250,8 @@ class CandidateFeatures:
         feats += list(lex.T)
         feats.append(self._log_questions[top])
         feats.append(np.arange(k, dtype=np.float32))
-        if sem is not None:
-            feats += [sem[0][top], sem[1][top]]
+        if sem is not None:  # (nearest-question similarity of given points, centroid similarity of all)
+            feats += [sem[0](top), sem[1][top]]
         return scores, top, np.stack([np.asarray(f, np.float32).ravel() for f in feats], axis=1)
 
 

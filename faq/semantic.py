@@ -49,10 +49,33 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def similarity(cosine: np.ndarray) -> np.ndarray:
-    """e5 cosines mapped to 0..1: e5 was trained with a low temperature, so even unrelated
-    texts score about 0.7 (its model card says so); below that floor means nothing."""
-    return np.clip((cosine - SIMILARITY_FLOOR) / (1.0 - SIMILARITY_FLOOR), 0.0, 1.0).astype(np.float32)
+def similarity(cosine: np.ndarray, floor: float = SIMILARITY_FLOOR) -> np.ndarray:
+    """Cosines mapped to 0..1 above the cosine that means "unrelated" (``floor``).
+
+    e5 was trained with a low temperature, so even unrelated texts score high (its model card:
+    about 0.7 and up); between short questions of one bank's KB, which share a topic and a
+    style, "unrelated" sits higher still (about 0.85), so the floor is measured per KB by
+    :func:`background_similarity`. Without it an out-of-KB question (今天天气怎么样) drew a
+    third of the full score from vectors alone.
+    """
+    return np.clip((cosine - floor) / (1.0 - floor), 0.0, 1.0).astype(np.float32)
+
+
+def background_similarity(vectors: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> float:
+    """The median cosine between a KB question and the centroids of the *other* points.
+
+    Deterministic: every n-th question, at most 2,000. A KB of one point has no other points;
+    the model's own floor is used then.
+    """
+    if len(centroids) < 2 or len(vectors) == 0:
+        return SIMILARITY_FLOOR
+    step = max(1, len(vectors) // 2000)
+    rows = np.arange(0, len(vectors), step)
+    sims = vectors[rows] @ centroids.T
+    own = np.zeros_like(sims, dtype=bool)
+    own[np.arange(len(rows)), labels[rows]] = True
+    floor = float(np.median(sims[~own]))
+    return min(max(floor, SIMILARITY_FLOOR), 0.95)
 
 
 def sentence_text(question: str) -> str:

@@ -102,14 +102,17 @@ def test_single_question_features_equal_the_batch_path(demo_matcher: FaqMatcher)
     for i, text in enumerate(texts):
         cols, vals = demo_matcher.space.transform_one(prepare(text))
         dec = (vals @ demo_matcher._coef_t[cols] + demo_matcher._intercept).astype(np.float32)
-        both = demo_matcher._semantic(qv[i : i + 1])
-        assert both is not None
-        sem = (both[0][0], both[1][0])
+        # The single path reads only the candidates' question vectors; the batch path all of them.
+        centroid = demo_matcher._semantic_centroid(qv[i])
+        assert centroid is not None
 
         def ensemble(nn: np.ndarray, cent: np.ndarray, d: np.ndarray) -> np.ndarray:
-            return demo_matcher._combine(nn, cent, d, sem[0])  # noqa: B023 (used at once)
+            return demo_matcher._combine(nn, cent, d, centroid)  # noqa: B023 (used at once)
 
-        _, top1, feats1 = cand.one(cols, vals, dec, ensemble, 10, sem)
+        def nearest(points: np.ndarray) -> np.ndarray:
+            return demo_matcher._semantic_nearest(qv[i], points)  # noqa: B023 (used at once)
+
+        _, top1, feats1 = cand.one(cols, vals, dec, ensemble, 10, (nearest, centroid))
         assert (top1 == top[i]).all()
         np.testing.assert_allclose(feats1, feats[i], atol=1e-5)
 
