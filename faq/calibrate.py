@@ -231,9 +231,11 @@ def calibrate(
     encoder: Encoder | None = None,
 ) -> Thresholds:
     """Run the cross-validation and return thresholds with a record of how they were made."""
-    if len(points) < folds + 1:
-        return Thresholds(method={"kind": "default", "reason": "too few knowledge points to cross-validate"})
     encoder = resolve_encoder(config or MatcherConfig(), encoder)
+    vectors = encoder.name if encoder is not None else None  # which index these thresholds fit
+    if len(points) < folds + 1:
+        reason = "too few knowledge points to cross-validate"
+        return Thresholds(method={"kind": "default", "reason": reason, "sentence_vectors": vectors})
     in_score, in_top1, in_top3, oos_score = cross_val_scores(points, folds, config, encoder=encoder)
     high, low, stats = choose_thresholds(in_score, in_top1, in_top3, oos_score, target_precision, oos_share)
     method = {
@@ -244,7 +246,7 @@ def calibrate(
         "n_in_kb": int(len(in_score)),
         "n_out_of_kb": int(len(oos_score)),
         "n_points": len(points),
-        "sentence_vectors": encoder.name if encoder is not None else None,
+        "sentence_vectors": vectors,
         "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **stats,
     }

@@ -181,19 +181,25 @@ class CachedEncoder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
+    def load_from_disk(self, texts: Sequence[str]) -> list[str]:
+        """Load the vectors of ``texts`` that this host's disk cache has; return those texts."""
+        todo = self.missing(texts)
+        if not todo or self.disk is None:
+            return []
+        keys = {text_key(self.name, t): t for t in todo}
+        stored = self.disk.get_many(list(keys))
+        self.remember({keys[k]: np.frombuffer(v, dtype="<f4") for k, v in stored.items()})
+        return [keys[k] for k in stored]
+
     def encode_kb(self, texts: Sequence[str]) -> np.ndarray:
         """:meth:`encode` for knowledge-base questions: also read from and written to the disk cache."""
-        todo = self.missing(texts)
-        if todo and self.disk is not None:
-            keys = {text_key(self.name, t): t for t in todo}
-            stored = self.disk.get_many(list(keys))
-            self.remember({keys[k]: np.frombuffer(v, dtype="<f4") for k, v in stored.items()})
-            new = [t for k, t in keys.items() if k not in stored]
-            if new:
-                vectors = self.encode(new)
-                self.disk.put_many(
-                    {text_key(self.name, t): v.astype("<f4").tobytes() for t, v in zip(new, vectors, strict=True)}
-                )
+        self.load_from_disk(texts)
+        new = self.missing(texts)
+        if new and self.disk is not None:
+            vectors = self.encode(new)
+            self.disk.put_many(
+                {text_key(self.name, t): v.astype("<f4").tobytes() for t, v in zip(new, vectors, strict=True)}
+            )
         return self.encode(texts)
 
     def remember(self, vectors: Mapping[str, np.ndarray]) -> None:

@@ -16,8 +16,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -25,7 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm.db import session_scope
 from crm.knowledge import (
+    KnowledgeDraft,
     KnowledgePointNotFound,
+    UpsertResult,
     get_valid_point,
     knowledge_version,
     latest_calibration,
@@ -34,6 +36,7 @@ from crm.knowledge import (
     save_calibration,
     save_vectors,
     today_shanghai,
+    upsert_points,
 )
 from crm.models.knowledge import KnowledgePoint
 from faq.calibrate import Thresholds, calibrate
@@ -74,41 +77,119 @@ def decide(matches: list[Match], thresholds: Thresholds) -> DecisionKind:
     return "choose"
 
 
-def sync_vectors(session: Session, encoder: Encoder | None, points: list[IndexedPoint]) -> int:
-    """Make every question's sentence vector available to ``encoder`` before an index build.
+def _rows(encoder: Encoder, texts: Sequence[str], vectors: np.ndarray) -> dict[str, bytes]:
+    return {text_key(encoder.name, t): v.astype("<f4").tobytes() for t, v in zip(texts, vectors, strict=True)}
 
-    Vectors already stored in the database are read into the encoder's memory; the rest are
-    computed now and stored, so the next process (or the next import) reads them instead of
-    computing them again. Returns how many were computed. Without a caching encoder (lexical
-    matching only, or a test's encoder) there is nothing to do.
-    """
+
+def pending_vectors(session: Session, encoder: Encoder | None, points: Sequence[IndexedPoint]) -> list[str]:
+    """Questions (as embedded) whose vectors are nowhere yet: not in the encoder's memory, the
+    database or this host's disk cache. Vectors found are loaded into memory on the way, and
+    those found only on disk are stored in the database too (for the other hosts)."""
     if not isinstance(encoder, CachedEncoder) or not points:
-        return 0
+        return []
     missing = encoder.missing([sentence_text(q) for p in points for q in p.questions])
     if not missing:
-        return 0
+        return []
     keys = {text_key(encoder.name, t): t for t in missing}
     stored = load_vectors(session, list(keys))
     encoder.remember({keys[k]: np.frombuffer(v, dtype="<f4") for k, v in stored.items()})
-    todo = [t for k, t in keys.items() if k not in stored]
-    if todo:
+    not_stored = [t for k, t in keys.items() if k not in stored]
+    on_disk = encoder.load_from_disk(not_stored)
+    if on_disk:
+        save_vectors(session, encoder.name, _rows(encoder, on_disk, encoder.encode(on_disk)))
+    return encoder.missing(not_stored)
+
+
+def sync_vectors(session: Session, encoder: Encoder | None, points: Sequence[IndexedPoint]) -> int:
+    """Make every question's sentence vector available to ``encoder`` before an index build:
+    read what is stored, compute and store the rest (so the next process reads them instead).
+    Returns how many were computed. Without a caching encoder (lexical matching, or a test's
+    encoder) there is nothing to do."""
+    todo = pending_vectors(session, encoder, points)
+    if todo and isinstance(encoder, CachedEncoder):
         started = time.perf_counter()
-        computed = encoder.encode_kb(todo)
-        rows = {text_key(encoder.name, t): v.astype("<f4").tobytes() for t, v in zip(todo, computed, strict=True)}
-        save_vectors(session, encoder.name, rows)
-        took = time.perf_counter() - started
-        log.info("faq: %d question vectors computed in %.1fs (%d read)", len(todo), took, len(stored))
+        save_vectors(session, encoder.name, _rows(encoder, todo, encoder.encode_kb(todo)))
+        log.info("faq: %d question vectors computed in %.1fs", len(todo), time.perf_counter() - started)
     return len(todo)
 
 
-def calibrate_and_store(session: Session, config: MatcherConfig | None = None) -> Thresholds:
-    """Cross-validate the current KB and store the thresholds (used by ``bankcare faq import``)."""
+def embed_pending(
+    factory: sessionmaker[Session],
+    encoder: CachedEncoder,
+    texts: Sequence[str],
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int = 512,
+) -> None:
+    """Compute and store the vectors of ``texts``, one transaction per ``chunk``: an interrupted
+    run keeps what it finished, and the next import only computes the rest."""
+    for start in range(0, len(texts), chunk):
+        part = list(texts[start : start + chunk])
+        vectors = encoder.encode_kb(part)
+        with session_scope(factory) as session:
+            save_vectors(session, encoder.name, _rows(encoder, part, vectors))
+        if progress is not None:
+            progress(min(start + chunk, len(texts)), len(texts))
+
+
+def calibrate_and_store(
+    session: Session, config: MatcherConfig | None = None, semantic: bool | None = None
+) -> Thresholds:
+    """Cross-validate the current KB and store the thresholds (used by ``bankcare faq import``).
+
+    ``semantic=False`` calibrates lexical matching (sentence vectors not ready yet); the stored
+    method says which kind it was, and the action servers build that kind of index.
+    """
+    config = config or MatcherConfig()
+    if semantic is False:
+        config = replace(config, semantic=False)
     points = [to_indexed(p) for p in list_valid_points(session)]
-    encoder = resolve_encoder(config or MatcherConfig(), None)
+    encoder = resolve_encoder(config, None)
     sync_vectors(session, encoder, points)
     thresholds = calibrate(points, config, encoder=encoder)
     save_calibration(session, knowledge_version(session), thresholds.high, thresholds.low, thresholds.method)
     return thresholds
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What :func:`import_knowledge` did."""
+
+    result: UpsertResult
+    thresholds: Thresholds  # the final ones
+    lexical_first: Thresholds | None  # stored while vectors were computed, if any were missing
+    embedded: int  # questions whose vectors this import computed
+
+
+def import_knowledge(
+    factory: sessionmaker[Session],
+    drafts: Sequence[KnowledgeDraft],
+    replace_missing: bool = False,
+    on_live: Callable[[UpsertResult, Thresholds, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportOutcome:
+    """Import knowledge points (all or nothing) and calibrate; the KB is live within a minute.
+
+    Embedding a question costs ~8 ms on 2 cores, so a KB of 15,000 new questions would wait two
+    minutes for its vectors. Instead, when vectors are missing, the points and *lexical*
+    thresholds are committed first (the action servers switch to the new KB with a lexical
+    index: ``on_live`` is called then), the vectors are computed and stored in chunks, and the
+    sentence-vector thresholds are stored last (the action servers switch to the full index).
+    An interrupted run leaves a consistent, lexically calibrated KB and the vectors it finished.
+    """
+    encoder = resolve_encoder(MatcherConfig(), None)
+    with session_scope(factory) as session:  # one transaction: all or nothing
+        result = upsert_points(session, drafts, replace=replace_missing)
+        points = [to_indexed(p) for p in list_valid_points(session)]
+        pending = pending_vectors(session, encoder, points)
+        thresholds = calibrate_and_store(session, semantic=False if pending else None)
+    if on_live is not None:
+        on_live(result, thresholds, len(pending))
+    if not pending or not isinstance(encoder, CachedEncoder):
+        return ImportOutcome(result, thresholds, None, 0)
+    embed_pending(factory, encoder, pending, progress)
+    with session_scope(factory) as session:
+        final = calibrate_and_store(session)
+    return ImportOutcome(result, final, thresholds, len(pending))
 
 
 class FaqService:
@@ -140,8 +221,12 @@ class FaqService:
         return self._thresholds
 
     def _current_version(self) -> str:
+        # The calibration is part of the version: an import stores lexical thresholds first and
+        # sentence-vector thresholds when the vectors are ready; each switches the index kind.
         with session_scope(self._factory) as session:
-            return f"{knowledge_version(session)}@{today_shanghai()}"
+            calibration = latest_calibration(session)
+            calibrated = calibration.id if calibration is not None else 0
+            return f"{knowledge_version(session)}@{today_shanghai()}#{calibrated}"
 
     def _build(self, version: str) -> None:
         started = time.perf_counter()
@@ -149,12 +234,17 @@ class FaqService:
             points = [to_indexed(p) for p in list_valid_points(session)]
             stored = latest_calibration(session)
             thresholds = Thresholds(stored.high, stored.low, dict(stored.method or {})) if stored is not None else None
-            encoder = resolve_encoder(self._config or MatcherConfig(), None)
+            config = self._config or MatcherConfig()
+            if thresholds is not None and not thresholds.method.get("sentence_vectors"):
+                # Thresholds fit the index they were calibrated on: lexical ones (vectors still
+                # being computed by an import, or set by hand) get a lexical index.
+                config = replace(config, semantic=False)
+            encoder = resolve_encoder(config, None)
             sync_vectors(session, encoder, points)
-        matcher = FaqMatcher.build(points, self._config, encoder=encoder) if points else None
+        matcher = FaqMatcher.build(points, config, encoder=encoder) if points else None
         if thresholds is None:
             # No import has calibrated yet (e.g. rows inserted by hand): calibrate in memory.
-            thresholds = calibrate(points, self._config, encoder=encoder) if points else Thresholds()
+            thresholds = calibrate(points, config, encoder=encoder) if points else Thresholds()
         with self._lock:
             self._matcher, self._thresholds, self._version = matcher, thresholds, version
         log.info("faq index built: %d points in %.2fs", len(points), time.perf_counter() - started)

@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.faq import demo_points
 from crm.db import session_scope
-from crm.knowledge import upsert_points
-from crm.models.knowledge import FaqVector, KnowledgePoint
+from crm.knowledge import UpsertResult, save_calibration, upsert_points
+from crm.models.knowledge import FaqVector, KnowledgeCalibration
 from faq import semantic
+from faq.calibrate import Thresholds
 from faq.io import read_knowledge_file
 from faq.matcher import FaqMatcher, MatcherConfig
 from faq.semantic import CachedEncoder, DiskCache, E5Encoder, sentence_text, text_key
-from faq.service import FaqService, calibrate_and_store, sync_vectors, to_indexed
+from faq.service import FaqService, calibrate_and_store, import_knowledge
 
 
 class CountingEncoder:
@@ -126,26 +127,57 @@ def test_disk_cache_keeps_kb_questions_only(tmp_path: Path, e5: E5Encoder) -> No
     np.testing.assert_allclose(again[0], kb[0])
 
 
-def test_import_stores_vectors_and_the_next_process_reads_them(
+def test_import_is_live_lexically_first_then_switches_to_vectors(
     factory: sessionmaker[Session], small_kb: Path, e5: E5Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     counting = CountingEncoder(e5)
     monkeypatch.setattr(semantic, "_default", CachedEncoder(counting))  # no disk cache: the database only
-    with session_scope(factory) as session:
-        upsert_points(session, read_knowledge_file(small_kb))
-        calibrate_and_store(session)
+    service = FaqService(factory, background_reload=False)
+    seen_live: list[tuple[int, bool]] = []
+
+    def on_live(result: UpsertResult, thresholds: Thresholds, pending: int) -> None:
+        # Committed already: a running action server answers from the new KB, lexically.
+        service.refresh(force=True)
+        assert service.ask("卡丢了怎么办", 1)[0].standard_question == "银行卡丢了怎么挂失"
+        assert service._matcher is not None
+        seen_live.append((pending, service._matcher.semantic))
+        assert thresholds.method["sentence_vectors"] is None
+
+    outcome = import_knowledge(factory, read_knowledge_file(small_kb), on_live=on_live)
     questions = {
         sentence_text(q) for p in read_knowledge_file(small_kb) for q in (p.standard_question, *p.similar_questions)
     }
-    assert set(counting.embedded) >= questions
+    assert seen_live == [(len(questions), False)]
+    assert outcome.embedded == len(questions) and outcome.lexical_first is not None
+    assert outcome.thresholds.method["sentence_vectors"] == semantic.MODEL_NAME
     with session_scope(factory) as session:
         assert session.scalar(select(func.count()).select_from(FaqVector)) == len(questions)
-    # A new process (empty memory) builds its index from the stored vectors, embedding nothing.
+        assert session.scalar(select(func.count()).select_from(KnowledgeCalibration)) == 2
+    # The action server follows the newest calibration to the vector index.
+    service.refresh(force=True)
+    assert service._matcher is not None and service._matcher.semantic
+    # A new process (empty memory) reads the stored vectors: only the customer's question is embedded.
     counting.embedded.clear()
     monkeypatch.setattr(semantic, "_default", CachedEncoder(counting))
-    service = FaqService(factory, background_reload=False)
-    assert service.ask("我的卡找不着了", 1)[0].standard_question == "银行卡丢了怎么挂失"
-    assert counting.embedded == ["我的卡找不着了"]  # only the customer's question
+    fresh = FaqService(factory, background_reload=False)
+    assert fresh.ask("我的卡找不着了", 1)[0].standard_question == "银行卡丢了怎么挂失"
+    assert counting.embedded == ["我的卡找不着了"]
+    # Importing again with every vector stored is one step, calibrated with vectors at once.
+    again = import_knowledge(factory, read_knowledge_file(small_kb))
+    assert again.lexical_first is None and again.embedded == 0
+    assert again.thresholds.method["sentence_vectors"] == semantic.MODEL_NAME
+
+
+def test_lexical_thresholds_get_a_lexical_index(factory: sessionmaker[Session], small_kb: Path) -> None:
+    """Thresholds only fit the kind of index they were calibrated on (e.g. set by hand, or an
+    import whose vectors are still being computed)."""
     with session_scope(factory) as session:
-        points = [to_indexed(p) for p in session.scalars(select(KnowledgePoint))]
-        assert sync_vectors(session, semantic.default_encoder(), points) == 0
+        upsert_points(session, read_knowledge_file(small_kb))
+        save_calibration(session, "test", high=0.7, low=0.3, method={"kind": "test"})
+    service = FaqService(factory, background_reload=False)
+    service.ask("卡丢了怎么办")
+    assert service._matcher is not None and not service._matcher.semantic
+    with session_scope(factory) as session:
+        calibrate_and_store(session)
+    service.refresh(force=True)
+    assert service._matcher is not None and service._matcher.semantic
