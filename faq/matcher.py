@@ -16,14 +16,11 @@ similar questions). Every score is in 0..1 so thresholds can be calibrated (see
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.svm import LinearSVC
 
 from faq.features import FeatureSpace, Prepared, prepare
 from faq.rerank import CandidateFeatures, Reranker, inner_folds, train_reranker
@@ -36,6 +33,7 @@ from faq.semantic import (
     sentence_text,
     similarity,
 )
+from faq.svm import fit_one_vs_rest
 
 __all__ = ["FaqMatcher", "FeatureSpace", "IndexedPoint", "Match", "MatcherConfig", "Prepared", "prepare"]
 
@@ -77,6 +75,7 @@ class MatcherConfig:
     max_features: int = 150_000
     svm_c: float = 3.0
     svm_weight: float = 0.8
+    svm_exact_budget: int = 1_000_000  # points x questions up to which the SVM is exact (faq/svm.py)
     nn_weight: float = 0.1
     centroid_weight: float = 0.1
     rerank: bool = True  # learned re-ranker over the ensemble's top candidates (faq/rerank.py)
@@ -96,31 +95,6 @@ class MatcherConfig:
             self.max_features,
             self.sense_level,
         )
-
-
-def _fit_svm(x: sp.csr_matrix, y: np.ndarray, n_points: int, c: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """One-vs-rest linear SVM; returns (features x points) coefficients and intercepts.
-
-    Points without training rows get zero weights and intercept -1 so they never win.
-    """
-    present = np.unique(y)
-    if len(present) < 2:
-        return None
-    svm = LinearSVC(C=c, dual=True, max_iter=1000, tol=1e-3, random_state=0)  # reproducible builds
-    with warnings.catch_warnings():
-        # A not-quite-converged OvR problem still ranks fine; don't fail an import over it.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        svm.fit(x, y)
-    coef_small = svm.coef_.astype(np.float32)
-    icpt_small = svm.intercept_.astype(np.float32)
-    if len(present) == 2:  # binary LinearSVC returns one row for classes[1]
-        coef_small = np.vstack([-coef_small, coef_small])
-        icpt_small = np.r_[-icpt_small, icpt_small]
-    coef_t = np.zeros((x.shape[1], n_points), dtype=np.float32)
-    intercept = np.full(n_points, -1.0, dtype=np.float32)
-    coef_t[:, present] = coef_small.T
-    intercept[present] = icpt_small
-    return coef_t, intercept
 
 
 def _dedupe(
@@ -206,7 +180,11 @@ class FaqMatcher:
         self._row_range = (np.zeros(n_points, np.int64), np.zeros(n_points, np.int64))
         self._row_range[0][self._present] = self._starts
         self._row_range[1][self._present] = ends
-        svm = _fit_svm(x, labels, n_points, config.svm_c) if config.svm_weight > 0 else None
+        svm = (
+            fit_one_vs_rest(x, labels, n_points, config.svm_c, config.svm_exact_budget)
+            if config.svm_weight > 0
+            else None
+        )
         self._coef_t: np.ndarray | None = None
         self._intercept: np.ndarray | None = None
         if svm is not None:

@@ -174,6 +174,7 @@ class CandidateFeatures:
         for v in range(len(VIEWS)):
             qv = q.copy()
             qv.data = np.where(qviews == v, q.data, 0.0).astype(np.float32)
+            qv.eliminate_zeros()  # stored zeros would cost a full product per view
             sims = (qv @ self.train_t).toarray() / self._xn[:, v]
             best = np.zeros((n, self.n_points), np.float32)
             if len(self.starts):
