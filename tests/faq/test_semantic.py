@@ -143,7 +143,8 @@ def test_import_is_live_lexically_first_then_switches_to_vectors(
         seen_live.append((pending, service._matcher.semantic))
         assert thresholds.method["sentence_vectors"] is None
 
-    outcome = import_knowledge(factory, read_knowledge_file(small_kb), on_live=on_live)
+    # inline_max=0: as if this KB were too large to embed within the import.
+    outcome = import_knowledge(factory, read_knowledge_file(small_kb), on_live=on_live, inline_max=0)
     questions = {
         sentence_text(q) for p in read_knowledge_file(small_kb) for q in (p.standard_question, *p.similar_questions)
     }
@@ -166,6 +167,31 @@ def test_import_is_live_lexically_first_then_switches_to_vectors(
     again = import_knowledge(factory, read_knowledge_file(small_kb))
     assert again.lexical_first is None and again.embedded == 0
     assert again.thresholds.method["sentence_vectors"] == semantic.MODEL_NAME
+
+
+def test_a_small_import_embeds_within_the_import(
+    factory: sessionmaker[Session], small_kb: Path, e5: E5Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting = CountingEncoder(e5)
+    monkeypatch.setattr(semantic, "_default", CachedEncoder(counting))
+    service = FaqService(factory, background_reload=False)
+    live: list[tuple[int, str | None]] = []
+
+    def on_live(result: UpsertResult, thresholds: Thresholds, pending: int) -> None:
+        live.append((pending, thresholds.method["sentence_vectors"]))
+        service.refresh(force=True)
+        assert service._matcher is not None and service._matcher.semantic  # never a lexical interlude
+
+    outcome = import_knowledge(factory, read_knowledge_file(small_kb), on_live=on_live)
+    questions = {
+        sentence_text(q) for p in read_knowledge_file(small_kb) for q in (p.standard_question, *p.similar_questions)
+    }
+    assert live == [(0, semantic.MODEL_NAME)]
+    assert outcome.lexical_first is None and outcome.embedded == len(questions)
+    assert sorted(counting.embedded) == sorted(questions)
+    with session_scope(factory) as session:
+        assert session.scalar(select(func.count()).select_from(FaqVector)) == len(questions)
+        assert session.scalar(select(func.count()).select_from(KnowledgeCalibration)) == 1
 
 
 def test_lexical_thresholds_get_a_lexical_index(factory: sessionmaker[Session], small_kb: Path) -> None:
