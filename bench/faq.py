@@ -24,12 +24,14 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.report import replace_section as write_section
 from crm.db import make_engine, make_sessionmaker
 from crm.models.base import Base
 from faq import semantic
+from faq.features import prepare
 from faq.io import read_knowledge_file
 from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig
 from faq.service import FaqService, import_knowledge
@@ -39,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KB = ROOT / "nlu_data" / "faq" / "knowledge_base.tsv"
 HELDOUT = ROOT / "bench" / "data" / "faq_heldout.tsv"
 TARGET_QUESTIONS = 15000
+BANK_SPLIT = 6  # answers per demo point in the bank-shaped KB (163 x 6 = 978)
 SECTION = "## FAQ (make bench-faq)"
 PREFIXES = ["", "", "请问", "你好，", "您好，请问", "我想问一下", "问一下", "麻烦问下"]
 SUFFIXES = ["", "", "？", "啊", "呢", "呀", "，谢谢", "？急"]
@@ -83,6 +86,79 @@ def synthetic_kb(out: Path, seed: int = 42) -> int:
             total += len(qlist)
             w.writerow([std, "|".join(qlist[1:]), answer, category])
     return total
+
+
+def bank_shaped_kb(source: Path, out: Path, per_answer: int = BANK_SPLIT, seed: int = 5) -> int:
+    """The synthetic 15k KB dealt into ``per_answer`` answers per demo point (about 980 answers of
+    ~15 questions, the shape of the bank's KB in the issue: 15k questions on 940 answers). Its
+    answers are indistinguishable by design, so it is for timing only. Returns the point count."""
+    rng = random.Random(seed)
+    with source.open(encoding="utf-8") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))[1:]
+    n = 0
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        w.writerow(["standard_question", "similar_questions", "answer", "category"])
+        for std, similar, answer, category in rows:
+            questions = [std, *similar.split("|")]
+            rng.shuffle(questions)
+            for j in range(per_answer):
+                part = questions[j::per_answer]
+                if part:
+                    w.writerow([part[0], "|".join(part[1:]), f"{answer}（{j + 1}）", category])
+                    n += 1
+    return n
+
+
+def ask_latency(service: FaqService, questions: Sequence[str]) -> tuple[float, float]:
+    """p50 / p95 of ``service.ask`` in milliseconds, each question asked for the first time:
+    customers' questions are cached in memory once asked (vector and tokens), so earlier asks
+    of the same questions are forgotten first."""
+    encoder = semantic.default_encoder()
+    if encoder is not None:
+        encoder.forget([semantic.sentence_text(q) for q in questions])
+    prepare.cache_clear()
+    latencies = []
+    for question in questions:
+        s = time.perf_counter()
+        service.ask(question, 3)
+        latencies.append((time.perf_counter() - s) * 1000)
+    lat = sorted(latencies)
+    return statistics.median(lat), lat[int(0.95 * (len(lat) - 1))]
+
+
+def bank_shaped_timings(kb_file: Path, tmp: Path) -> dict[str, float]:
+    """Import, calibration, index build and ``ask`` on the bank-shaped KB, first lexically (what
+    goes live before the vectors), then with the vectors (computed by the 15k import before:
+    same questions, still in this process's memory, so no embedding is timed twice)."""
+    bank_file = tmp / "kb_bank.tsv"
+    out: dict[str, float] = {"points": bank_shaped_kb(kb_file, bank_file)}
+    engine = make_engine(f"sqlite:///{tmp}/bank.db")
+    Base.metadata.create_all(engine)
+    factory = make_sessionmaker(engine)
+    drafts = read_knowledge_file(bank_file)
+    questions = [q for q, _ in heldout_pairs()]
+    os.environ["FAQ_SEMANTIC"] = "0"
+    try:
+        t0 = time.perf_counter()
+        import_knowledge(factory, drafts)
+        out["import_lexical"] = time.perf_counter() - t0
+        lexical = FaqService(factory, check_interval=3600, background_reload=False)
+        t0 = time.perf_counter()
+        lexical.refresh(force=True)
+        out["index_lexical"] = time.perf_counter() - t0
+    finally:
+        os.environ.pop("FAQ_SEMANTIC")
+    t0 = time.perf_counter()
+    import_knowledge(factory, drafts)
+    out["import_vectors"] = time.perf_counter() - t0
+    service = FaqService(factory, check_interval=3600, background_reload=False)
+    t0 = time.perf_counter()
+    service.refresh(force=True)
+    out["index_vectors"] = time.perf_counter() - t0
+    out["p50"], out["p95"] = ask_latency(service, questions)
+    engine.dispose()
+    return out
 
 
 def demo_points(path: Path = KB) -> list[IndexedPoint]:
@@ -183,21 +259,17 @@ def run() -> str:
         t_index = time.perf_counter() - t1
         pairs = heldout_pairs()
         top1 = top3 = 0
-        latencies: list[float] = []
+        p50, p95 = ask_latency(service, [q for q, _ in pairs])
         for question, expected in pairs:
-            s = time.perf_counter()
-            matches = service.ask(question, 3)
-            latencies.append((time.perf_counter() - s) * 1000)
-            answers = [m.answer for m in matches]
+            answers = [m.answer for m in service.ask(question, 3)]
             top1 += bool(answers) and answers[0] == expected
             top3 += expected in answers
         engine.dispose()
+        bank = bank_shaped_timings(kb_file, Path(tmp))
     points = demo_points()
     n_demo_q = sum(len(p.questions) for p in points)
     k1, k3, kn = kfold_heldout(points)
     d1, d3 = heldout_on_demo(points)
-    lat = sorted(latencies)
-    p50, p95 = statistics.median(lat), lat[int(0.95 * (len(lat) - 1))]
     n = len(pairs)
     load = os.getloadavg()[0]
     return "\n".join(
@@ -220,6 +292,9 @@ def run() -> str:
             f"| index build with vectors (service start / hot reload) | {t_index:.1f} s | import+index ≤ 60 s |",
             f"| `ask` latency p50 / p95 | {p50:.1f} / {p95:.1f} ms | p95 ≤ 20 ms |",
             f"| calibrated thresholds high / low | {thresholds.high:.3f} / {thresholds.low:.3f} | from 3-fold CV |",
+            f"| bank-shaped KB (same questions on {bank['points']:.0f} answers), lexical: import + calibration / index build | {bank['import_lexical']:.1f} / {bank['index_lexical']:.1f} s | import+index ≤ 60 s |",
+            f"| bank-shaped KB with vectors (already computed): import + calibration / index build | {bank['import_vectors']:.1f} / {bank['index_vectors']:.1f} s | import+index ≤ 60 s |",
+            f"| bank-shaped KB `ask` latency p50 / p95 | {bank['p50']:.1f} / {bank['p95']:.1f} ms | p95 ≤ 20 ms |",
             "",
             *NOTES,
             "",
@@ -338,6 +413,19 @@ NOTES = [
     "calibration. `ask` adds one query embedding (~10-12 ms): nearest questions are read for the",
     "top candidates only, and BLAS runs on one thread beside the encoder's OpenMP threads (p50 32 ->",
     "14 ms on the demo KB).",
+    "",
+    "Many answers (faq/svm.py, 2026-11-30). The issue's bank has 15k questions on 940 answers; the",
+    "15k KB above has 163. liblinear's one-vs-rest trains one problem per answer over every",
+    "question, so on the bank-shaped KB (the same questions dealt into 978 answers; timing only,",
+    "its answers are indistinguishable by design) an index build took 72 s and a calibration 41 s.",
+    "Above 1M answers x questions each answer's problem now keeps its own questions, every question",
+    "of its 20 nearest answers (centroid cosine) and a fixed sample of 1,000 others: build 12 s,",
+    "calibration 20 s. Forcing it on the 15k and demo KBs: k-fold 0.947 -> 0.946, held-out vs demo",
+    "0.971 -> 0.969, vs 15k 0.967 -> 0.971 (the 15k KB is above the budget, so its row uses it).",
+    "Threads would halve its time but make builds differ (liblinear's random generator is",
+    "process-wide). Also: per-view candidate cosines kept stored zeros, a full product per view.",
+    "Imports of up to 1,000 new questions embed them within the import (no lexical interlude).",
+    "The `ask` rows time each question asked for the first time (vector and tokens not cached).",
 ]
 
 

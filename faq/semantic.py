@@ -208,6 +208,12 @@ class CachedEncoder:
             for text, v in vectors.items():
                 self._put(text, np.asarray(v, np.float32))
 
+    def forget(self, texts: Sequence[str]) -> None:
+        """Drop ``texts`` from memory (a benchmark times questions as if never asked before)."""
+        with self._lock:
+            for text in texts:
+                self._cache.pop(text, None)
+
     def _put(self, text: str, v: np.ndarray) -> None:
         self._cache[text] = v
         self._cache.move_to_end(text)
