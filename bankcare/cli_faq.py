@@ -75,6 +75,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if outcome.lexical_first is not None:
         t = outcome.thresholds
         print(f"句向量完成，已重新校准：阈值 high={t.high:.3f} low={t.low:.3f}")
+    if outcome.pruned:
+        print(f"已清理 {outcome.pruned} 条不再用到的句向量（改过或删掉的问题）。")
     return 0
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -227,3 +227,14 @@ def save_vectors(session: Session, model: str, vectors: dict[str, bytes]) -> int
         rows = [{"key": k, "model": model, "vector": v, "created_at": now} for k, v in chunk]
         session.execute(dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=["key"]))
     return len(items)
+
+
+def prune_vectors(session: Session, keep: Iterable[str]) -> int:
+    """Delete the stored sentence vectors whose key is not in ``keep`` (questions since edited or
+    removed, or another model's); returns how many. Derived data: a vector dropped by mistake is
+    only computed again."""
+    wanted = set(keep)
+    stale = [key for key in session.scalars(select(FaqVector.key)) if key not in wanted]
+    for start in range(0, len(stale), _VECTOR_CHUNK):
+        session.execute(delete(FaqVector).where(FaqVector.key.in_(stale[start : start + _VECTOR_CHUNK])))
+    return len(stale)

@@ -28,11 +28,13 @@ from crm.knowledge import (
     KnowledgeDraft,
     KnowledgePointNotFound,
     UpsertResult,
+    export_points,
     get_valid_point,
     knowledge_version,
     latest_calibration,
     list_valid_points,
     load_vectors,
+    prune_vectors,
     save_calibration,
     save_vectors,
     today_shanghai,
@@ -161,6 +163,7 @@ class ImportOutcome:
     thresholds: Thresholds  # the final ones
     lexical_first: Thresholds | None  # stored while vectors were computed, if any were missing
     embedded: int  # questions whose vectors this import computed
+    pruned: int = 0  # stored vectors no active question uses any more, deleted
 
 
 def import_knowledge(
@@ -195,12 +198,26 @@ def import_knowledge(
         thresholds = calibrate_and_store(session, semantic=False if pending and not inline else None)
     if on_live is not None:
         on_live(result, thresholds, 0 if inline else len(pending))
-    if inline or not pending or not isinstance(encoder, CachedEncoder):
-        return ImportOutcome(result, thresholds, None, len(pending) if inline else 0)
+    if not isinstance(encoder, CachedEncoder):
+        return ImportOutcome(result, thresholds, None, 0)
+    if inline or not pending:
+        return ImportOutcome(result, thresholds, None, len(pending), _prune(factory, encoder))
     embed_pending(factory, encoder, pending, progress)
     with session_scope(factory) as session:
         final = calibrate_and_store(session)
-    return ImportOutcome(result, final, thresholds, len(pending))
+    return ImportOutcome(result, final, thresholds, len(pending), _prune(factory, encoder))
+
+
+def _prune(factory: sessionmaker[Session], encoder: Encoder) -> int:
+    """Drop stored vectors of questions no active point has (any validity window: a point valid
+    from next month keeps its vectors)."""
+    with session_scope(factory) as session:
+        keep = {
+            text_key(encoder.name, sentence_text(q))
+            for p in export_points(session, include_inactive=False)
+            for q in (p.standard_question, *p.similar_questions)
+        }
+        return prune_vectors(session, keep)
 
 
 class FaqService:

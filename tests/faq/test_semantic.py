@@ -194,6 +194,24 @@ def test_a_small_import_embeds_within_the_import(
         assert session.scalar(select(func.count()).select_from(KnowledgeCalibration)) == 1
 
 
+def test_import_drops_vectors_no_question_uses(
+    factory: sessionmaker[Session], small_kb: Path, e5: E5Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(semantic, "_default", CachedEncoder(e5))
+    import_knowledge(factory, read_knowledge_file(small_kb))
+    edited = small_kb.read_text("utf-8").replace("卡被偷了咋办", "卡让人偷了怎么办")
+    small_kb.write_text(edited, encoding="utf-8")
+    outcome = import_knowledge(factory, read_knowledge_file(small_kb))
+    assert outcome.embedded == 1 and outcome.pruned == 1
+    questions = {
+        text_key(semantic.MODEL_NAME, sentence_text(q))
+        for p in read_knowledge_file(small_kb)
+        for q in (p.standard_question, *p.similar_questions)
+    }
+    with session_scope(factory) as session:
+        assert set(session.scalars(select(FaqVector.key))) == questions
+
+
 def test_lexical_thresholds_get_a_lexical_index(factory: sessionmaker[Session], small_kb: Path) -> None:
     """Thresholds only fit the kind of index they were calibrated on (e.g. set by hand, or an
     import whose vectors are still being computed)."""
