@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from crm.db import session_scope
 from crm.knowledge import upsert_points
 from crm.models.knowledge import KnowledgePoint
 from faq.io import read_knowledge_file
-from faq.service import FaqService
+from faq.service import REBUILD_NICE, FaqService
 
 
 class FakeClock:
@@ -44,6 +46,34 @@ def test_hot_reload_after_staff_edit(factory: sessionmaker[Session], small_kb: P
     service.ask("银行几点上班")
     service.wait_for_reload()
     assert service.ask("银行几点上班")[0].answer == "工作日8:30-17:30，周六上午营业。"
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are a POSIX feature")
+def test_background_rebuild_runs_at_low_priority(
+    factory: sessionmaker[Session], small_kb: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers keep their latency while an index is rebuilt: the rebuild thread yields the CPU."""
+    with session_scope(factory) as session:
+        upsert_points(session, read_knowledge_file(small_kb))
+    clock = FakeClock()
+    service = FaqService(factory, check_interval=5, clock=clock)
+    service.ask("银行几点上班")  # the first build: in the asking thread, at its priority
+    seen: list[int] = []
+    build = FaqService._build
+
+    def recording_build(self: FaqService, version: str) -> None:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        build(self, version)
+
+    monkeypatch.setattr(FaqService, "_build", recording_build)
+    with session_scope(factory) as session:
+        session.scalars(select(KnowledgePoint)).first().answer = "改过的答案。"  # type: ignore[union-attr]
+    clock.now = 6.0
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    service.ask("银行几点上班")
+    service.wait_for_reload()
+    assert seen == [REBUILD_NICE]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # the asking thread is untouched
 
 
 def test_inactive_points_disappear(factory: sessionmaker[Session], small_kb: Path) -> None:
