@@ -24,7 +24,7 @@ import re
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.report import replace_section as write_section
 from crm.db import make_engine, make_sessionmaker, session_scope
+from crm.knowledge import KnowledgeDraft
 from crm.models.base import Base
 from crm.models.knowledge import KnowledgePoint
 from faq import semantic
@@ -66,30 +67,40 @@ def paraphrase(q: str, rng: random.Random, swaps: list[tuple[str, str]]) -> str:
     return rng.choice(PREFIXES) + s + rng.choice(SUFFIXES)
 
 
+def read_kb_rows(path: Path) -> list[list[str]]:
+    """The rows of a shape-(b) TSV, header left out."""
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.reader(fh, delimiter="\t"))[1:]
+
+
+def write_kb(out: Path, rows: Iterable[Sequence[str]]) -> None:
+    """Write (standard question, similar questions joined by |, answer, category) rows as shape (b)."""
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        w.writerow(["standard_question", "similar_questions", "answer", "category"])
+        w.writerows(rows)
+
+
 def synthetic_kb(out: Path, seed: int = 42) -> int:
     """Write a shape-(b) TSV with about TARGET_QUESTIONS questions; return the count."""
     rng = random.Random(seed)
     swaps = [(c, v) for v, c in load_synonyms()]
-    with KB.open(encoding="utf-8") as fh:
-        rows = list(csv.reader(fh, delimiter="\t"))[1:]
+    rows = read_kb_rows(KB)
     per_point = TARGET_QUESTIONS // len(rows)
-    total = 0
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        w.writerow(["standard_question", "similar_questions", "answer", "category"])
-        for std, similar, answer, category in rows:
-            base = [std, *similar.split("|")]
-            qs = dict.fromkeys(base)
-            tries = 0
-            while len(qs) < per_point and tries < per_point * 20:
-                tries += 1
-                p = re.sub(r"[|\t\n]", "", paraphrase(rng.choice(base), rng, swaps))
-                if p:
-                    qs.setdefault(p)
-            qlist = list(qs)
-            total += len(qlist)
-            w.writerow([std, "|".join(qlist[1:]), answer, category])
-    return total
+    out_rows = []
+    for std, similar, answer, category in rows:
+        base = [std, *similar.split("|")]
+        qs = dict.fromkeys(base)
+        tries = 0
+        while len(qs) < per_point and tries < per_point * 20:
+            tries += 1
+            p = re.sub(r"[|\t\n]", "", paraphrase(rng.choice(base), rng, swaps))
+            if p:
+                qs.setdefault(p)
+        qlist = list(qs)
+        out_rows.append([std, "|".join(qlist[1:]), answer, category])
+    write_kb(out, out_rows)
+    return sum(len(r[1].split("|")) + 1 if r[1] else 1 for r in out_rows)
 
 
 def bank_shaped_kb(source: Path, out: Path, per_answer: int = BANK_SPLIT, seed: int = 5) -> int:
@@ -97,21 +108,16 @@ def bank_shaped_kb(source: Path, out: Path, per_answer: int = BANK_SPLIT, seed: 
     ~15 questions, the shape of the bank's KB in the issue: 15k questions on 940 answers). Its
     answers are indistinguishable by design, so it is for timing only. Returns the point count."""
     rng = random.Random(seed)
-    with source.open(encoding="utf-8") as fh:
-        rows = list(csv.reader(fh, delimiter="\t"))[1:]
-    n = 0
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        w.writerow(["standard_question", "similar_questions", "answer", "category"])
-        for std, similar, answer, category in rows:
-            questions = [std, *similar.split("|")]
-            rng.shuffle(questions)
-            for j in range(per_answer):
-                part = questions[j::per_answer]
-                if part:
-                    w.writerow([part[0], "|".join(part[1:]), f"{answer}（{j + 1}）", category])
-                    n += 1
-    return n
+    out_rows = []
+    for std, similar, answer, category in read_kb_rows(source):
+        questions = [std, *similar.split("|")]
+        rng.shuffle(questions)
+        for j in range(per_answer):
+            part = questions[j::per_answer]
+            if part:
+                out_rows.append([part[0], "|".join(part[1:]), f"{answer}（{j + 1}）", category])
+    write_kb(out, out_rows)
+    return len(out_rows)
 
 
 def ask_latency(service: FaqService, questions: Sequence[str]) -> tuple[float, float]:
@@ -159,6 +165,19 @@ def ask_during_reload(factory: sessionmaker[Session], questions: Sequence[str]) 
     return statistics.median(lat), lat[int(0.95 * (len(lat) - 1))], len(latencies)
 
 
+def timed_import_and_build(
+    factory: sessionmaker[Session], drafts: Sequence[KnowledgeDraft]
+) -> tuple[float, float, FaqService]:
+    """Seconds for ``import_knowledge`` and for a new action server's index build, and that server."""
+    t0 = time.perf_counter()
+    import_knowledge(factory, drafts)
+    t_import = time.perf_counter() - t0
+    service = FaqService(factory, check_interval=3600, background_reload=False)
+    t0 = time.perf_counter()
+    service.refresh(force=True)
+    return t_import, time.perf_counter() - t0, service
+
+
 def bank_shaped_timings(kb_file: Path, tmp: Path) -> dict[str, float]:
     """Import, calibration, index build and ``ask`` on the bank-shaped KB, first lexically (what
     goes live before the vectors), then with the vectors (computed by the 15k import before:
@@ -172,22 +191,10 @@ def bank_shaped_timings(kb_file: Path, tmp: Path) -> dict[str, float]:
     questions = [q for q, _ in heldout_pairs()]
     os.environ["FAQ_SEMANTIC"] = "0"
     try:
-        t0 = time.perf_counter()
-        import_knowledge(factory, drafts)
-        out["import_lexical"] = time.perf_counter() - t0
-        lexical = FaqService(factory, check_interval=3600, background_reload=False)
-        t0 = time.perf_counter()
-        lexical.refresh(force=True)
-        out["index_lexical"] = time.perf_counter() - t0
+        out["import_lexical"], out["index_lexical"], _ = timed_import_and_build(factory, drafts)
     finally:
         os.environ.pop("FAQ_SEMANTIC")
-    t0 = time.perf_counter()
-    import_knowledge(factory, drafts)
-    out["import_vectors"] = time.perf_counter() - t0
-    service = FaqService(factory, check_interval=3600, background_reload=False)
-    t0 = time.perf_counter()
-    service.refresh(force=True)
-    out["index_vectors"] = time.perf_counter() - t0
+    out["import_vectors"], out["index_vectors"], service = timed_import_and_build(factory, drafts)
     out["p50"], out["p95"] = ask_latency(service, questions)
     engine.dispose()
     return out
