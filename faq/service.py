@@ -227,8 +227,9 @@ REBUILD_NICE = 19
 def _yield_cpu_to_answers() -> None:
     """Run the calling (rebuild) thread at the lowest CPU priority. A rebuild takes one core for
     seconds; without this, answers given meanwhile waited for the encoder's OpenMP threads to get
-    both cores back (15k KB, asks during a hot reload: p95 109 -> 11 ms). Linux sets nice per
-    thread; the thread ends with the rebuild. Elsewhere, or if refused, nothing changes."""
+    both cores back (15k KB, asks during a hot reload: p95 109 -> 9.6 ms, BENCHMARKS.md). Linux
+    sets nice per thread; the thread ends with the rebuild. Elsewhere, or if refused, nothing
+    changes."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), REBUILD_NICE)
     except (AttributeError, OSError):
