@@ -1,7 +1,7 @@
 """`python -m actions`: the rasa-sdk action server with bankcare's redacting logs.
 
 Same arguments as `python -m rasa_sdk` (``--actions actions`` is the default here). The record
-hook of ``bankcare.logs`` redacts phones, ID and card numbers in every log record, including
+hook of ``core.logs`` redacts phones, ID and card numbers in every log record, including
 those of handlers rasa-sdk and Sanic install after us.
 
 With one Sanic worker (``ACTION_SERVER_SANIC_WORKERS`` unset or 1, the default) the server runs in
@@ -27,8 +27,8 @@ from rasa_sdk.utils import number_of_sanic_workers
 from sanic import Sanic
 
 from actions import faq
-from bankcare.logs import configure_logging
-from bankcare.settings import Settings
+from core.logs import configure_logging
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from actions.context import in_session, today, verified
 from actions.texts import BIND_BUTTON, BIND_INVITATION
+from core.masking import format_yuan
 from crm.access.accounts import balances, customer_greeting
 from crm.access.suggestions import suggestion
-from crm.masking import format_yuan
 
 ACTION_CHECK_BALANCE = "action_check_balance"
 

@@ -6,7 +6,6 @@ Rasa is not reachable from outside, so the sender id is trusted as the channel i
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
 import hashlib
@@ -16,9 +15,9 @@ from typing import TypeVar
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session, sessionmaker
 
-from bankcare.settings import Settings
+from core.db import make_engine, make_sessionmaker, run_in_session
+from core.settings import Settings
 from crm.access.identity import VerifiedCustomer, find_verified
-from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.timeparse import today_in_shanghai
 
 T = TypeVar("T")
@@ -49,12 +48,7 @@ def split_sender(sender_id: str) -> tuple[str, str]:
 
 async def in_session(work: Callable[[Session], T]) -> T:
     """Run blocking database work in a worker thread, in one transaction."""
-
-    def run() -> T:
-        with session_scope(_factory()) as session:
-            return work(session)
-
-    return await asyncio.to_thread(run)
+    return await run_in_session(_factory(), work)
 
 
 def verified(session: Session, sender_id: str) -> VerifiedCustomer | None:

@@ -40,7 +40,7 @@ def get_service() -> Any:
     if _service is None:
         with _service_lock:
             if _service is None:
-                from crm.db import make_engine, make_sessionmaker
+                from core.db import make_engine, make_sessionmaker
                 from faq.service import FaqService
 
                 url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)

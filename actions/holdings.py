@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from actions.context import in_session, today, verified
 from actions.texts import BIND_BUTTON, BIND_INVITATION
+from core.masking import format_yuan
 from crm.access.holdings import loans, points, term_deposits
 from crm.access.identity import VerifiedCustomer
 from crm.access.suggestions import suggestion
-from crm.masking import format_yuan
 
 ACTION_CHECK_LOAN = "action_check_loan"
 ACTION_CHECK_DEPOSIT = "action_check_deposit"

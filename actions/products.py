@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from actions.context import in_session, verified
 from actions.holdings import pct
 from actions.texts import BIND_BUTTON, BIND_INVITATION
+from core.masking import format_yuan
 from crm.access.products import deposit_rates, loan_offers, wealth_products
-from crm.masking import format_yuan
 
 ACTION_DEPOSIT_RATES = "action_deposit_rates"
 ACTION_LOAN_PRODUCTS = "action_loan_products"

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from actions.context import entity, in_session, today, verified
 from actions.texts import BIND_BUTTON, BIND_INVITATION, MORE_BUTTON
+from core.masking import format_yuan
 from crm.access.transactions import TxPage, transactions
-from crm.masking import format_yuan
 from crm.timeparse import DateRange, parse_range
 
 ACTION_CHECK_TRANSACTIONS = "action_check_transactions"

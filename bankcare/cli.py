@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from bankcare.settings import ConfigError, Settings
+from core.settings import ConfigError, Settings
 
 # Each module exposes register(subparsers); the order is the order in `bankcare --help`.
 SUBCOMMAND_MODULES = (
@@ -24,7 +24,7 @@ SUBCOMMAND_MODULES = (
 def _cmd_demo_seed(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from crm.db import make_engine
+    from core.db import make_engine
     from crm.demo.seed import AlreadySeeded, seed_demo_bank
     from crm.migrate import upgrade
 
@@ -58,7 +58,7 @@ def _cmd_migrate(_args: argparse.Namespace) -> int:
 
 
 def _cmd_sms_inbox(args: argparse.Namespace) -> int:
-    from crm.db import make_engine, make_sessionmaker, session_scope
+    from core.db import make_engine, make_sessionmaker, session_scope
     from crm.sms import sandbox_inbox
 
     settings = Settings.from_env()

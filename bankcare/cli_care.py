@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from bankcare.settings import Settings
+from core.settings import Settings
 
 STATUS_ZH = {"planned": "将发送", "deferred": "将推迟发送", "suppressed": "不发送", "exists": "已在计划中"}
 
@@ -41,14 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _factory():  # type: ignore[no-untyped-def]
-    from crm.db import make_engine, make_sessionmaker
+    from core.db import make_engine, make_sessionmaker
 
     return make_sessionmaker(make_engine(Settings.from_env().database_url))
 
 
 def cmd_load(args: argparse.Namespace) -> int:
     from care_scheduler.definitions import CAMPAIGN_DIR, DefinitionError, load_into_db, read_files
-    from crm.db import session_scope
+    from core.db import session_scope
 
     try:
         definitions = read_files(args.dir or CAMPAIGN_DIR)
@@ -65,7 +65,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from care_scheduler.compliance import TZ
     from care_scheduler.planner import plan_day
     from care_scheduler.report import REASONS_ZH
-    from crm.db import session_scope
+    from core.db import session_scope
 
     day = dt.date.fromisoformat(args.date)
     with session_scope(_factory()) as session:
@@ -106,7 +106,7 @@ def cmd_run_due(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from care_scheduler.report import UnknownCampaign, build, write_png
-    from crm.db import session_scope
+    from core.db import session_scope
 
     with session_scope(_factory()) as session:
         try:

@@ -22,8 +22,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bankcare.health import actions_health_url
-from bankcare.settings import SECRET_FIELDS, ConfigError, Settings
+from core.health import actions_health_url
+from core.settings import SECRET_FIELDS, ConfigError, Settings
 from faq import semantic
 
 HIDDEN = "******"
@@ -169,7 +169,7 @@ def check_database(url: str, timeout_s: float) -> list[Finding]:
     """Connect and run ``SELECT 1``; a missing SQLite file is a warning (not initialised yet)."""
     from sqlalchemy import inspect, text
 
-    from crm.db import make_engine
+    from core.db import make_engine
 
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1].split("?", 1)[0]

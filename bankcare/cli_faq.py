@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
 
 
 def _factory():  # type: ignore[no-untyped-def]
-    from crm.db import make_engine, make_sessionmaker
+    from core.db import make_engine, make_sessionmaker
 
     url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
@@ -81,7 +81,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from crm.db import session_scope
+    from core.db import session_scope
     from crm.knowledge import export_points
     from faq.io import write_knowledge
 
@@ -138,7 +138,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from crm.db import session_scope
+    from core.db import session_scope
     from faq.service import calibrate_and_store
 
     with session_scope(_factory()) as session:

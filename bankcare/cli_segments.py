@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 from decimal import Decimal
 
-from bankcare.settings import Settings
+from core.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from care_scheduler.compliance import TZ
     from care_scheduler.segmentation import rebuild
-    from crm.db import make_engine, make_sessionmaker, session_scope
+    from core.db import make_engine, make_sessionmaker, session_scope
     from crm.segments import Thresholds
 
     as_of = dt.date.fromisoformat(args.as_of) if args.as_of else dt.datetime.now(TZ).date()

@@ -31,7 +31,7 @@ from care_scheduler.definitions import load_into_db, read_files
 from care_scheduler.outbox import DispatchConfig, Dispatcher
 from care_scheduler.planner import plan_day
 from care_scheduler.sender import RecordingSender
-from crm.db import make_engine, make_sessionmaker, session_scope
+from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Base, Branch, ChannelIdentity, Customer, Delivery, MarketingConsent
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from care_scheduler.compliance import Policy
 from care_scheduler.outbox import DispatchConfig, Dispatcher
-from crm.db import make_engine, make_sessionmaker, session_scope
+from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import ChannelIdentity, Delivery
 from crm.models.care import OPEN_STATUSES
 from crm.models.outbound import OutboundSend

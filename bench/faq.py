@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.report import replace_section as write_section
-from crm.db import make_engine, make_sessionmaker, session_scope
+from core.db import make_engine, make_sessionmaker, session_scope
 from crm.knowledge import KnowledgeDraft
 from crm.models.base import Base
 from crm.models.knowledge import KnowledgePoint

@@ -29,11 +29,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import crm.models  # noqa: F401 - registers every table
-from bankcare.metrics import get_metrics
-from bankcare.settings import Settings
 from bench.report import replace_section as write_section
+from core.db import make_engine, make_sessionmaker, session_scope
+from core.metrics import get_metrics
+from core.settings import Settings
 from crm import wechat_store as store
-from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models.base import Base
 from gateway.app import create_app
 from gateway.handoff.settings import HandoffSettings

@@ -45,7 +45,7 @@ from bench.loadgen.runner import (
 from bench.loadgen.stats import HEADER, Level, Run, Saturation, level_header, merge, saturation
 from bench.loadgen.wechat import WeChatPlayer
 from bench.report import write_section
-from crm.db import make_engine
+from core.db import make_engine
 from crm.demo.seed import seed_demo_bank
 from crm.migrate import upgrade
 from tests.e2e.stack import Stack, import_faq, start_cluster, start_stack, train_model

@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench.report import write_section
-from crm.db import make_engine
+from core.db import make_engine
 from crm.demo.seed import seed_demo_bank
 from crm.migrate import upgrade
 

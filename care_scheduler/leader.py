@@ -17,7 +17,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm.db import session_scope
+from core.db import session_scope
 from crm.models.base import utcnow
 from crm.models.care import SchedulerLease
 

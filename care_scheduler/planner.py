@@ -31,8 +31,8 @@ from care_scheduler.definitions import CampaignDef, from_row
 from care_scheduler.outbox import OutboxRow, outbox_sink
 from care_scheduler.render import KeyedTemplate, render, salutation
 from care_scheduler.sources import Candidate, Decorate, age_on, candidates
+from core.masking import mask_customer_name
 from crm.care_access import marketing_allowed_sql
-from crm.masking import mask_customer_name
 from crm.models import Branch, Campaign, Customer, Delivery, RelationshipManager
 from crm.models.base import utcnow
 from crm.models.segments import SegmentMembership, SegmentVersion

@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from crm.masking import mask_customer_name, surname
+from core.masking import mask_customer_name, surname
 
 OPT_OUT_FOOTER = '回复"退订"即可取消此类消息。'
 WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")

@@ -22,13 +22,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
-from bankcare.settings import Settings
 from care_scheduler.compliance import TZ, Policy
 from care_scheduler.leader import LeaderLease
 from care_scheduler.outbox import DispatchConfig, Dispatcher
 from care_scheduler.planner import plan_day
 from care_scheduler.sender import Sender
-from crm.db import make_engine, make_sessionmaker, session_scope
+from core.db import make_engine, make_sessionmaker, session_scope
+from core.settings import Settings
 from crm.models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ def main() -> None:
     """Entry point of ``python -m care_scheduler``: run until SIGTERM/SIGINT."""
     import signal
 
-    from bankcare.logs import configure_logging
+    from core.logs import configure_logging
 
     settings = Settings.from_env()
     configure_logging("scheduler", settings.log_format)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from bankcare.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 
 def alembic_config(database_url: str) -> Config:

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm.db import session_scope
+from core.db import session_scope
 from crm.knowledge import (
     KnowledgeDraft,
     KnowledgePointNotFound,

@@ -6,8 +6,8 @@ import logging
 
 from aiohttp import web
 
-from bankcare.logs import configure_logging
-from bankcare.settings import Settings
+from core.logs import configure_logging
+from core.settings import Settings
 from gateway.app import create_app
 
 log = logging.getLogger("gateway")

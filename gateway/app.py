@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from bankcare.health import actions_health_url, database_probe, health_routes, http_probe
-from bankcare.metrics import metrics_handler, metrics_middleware
-from bankcare.settings import Settings
-from crm.db import make_engine, make_sessionmaker
+from core.db import make_engine, make_sessionmaker
+from core.health import actions_health_url, database_probe, health_routes, http_probe
+from core.metrics import metrics_handler, metrics_middleware
+from core.settings import Settings
 from gateway.console.api import setup_console
 from gateway.console.campaigns import setup_campaigns
 from gateway.conversation import ConversationService

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bankcare.metrics import get_metrics
+from core.db import run_in_session
+from core.metrics import get_metrics
 from crm.access.conversations import (
     ConversationKey,
     ConversationRef,
@@ -28,7 +29,6 @@ from crm.access.conversations import (
     start_conversation,
 )
 from crm.access.identity import get_or_create_identity, unbind
-from crm.db import session_scope
 from crm.models import AuditEvent, Conversation, MarketingConsent
 from gateway.chat_types import BotReply, Button, InboundMessage, TurnHooks
 from gateway.handoff.machine import Effects
@@ -153,11 +153,7 @@ class ConversationService:
         self._late: set[asyncio.Future[None]] = set()
 
     async def _db(self, work: Callable[[Session], Any]) -> Any:
-        def run() -> Any:
-            with session_scope(self.factory) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await run_in_session(self.factory, work)
 
     async def handle_message(self, message: InboundMessage, hooks: TurnHooks | None = None) -> list[BotReply]:
         """Record the message, route it (bot or RM) and return the replies.

@@ -7,7 +7,7 @@ from aiohttp import web
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bankcare.settings import Settings
+from core.settings import Settings
 from gateway.conversation import ConversationService
 
 SETTINGS = web.AppKey("settings", Settings)

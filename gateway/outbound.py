@@ -23,7 +23,6 @@ before its call and its outcome after it, only the commits are fewer.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,11 +32,11 @@ import aiohttp
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bankcare.metrics import get_metrics
-from bankcare.settings import Settings
 from care_scheduler.sender import DeliveryView, SendOutcome
+from core.db import make_engine, make_sessionmaker, run_in_session, session_scope
+from core.metrics import get_metrics
+from core.settings import Settings
 from crm.access.conversations import open_conversation, record_message
-from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models import utcnow
 from crm.models.outbound import OutboundSend
 from gateway.group_commit import GroupCommit
@@ -149,11 +148,7 @@ class OutboundSender:
         self.wechat = client
 
     async def _db(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with session_scope(self.factory) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await run_in_session(self.factory, work)
 
     async def send(self, delivery: DeliveryView) -> SendOutcome:
         """A campaign delivery (the dispatcher's ``Sender`` protocol)."""

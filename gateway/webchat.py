@@ -11,17 +11,21 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
 
+from core.db import run_in_session
 from crm.access.conversations import MessageView, messages_after
 from crm.demo.seed import demo_identities
 from gateway.chat_types import InboundMessage
 from gateway.keys import CHAT, SESSION_FACTORY, SETTINGS
 
 STATIC = Path(__file__).parent / "static"
+T = TypeVar("T")
 COOKIE = "bc_web"
 MAX_TEXT = 2000
 PUSH_POLL_S = 1.0
@@ -44,14 +48,8 @@ def web_identity(request: web.Request) -> str | None:
     return _unsign(request.app[SETTINGS].session_secret, token) if token else None
 
 
-async def _db(request: web.Request, work):  # type: ignore[no-untyped-def]
-    factory = request.app[SESSION_FACTORY]
-
-    def run():  # type: ignore[no-untyped-def]
-        with factory() as session:  # read-only
-            return work(session)
-
-    return await asyncio.to_thread(run)
+async def _db(request: web.Request, work: Callable[[Session], T]) -> T:
+    return await run_in_session(request.app[SESSION_FACTORY], work)
 
 
 async def page(_request: web.Request) -> web.FileResponse:

@@ -7,8 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 
 import crm.models  # noqa: F401  (registers every table)
-from bankcare.settings import Settings
-from crm.db import make_engine
+from core.db import make_engine
+from core.settings import Settings
 from crm.models.base import Base, UTCDateTime
 
 config = context.config

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from crm.masking import redact_numbers
+from core.masking import redact_numbers
 
 SECRET_SLOTS = frozenset({"phone", "id_last6", "otp_code"})
 HIDDEN = "［已隐藏］"

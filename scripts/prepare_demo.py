@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bankcare.settings import PROJECT_ROOT, Settings
-from crm.db import make_engine, make_sessionmaker
+from core.db import make_engine, make_sessionmaker
+from core.settings import PROJECT_ROOT, Settings
 from crm.migrate import upgrade
 from crm.models import Customer
 from crm.models.knowledge import KnowledgePoint

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from crm.db import make_engine
+from core.db import make_engine
 from crm.demo.seed import seed_demo_bank
 from crm.migrate import upgrade
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.masking import mask_card
 from crm.access.identity import VerifiedCustomer
 from crm.errors import NotFound
-from crm.masking import mask_card
 from crm.models import Account, AuditEvent, Customer
 
 

@@ -11,7 +11,7 @@ from typing import Protocol, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from crm.masking import redact_customer_text
+from core.masking import redact_customer_text
 from crm.models import ChannelIdentity, Conversation, ConversationTransition, Message, utcnow
 from crm.models.handoff import HandoffState
 

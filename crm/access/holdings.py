@@ -9,9 +9,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.masking import mask_card
 from crm.access.identity import VerifiedCustomer
 from crm.errors import NotFound
-from crm.masking import mask_card
 from crm.models import AuditEvent, Customer, Loan, LoanInstallment, Product, TermDeposit
 
 CENT = Decimal("0.01")

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.masking import mask_card
 from crm.access.branches import BranchInfo, get_branch, hours_on, next_open_day
 from crm.access.identity import VerifiedCustomer
 from crm.errors import CrmError, NotFound
-from crm.masking import mask_card
 from crm.models import (
     Appointment,
     AuditEvent,

@@ -8,10 +8,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.masking import mask_card
 from crm.access.consent import may_suggest
 from crm.access.identity import VerifiedCustomer
 from crm.access.products import deposit_product_for_term
-from crm.masking import mask_card
 from crm.models import Account, Product, TermDeposit
 
 MATURING_WITHIN = dt.timedelta(days=30)

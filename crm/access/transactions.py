@@ -9,8 +9,8 @@ from decimal import Decimal
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from core.masking import mask_card, mask_name
 from crm.access.identity import VerifiedCustomer
-from crm.masking import mask_card, mask_name
 from crm.models import Account, AuditEvent, Card, Transaction
 from crm.timeparse import SHANGHAI, DateRange
 

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bankcare.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 TOWNS_FILE = PROJECT_ROOT / "nlu_data" / "lookups" / "towns.txt"
 FALLBACK_TOWNS = ["城关镇", "李家庄乡", "王集镇", "张店镇", "柳河镇", "河口镇", "石桥镇", "新集镇"]

@@ -7,14 +7,15 @@ session's CSRF token in ``X-CSRF-Token`` (double protection: old browsers ignore
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -22,13 +23,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
+from core.db import run_in_session
 from crm.access import console as accounts
 from crm.access import handoff as access
-from crm.db import session_scope
 from crm.models import AuditEvent, utcnow
 from gateway.keys import SESSION_FACTORY, SETTINGS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 COOKIE = "bc_console"
 CSRF_HEADER = "X-CSRF-Token"
 _HASHER = PasswordHasher()
@@ -57,14 +59,8 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _db(request: web.Request, work):  # type: ignore[no-untyped-def]
-    factory = request.app[SESSION_FACTORY]
-
-    def run():  # type: ignore[no-untyped-def]
-        with session_scope(factory) as session:
-            return work(session)
-
-    return await asyncio.to_thread(run)
+async def _db(request: web.Request, work: Callable[[Session], T]) -> T:
+    return await run_in_session(request.app[SESSION_FACTORY], work)
 
 
 class _HTTPLocked(web.HTTPClientError):

@@ -1,7 +1,7 @@
 """What the console shows: conversation rows, transcripts, the masked customer panel, supervisor figures.
 
 Only for conversations ``crm.access.handoff.visible`` has already cleared. Names, phones and account
-numbers are masked (crm.masking); amounts are shown because the RM serves this customer.
+numbers are masked (core.masking); amounts are shown because the RM serves this customer.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.masking import format_yuan, mask_card, mask_name, mask_phone
 from crm.access import handoff as access
-from crm.masking import format_yuan, mask_card, mask_name, mask_phone
 from crm.models import (
     Account,
     Campaign,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bankcare.metrics import get_metrics
+from core.metrics import get_metrics
 from crm.access import handoff as access
 from crm.access.conversations import ConversationRef, record_message
 from crm.models import Conversation, Message, RelationshipManager, Ticket, utcnow

@@ -19,9 +19,9 @@ from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from care_scheduler.sender import SendOutcome
+from core.db import session_scope
 from crm.access import handoff as access
 from crm.access.conversations import ConversationRef
-from crm.db import session_scope
 from crm.models import ChannelIdentity, Conversation, Message, utcnow
 from gateway.chat_types import BotReply
 from gateway.handoff.machine import Effects, HandoffMachine

@@ -27,8 +27,8 @@ from typing import Any, Literal, TypeVar
 import aiohttp
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db import run_in_session, session_scope
 from crm import wechat_store as store
-from crm.db import session_scope
 from crm.models.base import utcnow
 from gateway.group_commit import GroupCommit
 from gateway.wechat.settings import WeChatSettings
@@ -206,11 +206,7 @@ class WeChatApiClient:
     # --- internals -----------------------------------------------------------------------
 
     async def _db(self, fn: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with session_scope(self._factory) as session:
-                return fn(session)
-
-        return await asyncio.to_thread(run)
+        return await run_in_session(self._factory, fn)
 
     async def _record(
         self, send_id: str, kind: str, openid: str | None, attempt: int, outcome: str, errcode: int | None, ms: int

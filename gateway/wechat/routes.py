@@ -23,8 +23,8 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db import run_in_session
 from crm import wechat_store as store
-from crm.db import session_scope
 from gateway.chat_types import BotReply, ChatService
 from gateway.wechat import convert
 from gateway.wechat.api_client import WeChatApiClient
@@ -61,12 +61,7 @@ class WeChatHandler:
 
     async def db(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in its own session/transaction on a worker thread."""
-
-        def run() -> T:
-            with session_scope(self.factory) as session:
-                return fn(session)
-
-        return await asyncio.to_thread(run)
+        return await run_in_session(self.factory, fn)
 
     # --- HTTP -------------------------------------------------------------------------------
 

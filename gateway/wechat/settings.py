@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bankcare.settings import Settings
+from core.settings import Settings
 from gateway.wechat.crypto import CryptoError, decode_aes_key
 
 
@@ -76,7 +76,7 @@ class WeChatSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> WeChatSettings:
         """Read WECHAT_TOKEN, WECHAT_APP_ID, WECHAT_ENCODING_AES_KEY, WECHAT_APP_SECRET,
         WECHAT_API_BASE (and optional WECHAT_ORIGINAL_ID); unset ones take the dev defaults
-        of ``bankcare.settings.Settings``."""
+        of ``core.settings.Settings``."""
         env = os.environ if env is None else env
         defaults = Settings()
 

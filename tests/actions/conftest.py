@@ -26,7 +26,7 @@ with warnings.catch_warnings():
     # deprecation is theirs, not ours, so it is silenced for this one import only.
     warnings.simplefilter("ignore", DeprecationWarning)
     import sanic_testing  # noqa: F401
-from bankcare.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from crm.timeparse import today_in_shanghai
 from tests.actions.demo_bank import build_template, copy_bank, engine_for, session_for
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from crm.db import make_engine, make_sessionmaker, session_scope
+from core.db import make_engine, make_sessionmaker, session_scope
 
 # A fixed "today" keeps seeded maturities and due dates where the tests expect them.
 AS_OF = dt.date(2025, 4, 16)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.texts import BIND_INVITATION
+from core.masking import format_yuan, mask_name
 from crm.access.holdings import expected_interest
 from crm.demo.catalogue import PERSONAS
-from crm.masking import format_yuan, mask_name
 from crm.models import Account, Customer, MarketingConsent, Transaction
 from crm.timeparse import parse_range, today_in_shanghai
 from tests.actions.conftest import texts, tracker

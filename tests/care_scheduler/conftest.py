@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm.db import make_engine, make_sessionmaker
+from core.db import make_engine, make_sessionmaker
 from crm.models import Base
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bankcare.cli import main
-from crm.db import session_scope
+from core.db import session_scope
 from crm.models import Delivery
 from tests.care_scheduler import factories as f
 

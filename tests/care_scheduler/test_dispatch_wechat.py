@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from care_scheduler.compliance import Policy
 from care_scheduler.outbox import DispatchConfig, Dispatcher
-from crm.db import session_scope
+from core.db import session_scope
 from crm.models import ChannelIdentity, Delivery
 from crm.models.base import utcnow
 from crm.models.wechat import WeChatSendAttempt

@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from care_scheduler.outbox import DispatchConfig, Dispatcher, RateLimiter
 from care_scheduler.sender import RecordingSender, SendOutcome
+from core.db import session_scope
 from crm.care_access import opt_out
-from crm.db import session_scope
 from crm.models import ChannelIdentity, Delivery
 from tests.care_scheduler import factories as f
 

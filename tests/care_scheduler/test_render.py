@@ -13,7 +13,7 @@ from care_scheduler.render import (
     render,
     salutation,
 )
-from crm.masking import mask_customer_name, surname
+from core.masking import mask_customer_name, surname
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from crm.db import session_scope
+from core.db import session_scope
 from crm.models import ChannelIdentity, Delivery
 from tests.care_scheduler import factories as f
 

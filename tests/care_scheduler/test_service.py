@@ -3,10 +3,10 @@ import datetime as dt
 
 from sqlalchemy import create_engine, text
 
-from bankcare.settings import Settings
 from care_scheduler import service as svc
 from care_scheduler.leader import LeaderLease
 from care_scheduler.sender import RecordingSender
+from core.settings import Settings
 
 
 class Clock:

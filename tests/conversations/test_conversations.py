@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from bankcare.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 STORIES = Path(__file__).with_name("stories.yml")

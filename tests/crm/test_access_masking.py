@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm.masking import mask_card, mask_name, mask_phone
+from core.masking import mask_card, mask_name, mask_phone
 
 han = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
 

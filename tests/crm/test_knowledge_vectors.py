@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import func, select
 
-from crm.db import make_engine, make_sessionmaker, session_scope
+from core.db import make_engine, make_sessionmaker, session_scope
 from crm.knowledge import load_vectors, prune_vectors, save_vectors
 from crm.models.knowledge import FaqVector
 

@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from crm.db import make_engine
+from core.db import make_engine
 from crm.migrate import alembic_config, upgrade
 from crm.models import Base
 

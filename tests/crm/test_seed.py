@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from crm.db import make_engine
+from core.db import make_engine
 from crm.demo import catalogue
 from crm.demo.people import id_check_digit
 from crm.demo.seed import AlreadySeeded, seed_demo_bank

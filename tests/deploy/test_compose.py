@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bankcare.settings import Settings
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -158,7 +158,7 @@ def test_rasa_gets_every_variable_its_endpoints_file_reads(config: dict[str, Any
     assert "deploy/rasa/endpoints.yml" in rasa["command"]
     assert any(target == "/app/deploy/rasa/endpoints.yml" for _, target in mounts(rasa))
     # The custom store's code must be in the container, or Rasa silently falls back to memory.
-    assert {"/app/rasa_ext", "/app/crm/masking.py"} <= {target for _, target in mounts(rasa)}
+    assert {"/app/rasa_ext", "/app/core/masking.py"} <= {target for _, target in mounts(rasa)}
 
 
 def test_env_example_documents_every_variable() -> None:

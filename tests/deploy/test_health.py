@@ -1,4 +1,4 @@
-"""bankcare.health with real probes: a SQLite engine and local aiohttp servers as dependencies."""
+"""core.health with real probes: a SQLite engine and local aiohttp servers as dependencies."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import create_engine
 
-from bankcare.health import actions_health_url, database_probe, health_routes, http_probe
-from crm.db import make_engine
+from core.db import make_engine
+from core.health import actions_health_url, database_probe, health_routes, http_probe
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ import aiohttp
 from sqlalchemy import Engine, text
 
 from bench.loadgen.wechat import WeChatPlayer
-from crm.db import make_engine
+from core.db import make_engine
 from crm.demo.seed import seed_demo_bank
 from crm.migrate import upgrade
 from tests.e2e.stack import Stack, import_faq, start_stack, train_model

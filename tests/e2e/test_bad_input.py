@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from bench.loadgen.wechat import WeChatPlayer
-from crm.db import make_engine
+from core.db import make_engine
 from tests.e2e.helpers import assert_alive, player, seeded_stack, stored_in
 from tests.e2e.stack import Stack
 

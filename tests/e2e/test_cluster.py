@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from crm.db import make_engine
+from core.db import make_engine
+from core.masking import mask_card
 from crm.demo.catalogue import PERSONAS
 from crm.demo.seed import seed_demo_bank
-from crm.masking import mask_card
 from crm.migrate import upgrade
 from crm.models import Account, ChannelIdentity, Customer
 from crm.sms import sandbox_inbox

@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import crm.models  # noqa: F401 - every table on Base.metadata
 from bench.loadgen.wechat import new_msg_id
+from core.db import make_engine, make_sessionmaker
 from crm import wechat_store as store
-from crm.db import make_engine, make_sessionmaker
 from crm.models import Conversation, Message, Ticket
 from crm.models.base import Base
 from gateway.conversation import RASA_DOWN_REPLY

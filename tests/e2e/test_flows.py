@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.db import make_engine
 from crm.access.branches import get_branch, hours_on
-from crm.db import make_engine
 from crm.demo.catalogue import PERSONAS
 from crm.models import Appointment, Card, Customer, LossReport, SmsOutbox, Ticket
 from crm.timeparse import today_in_shanghai

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from crm.db import make_engine
+from core.db import make_engine
 from crm.models import ChannelIdentity, Conversation, Message
 from crm.models.handoff import ServiceRating
 from crm.models.outbound import OutboundSend

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm.db import make_engine
+from core.db import make_engine
 from crm.demo.catalogue import PERSONAS
 from crm.models import Conversation, Message, SmsOutbox
 from tests.e2e.stack import Stack, WebChat

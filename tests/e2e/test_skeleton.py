@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm.db import make_engine
+from core.db import make_engine
+from core.masking import format_yuan, mask_card
 from crm.demo.catalogue import PERSONAS
-from crm.masking import format_yuan, mask_card
 from crm.models import Account, Customer, Message
 from tests.e2e.stack import Stack, WebChat
 

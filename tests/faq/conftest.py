@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 import crm.models.knowledge  # noqa: F401 - registers the tables on Base.metadata
-from crm.db import make_engine, make_sessionmaker
+from core.db import make_engine, make_sessionmaker
 from crm.models.base import Base
 
 SMALL_KB = (

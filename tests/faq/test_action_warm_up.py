@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions import faq as faq_action
-from crm.db import make_engine, make_sessionmaker, session_scope
+from core.db import make_engine, make_sessionmaker, session_scope
 from crm.knowledge import upsert_points
 from faq.io import read_knowledge_file
 from faq.service import FaqService

@@ -13,7 +13,7 @@ from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.orm import Session, sessionmaker
 
 import actions.faq as faq_action
-from crm.db import session_scope
+from core.db import session_scope
 from crm.knowledge import save_calibration, upsert_points
 from faq.io import read_knowledge_file
 from faq.service import FaqService

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm.db import session_scope
+from core.db import session_scope
 from crm.knowledge import KnowledgeDraft, export_points, upsert_points
 from crm.models.knowledge import KnowledgePoint
 from faq.io import FaqImportError, read_knowledge_file, write_knowledge

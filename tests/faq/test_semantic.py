@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.faq import demo_points
-from crm.db import session_scope
+from core.db import session_scope
 from crm.knowledge import UpsertResult, save_calibration, upsert_points
 from crm.models.knowledge import FaqVector, KnowledgeCalibration
 from faq import semantic

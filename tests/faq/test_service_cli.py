@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bankcare.cli_faq import main
-from crm.db import session_scope
+from core.db import session_scope
 from crm.knowledge import upsert_points
 from crm.models.knowledge import KnowledgePoint
 from faq.io import read_knowledge_file

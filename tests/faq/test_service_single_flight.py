@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm.db import session_scope
+from core.db import session_scope
 from crm.knowledge import upsert_points
 from faq.io import read_knowledge_file
 from faq.matcher import FaqMatcher

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import crm.models  # noqa: F401 - registers every table on Base.metadata
-from crm.db import make_engine, make_sessionmaker
+from core.db import make_engine, make_sessionmaker
 from crm.models import Message
 from crm.models.base import Base
 from gateway.chat_types import InboundMessage

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from care_scheduler.sender import DeliveryView
-from crm.db import make_engine, make_sessionmaker
+from core.db import make_engine, make_sessionmaker
 from crm.migrate import upgrade
 from crm.models import Message, utcnow
 from crm.models.outbound import OutboundSend
@@ -49,7 +49,7 @@ async def sandbox() -> AsyncIterator[tuple[str, object]]:
 
 
 def delivered_count(channel: str, status: str) -> float:
-    from bankcare.metrics import get_metrics
+    from core.metrics import get_metrics
 
     value = get_metrics().registry.get_sample_value(
         "bankcare_deliveries_total", {"channel": channel, "status": status}

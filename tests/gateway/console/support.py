@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import crm.models  # noqa: F401 - every table on Base.metadata
-from bankcare.settings import Settings
-from crm.db import make_engine, make_sessionmaker
+from core.db import make_engine, make_sessionmaker
+from core.settings import Settings
 from crm.models import RelationshipManager
 from crm.models.base import Base
 from gateway.handoff.settings import HandoffSettings

@@ -17,8 +17,8 @@ from care_scheduler.definitions import load_into_db, read_files
 from care_scheduler.outbox import DispatchConfig, Dispatcher
 from care_scheduler.planner import plan_day
 from care_scheduler.sender import RecordingSender, SendOutcome
+from core.db import session_scope
 from crm.care_access import opt_out, record_reply
-from crm.db import session_scope
 from crm.models import Delivery
 from gateway.keys import SESSION_FACTORY
 from tests.gateway.console.support import (  # noqa: F401 - fixtures

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import crm.models  # noqa: F401 - registers every table on Base.metadata
-from crm.db import make_engine, make_sessionmaker, session_scope
+from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models.base import Base
 from crm.models.wechat import WeChatAccessToken, WeChatChoice, WeChatInbound, WeChatSendAttempt
 from gateway.chat_types import BotReply, Button, InboundMessage, TurnHooks

@@ -23,8 +23,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bankcare.metrics import get_metrics
-from crm.db import make_engine, make_sessionmaker
+from core.db import make_engine, make_sessionmaker
+from core.metrics import get_metrics
 from crm.models import Message
 from crm.models.base import Base
 from crm.models.wechat import WeChatChoice, WeChatInbound

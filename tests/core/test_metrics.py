@@ -1,4 +1,4 @@
-"""bankcare.metrics on a real aiohttp app: the middleware times requests, /metrics exposes them."""
+"""core.metrics on a real aiohttp app: the middleware times requests, /metrics exposes them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from bankcare.metrics import METRICS_KEY, Metrics, get_metrics, metrics_handler, metrics_middleware
+from core.metrics import METRICS_KEY, Metrics, get_metrics, metrics_handler, metrics_middleware
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

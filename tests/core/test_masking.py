@@ -5,7 +5,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm.masking import format_yuan, mask_card, mask_id_number, mask_name, mask_phone
+from core.masking import format_yuan, mask_card, mask_id_number, mask_name, mask_phone
 
 digits = st.text(alphabet="0123456789", min_size=16, max_size=19)
 
@@ -47,7 +47,7 @@ def test_format_yuan() -> None:
 
 
 def test_customer_text_hides_bare_codes_and_id_tails_but_not_amounts() -> None:
-    from crm.masking import redact_customer_text
+    from core.masking import redact_customer_text
 
     assert redact_customer_text("482913") == "******"
     assert redact_customer_text(" 01123X ") == " ****** "

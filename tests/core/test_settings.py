@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bankcare.settings import ConfigError, Settings
+from core.settings import ConfigError, Settings
 
 
 def test_defaults_are_valid_and_secrets_hidden() -> None:

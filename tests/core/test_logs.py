@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bankcare.logs import configure_logging, redact_text, unconfigure_logging
+from core.logs import configure_logging, redact_text, unconfigure_logging
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-from crm.masking import redact_numbers
+from core.masking import redact_numbers
 
 LogFormat = Literal["json", "text"]
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -51,3 +54,17 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+async def run_in_session(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """Run blocking database ``work`` in one unit of work (:func:`session_scope`) on a worker thread.
+
+    The one way async code (gateway, action server, scheduler) touches the database: the event loop
+    never waits on a query, and every call commits or rolls back as a whole.
+    """
+
+    def run() -> T:
+        with session_scope(factory) as session:
+            return work(session)
+
+    return await asyncio.to_thread(run)
