@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.models.base import Base, UTCDateTime, utcnow
 
-CONVERSATION_STATES = ("bot", "queued", "agent", "closed")
+
+class ConversationState(StrEnum):
+    """Who answers a conversation: the bot, nobody yet (waiting for an RM), an RM, or nobody (ended).
+
+    Stored as the plain value in a short string column (no database enum: no schema change).
+    """
+
+    BOT = "bot"
+    QUEUED = "queued"  # waiting for an RM to take it
+    AGENT = "agent"  # an RM owns it
+    CLOSED = "closed"  # ended; the customer's next message reopens it for the bot
 
 
 class Conversation(Base):
@@ -19,7 +30,7 @@ class Conversation(Base):
     identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"), index=True)
     # Rasa sender id; stable per identity so the bot's tracker spans the whole relationship.
     sender_id: Mapped[str] = mapped_column(String(80), index=True)
-    state: Mapped[str] = mapped_column(String(8), default="bot")
+    state: Mapped[str] = mapped_column(String(8), default=ConversationState.BOT)
     rm_id: Mapped[int | None] = mapped_column(ForeignKey("relationship_managers.id"), index=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)  # higher jumps the queue
     queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

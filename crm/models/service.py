@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.models.base import Base, UTCDateTime, utcnow
+
+
+class TicketStatus(StrEnum):
+    """Where a ticket stands; stored as the plain value (no database enum: no schema change)."""
+
+    OPEN = "open"
+    PROCESSING = "processing"
+    RESOLVED = "resolved"
 
 
 class Ticket(Base):
@@ -24,7 +33,7 @@ class Ticket(Base):
     kind: Mapped[str] = mapped_column(String(16))  # complaint | message
     category: Mapped[str] = mapped_column(String(32), default="")
     content: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(12), default="open")  # open | processing | resolved
+    status: Mapped[str] = mapped_column(String(12), default=TicketStatus.OPEN)
     idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
