@@ -1,8 +1,13 @@
 """Chinese time expressions → concrete dates (Asia/Shanghai calendar days).
 
-Customers say 上个月, 最近三天, 今年, 上周, 3月5号, 下周一, 十五号 ... The NLU marks the phrase
-(entities ``time_range`` / ``date``); this module turns it into dates relative to "today" in the
-bank's time zone. Pure functions, so they are easy to property-test.
+Customers say 上个月, 最近三天, 今年, 上周, 3月5号, 下周一, 十五号, 二〇二四年三月五号, 3月1日到3月15日,
+上半年, 一季度, 前两天, 过两天, 国庆那几天 ... The NLU marks the phrase (entities ``time_range`` /
+``date``); this module turns it into dates relative to "today" in the bank's time zone. Pure
+functions, checked against a golden set (``tests/crm/timeparse_golden.tsv``).
+
+Order of reading a range: an explicit span (A到B), a statutory holiday, a named year (2024年, 去年)
+with its half, quarter or month, a half/quarter of this year, then relative phrases (最近N天, 上个月),
+then a single day. Anything unreadable is the default: the last 7 days.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ MAX_RANGE_DAYS = 366 * 3  # statements older than this are a branch matter
 _DIGIT = {
     "零": 0,
     "〇": 0,
+    "○": 0,
     "一": 1,
+    "幺": 1,
     "二": 2,
     "两": 2,
     "俩": 2,
@@ -32,25 +39,24 @@ _DIGIT = {
     "八": 8,
     "九": 9,
 }
-_WEEKDAY = {
-    "一": 0,
-    "1": 0,
-    "二": 1,
-    "2": 1,
-    "三": 2,
-    "3": 2,
-    "四": 3,
-    "4": 3,
-    "五": 4,
-    "5": 4,
-    "六": 5,
-    "6": 5,
-    "日": 6,
-    "天": 6,
-    "7": 6,
-    "末": 5,
-}
+_WEEKDAY = {"一": 0, "1": 0, "二": 1, "2": 1, "三": 2, "3": 2, "四": 3, "4": 3, "五": 4, "5": 4}
+_WEEKDAY.update({"六": 5, "6": 5, "日": 6, "天": 6, "7": 6, "末": 5})
 _NUM = r"[0-9零〇一二两俩三四五六七八九十百]+"
+_FULLWIDTH = str.maketrans("０１２３４５６７８９－～／．", "0123456789-~/.")
+
+# Statutory holidays as customers name them → chinesecalendar's holiday names.
+_HOLIDAYS = {
+    "元旦": "New Year's Day",
+    "春节": "Spring Festival",
+    "过年": "Spring Festival",
+    "清明": "Tomb-sweeping Day",
+    "五一": "Labour Day",
+    "劳动节": "Labour Day",
+    "端午": "Dragon Boat Festival",
+    "中秋": "Mid-autumn Festival",
+    "国庆": "National Day",
+    "十一长假": "National Day",
+}
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,18 @@ def cn_number(text: str) -> int | None:
     return total + current
 
 
+def normalise(text: str | None) -> str:
+    """Full-width digits to ASCII, whitespace removed, years spelt digit by digit (二〇二四年 → 2024年)."""
+    p = re.sub(r"\s+", "", (text or "").translate(_FULLWIDTH))
+
+    def year(m: re.Match[str]) -> str:
+        return "".join(str(_DIGIT.get(ch, ch)) for ch in m.group(1)) + "年"
+
+    p = re.sub(r"([零〇○一二三四五六七八九]{4})年", year, p)
+    # 24年3月 → 2024年3月 (two-digit years mean this century)
+    return re.sub(r"(?<![0-9])([0-9]{2})年(?=[0-9零一二三四五六七八九十]+月|份|的|上|下|全|一|第|$)", r"20\1年", p)
+
+
 def _month_end(year: int, month: int) -> dt.date:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
 
@@ -132,124 +150,331 @@ def parse_range(text: str | None, today: dt.date) -> DateRange:
 
     Unknown or empty phrases give the default: the last 7 days including today.
     """
-    phrase = re.sub(r"\s+", "", text or "")
+    phrase = normalise(text)
+    default = DateRange(today - dt.timedelta(days=DEFAULT_DAYS - 1), today)
     if not phrase:
-        return DateRange(today - dt.timedelta(days=DEFAULT_DAYS - 1), today)
-    looks_like_day = re.search(_NUM + r"[号日]", phrase) and not re.search(r"最近|近|过去|这", phrase)
-    found = None if looks_like_day else _parse_range(phrase, today)
+        return default
+    found = _parse_range(phrase, today)
     if found is None:
         single = parse_date(phrase, today, prefer_future=False)
         if single is not None and single <= today:
             return DateRange(single, single)
-        return DateRange(today - dt.timedelta(days=DEFAULT_DAYS - 1), today)
+        return default
+    if found[0] > today:  # wholly in the future: not a statement period
+        return default
     return _clip(found[0], found[1], today)
 
 
 def _parse_range(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
-    fixed = {
-        "今天": (today, today),
-        "今日": (today, today),
-        "昨天": (today - dt.timedelta(days=1),) * 2,
-        "昨日": (today - dt.timedelta(days=1),) * 2,
-        "前天": (today - dt.timedelta(days=2),) * 2,
-    }
-    for key, value in fixed.items():
-        if key in p and not re.search(r"(最近|近|这)" + _NUM, p):
-            return value
-    m = re.search(r"(?:最近|近|这|过去)?(" + _NUM + r"|半)个?(天|日|周|星期|礼拜|月|年)", p)
-    if m and m.group(2) == "月" and "个" not in m.group(0) and not re.search(r"最近|近|过去", p):
-        m = None
-    if (
-        m
-        and ("最近" in p or "近" in p or "过去" in p or "这" in p or p.startswith(m.group(0)))
-        and not re.search(r"\d+月份|" + _NUM + r"月份", p)
-    ):
-        unit = m.group(2)
-        n = 0.5 if m.group(1) == "半" else cn_number(m.group(1))
-        if n is not None and n > 0:
-            if unit in ("天", "日"):
-                return today - dt.timedelta(days=int(n) - 1), today
-            if unit in ("周", "星期", "礼拜"):
-                return today - dt.timedelta(days=int(n * 7) - 1), today
-            if unit == "月":
-                months = 6 if n == 0.5 else int(n)
-                return _add_months(today, -months) + dt.timedelta(days=1), today
-            if unit == "年":
-                if n == 0.5:
-                    return _add_months(today, -6) + dt.timedelta(days=1), today
-                return _add_months(today, -12 * int(n)) + dt.timedelta(days=1), today
-    if re.search(r"最近一周|近一周|这一周|一个?星期|一个?礼拜|最近", p) and "月" not in p and "年" not in p:
-        return today - dt.timedelta(days=6), today
-    if re.search(r"(这|本)(周|星期|礼拜)", p):
-        return _week_start(today), today
-    if re.search(r"上(个|一)?(周|星期|礼拜)", p):
-        start = _week_start(today) - dt.timedelta(days=7)
-        return start, start + dt.timedelta(days=6)
-    if re.search(r"(这|本)个?月|当月", p):
-        return today.replace(day=1), today
-    if re.search(r"上上个?月", p):
-        first = _add_months(today.replace(day=1), -2)
-        return first, _month_end(first.year, first.month)
-    if re.search(r"上(个|一)?月", p):
-        first = _add_months(today.replace(day=1), -1)
-        return first, _month_end(first.year, first.month)
-    if re.search(r"今年|本年|这一?年", p):
-        return dt.date(today.year, 1, 1), today
-    if "前年" in p:
-        return dt.date(today.year - 2, 1, 1), dt.date(today.year - 2, 12, 31)
-    if "去年" in p or "上一年" in p:
-        year = today.year - 1
-        m2 = re.search(r"(" + _NUM + r")月", p)
-        month = cn_number(m2.group(1)) if m2 else None
-        if month and 1 <= month <= 12:
-            return dt.date(year, month, 1), _month_end(year, month)
-        return dt.date(year, 1, 1), dt.date(year, 12, 31)
-    m = re.search(r"(" + _NUM + r")月份?(?!\d*[号日])", p)
-    if m and not re.search(_NUM + r"月" + _NUM + r"[号日]?", p):
+    for reader in (_span, _holiday, _named_year, _half_or_quarter, _relative, _month_parts, _month_alone):
+        found = reader(p, today)
+        if found is not None:
+            return found
+    return None
+
+
+def _span(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """A到B, 从A至B, A-B: both ends as days; the right end inherits year and month from the left."""
+    body = re.sub(r"^从", "", p)
+    words = re.split(r"到|至|~|～|—", body, maxsplit=1)
+    if len(words) == 2:
+        parts = words
+    elif not re.search(r"\d{4}-\d{1,2}-\d{1,2}", body):
+        parts = body.split("-", 1)
+    else:
+        return None
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        return None
+    left_text = parts[0]
+    right_text = re.sub(r"(为止|之间|的|期间|这段时间|这段).*$", "", parts[1])
+    left = parse_date(left_text, today, prefer_future=False)
+    if left is None:
+        month = _month_of(left_text, today)
+        if month is None:
+            return None
+        left = month[0]
+    if right_text in ("现在", "今天", "目前", "今日", "当前", "如今", "至今"):
+        return left, today
+    right = parse_date(right_text, today, prefer_future=False)
+    m = re.fullmatch(r"(" + _NUM + r")[号日]?", right_text)
+    if m and not re.search(r"月", right_text):
+        right = _safe_date(left.year, left.month, cn_number(m.group(1)) or 0)
+    m = re.fullmatch(r"(" + _NUM + r")月(" + _NUM + r")[号日]?", right_text)
+    if m:
+        right = _safe_date(left.year, cn_number(m.group(1)) or 0, cn_number(m.group(2)) or 0)
+    if right is None:
+        month = _month_of(right_text, today, year_hint=left.year)
+        if month is None:
+            return None
+        right = month[1]
+    if right < left:
+        return None
+    return left, right
+
+
+def _month_of(text: str, today: dt.date, year_hint: int | None = None) -> tuple[dt.date, dt.date] | None:
+    m = re.fullmatch(r"(?:(\d{4})年)?(" + _NUM + r")月份?", text)
+    if not m:
+        return None
+    month = cn_number(m.group(2))
+    if not month or not 1 <= month <= 12:
+        return None
+    if m.group(1):
+        year = int(m.group(1))
+    elif year_hint is not None:
+        year = year_hint
+    else:
+        year = today.year if month <= today.month else today.year - 1
+    return dt.date(year, month, 1), _month_end(year, month)
+
+
+def _safe_date(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _year_named(p: str, today: dt.date) -> int | None:
+    m = re.search(r"(\d{4})年", p)
+    if m:
+        return int(m.group(1))
+    for word, back in (("大前年", 3), ("前年", 2), ("去年", 1), ("上一年", 1), ("上年", 1), ("今年", 0), ("本年", 0)):
+        if word in p:
+            return today.year - back
+    return None
+
+
+def _holiday(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    name = next((en for zh, en in _HOLIDAYS.items() if zh in p), None)
+    if name is None:
+        return None
+    year = _year_named(p, today)
+    years = [year] if year is not None else [today.year, today.year - 1]
+    for y in years:
+        days = holiday_days(y, name)
+        if days and (year is not None or days[0] <= today):
+            return days[0], days[-1]
+    return None
+
+
+def holiday_days(year: int, name: str) -> list[dt.date]:
+    """The statutory rest days of holiday ``name`` (chinesecalendar's English name) in ``year``.
+
+    Taken from chinesecalendar itself, so 调休 and each year's arrangement are the State Council's;
+    empty for years the library does not know yet.
+    """
+    import chinese_calendar  # imported here: only holiday phrases need it
+
+    try:
+        holidays = chinese_calendar.get_holidays(dt.date(year, 1, 1), dt.date(year, 12, 31), include_weekends=False)
+    except NotImplementedError:
+        return []
+    named = [d for d in holidays if chinese_calendar.get_holiday_detail(d)[1] == name]
+    if not named:
+        return []
+    # The holiday's own run of rest days (a weekend glued to it counts, as people count it).
+    start, end = named[0], named[-1]
+    while not chinese_calendar.is_workday(start - dt.timedelta(days=1)) and (named[0] - start).days < 3:
+        start -= dt.timedelta(days=1)
+    while not chinese_calendar.is_workday(end + dt.timedelta(days=1)) and (end - named[-1]).days < 3:
+        end += dt.timedelta(days=1)
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+_QUARTER = r"(?:第)?([一二三四1-4])(?:季度|季)"
+
+
+def _named_year(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    year = _year_named(p, today)
+    if year is None:
+        return None
+    rest = p
+    if year == today.year and re.search(r"(今年|本年)(以来|到现在|至今)|年初(到|至)(现在|今)", p):
+        return dt.date(year, 1, 1), today
+    if "上半年" in rest:
+        return dt.date(year, 1, 1), dt.date(year, 6, 30)
+    if "下半年" in rest:
+        return dt.date(year, 7, 1), dt.date(year, 12, 31)
+    m = re.search(_QUARTER, rest)
+    if m:
+        q = int(m.group(1)) if m.group(1).isdigit() else "一二三四".index(m.group(1)) + 1
+        first = dt.date(year, 3 * q - 2, 1)
+        return first, _month_end(year, 3 * q)
+    m = re.search(r"年(" + _NUM + r")月份?(?!" + _NUM + r"[号日])", rest)
+    if m and not re.search(r"年" + _NUM + r"月" + _NUM, rest):
         month = cn_number(m.group(1))
         if month and 1 <= month <= 12:
-            year = today.year if month <= today.month else today.year - 1
             return dt.date(year, month, 1), _month_end(year, month)
+        return None
+    if re.search(r"年" + _NUM + r"月" + _NUM, rest) or re.search(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}", rest):
+        return None  # a single day: parse_date
+    if "年初" in rest:
+        return dt.date(year, 1, 1), dt.date(year, 1, 31)
+    if "年底" in rest or "年末" in rest:
+        return dt.date(year, 12, 1), dt.date(year, 12, 31)
+    return dt.date(year, 1, 1), dt.date(year, 12, 31)
+
+
+def _half_or_quarter(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    if "上半年" in p:
+        year = today.year if today.month > 1 or today.day > 1 else today.year - 1
+        return dt.date(year, 1, 1), dt.date(year, 6, 30)
+    if "下半年" in p:
+        year = today.year if today.month >= 7 else today.year - 1
+        return dt.date(year, 7, 1), dt.date(year, 12, 31)
+    current_q = (today.month - 1) // 3 + 1
+    if re.search(r"(上|上一|上个)季度", p):
+        q, year = (current_q - 1, today.year) if current_q > 1 else (4, today.year - 1)
+        return dt.date(year, 3 * q - 2, 1), _month_end(year, 3 * q)
+    if re.search(r"(本|这|这个|当)季度", p):
+        return dt.date(today.year, 3 * current_q - 2, 1), today
+    m = re.search(_QUARTER, p)
+    if m:
+        q = int(m.group(1)) if m.group(1).isdigit() else "一二三四".index(m.group(1)) + 1
+        year = today.year if q <= current_q else today.year - 1
+        return dt.date(year, 3 * q - 2, 1), _month_end(year, 3 * q)
+    return None
+
+
+def _relative(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    day = dt.timedelta(days=1)
+    if re.search(r"年初(到|至)(现在|今)|今年以来", p):
+        return dt.date(today.year, 1, 1), today
+    for key, back in (("大前天", 3), ("前天", 2), ("昨天", 1), ("昨日", 1), ("今天", 0), ("今日", 0)):
+        if key in p and not re.search(r"(最近|近|这|过去)" + _NUM, p):
+            return (today - back * day,) * 2  # type: ignore[return-value]
+    m = re.search(r"前(" + _NUM + r"|几)天", p)
+    if m:
+        n = 3 if m.group(1) == "几" else cn_number(m.group(1)) or 0
+        if n > 0:
+            return today - n * day, today - day
+    if re.search(r"(这|最近|近)(几|两|俩)天", p):
+        return today - 2 * day, today
+    if re.search(r"(最近|近|这)(半个月|半月)", p):
+        return today - 14 * day, today
+    m = re.search(r"(?:最近|近|这|过去|前)?(" + _NUM + r"|半|几)个?(天|日|周|星期|礼拜|月|年)", p)
+    if m and m.group(2) == "月" and "个" not in m.group(0) and not re.search(r"最近|近|过去", p):
+        m = None
+    if m and m.group(2) == "日" and not re.search(r"最近|近|过去|这", p):
+        m = None  # 十五日 is a day of the month, not the last fifteen days
+    if m and (re.search(r"天(前|以前|之前|后|以后|之后)", p) or (m.group(2) == "年" and len(m.group(1)) >= 3)):
+        m = None  # 三天前 is one day; 2024年 is a year, not the last 2,024 years
+    if m and (re.search(r"最近|近|过去|这", p) or p.startswith(m.group(0))) and not re.search(_NUM + r"月份", p):
+        unit = m.group(2)
+        raw = m.group(1)
+        n = 0.5 if raw == "半" else 3 if raw == "几" else cn_number(raw)
+        if n:
+            if unit in ("天", "日"):
+                return today - (int(n) - 1) * day, today
+            if unit in ("周", "星期", "礼拜"):
+                return today - (int(n * 7) - 1) * day, today
+            if unit == "月":
+                return _add_months(today, -(6 if n == 0.5 else int(n))) + day, today
+            if unit == "年":
+                return _add_months(today, -(6 if n == 0.5 else 12 * int(n))) + day, today
+    if re.search(r"最近一周|近一周|这一周|一个?星期|一个?礼拜", p) or p in ("最近", "近期", "这阵子", "这段时间"):
+        return today - 6 * day, today
+    if re.search(r"上上(一个|个|一)?(周|星期|礼拜)", p):
+        start = _week_start(today) - 14 * day
+        return start, start + 6 * day
+    if re.search(r"(这|本)个?(周|星期|礼拜)(?![一二三四五六日天末1-7])", p):
+        return _week_start(today), today
+    if re.search(r"上(一个|个|一)?(周|星期|礼拜)(?![一二三四五六日天末1-7])", p):
+        start = _week_start(today) - 7 * day
+        return start, start + 6 * day
+    return None
+
+
+def _month_parts(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """本月/上个月/上上个月, with 初 / 上旬 / 中旬 / 下旬 / 底."""
+    if re.search(r"月" + _NUM + r"[号日]", p):
+        return None  # 上个月10号 is a day
+    first: dt.date | None = None
+    if re.search(r"上上个?月", p):
+        first = _add_months(today.replace(day=1), -2)
+    elif re.search(r"上(一个|个|一)?月", p):
+        first = _add_months(today.replace(day=1), -1)
+    elif re.search(r"(这|本)个?月|当月", p) or re.fullmatch(r"月初|月中|上旬|中旬|下旬", p):
+        first = today.replace(day=1)
+    if first is None:
+        return None
+    end = _month_end(first.year, first.month)
+    if "上旬" in p or "月初" in p:
+        return first, first.replace(day=10)
+    if "中旬" in p or "月中" in p:
+        return first.replace(day=11), first.replace(day=20)
+    if "下旬" in p or "月底" in p or "月末" in p:
+        return first.replace(day=21), end
+    return first, end
+
+
+def _month_alone(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    m = re.search(r"(" + _NUM + r")月份?(?!" + _NUM + r")(?![号日])", p)
+    if m and not re.search(_NUM + r"月" + _NUM + r"[号日]?", p):
+        return _month_of(m.group(1) + "月", today)
     return None
 
 
 def parse_date(text: str | None, today: dt.date, prefer_future: bool = True) -> dt.date | None:
-    """A single day: 明天, 后天, 下周一, 这周五, 礼拜六, 3月5号, 十五号, 下个月2号, 月底, 2024-03-05.
+    """A single day: 明天, 后天, 过两天, 三天后, 下周一, 这周五, 礼拜六, 3月5号, 十五号, 下个月2号, 月底,
+    2024-03-05, 二〇二四年三月五号.
 
     ``prefer_future`` decides which way an incomplete date goes (3月5号 said in April means next
     year's for an appointment, this year's for a statement).
     """
-    p = re.sub(r"\s+", "", text or "")
+    p = normalise(text)
     if not p:
         return None
-    m = re.search(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})", p)
+    m = re.search(r"(\d{4})[-/.年](" + _NUM + r")[-/.月](" + _NUM + r")", p)
     if m:
-        try:
-            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        except ValueError:
-            return None
+        return _safe_date(int(m.group(1)), cn_number(m.group(2)) or 0, cn_number(m.group(3)) or 0)
+    m = re.search(r"(" + _NUM + r"|几)天(后|以后|之后)", p)
+    if m:
+        n = 3 if m.group(1) == "几" else cn_number(m.group(1))
+        return today + dt.timedelta(days=n) if n else None
+    m = re.search(r"(" + _NUM + r"|几)天(前|以前|之前)", p)
+    if m:
+        n = 3 if m.group(1) == "几" else cn_number(m.group(1))
+        return today - dt.timedelta(days=n) if n else None
+    m = re.search(r"过(" + _NUM + r"|几)天", p)
+    if m:
+        n = 3 if m.group(1) == "几" else cn_number(m.group(1))
+        return today + dt.timedelta(days=n) if n else None
     relative = [
         ("大后天", 3),
         ("后天", 2),
         ("明天", 1),
         ("明日", 1),
+        ("明儿", 1),
         ("今天", 0),
         ("今日", 0),
+        ("今儿", 0),
         ("大前天", -3),
         ("前天", -2),
         ("昨天", -1),
+        ("昨日", -1),
+        ("昨儿", -1),
     ]
     for key, offset in relative:
         if key in p:
             return today + dt.timedelta(days=offset)
-    m = re.search(r"(下下|下|这|本|上)?个?(?:周|星期|礼拜)([一二三四五六日天末1-7])", p)
+    m = re.search(r"(下下|下|这|本|上上|上)?个?(?:周|星期|礼拜)([一二三四五六日天末1-7])", p)
     if m:
         weekday = _WEEKDAY[m.group(2)]
-        week = {"下下": 2, "下": 1, "上": -1}.get(m.group(1) or "", 0)
+        week = {"下下": 2, "下": 1, "上": -1, "上上": -2}.get(m.group(1) or "", 0)
         day = _week_start(today) + dt.timedelta(days=7 * week + weekday)
         if not m.group(1) and prefer_future and day < today:
             day += dt.timedelta(days=7)
+        if not m.group(1) and not prefer_future and day > today:
+            day -= dt.timedelta(days=7)
         return day
+    if re.search(r"下(个)?月底", p):
+        nxt = _add_months(today.replace(day=1), 1)
+        return _month_end(nxt.year, nxt.month)
+    if re.search(r"上(个)?月底", p):
+        prev = _add_months(today.replace(day=1), -1)
+        return _month_end(prev.year, prev.month)
     if "月底" in p:
         return _month_end(today.year, today.month)
     m = re.search(r"(?:(下|这|本|上)个?月)?(?:(" + _NUM + r")月)?(" + _NUM + r")[号日]", p)
@@ -263,10 +488,8 @@ def parse_date(text: str | None, today: dt.date, prefer_future: bool = True) -> 
         month = cn_number(m.group(2)) if m.group(2) else base.month
         if not day_no or not month or not 1 <= month <= 12:
             return None
-        year = base.year
-        try:
-            candidate = dt.date(year, month, day_no)
-        except ValueError:
+        candidate = _safe_date(base.year, month, day_no)
+        if candidate is None:
             return None
         if m.group(1) is None:
             if prefer_future and candidate < today:
