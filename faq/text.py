@@ -17,6 +17,8 @@ from pathlib import Path
 import jieba
 from pypinyin import Style, lazy_pinyin
 
+from core.chinese import to_simplified
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USERDICT_PATH = REPO_ROOT / "nlu_data" / "jieba" / "userdict.txt"
 SYNONYMS_PATH = REPO_ROOT / "nlu_data" / "faq" / "synonyms.tsv"
@@ -60,8 +62,8 @@ _tokenizer: jieba.Tokenizer | None = None
 
 
 def fold_width(text: str) -> str:
-    """Full-width letters/digits to ASCII, lower case (NFKC does both for CJK text)."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """Simplified script, full-width letters/digits to ASCII, lower case (NFKC does both for CJK text)."""
+    return unicodedata.normalize("NFKC", to_simplified(text)).lower()
 
 
 @lru_cache(maxsize=4)

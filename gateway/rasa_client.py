@@ -6,6 +6,7 @@ from typing import Any
 
 import aiohttp
 
+from core.chinese import to_simplified
 from gateway.chat_types import BotReply, Button
 
 
@@ -59,7 +60,7 @@ class RasaClient:
             limit_s: replaces the client's limit (for a caller that stops waiting on its own
                 deadline but still wants the late answer).
         """
-        payload: dict[str, Any] = {"sender": sender_id, "message": text}
+        payload: dict[str, Any] = {"sender": sender_id, "message": to_simplified(text)}
         if metadata:
             payload["metadata"] = metadata
         timeout = self.timeout if limit_s is None else aiohttp.ClientTimeout(total=limit_s)
