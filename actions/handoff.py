@@ -12,7 +12,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import in_session
-from crm.access.handoff import rate_latest
+from crm.access.ratings import rate_latest
 
 ACTION_REQUEST_HUMAN = "action_request_human"
 ACTION_RATE_SERVICE = "action_rate_service"

@@ -11,18 +11,18 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
 
-from core.db import run_in_session
 from crm.access.conversations import MessageView, messages_after
 from crm.demo.seed import demo_identities
 from gateway.chat_types import InboundMessage
-from gateway.keys import CHAT, SESSION_FACTORY, SETTINGS
+from gateway.db import run_db
+from gateway.keys import CHAT, SETTINGS
+from gateway.validation import ascii_token, bad_request, bounded_int, is_clean_text, json_object, optional_id
 
 STATIC = Path(__file__).parent / "static"
 T = TypeVar("T")
@@ -44,12 +44,8 @@ def _unsign(secret: str, token: str) -> str | None:
 
 
 def web_identity(request: web.Request) -> str | None:
-    token = request.cookies.get(COOKIE)
+    token = ascii_token(request.cookies.get(COOKIE))  # raw bytes in a cookie are no session, not a 500
     return _unsign(request.app[SETTINGS].session_secret, token) if token else None
-
-
-async def _db(request: web.Request, work: Callable[[Session], T]) -> T:
-    return await run_in_session(request.app[SESSION_FACTORY], work)
 
 
 async def page(_request: web.Request) -> web.FileResponse:
@@ -67,11 +63,10 @@ async def demo_customers(request: web.Request) -> web.Response:
 
 async def start_session(request: web.Request) -> web.Response:
     """POST {"persona": web_id?}: issue the signed identity cookie."""
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = {}
-    persona = body.get("persona") if isinstance(body, dict) else None
+    body = await json_object(request, optional=True)
+    persona = body.get("persona")
+    if persona is not None and not isinstance(persona, str):
+        bad_request("请选择演示客户。", "bad_persona")
     settings = request.app[SETTINGS]
     if persona:
         allowed = {d["web_id"] for d in demo_identities()}
@@ -87,16 +82,8 @@ async def start_session(request: web.Request) -> web.Response:
 
 
 def _after(value: object) -> int:
-    """The client's last seen message id; anything but a non-negative integer is a 400."""
-    if value in (None, ""):
-        return 0
-    try:
-        after = int(str(value))
-    except ValueError:
-        raise web.HTTPBadRequest(text="after 参数应为消息编号") from None
-    if after < 0:
-        raise web.HTTPBadRequest(text="after 参数应为消息编号")
-    return after
+    """The client's last seen message id; anything but an integer in 0..2⁶³-1 is a 400."""
+    return optional_id(value, field_name="after")
 
 
 def _require_identity(request: web.Request) -> str:
@@ -107,26 +94,27 @@ def _require_identity(request: web.Request) -> str:
 
 
 async def send(request: web.Request) -> web.Response:
+    # Everything is checked before the message is stored and the bot runs: a request that fails
+    # later would be retried by the client and store the message twice.
     web_id = _require_identity(request)
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(text="请求格式不正确") from exc
-    text = body.get("text") if isinstance(body, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        raise web.HTTPBadRequest(text="消息不能为空")
+    body = await json_object(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not is_clean_text(text):
+        bad_request("消息内容无法识别，请重新输入。", "bad_text")
+    if not text.strip():
+        bad_request("消息不能为空。", "empty")
     if len(text) > MAX_TEXT:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_TEXT, actual_size=len(text), text="消息太长了，请分几次发送")
     after = _after(body.get("after"))
     await request.app[CHAT].handle_message(InboundMessage(channel="web", user_id=web_id, text=text.strip()))
-    rows: list[MessageView] = await _db(request, lambda s: messages_after(s, "web", web_id, after))
+    rows: list[MessageView] = await run_db(request, lambda s: messages_after(s, "web", web_id, after))
     return web.json_response({"messages": [m.to_json() for m in rows]})
 
 
 async def history(request: web.Request) -> web.Response:
     web_id = _require_identity(request)
     after = _after(request.query.get("after"))
-    rows: list[MessageView] = await _db(request, lambda s: messages_after(s, "web", web_id, after))
+    rows: list[MessageView] = await run_db(request, lambda s: messages_after(s, "web", web_id, after))
     return web.json_response({"messages": [m.to_json() for m in rows]})
 
 
@@ -137,9 +125,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     reconnects: the client says where it stopped, nothing is lost.
     """
     web_id = _require_identity(request)
+    last = _after(request.query.get("after"))  # before the upgrade: afterwards no 400 can be sent
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    last = _after(request.query.get("after"))
 
     async def reader() -> None:
         nonlocal last
@@ -147,14 +135,16 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if msg.type == WSMsgType.TEXT:
                 try:
                     data = json.loads(msg.data)
-                    last = max(last, int(data.get("after", 0)))
-                except (ValueError, TypeError, AttributeError):
+                except (ValueError, RecursionError):
                     continue
+                after = bounded_int(data.get("after", 0)) if isinstance(data, dict) else None
+                if after is not None:  # anything else is ignored: the socket keeps pushing
+                    last = max(last, after)
 
     read_task = asyncio.create_task(reader())
     try:
         while not ws.closed:
-            rows: list[MessageView] = await _db(request, lambda s, after=last: _fetch(s, web_id, after))
+            rows: list[MessageView] = await run_db(request, lambda s, after=last: _fetch(s, web_id, after))
             for m in rows:
                 await ws.send_json(m.to_json())
                 last = max(last, m.id)

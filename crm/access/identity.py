@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm.errors import BindingLocked, NotVerified
-from crm.models import AuditEvent, BindingChallenge, BindingLock, ChannelIdentity, Customer, utcnow
+from crm.models import AuditEvent, BindingChallenge, BindingLock, ChannelIdentity, Conversation, Customer, utcnow
 from crm.sms import SmsSender
 
 CODE_TTL = dt.timedelta(minutes=5)
@@ -67,6 +67,14 @@ def require_verified(session: Session, channel: str, external_id: str) -> Verifi
     if found is None:
         raise NotVerified()
     return found
+
+
+def customer_of(session: Session, conv: Conversation) -> Customer | None:
+    """The verified customer behind a conversation (None for visitors and unverified bindings)."""
+    identity = session.get(ChannelIdentity, conv.identity_id)
+    if identity is None or identity.customer_id is None or identity.verified_at is None:
+        return None
+    return session.get(Customer, identity.customer_id)
 
 
 def _hash_code(code: str, salt: str) -> str:

@@ -7,7 +7,6 @@ change is 403.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,29 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm.access import handoff as access
+from crm.access.handoff_queue import routed_to
+from crm.access.notes import add_note, notes
+from crm.access.presence import is_online, rm_by_id, touch_presence
+from crm.access.send_keys import message_for_key
+from crm.access.visibility import visible
 from crm.errors import NotFound
 from crm.models import AuditEvent, Message, RelationshipManager, utcnow
 from gateway.console import panel
 from gateway.console.auth import (
     ConsoleUser,
-    _db,
     current_user,
     json_error,
     login,
     logout,
     state_changing_user,
 )
+from gateway.console.live import live
+from gateway.console.totp import setup_totp_routes
+from gateway.db import run_db
 from gateway.handoff.machine import Effects, send_key_for_request
 from gateway.handoff.service import HandoffService
 from gateway.keys import SETTINGS
+from gateway.validation import bounded_int, is_clean_text, json_object, path_id
 
 STATIC = Path(__file__).parent / "static"
 MAX_TEXT = 2000
@@ -42,28 +48,24 @@ HANDOFF = web.AppKey("handoff", HandoffService)
 
 
 def _conv_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["conv_id"])
-    except ValueError as exc:
-        raise json_error(404, "not_found", "会话不存在。") from exc
+    conv_id = path_id(request, "conv_id")  # 1..2⁶³-1: anything else names no row (and would overflow)
+    if conv_id is None:
+        raise json_error(404, "not_found", "会话不存在。")
+    return conv_id
 
 
 def _me(session: Session, user: ConsoleUser) -> RelationshipManager:
-    return access.rm_by_id(session, user.rm_id)
+    return rm_by_id(session, user.rm_id)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise json_error(400, "bad_request", "请求格式不正确。") from exc
-    if not isinstance(body, dict):
-        raise json_error(400, "bad_request", "请求格式不正确。")
-    return body
+    return await json_object(request)  # strict: no lone surrogates, NUL, NaN; an object or 400
 
 
 def _text(body: dict[str, Any]) -> str:
     text = body.get("text")
+    if isinstance(text, str) and not is_clean_text(text):
+        raise json_error(400, "bad_text", "内容无法识别，请重新输入。")
     if not isinstance(text, str) or not text.strip():
         raise json_error(400, "empty", "内容不能为空。")
     if len(text) > MAX_TEXT:
@@ -104,15 +106,10 @@ async def me(request: web.Request) -> web.Response:
     )
 
 
-def conversation_list(session: Session, user: ConsoleUser) -> list[dict[str, Any]]:
-    rm = _me(session, user)
-    now = utcnow()
-    return [panel.row(session, c, h, rm.id, now) for c, h in access.list_for(session, rm)]
-
-
 async def conversations(request: web.Request) -> web.Response:
     user = await current_user(request)
-    return web.json_response({"conversations": await _db(request, lambda s: conversation_list(s, user))})
+    listing = await run_db(request, lambda s: panel.conversation_list(s, user.rm_id))
+    return web.json_response({"conversations": listing})
 
 
 async def conversation(request: web.Request) -> web.Response:
@@ -122,7 +119,7 @@ async def conversation(request: web.Request) -> web.Response:
 
     def work(session: Session) -> dict[str, Any]:
         rm = _me(session, user)
-        conv, hs = access.visible(session, rm, conv_id)
+        conv, hs = visible(session, rm, conv_id)
         session.add(
             AuditEvent(
                 actor=f"rm:{rm.code}",
@@ -137,7 +134,7 @@ async def conversation(request: web.Request) -> web.Response:
             "customer": panel.customer_panel(session, conv, tz),
             "notes": [
                 {"id": n.id, "rm": name, "text": n.text, "created_at": n.created_at.isoformat()}
-                for n, name in access.notes(session, conv.id)
+                for n, name in notes(session, conv.id)
             ],
         }
 
@@ -146,7 +143,7 @@ async def conversation(request: web.Request) -> web.Response:
 
 async def _guard(request: web.Request, work: Any) -> Any:
     try:
-        return await _db(request, work)
+        return await run_db(request, work)
     except NotFound as exc:
         raise json_error(404, "not_found", "会话不存在或您无权查看。") from exc
 
@@ -158,31 +155,37 @@ def _action(name: str):  # type: ignore[no-untyped-def]
         user = await state_changing_user(request)
         conv_id = _conv_id(request)
         body = await _body(request) if request.can_read_body else {}
+        # The whole body is checked before the transaction, so a bad field cannot fail it halfway.
+        text = _text(body) if name in ("reply", "note") else ""
+        request_key = _request_key(body) if name == "reply" else None
+        target_id = bounded_int(body.get("rm_id"), lo=1) if name == "transfer" else None
+        if name == "transfer" and target_id is None:
+            raise json_error(400, "bad_request", "请选择要转给的客户经理。")
         service = request.app[HANDOFF]
         machine = service.machine
 
         def work(session: Session, fx: Effects) -> dict[str, Any]:
             rm = _me(session, user)
-            conv, hs = access.visible(session, rm, conv_id)
+            conv, hs = visible(session, rm, conv_id)
             owner = conv.rm_id == rm.id and conv.state == "agent"
             if name == "take":
-                if conv.state != "queued" or not (access.routed_to(rm, hs) or rm.role == "supervisor"):
+                if conv.state != "queued" or not (routed_to(rm, hs) or rm.role == "supervisor"):
                     return {"status": 409 if conv.state != "queued" else 403}
                 return {"ok": machine.take(session, conv, rm, fx)}
             if name == "note":
-                note = access.add_note(session, conv.id, rm.id, _text(body))
+                note = add_note(session, conv.id, rm.id, text)
                 return {"ok": True, "id": note.id}
             if name == "close" and conv.state == "queued" and rm.role == "supervisor":
                 return {"ok": machine.close(session, conv, rm, fx)}
             if not owner:
                 return {"status": 403}
             if name == "reply":
-                msg = machine.rm_reply(session, conv, rm, _text(body), fx, _request_key(body))
+                msg = machine.rm_reply(session, conv, rm, text, fx, request_key)
                 return {"ok": msg is not None, "id": msg.id if msg else None}
             if name == "transfer":
                 try:
-                    target = access.rm_by_id(session, int(body.get("rm_id") or 0))
-                except (NotFound, ValueError, TypeError):
+                    target = rm_by_id(session, target_id or 0)
+                except NotFound:
                     return {"status": 400}
                 return {"ok": machine.transfer(session, conv, rm, target, fx)}
             if name == "handback":
@@ -213,7 +216,7 @@ def _action(name: str):  # type: ignore[no-untyped-def]
         if not result.get("ok"):
             raise json_error(409, "conflict", "会话状态已变化（可能已被其他客户经理接入），请刷新。")
         if name == "reply":
-            result = await _db(request, lambda s: _sent_message(s, int(result["id"])))
+            result = await run_db(request, lambda s: _sent_message(s, int(result["id"])))
         return web.json_response(result)
 
     return handler
@@ -221,12 +224,12 @@ def _action(name: str):  # type: ignore[no-untyped-def]
 
 async def _same_request(request: web.Request, rm_id: int, conv_id: int, key: str) -> dict[str, Any]:
     def find(session: Session) -> dict[str, Any]:
-        msg = access.message_for_key(session, send_key_for_request(rm_id, key))
+        msg = message_for_key(session, send_key_for_request(rm_id, key))
         if msg is None or msg.conversation_id != conv_id:
             return {"status": 409}
         return {"ok": True, "id": msg.id}
 
-    return dict(await _db(request, find))
+    return dict(await run_db(request, find))
 
 
 async def rms(request: web.Request) -> web.Response:
@@ -238,7 +241,7 @@ async def rms(request: web.Request) -> web.Response:
         now = utcnow()
         out = []
         for rm in session.scalars(select(RelationshipManager).order_by(RelationshipManager.id)):
-            online = access.is_online(rm, now, presence)
+            online = is_online(rm, now, presence)
             if rm.id != user.rm_id and (rm.branch_id == user.branch_id or online):
                 out.append(
                     {
@@ -251,12 +254,12 @@ async def rms(request: web.Request) -> web.Response:
                 )
         return sorted(out, key=lambda r: (not r["same_branch"], not r["online"], r["id"]))
 
-    return web.json_response({"rms": await _db(request, work)})
+    return web.json_response({"rms": await run_db(request, work)})
 
 
 async def heartbeat(request: web.Request) -> web.Response:
     user = await state_changing_user(request)
-    await _db(request, lambda s: access.touch_presence(s, user.rm_id, utcnow()))
+    await run_db(request, lambda s: touch_presence(s, user.rm_id, utcnow()))
     return web.json_response({"ok": True})
 
 
@@ -266,19 +269,18 @@ async def stats(request: web.Request) -> web.Response:
         raise json_error(403, "forbidden", "只有主管可以查看统计。")
     tz = request.app[SETTINGS].timezone
     return web.json_response(
-        await _db(request, lambda s: panel.supervisor_stats(s, user.branch_id, utcnow(), tz))
+        await run_db(request, lambda s: panel.supervisor_stats(s, user.branch_id, utcnow(), tz))
     )
 
 
 def setup_console(app: web.Application, service: HandoffService) -> None:
     """Add ``/console`` (page, static files, JSON API, WebSocket) to the gateway."""
-    from gateway.console.live import live
-
     app[HANDOFF] = service
     app.router.add_get("/console", page)
     app.router.add_static("/console/static", STATIC)
     app.router.add_post("/console/api/login", login)
     app.router.add_post("/console/api/logout", logout)
+    setup_totp_routes(app)  # second factor: login code step and enrolment (gateway/console/totp.py)
     app.router.add_get("/console/api/me", me)
     app.router.add_get("/console/api/conversations", conversations)
     app.router.add_get("/console/api/conversations/{conv_id}", conversation)

@@ -1,40 +1,45 @@
-"""Console login: argon2 passwords, DB-backed sessions, CSRF tokens, lockout after repeated failures.
+"""Console login: argon2 passwords, throttled guesses, a TOTP second factor, DB-backed sessions, CSRF tokens.
 
 The cookie holds a random token; only its SHA-256 is stored, so a database leak yields no sessions.
 The cookie is HttpOnly and SameSite=Strict; every state-changing request must also carry the
 session's CSRF token in ``X-CSRF-Token`` (double protection: old browsers ignore SameSite).
+
+Wrong guesses slow the guesser down (``crm.access.login_throttle``: backoff per login and address)
+instead of locking the account, and unknown logins get exactly the answers real ones get.
+A session has a stage: "code" (password right, TOTP code pending), "enrol" (a supervisor without
+a second factor, who may only set one up) or "full"; only "full" opens the console.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from core.db import run_in_session
 from crm.access import console as accounts
-from crm.access import handoff as access
+from crm.access import login_throttle as throttle
+from crm.access.presence import go_offline, touch_presence
 from crm.models import AuditEvent, utcnow
-from gateway.keys import SESSION_FACTORY, SETTINGS
+from gateway.client_address import client_address
+from gateway.db import run_db
+from gateway.keys import SETTINGS
+from gateway.validation import ascii_token
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 COOKIE = "bc_console"
 CSRF_HEADER = "X-CSRF-Token"
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not-a-real-password-used-for-timing-only")
+NEXT_STEP = {"full": "done", "code": "totp", "enrol": "enrol"}  # what the page shows after the answer
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class ConsoleUser:
     branch_id: int
     csrf: str
     token_hash: str
+    stage: str = "full"
+    login: str = ""
 
 
 def _verify(stored: str | None, password: str) -> bool:
@@ -59,14 +66,6 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _db(request: web.Request, work: Callable[[Session], T]) -> T:
-    return await run_in_session(request.app[SESSION_FACTORY], work)
-
-
-class _HTTPLocked(web.HTTPClientError):
-    status_code = 423  # aiohttp has no class for 423 Locked
-
-
 def json_error(status: int, code: str, message: str) -> web.HTTPException:
     """An HTTP error with a JSON body ``{"error": code, "message": 中文说明}``."""
     cls = {
@@ -75,7 +74,7 @@ def json_error(status: int, code: str, message: str) -> web.HTTPException:
         403: web.HTTPForbidden,
         404: web.HTTPNotFound,
         409: web.HTTPConflict,
-        423: _HTTPLocked,
+        429: web.HTTPTooManyRequests,
     }[status]
     return cls(
         text=json.dumps({"error": code, "message": message}, ensure_ascii=False),
@@ -83,54 +82,129 @@ def json_error(status: int, code: str, message: str) -> web.HTTPException:
     )
 
 
-async def login(request: web.Request) -> web.Response:
-    """POST {"login", "password"} (JSON only: a cross-site form cannot send it without CORS)."""
+def too_many_attempts(wait_s: int) -> web.HTTPException:
+    """429 with Retry-After: the same for every login, existing or not."""
+    error = json_error(429, "throttled", f"尝试次数过多，请 {wait_s} 秒后再试。")
+    error.headers["Retry-After"] = str(wait_s)
+    return error
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The JSON object body (JSON only: a cross-site form cannot send it without CORS), or 400."""
     if request.content_type != "application/json":
         raise json_error(400, "bad_request", "请求格式不正确")
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise json_error(400, "bad_request", "请求格式不正确") from exc
-    login_name = str(body.get("login") or "")[:32] if isinstance(body, dict) else ""
-    password = str(body.get("password") or "")[:128] if isinstance(body, dict) else ""
+    if not isinstance(body, dict):
+        raise json_error(400, "bad_request", "请求格式不正确")
+    return body
+
+
+def _text_field(body: dict[str, Any], name: str, limit: int) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        return ""
+    # A lone surrogate cannot be stored or compared: treat it like any other wrong input.
+    return value[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
+async def reserve_attempt(request: web.Request, login: str, address: str) -> None:
+    """Count this attempt against the backoff before any secret is checked; 429 when it must wait."""
+    for _ in range(50):  # a reservation loses a race only to another one that made progress
+        wait = await run_db(request, lambda s: throttle.try_reserve(s, login, address, utcnow()))
+        if wait == 0:
+            return
+        if wait > 0:
+            log.info("console login throttled (%s s) for login %r", wait, login)
+            raise too_many_attempts(wait)
+    raise too_many_attempts(1)
+
+
+def audit_failure(session: Session, login: str, address: str, step: str) -> None:
+    """A failed login for the audit trail: the login as typed and the address, never the secret."""
+    detail = {"login": login, "address": address, "step": step}
+    session.add(AuditEvent(actor="console", action="console_login_failed", detail=detail))
+
+
+async def start_session(
+    request: web.Request, user: ConsoleUser, stage: str, replaces: str | None = None
+) -> web.Response:
+    """A new session token of ``stage`` for ``user`` (the previous one of ``replaces`` is closed)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = utcnow()
 
-    def work(session: Session) -> tuple[str, object]:
-        try:
-            rm = accounts.check_login(session, login_name, password, _verify, now)
-        except accounts.LoginLocked as exc:
-            return "locked", exc.until
-        if rm is None:
-            return "bad", None
-        accounts.open_console_session(session, rm.id, _hash_token(token), csrf, now)
-        access.touch_presence(session, rm.id, now)
-        session.add(AuditEvent(actor=f"rm:{rm.code}", action="console_login", detail={}))
-        return "ok", {"name": rm.name, "role": rm.role}
+    def work(session: Session) -> None:
+        if replaces is not None:
+            accounts.close_console_session(session, replaces)
+        accounts.open_console_session(session, user.rm_id, _hash_token(token), csrf, now, stage)
+        if stage == "full":
+            touch_presence(session, user.rm_id, now)
 
-    outcome, data = await _db(request, work)
-    if outcome == "locked":
-        assert isinstance(data, dt.datetime)
-        local = data.astimezone(ZoneInfo(request.app[SETTINGS].timezone))
-        raise json_error(423, "locked", f"密码错误次数过多，账号已锁定，请在 {local:%H:%M} 之后再试。")
-    if outcome == "bad":
-        raise json_error(401, "bad_credentials", "用户名或密码不正确。")
-    resp = web.json_response({"ok": True, "csrf": csrf, "user": data})
+    await run_db(request, work)
+    return session_response(request, token, csrf, stage, {"name": user.name, "role": user.role})
+
+
+def session_response(
+    request: web.Request, token: str, csrf: str, stage: str, user: dict[str, str]
+) -> web.Response:
+    resp = web.json_response({"ok": True, "next": NEXT_STEP[stage], "csrf": csrf, "user": user})
     resp.set_cookie(
         COOKIE,
         token,
         httponly=True,
         samesite="Strict",
         path="/console",
-        max_age=int(accounts.SESSION_TTL.total_seconds()),
+        max_age=int(accounts.STAGE_TTL[stage].total_seconds()),
         secure=request.app[SETTINGS].public_url.startswith("https://"),
     )
     return resp
 
 
-async def current_user(request: web.Request) -> ConsoleUser:
-    """The logged-in console user, or 401."""
-    token = request.cookies.get(COOKIE)
+async def login(request: web.Request) -> web.Response:
+    """POST {"login", "password"}: 200 with ``next`` (done | totp | enrol), 401 wrong, 429 wait."""
+    body = await read_json(request)
+    login_name = _text_field(body, "login", 32).strip()
+    password = _text_field(body, "password", 128)
+    address = client_address(request)
+    await reserve_attempt(request, login_name, address)
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    now = utcnow()
+
+    def work(session: Session) -> tuple[str, dict[str, str]] | None:
+        rm = accounts.check_password(session, login_name, password, _verify)
+        if rm is None:
+            audit_failure(session, login_name, address, "password")
+            return None
+        stage = accounts.next_stage(rm)
+        accounts.open_console_session(session, rm.id, _hash_token(token), csrf, now, stage)
+        if stage != "code":  # the password was the whole proof asked for
+            throttle.forgive(session, login_name, address, attempts=1)
+        if stage == "full":
+            touch_presence(session, rm.id, now)
+        action = {"full": "console_login", "code": "console_login_password_ok", "enrol": "console_login_enrol"}
+        session.add(AuditEvent(actor=f"rm:{rm.code}", action=action[stage], detail={"address": address}))
+        return stage, {"name": rm.name, "role": rm.role}
+
+    outcome = await run_db(request, work)
+    if outcome is None:
+        raise json_error(401, "bad_credentials", "用户名或密码不正确。")
+    stage, user = outcome
+    return session_response(request, token, csrf, stage, user)
+
+
+def _stage_error(stage: str) -> web.HTTPException:
+    if stage == "code":
+        return json_error(401, "totp_required", "请输入手机验证器上的 6 位动态验证码。")
+    return json_error(403, "totp_enrolment_required", "主管账号需要先设置两步验证，完成后才能使用工作台。")
+
+
+async def session_user(
+    request: web.Request, stages: tuple[str, ...] = ("full",), csrf: bool = False
+) -> ConsoleUser:
+    """The user of this request's session if its stage is one of ``stages`` (401/403 otherwise)."""
+    token = ascii_token(request.cookies.get(COOKIE))  # raw bytes in a cookie are no session, not a 500
     if not token:
         raise json_error(401, "login_required", "请先登录。")
     token_hash = _hash_token(token)
@@ -139,32 +213,41 @@ async def current_user(request: web.Request) -> ConsoleUser:
         found = accounts.console_session(session, token_hash, utcnow())
         if found is None:
             return None
-        rm, csrf = found
-        return ConsoleUser(rm.id, rm.code, rm.name, rm.role, rm.branch_id, csrf, token_hash)
+        rm, row = found
+        return ConsoleUser(
+            rm.id, rm.code, rm.name, rm.role, rm.branch_id, row.csrf_token, token_hash, row.stage, rm.login
+        )
 
-    user: ConsoleUser | None = await _db(request, work)
+    user: ConsoleUser | None = await run_db(request, work)
     if user is None:
         raise json_error(401, "login_required", "登录已过期，请重新登录。")
+    if csrf:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not hmac.compare_digest(sent.encode("utf-8", "replace"), user.csrf.encode()):
+            raise json_error(403, "csrf", "安全校验失败，请刷新页面后重试。")
+    if user.stage not in stages:
+        raise _stage_error(user.stage)
     return user
+
+
+async def current_user(request: web.Request) -> ConsoleUser:
+    """The fully logged-in console user, or 401/403."""
+    return await session_user(request)
 
 
 async def state_changing_user(request: web.Request) -> ConsoleUser:
     """``current_user`` plus the CSRF check every POST must pass."""
-    user = await current_user(request)
-    sent = request.headers.get(CSRF_HEADER, "")
-    if not sent or not hmac.compare_digest(sent, user.csrf):
-        raise json_error(403, "csrf", "安全校验失败，请刷新页面后重试。")
-    return user
+    return await session_user(request, csrf=True)
 
 
 async def logout(request: web.Request) -> web.Response:
-    user = await state_changing_user(request)
+    user = await session_user(request, tuple(NEXT_STEP), csrf=True)
 
     def work(session: Session) -> None:
         accounts.close_console_session(session, user.token_hash)
-        access.go_offline(session, user.rm_id)
+        go_offline(session, user.rm_id)
 
-    await _db(request, work)
+    await run_db(request, work)
     resp = web.json_response({"ok": True})
     resp.del_cookie(COOKIE, path="/console")
     return resp

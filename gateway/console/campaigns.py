@@ -17,7 +17,8 @@ from aiohttp import web
 from sqlalchemy.orm import Session
 
 from care_scheduler import report
-from gateway.console.auth import ConsoleUser, _db, current_user, json_error
+from gateway.console.auth import ConsoleUser, current_user, json_error
+from gateway.db import run_db
 
 STATIC_PAGE = Path(__file__).parent / "static" / "campaigns.html"
 CODE = re.compile(r"^[a-z0-9_]{1,48}$")
@@ -48,7 +49,7 @@ async def campaign_list(request: web.Request) -> web.Response:
     def work(session: Session) -> list[dict[str, Any]]:
         return [r.as_dict() for r in report.build_all(session)]
 
-    return web.json_response({"campaigns": await _db(request, work)})
+    return web.json_response({"campaigns": await run_db(request, work)})
 
 
 async def campaign_detail(request: web.Request) -> web.Response:
@@ -63,7 +64,7 @@ async def campaign_detail(request: web.Request) -> web.Response:
         except report.UnknownCampaign:
             return None
 
-    found = await _db(request, work)
+    found = await run_db(request, work)
     if found is None:
         raise json_error(404, "not_found", "没有这个关怀活动。")
     return web.json_response(found)

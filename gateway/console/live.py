@@ -15,12 +15,14 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
 
-from crm.access import handoff as access
+from crm.access.presence import rm_by_id, touch_presence
+from crm.access.visibility import visible
 from crm.errors import NotFound
 from crm.models import utcnow
 from gateway.console import panel
-from gateway.console.api import conversation_list
-from gateway.console.auth import _db, current_user, json_error
+from gateway.console.auth import current_user, json_error
+from gateway.db import run_db
+from gateway.validation import bounded_int
 
 POLL_S = 1.0
 
@@ -41,19 +43,23 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                 continue
             try:
                 data = json.loads(msg.data)
-                if "watch" in data:
-                    watch["conv"], watch["after"] = int(data["watch"] or 0), int(data.get("after") or 0)
-            except (ValueError, TypeError, AttributeError):
+            except (ValueError, RecursionError):
                 continue
+            if not isinstance(data, dict) or "watch" not in data:
+                continue
+            # Ids a database column can hold, or the message is ignored (a huge one used to end the socket).
+            conv_id, after = bounded_int(data["watch"] or 0), bounded_int(data.get("after") or 0)
+            if conv_id is not None and after is not None:
+                watch["conv"], watch["after"] = conv_id, after
 
     def snapshot(session: Session, conv_id: int, after: int) -> dict[str, Any]:
         now = utcnow()
-        access.touch_presence(session, user.rm_id, now)
-        out: dict[str, Any] = {"type": "snapshot", "conversations": conversation_list(session, user)}
+        touch_presence(session, user.rm_id, now)
+        out: dict[str, Any] = {"type": "snapshot", "conversations": panel.conversation_list(session, user.rm_id)}
         if conv_id:
             try:
-                rm = access.rm_by_id(session, user.rm_id)
-                conv, hs = access.visible(session, rm, conv_id)
+                rm = rm_by_id(session, user.rm_id)
+                conv, hs = visible(session, rm, conv_id)
                 out["watch"] = {
                     "id": conv_id,
                     "messages": panel.transcript(session, conv_id, after),
@@ -69,7 +75,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     try:
         while not ws.closed:
             conv_id, after = watch["conv"], watch["after"]
-            data = await _db(request, lambda s, c=conv_id, a=after: snapshot(s, c, a))
+            data = await run_db(request, lambda s, c=conv_id, a=after: snapshot(s, c, a))
             listing = json.dumps(data["conversations"], ensure_ascii=False, sort_keys=True)
             watched = data.get("watch")
             deliveries = json.dumps([conv_id, (watched or {}).get("deliveries")], sort_keys=True)

@@ -1,6 +1,6 @@
 """What the console shows: conversation rows, transcripts, the masked customer panel, supervisor figures.
 
-Only for conversations ``crm.access.handoff.visible`` has already cleared. Names, phones and account
+Only for conversations ``crm.access.visibility.visible`` has already cleared. Names, phones and account
 numbers are masked (core.masking); amounts are shown because the RM serves this customer.
 """
 
@@ -16,7 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.masking import format_yuan, mask_card, mask_name, mask_phone
-from crm.access import handoff as access
+from crm.access.handoff_queue import queued
+from crm.access.identity import customer_of
+from crm.access.presence import is_online, rm_by_id
+from crm.access.tiers import aum, tier_for
+from crm.access.visibility import list_for
 from crm.models import (
     Account,
     Campaign,
@@ -30,6 +34,7 @@ from crm.models import (
     RelationshipManager,
     TermDeposit,
     Ticket,
+    utcnow,
 )
 from crm.models.handoff import HandoffState, ServiceRating
 
@@ -61,7 +66,7 @@ def delivery(status: str) -> dict[str, str]:
 
 def _label(session: Session, conv: Conversation) -> tuple[str, str]:
     identity = session.get(ChannelIdentity, conv.identity_id)
-    customer = access.customer_of(session, conv)
+    customer = customer_of(session, conv)
     channel = identity.channel if identity else "web"
     if customer is not None:
         return mask_name(customer.name), channel
@@ -94,6 +99,13 @@ def row(session: Session, conv: Conversation, hs: HandoffState, me: int, now: dt
         "last_text": (last.text[:60] if last else ""),
         "awaiting_s": int((now - hs.awaiting_since).total_seconds()) if hs.awaiting_since else None,
     }
+
+
+def conversation_list(session: Session, rm_id: int) -> list[dict[str, Any]]:
+    """The rows of every conversation the RM may see now (the list page and the live socket)."""
+    rm = rm_by_id(session, rm_id)
+    now = utcnow()
+    return [row(session, c, h, rm.id, now) for c, h in list_for(session, rm)]
 
 
 def transcript(session: Session, conv_id: int, after: int = 0, limit: int = 300) -> list[dict[str, Any]]:
@@ -130,7 +142,7 @@ def delivery_states(session: Session, conv_id: int, limit: int = 100) -> dict[st
 
 def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, Any]:
     """Masked profile, holdings summary, tier, open tickets and recent care messages."""
-    customer = access.customer_of(session, conv)
+    customer = customer_of(session, conv)
     if customer is None:
         return {"bound": False}
     zone = ZoneInfo(tz)
@@ -143,7 +155,7 @@ def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, A
     loans = list(
         session.scalars(select(Loan).where(Loan.customer_id == customer.id, Loan.status != "closed"))
     )
-    total = access.aum(session, customer.id)
+    total = aum(session, customer.id)
     tickets = session.scalars(
         select(Ticket)
         .where(Ticket.customer_id == customer.id, Ticket.status != "resolved")
@@ -165,7 +177,7 @@ def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, A
         "kind": customer.kind,
         "occupation": customer.occupation,
         "town": customer.town,
-        "tier": access.tier_for(total),
+        "tier": tier_for(total),
         "aum": format_yuan(total),
         "rm": rm.name if rm else None,
         "segments": _segments(session, customer),
@@ -222,7 +234,7 @@ def supervisor_stats(
 ) -> dict[str, Any]:
     """Queue, waiting times, load per RM and satisfaction per day for one branch."""
     zone = ZoneInfo(tz)
-    queue = [(c, h) for c, h in access.queued(session) if h.branch_id == branch_id or h.route_scope == "any"]
+    queue = [(c, h) for c, h in queued(session) if h.branch_id == branch_id or h.route_scope == "any"]
     waits = [int((now - c.queued_at).total_seconds()) for c, _ in queue if c.queued_at]
     since = now - dt.timedelta(days=days)
     taken = session.execute(
@@ -275,7 +287,7 @@ def supervisor_stats(
             {
                 "name": rm.name,
                 "role": rm.role,
-                "online": access.is_online(rm, now, 90.0),
+                "online": is_online(rm, now, 90.0),
                 "active": active,
                 "handled": handled,
                 "avg_score": round(float(avg), 2) if avg else None,

@@ -16,8 +16,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from core.metrics import get_metrics
-from crm.access import handoff as access
 from crm.access.conversations import ConversationRef, record_message
+from crm.access.handoff_queue import position_in_queue
+from crm.access.identity import customer_of
+from crm.access.presence import is_online, online_rms
+from crm.access.ratings import add_rating, set_rating_reason
+from crm.access.send_keys import message_for_key, reserve_send
+from crm.access.tiers import VIP_TIERS, aum, tier_for
+from crm.access.transitions import handoff_state, move
 from crm.models import Conversation, Message, RelationshipManager, Ticket, utcnow
 from crm.models.handoff import HandoffState
 from gateway.chat_types import BotReply
@@ -61,7 +67,7 @@ class Effects:
 
 
 class HandoffMachine:
-    """Policy for routing, queueing and timeouts; data access goes through ``crm.access.handoff``."""
+    """Policy for routing, queueing and timeouts; data access goes through ``crm.access`` functions."""
 
     def __init__(self, settings: HandoffSettings) -> None:
         self.settings = settings
@@ -80,18 +86,18 @@ class HandoffMachine:
     ) -> list[BotReply]:
         """bot → queued, routed by value tier and branch; returns what to tell the customer."""
         now = now or utcnow()
-        hs = access.handoff_state(session, conv.id)
-        customer = access.customer_of(session, conv)
+        hs = handoff_state(session, conv.id)
+        customer = customer_of(session, conv)
         tier, branch_id, preferred = "普通", None, None
         if customer is not None:
-            tier = access.tier_for(access.aum(session, customer.id))
+            tier = tier_for(aum(session, customer.id))
             branch_id = customer.branch_id
-            if tier in access.VIP_TIERS:
+            if tier in VIP_TIERS:
                 preferred = customer.rm_id
         priority = max(priority, COMPLAINT_PRIORITY if reason in URGENT_REASONS else 0)
-        if tier in access.VIP_TIERS:
+        if tier in VIP_TIERS:
             priority += VIP_BONUS
-        if not access.move(
+        if not move(
             session,
             conv,
             "bot",
@@ -115,7 +121,7 @@ class HandoffMachine:
         hs.message_offered_at, hs.awaiting_message, hs.rating_step = None, False, None
         hs.updated_at = now
         fx.pause(conv)
-        position = access.position_in_queue(session, conv, hs)
+        position = position_in_queue(session, conv, hs)
         hs.last_position_told = position
         replies = [
             BotReply(
@@ -149,7 +155,7 @@ class HandoffMachine:
         hs = session.get(HandoffState, conv.id)
         stripped = text.strip()
         if stripped in texts.LEAVE_COMMANDS:
-            hs = hs or access.handoff_state(session, conv.id)
+            hs = hs or handoff_state(session, conv.id)
             hs.awaiting_message = True
             return [BotReply(texts.ASK_MESSAGE, author="system")]
         if hs is None:
@@ -161,13 +167,13 @@ class HandoffMachine:
             if score is None:  # the customer moved on: do not insist
                 hs.rating_step = None
                 return None
-            rating = access.add_rating(session, conv.id, hs.rating_rm_id, score)
+            rating = add_rating(session, conv.id, hs.rating_rm_id, score)
             hs.rating_step, hs.rating_id = "reason", rating.id
             return [texts.ASK_REASON]
         if hs.rating_step == "reason" and hs.rating_id is not None:
             hs.rating_step = None
             if stripped not in texts.SKIP_REASON and not stripped.startswith("/"):
-                access.set_rating_reason(session, hs.rating_id, stripped)
+                set_rating_reason(session, hs.rating_id, stripped)
             return [BotReply(texts.THANKS_RATING)]
         return None
 
@@ -207,7 +213,7 @@ class HandoffMachine:
 
     def silent(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply]:
         """A customer message while queued or with an RM: recorded, never answered by the bot."""
-        hs = access.handoff_state(session, conv.id)
+        hs = handoff_state(session, conv.id)
         stripped = text.strip()
         fx.record(conv, "user", stripped, "customer")
         if conv.state == "agent":
@@ -220,11 +226,11 @@ class HandoffMachine:
             hs.awaiting_message = True
             return [BotReply(texts.ASK_MESSAGE, author="system")]
         if stripped in texts.CANCEL_COMMANDS:
-            if access.move(session, conv, "queued", "bot", "customer", "customer_cancelled", rm_id=None):
+            if move(session, conv, "queued", "bot", "customer", "customer_cancelled", rm_id=None):
                 fx.resume(conv)
                 return [BotReply(texts.CANCELLED, author="system")]
             return []
-        position = access.position_in_queue(session, conv, hs)
+        position = position_in_queue(session, conv, hs)
         hs.last_position_told = position
         ahead = "您是下一位。" if position <= 1 else f"您前面还有 {position - 1} 位。"
         buttons = (texts.LEAVE_MESSAGE_BUTTON,) if hs.message_offered_at else ()
@@ -233,7 +239,7 @@ class HandoffMachine:
     def _leave_message(
         self, session: Session, conv: Conversation, hs: HandoffState, text: str, fx: Effects
     ) -> BotReply:
-        customer = access.customer_of(session, conv)
+        customer = customer_of(session, conv)
         local = utcnow().astimezone(ZoneInfo(self.settings.timezone))
         ref = f"LY{local:%Y%m%d}{secrets.token_hex(3).upper()}"
         session.add(
@@ -249,7 +255,7 @@ class HandoffMachine:
             )
         )
         hs.awaiting_message = False
-        if conv.state == "queued" and access.move(
+        if conv.state == "queued" and move(
             session, conv, "queued", "bot", "customer", "left_message", rm_id=None
         ):
             fx.resume(conv)
@@ -261,11 +267,11 @@ class HandoffMachine:
         """queued → agent for ``rm``; False if someone else was quicker or it left the queue."""
         now = utcnow()
         queued_at = conv.queued_at
-        if not access.move(session, conv, "queued", "agent", f"rm:{rm.code}", "taken", rm_id=rm.id):
+        if not move(session, conv, "queued", "agent", f"rm:{rm.code}", "taken", rm_id=rm.id):
             return False
         if queued_at is not None:
             get_metrics().queue_wait.observe(max(0.0, (now - queued_at).total_seconds()))
-        hs = access.handoff_state(session, conv.id)
+        hs = handoff_state(session, conv.id)
         hs.assigned_at, hs.awaiting_since, hs.updated_at = now, None, now
         self.notify(
             session,
@@ -294,13 +300,13 @@ class HandoffMachine:
         """
         key = send_key_for_request(rm.id, request_key) if request_key else None
         if key is not None:
-            earlier = access.message_for_key(session, key)
+            earlier = message_for_key(session, key)
             if earlier is not None and earlier.conversation_id == conv.id:
                 return earlier
         session.refresh(conv)
         if conv.state != "agent" or conv.rm_id != rm.id:
             return None
-        access.handoff_state(session, conv.id).awaiting_since = None
+        handoff_state(session, conv.id).awaiting_since = None
         return self.notify(session, conv, text, fx, author="rm", rm_id=rm.id, send_key=key)
 
     def transfer(
@@ -311,7 +317,7 @@ class HandoffMachine:
         target: RelationshipManager,
         fx: Effects,
     ) -> bool:
-        if target.id == rm.id or not access.move(
+        if target.id == rm.id or not move(
             session,
             conv,
             "agent",
@@ -322,7 +328,7 @@ class HandoffMachine:
             require_rm=rm.id,
         ):
             return False
-        hs = access.handoff_state(session, conv.id)
+        hs = handoff_state(session, conv.id)
         # The new owner must greet within the reply timeout, like a fresh take.
         hs.assigned_at = hs.awaiting_since = utcnow()
         self.notify(session, conv, texts.TRANSFERRED.format(rm=f"客户经理{texts.rm_title(target.name)}"), fx)
@@ -330,7 +336,7 @@ class HandoffMachine:
 
     def hand_back(self, session: Session, conv: Conversation, rm: RelationshipManager, fx: Effects) -> bool:
         """agent → bot; the bot resumes and asks for a satisfaction rating."""
-        if not access.move(
+        if not move(
             session, conv, "agent", "bot", f"rm:{rm.code}", "hand_back", rm_id=None, require_rm=rm.id
         ):
             return False
@@ -340,20 +346,20 @@ class HandoffMachine:
     def close(self, session: Session, conv: Conversation, rm: RelationshipManager, fx: Effects) -> bool:
         """agent (own) or queued → closed. A handled conversation still gets the rating question."""
         actor = f"rm:{rm.code}"
-        if conv.state == "agent" and access.move(
+        if conv.state == "agent" and move(
             session, conv, "agent", "closed", actor, "closed_by_rm", rm_id=None, require_rm=rm.id
         ):
             self.notify(session, conv, texts.CLOSED, fx)
             self._ask_rating(session, conv, rm.id, fx)
             return True
-        if conv.state == "queued" and access.move(session, conv, "queued", "closed", actor, "closed_by_rm"):
+        if conv.state == "queued" and move(session, conv, "queued", "closed", actor, "closed_by_rm"):
             self.notify(session, conv, texts.CLOSED, fx)
             fx.resume(conv)
             return True
         return False
 
     def _ask_rating(self, session: Session, conv: Conversation, rm_id: int, fx: Effects) -> None:
-        hs = access.handoff_state(session, conv.id)
+        hs = handoff_state(session, conv.id)
         hs.rating_step, hs.rating_rm_id, hs.rating_id, hs.awaiting_since = "score", rm_id, None, None
         fx.resume(conv, then_say=texts.RATING_QUESTION.text)
         self.notify(
@@ -389,7 +395,7 @@ class HandoffMachine:
             rm_id=rm_id,
             delivery_status="pending",
         )
-        access.reserve_send(session, msg, _channel(conv), send_key or f"handoff:{msg.id}")
+        reserve_send(session, msg, _channel(conv), send_key or f"handoff:{msg.id}")
         fx.push.append(msg.id)
         if author == "rm":
             fx.record(conv, "bot", text, "rm")
@@ -399,12 +405,12 @@ class HandoffMachine:
         presence = self.settings.presence_timeout_s
         if hs.preferred_rm_id is not None:
             rm = session.get(RelationshipManager, hs.preferred_rm_id)
-            if rm is not None and access.is_online(rm, now, presence):
+            if rm is not None and is_online(rm, now, presence):
                 return "rm"
-        if hs.branch_id is not None and access.online_rms(session, now, presence, hs.branch_id):
+        if hs.branch_id is not None and online_rms(session, now, presence, hs.branch_id):
             return "branch"
         return "any"
 
     def _online_for(self, session: Session, hs: HandoffState, now: dt.datetime) -> int:
         branch = hs.branch_id if hs.route_scope != "any" else None
-        return len(access.online_rms(session, now, self.settings.presence_timeout_s, branch))
+        return len(online_rms(session, now, self.settings.presence_timeout_s, branch))

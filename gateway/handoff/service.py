@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from care_scheduler.sender import SendOutcome
 from core.db import session_scope
-from crm.access import handoff as access
 from crm.access.conversations import ConversationRef
+from crm.access.send_keys import send_key_of
 from crm.models import ChannelIdentity, Conversation, Message, utcnow
 from gateway.chat_types import BotReply
 from gateway.handoff.machine import Effects, HandoffMachine
@@ -104,7 +104,7 @@ class HandoffService:
                 titles = [b["title"] for b in json.loads(msg.buttons_json)]
                 text += "\n可直接回复：" + " / ".join(titles)
             return OutboundMessage(
-                idempotency_key=access.send_key_of(session, msg.id) or f"handoff:{msg.id}",
+                idempotency_key=send_key_of(session, msg.id) or f"handoff:{msg.id}",
                 channel=identity.channel,
                 external_id=identity.external_id,
                 last_inbound_at=identity.last_inbound_at,

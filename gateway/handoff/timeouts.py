@@ -2,7 +2,7 @@
 and messages a stopped gateway stored but never sent.
 
 Safe with several gateway processes sweeping at once: every change is a conditional UPDATE
-(``crm.access.handoff.move`` / ``go_offline``), so a conversation is re-queued or an RM marked
+(``crm.access.transitions.move`` / ``presence.go_offline``), so a conversation is re-queued or an RM marked
 offline by exactly one of them; only the winner tells the customer.
 """
 
@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm.access import handoff as access
+from crm.access.handoff_queue import position_in_queue, queued
+from crm.access.presence import go_offline, is_online, online_rms
+from crm.access.send_keys import never_tried
+from crm.access.transitions import move
 from crm.models import Conversation, RelationshipManager
 from crm.models.handoff import HandoffState
 from gateway.handoff import texts
@@ -44,7 +47,7 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
             RelationshipManager.online.is_(True), RelationshipManager.last_seen_at < stale
         )
     ).all():
-        if access.go_offline(session, rm.id, stale_before=stale):
+        if go_offline(session, rm.id, stale_before=stale):
             report.offline += 1
     # Conversations owned by an offline RM (whoever noticed it) go back to the queue.
     owned = session.execute(
@@ -61,20 +64,20 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
             reason, text = "rm_no_answer", texts.REQUEUED_NO_ANSWER
         else:
             continue
-        if access.move(session, conv, "agent", "queued", "system", reason, rm_id=None, require_rm=rm.id):
+        if move(session, conv, "agent", "queued", "system", reason, rm_id=None, require_rm=rm.id):
             report.requeued += 1
             # The RM who failed them is no longer "their" RM for this episode: widen the routing.
             if hs.preferred_rm_id == rm.id:
                 hs.preferred_rm_id = None
             hs.route_scope = (
                 "branch"
-                if hs.branch_id and access.online_rms(session, now, s.presence_timeout_s, hs.branch_id)
+                if hs.branch_id and online_rms(session, now, s.presence_timeout_s, hs.branch_id)
                 else "any"
             )
             hs.scope_since, hs.assigned_at, hs.awaiting_since, hs.last_position_told = now, None, None, None
             machine.notify(session, conv, text.format(rm=f"客户经理{texts.rm_title(rm.name)}"), fx)
 
-    for conv, hs in access.queued(session):
+    for conv, hs in queued(session):
         report.escalated += _escalate(machine, session, hs, now)
         waited = now - (conv.queued_at or now)
         if hs.message_offered_at is None and (
@@ -89,8 +92,8 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
                 fx,
                 buttons=(texts.LEAVE_MESSAGE_BUTTON, texts.CANCEL_BUTTON),
             )
-    for conv, hs in access.queued(session):
-        position = access.position_in_queue(session, conv, hs)
+    for conv, hs in queued(session):
+        position = position_in_queue(session, conv, hs)
         if hs.last_position_told is not None and position != hs.last_position_told:
             online = machine._online_for(session, hs, now)  # noqa: SLF001 - same package
             machine.notify(session, conv, texts.position_update(position, online, s.seconds_per_position), fx)
@@ -98,7 +101,7 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
         hs.last_position_told = position
     # Messages stored but never sent (the gateway stopped between the commit and the send): the
     # outbound key makes a second attempt safe, and only untried keys are picked up.
-    unsent = access.never_tried(session, now - dt.timedelta(seconds=UNSENT_GRACE_S))
+    unsent = never_tried(session, now - dt.timedelta(seconds=UNSENT_GRACE_S))
     fx.push.extend(unsent)
     report.resent = len(unsent)
     return report
@@ -110,12 +113,12 @@ def _escalate(machine: HandoffMachine, session: Session, hs: HandoffState, now: 
     since = hs.scope_since or now
     if hs.route_scope == "rm":
         rm = session.get(RelationshipManager, hs.preferred_rm_id) if hs.preferred_rm_id else None
-        gone = rm is None or not access.is_online(rm, now, s.presence_timeout_s)
+        gone = rm is None or not is_online(rm, now, s.presence_timeout_s)
         if gone or now - since >= dt.timedelta(seconds=s.preferred_rm_wait_s):
             hs.route_scope, hs.scope_since = "branch", now
             return 1
     elif hs.route_scope == "branch":
-        nobody = hs.branch_id is None or not access.online_rms(
+        nobody = hs.branch_id is None or not online_rms(
             session, now, s.presence_timeout_s, hs.branch_id
         )
         if nobody or now - since >= dt.timedelta(seconds=s.branch_wait_s):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import actions.context
 from actions.handoff import ActionRateService, ActionRequestHuman
 from crm.access.conversations import open_conversation
-from crm.access.handoff import move
+from crm.access.transitions import move
 from crm.models import RelationshipManager
 from crm.models.handoff import ServiceRating
 from tests.gateway.console.support import db_url, factory, template_db  # noqa: F401 - fixtures

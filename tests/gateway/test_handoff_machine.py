@@ -154,7 +154,7 @@ async def test_vip_goes_to_own_rm_and_jumps_the_queue(rig: Rig) -> None:
     assert (hs.tier, hs.route_scope, hs.preferred_rm_id) == ("贵宾", "rm", own_rm)
     assert rig.conv(VIP_WEB_ID).priority > rig.conv(PLAIN_WEB_ID).priority
     with rig.factory() as s:
-        from crm.access.handoff import queued
+        from crm.access.handoff_queue import queued
 
         assert [c.id for c, _ in queued(s)][0] == rig.conv(VIP_WEB_ID).id
 
@@ -163,7 +163,7 @@ async def test_complaint_payload_priority_beats_earlier_request(rig: Rig) -> Non
     await rig.say(PLAIN_WEB_ID, "人工")
     await rig.say("visitor-x", "我要投诉你们网点")
     with rig.factory() as s:
-        from crm.access.handoff import queued
+        from crm.access.handoff_queue import queued
 
         assert [c.id for c, _ in queued(s)][0] == rig.conv("visitor-x").id
 
