@@ -30,9 +30,9 @@ from care_scheduler.compliance import Policy
 from care_scheduler.definitions import load_into_db, read_files
 from care_scheduler.outbox import DispatchConfig, Dispatcher
 from care_scheduler.planner import plan_day
-from care_scheduler.sender import RecordingSender
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Base, Branch, ChannelIdentity, Customer, Delivery, MarketingConsent
+from outbound.contract import RecordingSender
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Care (make bench-care)"
@@ -328,7 +328,7 @@ def main() -> None:
         if box is None
         else f"""
 Dispatch into the WeChat sandbox: the real outbound path: two dispatchers ({args.concurrency} sends in
-flight each, rate limit off) → `gateway.outbound.OutboundSender` (idempotency key marked `sending`
+flight each, rate limit off) → `outbound.sender.OutboundSender` (idempotency key marked `sending`
 before each call, `sent` after) → `WeChatApiClient` (token shared through the database, remembered
 30 s in memory; every HTTP attempt recorded) → HTTP → `bankcare wechat-sandbox` as a subprocess.
 The sample is {box.sample:,} planned WeChat rows whose customers wrote an hour earlier (48-hour

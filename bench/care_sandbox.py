@@ -1,6 +1,6 @@
 """Dispatch into the WeChat sandbox: the real outbound path, measured (part of ``make bench-care``).
 
-Care dispatcher → ``gateway.outbound.OutboundSender`` (idempotency key per delivery in
+Care dispatcher → ``outbound.sender.OutboundSender`` (idempotency key per delivery in
 ``outbound_sends``) → ``WeChatApiClient`` (access token shared through the database, every HTTP
 attempt in ``wechat_send_attempts``) → HTTP → ``bankcare wechat-sandbox`` as a real subprocess
 (48-hour window, daily quota, records what it receives).
@@ -40,9 +40,9 @@ from crm.models import ChannelIdentity, Delivery
 from crm.models.care import OPEN_STATUSES
 from crm.models.outbound import OutboundSend
 from crm.models.wechat import WeChatSendAttempt
-from gateway.outbound import OutboundSender
-from gateway.wechat.api_client import WeChatApiClient
 from gateway.wechat.settings import WeChatSettings
+from outbound.sender import OutboundSender
+from outbound.wechat_api import WeChatApiClient
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -40,12 +40,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from care_scheduler import compliance
 from care_scheduler.compliance import Policy
-from care_scheduler.sender import DeliveryView, Sender, SendOutcome
 from core.db import session_scope
 from crm.care_access import marketing_allowed_sql
 from crm.models import Campaign, ChannelIdentity, Delivery
 from crm.models.base import utcnow
 from crm.models.care import OPEN_STATUSES
+from outbound.contract import DeliveryView, Sender, SendOutcome
 
 log = logging.getLogger(__name__)
 DUE_STATUSES = ("planned", "deferred", "failed")

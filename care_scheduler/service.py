@@ -26,10 +26,11 @@ from care_scheduler.compliance import TZ, Policy
 from care_scheduler.leader import LeaderLease
 from care_scheduler.outbox import DispatchConfig, Dispatcher
 from care_scheduler.planner import plan_day
-from care_scheduler.sender import Sender
 from core.db import make_engine, make_sessionmaker, session_scope
 from core.settings import Settings
 from crm.models.base import utcnow
+from outbound.contract import Sender
+from outbound.sender import create_sender
 
 log = logging.getLogger(__name__)
 
@@ -210,12 +211,8 @@ class CareService:
 
 
 def _load_sender(settings: Settings) -> Sender:
-    try:
-        from gateway.outbound import create_sender  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise SystemExit("gateway.outbound.create_sender 不可用：请先安装网关的外发模块") from exc
-    sender: Sender = create_sender(settings)
-    return sender
+    """The real sender (WeChat API and web chat), created inside the running event loop."""
+    return create_sender(settings)
 
 
 def main() -> None:

@@ -17,11 +17,11 @@ from gateway.conversation import ConversationService
 from gateway.handoff.service import HandoffService
 from gateway.handoff.settings import HandoffSettings
 from gateway.keys import CHAT, ENGINE, HTTP, SESSION_FACTORY, SETTINGS
-from gateway.outbound import OutboundSender
 from gateway.rasa_client import RasaClient, rasa_session
 from gateway.webchat import setup_webchat
 from gateway.wechat.routes import WECHAT_API_KEY, setup_wechat
 from gateway.wechat.settings import WeChatSettings
+from outbound.sender import OutboundSender
 
 
 def create_app(settings: Settings, handoff_settings: HandoffSettings | None = None) -> web.Application:
@@ -38,7 +38,7 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     app[SESSION_FACTORY] = make_sessionmaker(engine)
     rasa = RasaClient(settings.rasa_url, timeout_s=settings.rasa_timeout_s)
 
-    # RM replies and other handoff messages go out like campaign messages (gateway/outbound.py).
+    # RM replies and other handoff messages go out like campaign messages (outbound/sender.py).
     outbound = OutboundSender(app[SESSION_FACTORY], wechat=None)
     handoff = HandoffService(handoff_settings or HandoffSettings.from_env(), app[SESSION_FACTORY], rasa,
                              outbound)

@@ -1,6 +1,6 @@
 """The contract between the dispatcher and whatever actually delivers a message.
 
-The real implementation (``gateway/outbound.py``) chooses the WeChat customer-service API inside
+The real implementation (``outbound/sender.py``) chooses the WeChat customer-service API inside
 the 48-hour window, a template message for service notices outside it, or a web chat push. It
 must treat ``DeliveryView.idempotency_key`` as the identity of the message: the dispatcher
 delivers at least once (a dispatcher killed between sending and recording will re-send after

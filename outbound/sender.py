@@ -17,7 +17,7 @@ A WeChat call cannot be made atomic with the database. The key is marked ``sendi
 call and ``sent`` after it; a key found still ``sending`` after a crash is *not* re-sent (the
 customer may already have it) but failed as ``ambiguous_after_crash`` for staff to check.
 Sending nothing twice is the promise the bank cares about more. Concurrent sends share these
-bookkeeping transactions (``gateway/group_commit.py``): a key's ``sending`` is still committed
+bookkeeping transactions (``core/group_commit.py``): a key's ``sending`` is still committed
 before its call and its outcome after it, only the commits are fewer.
 """
 
@@ -32,16 +32,15 @@ import aiohttp
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from care_scheduler.sender import DeliveryView, SendOutcome
 from core.db import make_engine, make_sessionmaker, run_in_session, session_scope
+from core.group_commit import GroupCommit
 from core.metrics import get_metrics
 from core.settings import Settings
 from crm.access.conversations import open_conversation, record_message
 from crm.models import utcnow
 from crm.models.outbound import OutboundSend
-from gateway.group_commit import GroupCommit
-from gateway.wechat.api_client import SendResult, WeChatApiClient
-from gateway.wechat.settings import WeChatSettings
+from outbound.contract import DeliveryView, SendOutcome
+from outbound.wechat_api import SendResult, WeChatApiClient, WeChatApiSettings
 
 WINDOW = dt.timedelta(hours=48)
 SERVICE_TEMPLATE_ID = "TM_SERVICE_NOTICE"
@@ -114,7 +113,7 @@ def delivery_state(outcome: SendOutcome) -> DeliveryState:
 
 
 class OutboundSender:
-    """Implements ``care_scheduler.sender.Sender`` (``send``) and sends handoff messages (``send_message``).
+    """Implements ``outbound.contract.Sender`` (``send``) and sends handoff messages (``send_message``).
 
     Args:
         session_factory: crm sessionmaker (idempotency keys in ``outbound_sends``).
@@ -131,7 +130,7 @@ class OutboundSender:
         self.factory = session_factory
         self.wechat = wechat
         self.template_id = service_template_id
-        # Concurrent WeChat sends share their bookkeeping transactions (see gateway/group_commit.py):
+        # Concurrent WeChat sends share their bookkeeping transactions (see core/group_commit.py):
         # each key is still marked ``sending`` (committed) before its call and ``sent`` after it.
         self._claims: GroupCommit[str, tuple[Claim, str | None]] = GroupCommit(self._tx(self._claim_many))
         self._finishes: GroupCommit[Finish, None] = GroupCommit(self._tx(self._finish_many))
@@ -320,5 +319,5 @@ def create_sender(settings: Settings) -> OutboundSender:
     """The sender the care scheduler uses (called inside its event loop)."""
     factory = make_sessionmaker(make_engine(settings.database_url))
     http = aiohttp.ClientSession()
-    wechat = WeChatApiClient(WeChatSettings.from_settings(settings), factory, http, token_memory_s=30.0)
+    wechat = WeChatApiClient(WeChatApiSettings.from_settings(settings), factory, http, token_memory_s=30.0)
     return OutboundSender(factory, wechat)

@@ -22,16 +22,16 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import aiohttp
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import run_in_session, session_scope
+from core.group_commit import GroupCommit
+from core.settings import Settings
 from crm import wechat_store as store
 from crm.models.base import utcnow
-from gateway.group_commit import GroupCommit
-from gateway.wechat.settings import WeChatSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,36 @@ SendStatus = Literal["sent", "outside_window", "quota_exceeded", "token_error", 
 #   network_error   the request never left: connection refused, DNS, TLS, connect timeout
 #   ambiguous       it may have reached WeChat and the answer was lost: never retried for sends
 CallOutcome = Literal["ok", "api_error", "http_error", "rejected", "network_error", "ambiguous"]
+
+
+class ApiCredentials(Protocol):
+    """What the client needs of an Official Account: the gateway's ``WeChatSettings`` (which also
+    carries the callback token and AES key) and :class:`WeChatApiSettings` both have it."""
+
+    @property
+    def app_id(self) -> str: ...
+
+    @property
+    def app_secret(self) -> str: ...
+
+    @property
+    def api_base(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class WeChatApiSettings:
+    """The API credentials alone, for processes that send but never receive (the care scheduler)."""
+
+    app_id: str
+    app_secret: str
+    api_base: str = "https://api.weixin.qq.com"
+
+    def __repr__(self) -> str:  # never print the AppSecret
+        return f"WeChatApiSettings(app_id={self.app_id!r}, api_base={self.api_base!r})"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WeChatApiSettings:
+        return cls(settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base)
 
 
 @dataclass(frozen=True)
@@ -103,7 +133,7 @@ class WeChatApiClient:
 
     def __init__(
         self,
-        settings: WeChatSettings,
+        settings: ApiCredentials,
         session_factory: sessionmaker[Session],
         http: aiohttp.ClientSession,
         *,

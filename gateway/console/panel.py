@@ -19,7 +19,7 @@ from core.masking import format_yuan, mask_card, mask_name, mask_phone
 from crm.access.handoff_queue import queued
 from crm.access.identity import customer_of
 from crm.access.presence import is_online, rm_by_id
-from crm.access.tiers import aum, tier_for
+from crm.access.tiers import aum
 from crm.access.visibility import list_for
 from crm.models import (
     Account,
@@ -27,7 +27,6 @@ from crm.models import (
     ChannelIdentity,
     Conversation,
     ConversationTransition,
-    Customer,
     Delivery,
     Loan,
     Message,
@@ -37,6 +36,7 @@ from crm.models import (
     utcnow,
 )
 from crm.models.handoff import HandoffState, ServiceRating
+from crm.segments import memberships, tier_of
 
 REASONS = {
     "request_human": "客户要求人工",
@@ -47,7 +47,7 @@ REASONS = {
     "rm_offline": "原经理离线",
 }
 STATES = {"bot": "机器人服务中", "queued": "排队中", "agent": "人工服务中", "closed": "已结束"}
-# Delivery states of out-of-turn messages (gateway.outbound.DeliveryState, plus the two in-flight ones).
+# Delivery states of out-of-turn messages (outbound.sender.DeliveryState, plus the two in-flight ones).
 DELIVERY = {
     "pending": "发送中",
     "delivered": "已送达",  # an answer within the customer's own request
@@ -177,10 +177,10 @@ def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, A
         "kind": customer.kind,
         "occupation": customer.occupation,
         "town": customer.town,
-        "tier": tier_for(total),
+        "tier": tier_of(total),
         "aum": format_yuan(total),
         "rm": rm.name if rm else None,
-        "segments": _segments(session, customer),
+        "segments": memberships(session, customer.id),
         "accounts": [
             {
                 "no": mask_card(a.account_no),
@@ -219,14 +219,6 @@ def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, A
             for d, name in deliveries
         ],
     }
-
-
-def _segments(session: Session, customer: Customer) -> dict[str, str]:
-    try:
-        from crm.segments import memberships
-    except ImportError:  # the segment module is optional for the console
-        return {}
-    return memberships(session, customer.id)
 
 
 def supervisor_stats(

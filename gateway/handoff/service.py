@@ -1,7 +1,7 @@
 """The handoff as the gateway runs it: transactions, effects after commit, and the sweeper task.
 
 Every out-of-turn message (RM replies, queue updates, the rating question) goes to the customer
-through the outbound sender (``gateway.outbound``), like campaign messages: one idempotency key per
+through the outbound sender (``outbound.sender``), like campaign messages: one idempotency key per
 message, WeChat's 48-hour window, every attempt in ``outbound_sends``. Its delivery state is stored
 on the message for the console.
 """
@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
-from care_scheduler.sender import SendOutcome
 from core.db import session_scope
 from crm.access.conversations import ConversationRef
 from crm.access.send_keys import send_key_of
@@ -27,8 +26,9 @@ from gateway.chat_types import BotReply
 from gateway.handoff.machine import Effects, HandoffMachine
 from gateway.handoff.settings import HandoffSettings
 from gateway.handoff.timeouts import SweepReport, sweep
-from gateway.outbound import IN_PROGRESS, DeliveryState, OutboundMessage, OutboundSender, delivery_state
 from gateway.rasa_client import RasaClient, RasaUnavailable
+from outbound.contract import SendOutcome
+from outbound.sender import IN_PROGRESS, DeliveryState, OutboundMessage, OutboundSender, delivery_state
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,9 +1,10 @@
 """``GET/POST /wechat``: the Official Account callback.
 
-Order of work for a POST: size limit → query check → signature → (decrypt) → parse → claim the
-message in the database → run the bot. Everything before the claim is pure, so a rejected
-request has no side effect. The claim (unique dedupe key) makes WeChat's retries safe across
-processes: a retry waits for the first attempt's reply instead of running anything again.
+Order of work for a POST: size limit → query check → signature → (decrypt) → parse → replay
+check of (timestamp, nonce) → claim the message in the database → run the bot. Everything before
+the replay check is pure, so a rejected request has no side effect beyond remembering the pair.
+The claim (unique dedupe key) makes WeChat's retries safe across processes: a retry waits for
+the first attempt's reply instead of running anything again.
 
 A text message costs two transactions: the claim commits together with the recorded inbound
 message, and the passive reply, the numbered choices and the recorded replies commit together
@@ -14,6 +15,7 @@ nothing behind, so a retry of a message whose first attempt failed is simply pro
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,17 +29,24 @@ from core.db import run_in_session
 from crm import wechat_store as store
 from gateway.chat_types import BotReply, ChatService
 from gateway.wechat import convert
-from gateway.wechat.api_client import WeChatApiClient
 from gateway.wechat.crypto import MessageCrypto, make_signature
 from gateway.wechat.inbound import Rejected, VerifiedRequest, verify_and_parse, verify_echo
 from gateway.wechat.messages import build_encrypted_envelope, build_text_reply
+from gateway.wechat.replay import ReplayGuard, make_replay_guard, remaining_validity
 from gateway.wechat.settings import WeChatSettings
 from gateway.wechat.turn import Duplicate, WeChatTurn
+from outbound.wechat_api import WeChatApiClient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 POLL_INTERVAL_S = 0.05
+# Housekeeping of the channel's tables (every gateway runs it; the deletes are idempotent).
+PURGE_INTERVAL_S = 60.0
+# A stored passive reply only serves WeChat's retries (within ~15 s): blank it soon after.
+REPLY_KEEP = dt.timedelta(minutes=5)
+# Dedupe rows hold digests only; a day covers any retry and any clock trouble.
+INBOUND_KEEP = dt.timedelta(days=1)
 # After the deadline, how long the request still waits for a reply whose transaction is committing.
 FINAL_COMMIT_WAIT_S = 0.4
 
@@ -51,11 +60,13 @@ class WeChatHandler:
         chat: ChatService,
         session_factory: sessionmaker[Session],
         api: Callable[[], WeChatApiClient | None],
+        replay: ReplayGuard | None = None,
     ) -> None:
         self.settings = settings
         self.chat = chat
         self.factory = session_factory
         self.crypto = MessageCrypto(settings.encoding_aes_key, settings.app_id) if settings.safe_mode else None
+        self.replay = replay or make_replay_guard(settings.replay_redis_url, session_factory)
         self._api = api
         self.jobs: set[asyncio.Task[None]] = set()
 
@@ -76,10 +87,44 @@ class WeChatHandler:
         try:
             body = await _read_limited(request, self.settings.max_body_bytes)
             verified = verify_and_parse(self.settings, self.crypto, request.query, body)
+            if convert.to_dispatch(verified.message).kind != "ignore":  # those change nothing
+                await self._check_replay(verified)
         except Rejected as exc:
             return _reject(exc)
         text = await self.process(verified)
         return self._reply(verified, text)
+
+    async def _check_replay(self, verified: VerifiedRequest) -> None:
+        """Refuse a (timestamp, nonce) pair already used for another message (see ``replay``)."""
+        ttl = remaining_validity(verified.timestamp, self.settings.max_clock_skew_s)
+        try:
+            fresh = await self.replay.first_use(verified.timestamp, verified.nonce, verified.message.dedupe_key, ttl)
+        except Exception as exc:
+            # Fail closed: without the check a replay would pass. WeChat retries in 5 s.
+            log.exception("wechat: replay store unavailable")
+            raise Rejected(503, "replay_store_unavailable") from exc
+        if not fresh:
+            raise Rejected(403, "replayed_nonce")
+
+    async def purge(self) -> None:
+        """Forget expired nonce pairs, blank old passive replies, drop old dedupe rows."""
+        now = dt.datetime.now(dt.UTC)
+
+        def work(session: Session) -> None:
+            store.purge_replay(session, now)
+            store.purge_replies(session, now - REPLY_KEEP)
+            store.purge_inbound(session, now - INBOUND_KEEP)
+
+        await self.db(work)
+
+    async def purge_forever(self) -> None:
+        """``purge`` every ``PURGE_INTERVAL_S`` until cancelled; a failed round is logged and retried."""
+        while True:
+            try:
+                await self.purge()
+            except Exception:
+                log.exception("wechat: purge failed")
+            await asyncio.sleep(PURGE_INTERVAL_S)
 
     # --- processing -------------------------------------------------------------------------
 
@@ -233,6 +278,7 @@ def setup_wechat(
     session_factory: sessionmaker[Session],
     *,
     api_client: WeChatApiClient | None = None,
+    replay: ReplayGuard | None = None,
 ) -> WeChatHandler:
     """Add ``GET/POST /wechat`` to ``app`` and own the WeChat API client's HTTP session.
 
@@ -242,13 +288,15 @@ def setup_wechat(
         chat: the conversation core.
         session_factory: crm sessionmaker for dedupe, choices and the token cache.
         api_client: use this client instead of creating one (the outbound sender may share it).
+        replay: where (timestamp, nonce) pairs are remembered (default: Redis if
+            ``settings.replay_redis_url``, else the database).
 
     Returns:
         The handler (``app[WECHAT_HANDLER_KEY]``); ``app[WECHAT_API_KEY]`` is the API client
         once the app has started.
     """
     holder: dict[str, WeChatApiClient] = {}
-    handler = WeChatHandler(settings, chat, session_factory, lambda: holder.get("api"))
+    handler = WeChatHandler(settings, chat, session_factory, lambda: holder.get("api"), replay)
     app[WECHAT_HANDLER_KEY] = handler
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -259,7 +307,9 @@ def setup_wechat(
             http = aiohttp.ClientSession()
             holder["api"] = WeChatApiClient(settings, session_factory, http)
         app[WECHAT_API_KEY] = holder["api"]
+        purger = asyncio.create_task(handler.purge_forever())
         yield
+        purger.cancel()
         # Give late deliveries a chance to finish before the HTTP session closes.
         if handler.jobs:
             _done, pending = await asyncio.wait(set(handler.jobs), timeout=10)
@@ -267,6 +317,7 @@ def setup_wechat(
                 task.cancel()
         if http is not None:
             await http.close()
+        await handler.replay.close()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/wechat", handler.get)

@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 
 from care_scheduler.compliance import Policy
 from care_scheduler.outbox import DispatchConfig, Dispatcher
-from care_scheduler.sender import DeliveryView, SendOutcome
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Delivery
+from outbound.contract import DeliveryView, SendOutcome
 
 
 class SqliteRecordingSender:

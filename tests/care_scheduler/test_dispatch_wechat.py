@@ -20,10 +20,10 @@ from core.db import session_scope
 from crm.models import ChannelIdentity, Delivery
 from crm.models.base import utcnow
 from crm.models.wechat import WeChatSendAttempt
-from gateway.outbound import OutboundSender
-from gateway.wechat.api_client import WeChatApiClient
 from gateway.wechat.sandbox import SANDBOX_STATE_KEY, SandboxSettings, SandboxState, create_sandbox_app
 from gateway.wechat.settings import WeChatSettings
+from outbound.sender import OutboundSender
+from outbound.wechat_api import WeChatApiClient
 
 from .test_outbox import NOON, enqueue
 

@@ -5,10 +5,10 @@ import time
 from sqlalchemy import select
 
 from care_scheduler.outbox import DispatchConfig, Dispatcher, RateLimiter
-from care_scheduler.sender import RecordingSender, SendOutcome
 from core.db import session_scope
 from crm.care_access import opt_out
 from crm.models import ChannelIdentity, Delivery
+from outbound.contract import RecordingSender, SendOutcome
 from tests.care_scheduler import factories as f
 
 UTC = dt.UTC

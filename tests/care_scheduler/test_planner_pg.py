@@ -18,9 +18,9 @@ from care_scheduler.compliance import Policy
 from care_scheduler.definitions import load_into_db, read_files
 from care_scheduler.outbox import DispatchConfig, Dispatcher
 from care_scheduler.planner import plan_day
-from care_scheduler.sender import RecordingSender
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Base, ChannelIdentity, Customer, Delivery, MarketingConsent
+from outbound.contract import RecordingSender
 from tests.care_scheduler import factories as f
 from tests.conftest import drop_pg_database, new_pg_database
 

@@ -5,8 +5,8 @@ from sqlalchemy import create_engine, text
 
 from care_scheduler import service as svc
 from care_scheduler.leader import LeaderLease
-from care_scheduler.sender import RecordingSender
 from core.settings import Settings
+from outbound.contract import RecordingSender
 
 
 class Clock:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from gateway.group_commit import GroupCommit
+from core.group_commit import GroupCommit
 
 
 class Work:

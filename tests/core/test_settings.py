@@ -44,7 +44,7 @@ def test_the_rasa_concurrency_limit_is_read_from_the_environment() -> None:
 
 def test_the_care_scheduler_sends_at_the_configured_rate(tmp_path: object) -> None:
     import care_scheduler.service as svc
-    from care_scheduler.sender import RecordingSender
+    from outbound.contract import RecordingSender
 
     settings = Settings.from_env({"CARE_DISPATCH_RATE": "7.5", "DATABASE_URL": f"sqlite:///{tmp_path}/s.db"})
     assert settings.care_dispatch_rate == 7.5

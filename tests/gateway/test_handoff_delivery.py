@@ -22,11 +22,11 @@ from gateway.chat_types import InboundMessage
 from gateway.conversation import ConversationService
 from gateway.handoff.machine import Effects
 from gateway.handoff.service import HandoffService
-from gateway.outbound import OutboundSender
 from gateway.rasa_client import RasaClient
-from gateway.wechat.api_client import WeChatApiClient
 from gateway.wechat.sandbox import SANDBOX_STATE_KEY, SandboxSettings, create_sandbox_app
 from gateway.wechat.settings import WeChatSettings
+from outbound.sender import OutboundSender
+from outbound.wechat_api import WeChatApiClient
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
     FakeRasa,
     db_url,

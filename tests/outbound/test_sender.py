@@ -10,15 +10,15 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
-from care_scheduler.sender import DeliveryView
 from core.db import make_engine, make_sessionmaker
 from crm.migrate import upgrade
 from crm.models import Message, utcnow
 from crm.models.outbound import OutboundSend
-from gateway.outbound import OutboundSender
-from gateway.wechat.api_client import WeChatApiClient
 from gateway.wechat.sandbox import SandboxSettings, create_sandbox_app
 from gateway.wechat.settings import WeChatSettings
+from outbound.contract import DeliveryView
+from outbound.sender import OutboundSender
+from outbound.wechat_api import WeChatApiClient
 
 OPENID = "oBkc9testopenid000000000001"
 
@@ -104,7 +104,7 @@ async def test_key_left_in_flight_by_a_crash_is_not_resent(factory) -> None:  # 
 
 
 async def test_conversation_messages_never_fall_back_to_a_template(factory, sandbox) -> None:  # type: ignore[no-untyped-def]
-    from gateway.outbound import OutboundMessage
+    from outbound.sender import OutboundMessage
 
     base, app = sandbox
     wx = WeChatSettings(token="t", app_id="wxbankcaretest01", app_secret="s", api_base=base)
@@ -120,7 +120,7 @@ async def test_conversation_messages_never_fall_back_to_a_template(factory, sand
 
 async def test_stored_web_message_is_marked_sent_not_written_again(factory) -> None:  # type: ignore[no-untyped-def]
     from crm.access.conversations import open_conversation, record_message
-    from gateway.outbound import OutboundMessage
+    from outbound.sender import OutboundMessage
 
     with factory.begin() as s:
         conv = open_conversation(s, "web", "demo-x")

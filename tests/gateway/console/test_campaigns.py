@@ -16,15 +16,16 @@ from care_scheduler import report
 from care_scheduler.definitions import load_into_db, read_files
 from care_scheduler.outbox import DispatchConfig, Dispatcher
 from care_scheduler.planner import plan_day
-from care_scheduler.sender import RecordingSender, SendOutcome
 from core.db import session_scope
 from crm.care_access import opt_out, record_reply
 from crm.models import Delivery
 from gateway.keys import SESSION_FACTORY
+from outbound.contract import RecordingSender, SendOutcome
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
     PASSWORD,
     db_url,
     fake_rasa,
+    finish_login,
     gateway,
     template_db,
 )
@@ -73,6 +74,7 @@ async def http(gateway: TestClient) -> AsyncIterator[aiohttp.ClientSession]:
 async def login(http: aiohttp.ClientSession, name: str) -> None:
     resp = await http.post("/console/api/login", json={"login": name, "password": PASSWORD})
     assert resp.status == 200, await resp.text()
+    await finish_login(http, lambda path: path, name, await resp.json())  # supervisors enrol a second factor
 
 
 async def test_only_supervisors_see_campaign_reports(gateway: TestClient, http: aiohttp.ClientSession) -> None:

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm import wechat_store as store
 from crm.models.base import utcnow
 from crm.models.wechat import WeChatAccessToken
-from gateway.wechat.api_client import WeChatApiClient, classify_failure, retryable
 from gateway.wechat.settings import WeChatSettings
+from outbound.wechat_api import WeChatApiClient, classify_failure, retryable
 
 from .conftest import OPENID
 

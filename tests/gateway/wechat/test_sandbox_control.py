@@ -10,8 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.wechat.api_client import WeChatApiClient
 from gateway.wechat.settings import WeChatSettings
+from outbound.wechat_api import WeChatApiClient
 
 from .conftest import with_api_base
 

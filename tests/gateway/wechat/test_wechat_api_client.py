@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm import wechat_store as store
 from crm.models.base import utcnow
 from crm.models.wechat import WeChatAccessToken
-from gateway.wechat.api_client import WeChatApiClient
 from gateway.wechat.sandbox import SANDBOX_SETTINGS_KEY
 from gateway.wechat.settings import WeChatSettings
+from outbound.wechat_api import WeChatApiClient
 
 from .conftest import OPENID, with_api_base
 
