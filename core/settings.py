@@ -6,6 +6,7 @@ explains what is missing or wrong. Secrets are never printed (see ``Settings.des
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -48,6 +49,9 @@ class Settings:
     wechat_app_secret: str = "bankcare-dev-secret"  # noqa: S105
     wechat_api_base: str = "http://127.0.0.1:8090"
     sms_backend: str = "sandbox"
+    # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the real client
+    # (console login throttling, gateway/client_address.py); empty: the TCP peer is the client.
+    trusted_proxies: str = ""
     session_secret: str = "dev-only-session-secret-change-me"  # noqa: S105
     log_format: str = "text"  # text | json
     timezone: str = "Asia/Shanghai"
@@ -95,6 +99,11 @@ class Settings:
                 raise ConfigError(f"{name.upper()} 必须以 http:// 或 https:// 开头")
         if not 1 <= self.rasa_max_concurrency <= 1000:
             raise ConfigError("RASA_MAX_CONCURRENCY 应在 1 到 1000 之间 (messages Rasa works on at once)")
+        for proxy in filter(None, (p.strip() for p in self.trusted_proxies.split(","))):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"TRUSTED_PROXIES 中的 {proxy} 不是 IP 地址或网段 (IP or CIDR)") from exc
         if not 0 < self.care_dispatch_rate <= 10_000:
             raise ConfigError("CARE_DISPATCH_RATE 应在 0 到 10000 之间 (messages per second)")
         if not self.demo_mode:

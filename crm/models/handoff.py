@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.models.base import Base, UTCDateTime, utcnow
 
+SESSION_STAGES = ("full", "code", "enrol")
 ROUTE_SCOPES = ("rm", "branch", "any")  # who may take a queued conversation, widened by timeouts
 
 
@@ -78,3 +79,7 @@ class ConsoleSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # SESSION_STAGES: "full" may use the console; "code" waits for the TOTP code after the password;
+    # "enrol" is a supervisor without a second factor who may only set one up.
+    stage: Mapped[str] = mapped_column(String(8), default="full", server_default="full")
+    code_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -19,13 +19,24 @@
     if (csrf) headers["X-CSRF-Token"] = csrf;
     const resp = await fetch(path, { credentials: "same-origin", ...options, headers });
     const data = await resp.json().catch(() => ({}));
-    if (!resp.ok) { const err = new Error(data.message || "操作失败，请重试。"); err.status = resp.status; throw err; }
+    if (!resp.ok) { const err = new Error(data.message || "操作失败，请重试。"); err.status = resp.status; err.code = data.error; throw err; }
     return data;
   }
   const post = (path, body) => api(path, { method: "POST", body: JSON.stringify(body || {}) });
   const mins = (s) => (s < 60 ? `${s}秒` : `${Math.floor(s / 60)}分${s % 60}秒`);
 
-  // --- login ---------------------------------------------------------------------------------
+  // --- login: password, then the 6-digit code when a second factor is on ---------------------
+  // A supervisor without a second factor gets an enrolment-only session and sets one up first.
+  const show = (id) => { for (const s of ["login", "enrol", "app"]) $(s).hidden = s !== id; };
+  function askCode() {
+    show("login"); $("login-form").hidden = true; $("code-form").hidden = false;
+    $("login-code").value = ""; $("login-code").focus();
+  }
+  async function afterPassword(next) {
+    if (next === "totp") askCode();
+    else if (next === "enrol") await enrol(true);
+    else await start();
+  }
   $("login-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     $("login-error").textContent = "";
@@ -33,9 +44,54 @@
       const data = await post("/console/api/login", { login: $("login-name").value.trim(), password: $("login-password").value });
       csrf = data.csrf;
       $("login-password").value = "";
-      await start();
+      await afterPassword(data.next);
     } catch (err) { $("login-error").textContent = err.message; }
   });
+  $("code-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("code-error").textContent = "";
+    try {
+      const data = await post("/console/api/login/totp", { code: $("login-code").value.trim() });
+      csrf = data.csrf;
+      await start();
+    } catch (err) {
+      if (err.code === "login_required") { $("code-form").hidden = true; $("login-form").hidden = false; $("login-error").textContent = err.message; }
+      else $("code-error").textContent = err.message;
+    }
+  });
+
+  // --- second factor enrolment (required for supervisors, offered to RMs) ----------------------
+  let enrolRequired = false;
+  async function enrol(required) {
+    enrolRequired = required;
+    show("enrol");
+    $("enrol-why").hidden = !required;
+    $("enrol-cancel").textContent = required ? "退出登录" : "暂不设置";
+    $("enrol-error").textContent = ""; $("enrol-code").value = "";
+    try {
+      const data = await post("/console/api/totp/setup");
+      $("totp-qr").src = data.qr; $("totp-qr").hidden = false;
+      $("totp-secret").textContent = data.secret.replace(/(.{4})/g, "$1 ").trim();
+      $("totp-uri").textContent = data.uri;
+      $("enrol-code").focus();
+    } catch (err) { $("enrol-error").textContent = err.message; }
+  }
+  $("enrol-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("enrol-error").textContent = "";
+    try {
+      const data = await post("/console/api/totp/confirm", { code: $("enrol-code").value.trim() });
+      csrf = data.csrf;
+      $("totp-qr").src = ""; $("totp-secret").textContent = ""; $("totp-uri").textContent = "";
+      if (enrolRequired) await start();
+      else { show("app"); $("totp-open").hidden = true; }
+    } catch (err) { $("enrol-error").textContent = err.message; }
+  });
+  $("enrol-cancel").addEventListener("click", async () => {
+    if (!enrolRequired) { show("app"); return; }
+    try { await post("/console/api/logout"); } finally { location.reload(); }
+  });
+  $("totp-open").addEventListener("click", () => enrol(false));
   $("logout").addEventListener("click", async () => {
     try { await post("/console/api/logout"); } finally { if (socket) { socket.onclose = null; socket.close(); } location.reload(); }
   });
@@ -43,8 +99,8 @@
   async function start() {
     me = await api("/console/api/me");
     csrf = me.csrf;
-    $("login").hidden = true;
-    $("app").hidden = false;
+    show("app");
+    api("/console/api/totp").then((t) => { $("totp-open").hidden = t.enabled; }).catch(() => {});
     $("who").textContent = `${me.name}（${me.role === "supervisor" ? "主管" : "客户经理"} ${me.code}）`;
     $("tab-stats").hidden = me.role !== "supervisor";
     $("branch-title").hidden = me.role !== "supervisor";
@@ -292,6 +348,10 @@
 
   // --- boot --------------------------------------------------------------------------------------
   (async () => {
-    try { await start(); } catch (_) { $("login").hidden = false; $("login-name").focus(); }
+    try { await start(); } catch (err) {
+      if (err.code === "totp_required") askCode();
+      else if (err.code === "totp_enrolment_required") await enrol(true);
+      else { show("login"); $("login-name").focus(); }
+    }
   })();
 })();

@@ -5,13 +5,17 @@ The demo bank is built once per session (migrations + seed, ~10 s) and copied fo
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
+import pyotp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -31,6 +35,55 @@ WORKING_NOW = dt.datetime(2026, 3, 4, 2, 0, tzinfo=dt.UTC)
 VIP_WEB_ID = "demo-chenguodong"  # AUM > 2 M: 贵宾, branch 5, own RM
 PLAIN_WEB_ID = "demo-zhangjianhua"  # 潜力, branch 1
 PASSWORD = "bankcare-demo"
+
+
+class Authenticator:
+    """The tests' authenticator app: one TOTP secret per login (learnt at enrolment), no code used twice."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, str] = {}
+        self.used: dict[str, int] = {}  # by secret: the newest step handed out
+
+    def learn(self, login: str, uri: str) -> str:
+        self.secrets[login] = parse_qs(urlsplit(uri).query)["secret"][0]
+        return self.secrets[login]
+
+    async def code(self, login: str) -> str:
+        """A code the server accepts now: the current step, or the next one if that was used already."""
+        secret = self.secrets[login]
+        totp = pyotp.TOTP(secret)
+        while True:
+            now = totp.timecode(dt.datetime.now(dt.UTC))
+            step = max(now, self.used.get(secret, now - 1) + 1)
+            if step <= now + 1:  # the server allows one step of clock drift
+                self.used[secret] = step
+                return totp.generate_otp(step)
+            await asyncio.sleep(1)
+
+
+AUTHENTICATOR = Authenticator()
+
+
+async def finish_login(
+    http: aiohttp.ClientSession, url: Callable[[str], str], login: str, answer: dict[str, Any]
+) -> dict[str, Any]:
+    """Complete a password login's answer like the page does: enrol a supervisor, or send the TOTP code.
+
+    Returns the answer of the step that opened the full session (its ``csrf`` is the one to use).
+    """
+    headers = {"X-CSRF-Token": answer["csrf"]}
+    if answer["next"] == "enrol":
+        resp = await http.post(url("/console/api/totp/setup"), json={}, headers=headers)
+        assert resp.status == 200, await resp.text()
+        AUTHENTICATOR.learn(login, (await resp.json())["uri"])
+        path = "/console/api/totp/confirm"
+    elif answer["next"] == "totp":
+        path = "/console/api/login/totp"
+    else:
+        return answer
+    resp = await http.post(url(path), json={"code": await AUTHENTICATOR.code(login)}, headers=headers)
+    assert resp.status == 200, await resp.text()
+    return dict(await resp.json())
 
 
 @pytest.fixture(scope="session")
