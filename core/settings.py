@@ -16,7 +16,11 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = f"sqlite:///{PROJECT_ROOT / 'var' / 'bankcare.db'}"
 
-SECRET_FIELDS = frozenset({"wechat_app_secret", "wechat_encoding_aes_key", "wechat_token", "session_secret"})
+SECRET_FIELDS = frozenset({
+    "wechat_app_secret", "wechat_encoding_aes_key", "wechat_token", "session_secret",
+    "tencent_sms_secret_key", "aliyun_access_key_secret",
+})
+SMS_BACKENDS = ("sandbox", "tencent", "aliyun")
 _URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]+@")
 
 
@@ -48,7 +52,19 @@ class Settings:
     wechat_encoding_aes_key: str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
     wechat_app_secret: str = "bankcare-dev-secret"  # noqa: S105
     wechat_api_base: str = "http://127.0.0.1:8090"
-    sms_backend: str = "sandbox"
+    sms_backend: str = "sandbox"  # sandbox | tencent | aliyun (outbound/sms/config.py)
+    # host:port or URL the SMS SDK talks to instead of the provider (the sandbox: 127.0.0.1:8091).
+    sms_endpoint: str = ""
+    # Tencent Cloud SMS (SMS_BACKEND=tencent); empty values mean the sandbox's development account.
+    tencent_sms_secret_id: str = ""
+    tencent_sms_secret_key: str = ""
+    tencent_sms_sdk_app_id: str = ""
+    tencent_sms_sign_name: str = ""
+    tencent_sms_region: str = "ap-guangzhou"
+    # Alibaba Cloud SMS (SMS_BACKEND=aliyun).
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: str = ""
+    aliyun_sms_sign_name: str = ""
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the real client
     # (console login throttling, gateway/client_address.py); empty: the TCP peer is the client.
     trusted_proxies: str = ""
@@ -104,6 +120,8 @@ class Settings:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"TRUSTED_PROXIES 中的 {proxy} 不是 IP 地址或网段 (IP or CIDR)") from exc
+        if self.sms_backend not in SMS_BACKENDS:
+            raise ConfigError(f"SMS_BACKEND 只能是 {' / '.join(SMS_BACKENDS)} (unknown SMS backend)")
         if not 0 < self.care_dispatch_rate <= 10_000:
             raise ConfigError("CARE_DISPATCH_RATE 应在 0 到 10000 之间 (messages per second)")
         if not self.demo_mode:
