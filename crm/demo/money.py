@@ -42,9 +42,6 @@ COUNTERPARTIES = [
     "王建国", "李红梅", "张伟", "刘洋", "县粮食收购站", "富民农资店", "陈小燕", "赵大勇", "杨桂英", "周立新",
 ]
 
-SHANGHAI_OFFSET = dt.timedelta(hours=8)
-
-
 @dataclass
 class TxBatch:
     account_idx: np.ndarray  # index into the batch's accounts, sorted with time
@@ -87,8 +84,10 @@ def yearly_transactions(
         window_weights = weights[calendar]
         month[sel] = rng.choice(12, size=len(sel), p=window_weights / window_weights.sum())
     # month 0 = the oldest month of the window; a random day and a daytime hour (08–20 local)
-    day_seconds = rng.integers(0, 30, total) * 86400 + rng.integers(0, 12 * 3600, total)
-    seconds = month * (365 * 86400 // 12) + day_seconds
+    # Whole days for the month's start (365/12 days in seconds would shift the hour by 10 h a month
+    # and put transactions at 3 a.m. Beijing time).
+    days = np.minimum((month * 365) // 12 + rng.integers(0, 31, total), 364)  # up to yesterday
+    seconds = days * 86400 + rng.integers(0, 12 * 3600, total)
     seconds = np.minimum(seconds, 365 * 86400 - 1)
 
     amounts = np.empty(total)

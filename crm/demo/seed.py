@@ -22,6 +22,7 @@ from crm.demo.bulk import BulkWriter
 from crm.demo.money import COUNTERPARTIES, timestamps, yearly_transactions
 from crm.demo.people import PeopleBatch, PeopleFactory
 from crm.models import Branch, ChannelIdentity, Customer, Product, RelationshipManager, utcnow
+from crm.timeparse import today_in_shanghai
 
 BATCH = 20_000
 DEPOSIT_CODES = ["DEP-3M", "DEP-6M", "DEP-1Y", "DEP-2Y", "DEP-3Y", "DEP-5Y"]
@@ -102,7 +103,7 @@ def seed_demo_bank(
         AlreadySeeded: the database already has customers (nothing is changed).
     """
     started = dt.datetime.now(dt.UTC)
-    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    as_of = as_of or today_in_shanghai()  # the bank's date: "5 天后到期" holds from 00:00 Beijing time
     rng = np.random.default_rng(seed)
     customers = max(customers, len(catalogue.PERSONAS))
     with engine.begin() as conn:

@@ -132,3 +132,15 @@ def test_refuses_to_seed_twice(demo_engine: Engine) -> None:
         seed_demo_bank(demo_engine, customers=10, as_of=AS_OF)
     with Session(demo_engine) as s:
         assert s.scalar(select(func.count()).select_from(Transaction)) == before
+
+
+def test_transactions_happen_in_beijing_daytime_and_before_today(demo_engine: Engine) -> None:
+    from zoneinfo import ZoneInfo
+
+    beijing = ZoneInfo("Asia/Shanghai")
+    with Session(demo_engine) as s:
+        times = s.scalars(select(Transaction.booked_at)).all()
+    assert times
+    local = [(t if t.tzinfo else t.replace(tzinfo=__import__("datetime").UTC)).astimezone(beijing) for t in times]
+    assert all(8 <= t.hour < 20 for t in local), sorted({t.hour for t in local})
+    assert max(t.date() for t in local) < AS_OF
