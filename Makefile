@@ -59,7 +59,9 @@ run: install seed train ## 启动全部服务：rasa、actions、网关、调度
 	@echo "  客户经理工作台 http://localhost:8080/console  (RM console)"
 	@echo "  微信沙箱       http://localhost:8090/sandbox  (WeChat sandbox)"
 	@echo ""
-	BANKCARE_MODEL=$$(cat var/model-path) $(VENV)/bin/honcho start -f Procfile
+	@# The sandbox posts plaintext unless its 安全模式 box is ticked: compatible mode takes both.
+	BANKCARE_MODEL=$$(cat var/model-path) WECHAT_MODE=$${WECHAT_MODE:-compatible} \
+	  $(VENV)/bin/honcho start -f Procfile
 
 test: install ## 运行全部测试（单元、PostgreSQL、端到端、浏览器）(run every test)
 	@scripts/ensure-chromium.sh
@@ -70,7 +72,7 @@ test-fast: $(APP_STAMP) ## 只跑不启动进程的快速测试 (skip e2e and br
 
 lint: $(APP_STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy core bankcare crm gateway actions care_scheduler faq
+	$(VENV)/bin/mypy core bankcare crm faq outbound care gateway actions care_scheduler
 
 bench-seed: $(APP_STAMP) ## 生成 100 万客户演示银行的耗时 (seed 1,000,000 customers)
 	$(PY) -m bench.seed

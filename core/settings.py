@@ -52,6 +52,8 @@ class Settings:
     wechat_encoding_aes_key: str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
     wechat_app_secret: str = "bankcare-dev-secret"  # noqa: S105
     wechat_api_base: str = "http://127.0.0.1:8090"
+    # plain | compatible | safe; empty: safe when an EncodingAESKey is set (gateway/wechat/settings.py).
+    wechat_mode: str = ""
     sms_backend: str = "sandbox"  # sandbox | tencent | aliyun (outbound/sms/config.py)
     # host:port or URL the SMS SDK talks to instead of the provider (the sandbox: 127.0.0.1:8091).
     sms_endpoint: str = ""
@@ -122,6 +124,8 @@ class Settings:
                 raise ConfigError(f"TRUSTED_PROXIES 中的 {proxy} 不是 IP 地址或网段 (IP or CIDR)") from exc
         if self.sms_backend not in SMS_BACKENDS:
             raise ConfigError(f"SMS_BACKEND 只能是 {' / '.join(SMS_BACKENDS)} (unknown SMS backend)")
+        if self.wechat_mode.strip().lower() not in ("", "plain", "compatible", "safe"):
+            raise ConfigError("WECHAT_MODE 只能是 plain、compatible 或 safe (message encryption mode)")
         if not 0 < self.care_dispatch_rate <= 10_000:
             raise ConfigError("CARE_DISPATCH_RATE 应在 0 到 10000 之间 (messages per second)")
         if not self.demo_mode:

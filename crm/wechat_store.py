@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm.models.base import utcnow
-from crm.models.wechat import WeChatAccessToken, WeChatChoice, WeChatInbound, WeChatSendAttempt
+from crm.models.wechat import WeChatAccessToken, WeChatChoice, WeChatInbound, WeChatReplay, WeChatSendAttempt
 
 PROCESSING = "processing"
 REPLIED = "replied"
@@ -42,6 +42,7 @@ class InboundState:
 # kept in step.
 _INBOUND = cast(Table, WeChatInbound.__table__)
 _CHOICES = cast(Table, WeChatChoice.__table__)
+_REPLAY = cast(Table, WeChatReplay.__table__)
 _CLAIM = insert(_INBOUND)
 
 
@@ -107,6 +108,68 @@ def purge_inbound(session: Session, older_than: dt.datetime) -> int:
         The number of rows deleted.
     """
     result = session.execute(delete(WeChatInbound).where(WeChatInbound.created_at < older_than))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_replies(session: Session, older_than: dt.datetime) -> int:
+    """Blank the stored passive replies of messages finished before ``older_than``.
+
+    The reply is kept only so WeChat's retries (within ~15 s) get the same answer; after that it is
+    customer data nobody needs. The row itself (digests only) stays for dedupe until ``purge_inbound``.
+
+    Returns:
+        The number of replies blanked.
+    """
+    result = session.execute(
+        update(WeChatInbound)
+        .where(WeChatInbound.reply_text.is_not(None), WeChatInbound.updated_at < older_than)
+        .values(reply_text=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- replay protection (used when no Redis is configured) ---------------------------------
+
+
+def remember_callback(
+    session: Session, pair: str, message_key: str, expires_at: dt.datetime, now: dt.datetime
+) -> bool:
+    """Record that a callback used the (timestamp, nonce) ``pair`` for ``message_key``.
+
+    Returns:
+        True if the pair is new, its earlier use has expired, or it was used for the same message
+        (WeChat's retry of it); False if it was used for another message: a replay. Commits.
+    """
+    pair_hash, message_hash = digest(pair), digest(message_key)
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
+    inserted = session.scalar(
+        dialect.insert(_REPLAY)
+        .values(pair_hash=pair_hash, message_hash=message_hash, expires_at=expires_at)
+        .on_conflict_do_nothing(index_elements=[_REPLAY.c.pair_hash])
+        .returning(_REPLAY.c.pair_hash)
+    )
+    if inserted is not None:
+        session.commit()
+        return True
+    # Someone used the pair: take it over only if that use has expired (one statement, so two
+    # processes cannot both take it over).
+    taken = session.scalar(
+        update(_REPLAY)
+        .where(_REPLAY.c.pair_hash == pair_hash, _REPLAY.c.expires_at <= now)
+        .values(message_hash=message_hash, expires_at=expires_at)
+        .returning(_REPLAY.c.pair_hash)
+    )
+    session.commit()
+    if taken is not None:
+        return True
+    stored = session.scalar(select(_REPLAY.c.message_hash).where(_REPLAY.c.pair_hash == pair_hash))
+    return stored == message_hash
+
+
+def purge_replay(session: Session, now: dt.datetime) -> int:
+    """Delete remembered pairs whose timestamp can no longer pass the clock check."""
+    result = session.execute(delete(_REPLAY).where(_REPLAY.c.expires_at < now))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

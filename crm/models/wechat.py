@@ -24,7 +24,7 @@ class WeChatInbound(Base):
     __tablename__ = "wechat_inbound"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # sha256 of "msg:<MsgId>" or "evt:<openid>:<CreateTime>"
+    # sha256 of "msg:<openid>:<MsgId>" or "evt:<openid>:<CreateTime>"
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
     recipient_hash: Mapped[str] = mapped_column(String(64), index=True)
     # processing -> replied | deferred -> delivered | failed
@@ -79,3 +79,18 @@ class WeChatChoice(Base):
     recipient_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     payloads: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WeChatReplay(Base):
+    """A callback's (timestamp, nonce) pair, remembered while its timestamp can still pass the check.
+
+    Used when no Redis is configured. ``message_hash`` binds the pair to one message of one
+    sender: WeChat's retry of that message may come again, anything else with the pair is a replay.
+    Rows past ``expires_at`` are dead and purged every minute, so the table stays small.
+    """
+
+    __tablename__ = "wechat_replay"
+
+    pair_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

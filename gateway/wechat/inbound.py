@@ -76,7 +76,7 @@ def verify_and_parse(
 
     Args:
         settings: the account's settings.
-        crypto: message crypto for safe mode (None if the account has no EncodingAESKey).
+        crypto: message crypto for encrypted bodies (None in plain mode).
         query: the request's query parameters.
         body: the raw request body (size already limited by the caller).
         now: current Unix time (tests).
@@ -88,16 +88,22 @@ def verify_and_parse(
         raise Rejected(413, "body_too_large")
     timestamp, nonce = check_query(settings, query, now)
     encrypt_type = query.get("encrypt_type", "raw").lower()
+    if encrypt_type not in ("aes", "raw"):
+        raise Rejected(400, "bad_encrypt_type")
+    if settings.mode == "plain":
+        encrypt_type = "raw"  # the account does not encrypt: the plaintext fields are the message
     if encrypt_type == "aes":
         fields = _decrypt(settings, crypto, query, body, timestamp, nonce)
         encrypted = True
-    elif encrypt_type == "raw":
+    else:
+        # Safe mode: a plaintext body is signed only over token, timestamp and nonce, so anyone
+        # holding one callback URL could post any message with it.
+        if settings.requires_encryption:
+            raise Rejected(403, "plaintext_refused")
         if not check_signature(query.get("signature", ""), settings.token, timestamp, nonce):
             raise Rejected(403, "bad_signature")
         fields = _fields(body)
         encrypted = False
-    else:
-        raise Rejected(400, "bad_encrypt_type")
     try:
         message = message_from_fields(fields)
     except MessageParseError as exc:

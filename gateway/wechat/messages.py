@@ -28,10 +28,14 @@ class WeChatMessage:
 
     @property
     def dedupe_key(self) -> str:
-        """``msg:<MsgId>`` for messages, ``evt:<openid>:<CreateTime>`` for events."""
+        """``msg:<openid>:<MsgId>`` for messages, ``evt:<openid>:<CreateTime>`` for events.
+
+        Always with the sender: a MsgId re-posted under another openid must never be answered
+        from (or with) the first sender's stored reply.
+        """
         msg_id = getattr(self, "msg_id", None)
         if msg_id:
-            return f"msg:{msg_id}"
+            return f"msg:{self.from_user}:{msg_id}"
         return f"evt:{self.from_user}:{self.create_time}"
 
 

@@ -112,6 +112,7 @@ def base_env(database_url: str) -> dict[str, str]:
         DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SQLALCHEMY_SILENCE_UBER_WARNING="1",
         PYTHONUNBUFFERED="1", LOG_FORMAT="json", TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false",
         SANIC_HOST="127.0.0.1",  # the action server trusts the tracker it is sent: local callers only
+        WECHAT_MODE="compatible",  # the tests post both plaintext and encrypted callbacks
     )
     return env
 

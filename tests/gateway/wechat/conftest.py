@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import crm.models  # noqa: F401 - registers every table on Base.metadata
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models.base import Base
-from crm.models.wechat import WeChatAccessToken, WeChatChoice, WeChatInbound, WeChatSendAttempt
+from crm.models.wechat import WeChatAccessToken, WeChatChoice, WeChatInbound, WeChatReplay, WeChatSendAttempt
 from gateway.chat_types import BotReply, Button, InboundMessage, TurnHooks
 from gateway.wechat.crypto import MessageCrypto, make_signature
 from gateway.wechat.messages import render_xml
@@ -46,6 +47,8 @@ def settings() -> WeChatSettings:
         api_base="http://127.0.0.1:1",  # replaced by the sandbox URL where a test needs the API
         original_id=ORIGINAL_ID,
         reply_timeout_s=1.0,
+        # Both plaintext and encrypted callbacks; safe and plain mode have their own tests.
+        mode="compatible",
     )
 
 
@@ -62,7 +65,7 @@ def table_counts(factory: sessionmaker[Session]) -> dict[str, int]:
     with factory() as s:
         return {
             model.__tablename__: s.scalar(select(func.count()).select_from(model)) or 0
-            for model in (WeChatInbound, WeChatAccessToken, WeChatSendAttempt, WeChatChoice)
+            for model in (WeChatInbound, WeChatAccessToken, WeChatSendAttempt, WeChatChoice, WeChatReplay)
         }
 
 
@@ -124,8 +127,12 @@ def chat(factory: sessionmaker[Session]) -> FakeChat:
     return FakeChat(factory)
 
 
-def signed_query(settings: WeChatSettings, *, timestamp: int | None = None, nonce: str = "1234567") -> dict[str, str]:
+def signed_query(
+    settings: WeChatSettings, *, timestamp: int | None = None, nonce: str | None = None
+) -> dict[str, str]:
+    """A fresh callback query, as WeChat signs it (a new random nonce unless one is given)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or str(secrets.randbelow(10**9))
     return {"timestamp": ts, "nonce": nonce, "signature": make_signature(settings.token, ts, nonce)}
 
 

@@ -135,7 +135,7 @@ def text_xml(content: str, msg_id: int, openid: str = OPENID) -> str:
     })  # fmt: skip
 
 
-async def say(client: Client, settings: WeChatSettings, content: str, msg_id: int, nonce: str = "1") -> str:
+async def say(client: Client, settings: WeChatSettings, content: str, msg_id: int, nonce: str | None = None) -> str:
     """POST one text message; the passive reply's text ("" for "success")."""
     resp = await client.post("/wechat", params=signed_query(settings, nonce=nonce), data=text_xml(content, msg_id))
     assert resp.status == 200

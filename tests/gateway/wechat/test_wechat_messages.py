@@ -68,7 +68,7 @@ def test_fixture_parses_to_type(name: str, cls: type) -> None:
 def test_field_values() -> None:
     text = parse_message(fixture_xml("text__basic"))
     assert isinstance(text, TextMessage) and text.content == "你好，我想查一下余额"
-    assert text.dedupe_key == "msg:24620000000000001"
+    assert text.dedupe_key == f"msg:{OPENID}:24620000000000001"
     cdata = parse_message(fixture_xml("text__with_cdata_end"))
     assert isinstance(cdata, TextMessage) and cdata.content == "利率是多少]]>？"
     voice = parse_message(fixture_xml("voice__with_recognition"))

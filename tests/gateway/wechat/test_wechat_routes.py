@@ -30,7 +30,9 @@ from .conftest import (
 Client = TestClient[Any, Any]
 
 
-async def post_plain(client: Client, settings: WeChatSettings, xml: str, nonce: str = "1234567") -> tuple[int, str]:
+async def post_plain(
+    client: Client, settings: WeChatSettings, xml: str, nonce: str | None = None
+) -> tuple[int, str]:
     params = signed_query(settings, nonce=nonce)
     resp = await client.post("/wechat", params=params, data=xml.encode("utf-8"))
     return resp.status, await resp.text()
