@@ -91,6 +91,41 @@ def faq_settings(env: Mapping[str, str]) -> tuple[dict[str, str], list[Finding]]
     return shown, findings
 
 
+def sms_findings(settings: Settings) -> list[Finding]:
+    """The SMS provider account for SMS_BACKEND (outbound/sms/config.py): complete and plausible."""
+    from outbound.sms.config import missing_credentials
+    from outbound.sms.templates import load_templates
+
+    found = [
+        Finding("error", f"SMS_BACKEND={settings.sms_backend} 需要设置 {name} (SMS provider credential missing)")
+        for name in missing_credentials(settings)
+    ]
+    app_id = settings.tencent_sms_sdk_app_id
+    if settings.sms_backend == "tencent" and app_id and not (app_id.isdigit() and len(app_id) == 10):
+        found.append(Finding("error", "TENCENT_SMS_SDK_APP_ID 应为 10 位数字，如 1400123456 (SmsSdkAppId)"))
+    signature = load_templates().signature
+    sign_name = {"tencent": settings.tencent_sms_sign_name, "aliyun": settings.aliyun_sms_sign_name}.get(
+        settings.sms_backend, ""
+    )
+    if sign_name and sign_name != signature:
+        found.append(
+            Finding(
+                "warning",
+                f"短信签名 {sign_name!r} 与模板文件的签名 {signature!r} 不同；签名不带【】 "
+                "(sign name differs from outbound/sms/templates.yml)",
+            )
+        )
+    if settings.sms_backend != "sandbox" and settings.sms_endpoint:
+        found.append(
+            Finding(
+                "warning", f"短信将发往 SMS_ENDPOINT={settings.sms_endpoint}，而不是服务商 (SDK endpoint overridden)"
+            )
+        )
+    if settings.sms_backend == "sandbox" and not settings.demo_mode:
+        found.append(Finding("warning", "SMS_BACKEND=sandbox：短信只进本机沙箱，不会发给客户 (SMS go to the sandbox)"))
+    return found
+
+
 def _type_findings(env: Mapping[str, str]) -> list[Finding]:
     """All type errors at once (Settings.from_env stops at the first)."""
     found = []
@@ -117,6 +152,8 @@ def _production_findings(settings: Settings, already: str = "") -> list[Finding]
         value = str(getattr(settings, name))
         if name.upper() in already:
             continue
+        if not value:
+            continue  # an unset optional secret (SMS credentials): sms_findings says when it is needed
         if value == getattr(defaults, name):
             # Development defaults are fine for the demo, never for production.
             if not settings.demo_mode:
@@ -279,6 +316,7 @@ def diagnose(
         )
         if settings.redis_url:
             findings += check_redis(settings.redis_url, timeout_s)
+    findings += sms_findings(settings)
     faq_shown, faq_findings = faq_settings(env)
     return {**display_settings(env, settings), **faq_shown}, findings + faq_findings
 
