@@ -3,7 +3,7 @@
 Rule segments are the ones staff can explain to a customer: value tier by assets under
 management (AUM = demand balances + active term deposits), customer kind, lifecycle, occupation
 and farming season. Model-based segments (RFM, clusters, churn risk) are computed by
-``care_scheduler.analytics`` on the same features and stored here under the same version.
+``care.analytics`` on the same features and stored here under the same version.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from crm.models import Account, Card, Customer, Loan, Product, TermDeposit, Tran
 from crm.models.base import utcnow
 from crm.models.segments import SegmentMembership, SegmentVersion
 
-TIERS = ("普通", "潜力", "贵宾", "私行")
+# Tiers whose customers are routed to their own RM first and jump the RM queue.
+VIP_TIERS = ("贵宾", "私行")
 FARMING_OCCUPATIONS = frozenset({"种植户", "养殖户", "农户", "家庭农场主"})
 
 
@@ -60,12 +61,21 @@ class Features:
         return max(0, (self.as_of - self.last_txn).days)
 
 
-def tier_of(aum: float, t: Thresholds) -> str:
-    if aum >= float(t.private):
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+def tier_of(aum: float | Decimal, t: Thresholds = DEFAULT_THRESHOLDS) -> str:
+    """The value tier (普通 / 潜力 / 贵宾 / 私行) for assets under management in yuan.
+
+    The only definition of the tiers: segment builds pass their configured thresholds, the RM
+    handoff and the console use the defaults.
+    """
+    amount = float(aum)
+    if amount >= float(t.private):
         return "私行"
-    if aum >= float(t.vip):
+    if amount >= float(t.vip):
         return "贵宾"
-    if aum >= float(t.potential):
+    if amount >= float(t.potential):
         return "潜力"
     return "普通"
 

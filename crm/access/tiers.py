@@ -1,4 +1,8 @@
-"""A customer's value tier for routing and the console: assets under management (AUM) against thresholds."""
+"""A customer's assets under management (AUM) and value tier, for RM routing and the console.
+
+The tier rule itself has one home, :func:`crm.segments.tier_of` (configurable thresholds); this
+module only reads the customer's holdings it is applied to.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm.models import Account, TermDeposit
-
-VIP_TIERS = ("贵宾", "私行")
-VIP_AUM = Decimal("500000")
-PRIVATE_AUM = Decimal("6000000")
+from crm.segments import tier_of
 
 
 def aum(session: Session, customer_id: int) -> Decimal:
@@ -27,9 +28,6 @@ def aum(session: Session, customer_id: int) -> Decimal:
     return Decimal(str(balances or 0)) + Decimal(str(deposits or 0))
 
 
-def tier_for(amount: Decimal) -> str:
-    if amount >= PRIVATE_AUM:
-        return "私行"
-    if amount >= VIP_AUM:
-        return "贵宾"
-    return "潜力" if amount >= Decimal("50000") else "普通"
+def customer_tier(session: Session, customer_id: int) -> str:
+    """The customer's value tier now, by the default thresholds."""
+    return tier_of(aum(session, customer_id))

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.masking import format_yuan, mask_card, mask_name, mask_phone
+from core.masking import format_yuan, mask_card, mask_name, mask_phone, redact_customer_text
 from crm.access.handoff_queue import queued
 from crm.access.identity import customer_of
 from crm.access.presence import is_online, rm_by_id
@@ -47,7 +47,7 @@ REASONS = {
     "rm_offline": "原经理离线",
 }
 STATES = {"bot": "机器人服务中", "queued": "排队中", "agent": "人工服务中", "closed": "已结束"}
-# Delivery states of out-of-turn messages (outbound.sender.DeliveryState, plus the two in-flight ones).
+# Delivery states of out-of-turn messages (gateway.outbound.DeliveryState, plus the two in-flight ones).
 DELIVERY = {
     "pending": "发送中",
     "delivered": "已送达",  # an answer within the customer's own request
@@ -96,9 +96,15 @@ def row(session: Session, conv: Conversation, hs: HandoffState, me: int, now: dt
         "waited_s": waited,
         "mine": conv.rm_id == me,
         "rm": owner.name if owner else None,
-        "last_text": (last.text[:60] if last else ""),
+        "last_text": (_shown(last.text, last.author)[:60] if last else ""),
         "awaiting_s": int((now - hs.awaiting_since).total_seconds()) if hs.awaiting_since else None,
     }
+
+
+
+def _shown(text: str, author: str) -> str:
+    # Rows stored before a masking format was added are masked again on the way to the screen.
+    return redact_customer_text(text) if author == "customer" else text
 
 
 def conversation_list(session: Session, rm_id: int) -> list[dict[str, Any]]:
@@ -120,7 +126,7 @@ def transcript(session: Session, conv_id: int, after: int = 0, limit: int = 300)
             "id": m.id,
             "direction": m.direction,
             "author": m.author,
-            "text": m.text,
+            "text": redact_customer_text(m.text) if m.author == "customer" else m.text,
             "created_at": m.created_at.isoformat(),
             **delivery(m.delivery_status),
             "buttons": [b["title"] for b in json.loads(m.buttons_json)] if m.buttons_json else [],

@@ -22,10 +22,11 @@ from crm.access.identity import customer_of
 from crm.access.presence import is_online, online_rms
 from crm.access.ratings import add_rating, set_rating_reason
 from crm.access.send_keys import message_for_key, reserve_send
-from crm.access.tiers import VIP_TIERS, aum, tier_for
+from crm.access.tiers import customer_tier
 from crm.access.transitions import handoff_state, move
 from crm.models import Conversation, Message, RelationshipManager, Ticket, utcnow
 from crm.models.handoff import HandoffState
+from crm.segments import VIP_TIERS
 from gateway.chat_types import BotReply
 from gateway.handoff import texts
 from gateway.handoff.hours import hours_text, is_working_time
@@ -90,7 +91,7 @@ class HandoffMachine:
         customer = customer_of(session, conv)
         tier, branch_id, preferred = "普通", None, None
         if customer is not None:
-            tier = tier_for(aum(session, customer.id))
+            tier = customer_tier(session, customer.id)
             branch_id = customer.branch_id
             if tier in VIP_TIERS:
                 preferred = customer.rm_id
