@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "bankcare.cli_segments",
     "bankcare.cli_care",
     "bankcare.cli_wechat",
+    "bankcare.cli_sms",
     "bankcare.cli_config",
 )
 
