@@ -1,0 +1,128 @@
+"""Console login throttling over HTTP: finding 4 of #19 (anyone could lock an RM out).
+
+The gateway trusts X-Forwarded-For from 127.0.0.1 here (TRUSTED_PROXIES), so each test plays
+several client addresses through one test server.
+"""
+# ruff: noqa: F811 - pytest fixtures are imported from tests.gateway.console.support
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select, update
+
+from core.settings import Settings
+from crm.models import AuditEvent
+from crm.models.login import LoginThrottle
+from gateway.keys import SESSION_FACTORY
+from tests.gateway.console.support import (  # noqa: F401 - fixtures
+    PASSWORD,
+    db_url,
+    fake_rasa,
+    gateway,
+    handoff_settings,
+    template_db,
+)
+
+ATTACKER = "203.0.113.7"
+VICTIM = "198.51.100.20"
+
+
+@pytest.fixture
+async def proxied(db_url: str, fake_rasa: Any) -> AsyncIterator[TestClient]:
+    from gateway.app import create_app
+
+    settings = Settings(database_url=db_url, rasa_url=fake_rasa[1], demo_mode=True, trusted_proxies="127.0.0.1")
+    client = TestClient(TestServer(create_app(settings, handoff_settings())))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+async def try_login(client: TestClient, login: str, password: str, address: str) -> tuple[int, str, str | None]:
+    """(status, body, Retry-After) of one password login from ``address``, with a fresh cookie jar."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        resp = await http.post(
+            str(client.make_url("/console/api/login")),
+            json={"login": login, "password": password},
+            headers={"X-Forwarded-For": address},
+        )
+        return resp.status, await resp.text(), resp.headers.get("Retry-After")
+
+
+async def test_anonymous_guesses_from_another_address_do_not_lock_the_rm_out(proxied: TestClient) -> None:
+    answers = [await try_login(proxied, "rm002", f"guess{i}", ATTACKER) for i in range(8)]
+    assert [status for status, _, _ in answers] == [401] * 3 + [429] * 5
+    status, body, retry_after = answers[3]
+    assert retry_after is not None and int(retry_after) >= 1
+    assert f"尝试次数过多，请 {retry_after} 秒后再试" in body
+    # The RM at their own desk logs in at once (the old code answered 423 for 15 minutes).
+    assert (await try_login(proxied, "rm002", PASSWORD, VICTIM))[0] == 200
+    # The attacker's address is still slowed down, even with the right password.
+    assert (await try_login(proxied, "rm002", PASSWORD, ATTACKER))[0] == 429
+
+
+async def test_unknown_and_real_logins_get_the_same_answers(proxied: TestClient) -> None:
+    real = [await try_login(proxied, "rm003", "wrong", "192.0.2.10") for _ in range(7)]
+    unknown = [await try_login(proxied, "rm999x", "wrong", "192.0.2.11") for _ in range(7)]
+    assert real == unknown
+    assert 423 not in {status for status, _, _ in real}
+    assert real[0] == (401, '{"error": "bad_credentials", "message": "用户名或密码不正确。"}', None)
+
+
+async def test_failures_are_audited_without_the_password(proxied: TestClient) -> None:
+    await try_login(proxied, "rm001", "s3cret-guess", ATTACKER)
+    await try_login(proxied, "nobody", "other-guess", ATTACKER)
+    with proxied.app[SESSION_FACTORY]() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "console_login_failed")).all()
+        details = [e.detail for e in events]
+    assert {"login": "rm001", "address": ATTACKER, "step": "password"} in details
+    assert {"login": "nobody", "address": ATTACKER, "step": "password"} in details
+    assert "guess" not in repr(details)
+
+
+async def test_the_backoff_ends_and_a_success_clears_it(proxied: TestClient) -> None:
+    for _ in range(3):
+        await try_login(proxied, "rm001", "wrong", ATTACKER)
+    assert (await try_login(proxied, "rm001", PASSWORD, ATTACKER))[0] == 429
+    with proxied.app[SESSION_FACTORY].begin() as s:  # the 2 s wait has passed
+        s.execute(update(LoginThrottle).values(last_failure_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=3)))
+    assert (await try_login(proxied, "rm001", PASSWORD, ATTACKER))[0] == 200
+    assert (await try_login(proxied, "rm001", "wrong", ATTACKER))[0] == 401  # a fresh start for this pair
+
+
+async def test_one_address_guessing_across_many_logins_is_slowed(proxied: TestClient) -> None:
+    statuses = [(await try_login(proxied, f"user{i}", "wrong", ATTACKER))[0] for i in range(22)]
+    assert statuses == [401] * 20 + [429] * 2
+    assert (await try_login(proxied, "rm001", PASSWORD, VICTIM))[0] == 200
+
+
+async def test_forwarded_for_is_ignored_without_a_trusted_proxy(gateway: TestClient) -> None:
+    # The default gateway trusts no proxy: a new X-Forwarded-For per guess buys no fresh budget.
+    statuses = [(await try_login(gateway, "rm002", "wrong", f"192.0.2.{i}"))[0] for i in range(5)]
+    assert statuses == [401] * 3 + [429] * 2
+
+
+async def test_parallel_guesses_cannot_exceed_the_limit(proxied: TestClient) -> None:
+    answers = await asyncio.gather(*(try_login(proxied, "rm004", f"g{i}", ATTACKER) for i in range(12)))
+    assert sorted(status for status, _, _ in answers) == [401] * 3 + [429] * 9
+
+
+async def test_parallel_guesses_through_the_gateway_on_both_backends(migrated_url: str, fake_rasa: Any) -> None:
+    # An empty bank is enough: unknown logins are throttled exactly like real ones.
+    from gateway.app import create_app
+
+    settings = Settings(database_url=migrated_url, rasa_url=fake_rasa[1], demo_mode=True)
+    client = TestClient(TestServer(create_app(settings, handoff_settings())))
+    await client.start_server()
+    try:
+        answers = await asyncio.gather(*(try_login(client, "rm002", f"g{i}", ATTACKER) for i in range(16)))
+    finally:
+        await client.close()
+    assert sorted(status for status, _, _ in answers) == [401] * 3 + [429] * 13
