@@ -86,6 +86,17 @@ async def finish_login(
     return dict(await resp.json())
 
 
+async def enrol_in_page(page: Any, login: str) -> None:
+    """In the console page after a supervisor's password: read the otpauth URI shown, type the first code."""
+    uri = await page.wait_for_function(
+        "() => document.querySelector('#totp-uri').textContent.startsWith('otpauth://')"
+        " && document.querySelector('#totp-uri').textContent"
+    )
+    AUTHENTICATOR.learn(login, await uri.json_value())
+    await page.fill("#enrol-code", await AUTHENTICATOR.code(login))
+    await page.click("#enrol-submit")
+
+
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from crm.demo.seed import seed_demo_bank
