@@ -6,6 +6,7 @@ Standard library only and Python 3.10 compatible: the Rasa process (its own venv
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 
 _DIGITS = re.compile(r"\d")
@@ -81,72 +82,295 @@ def format_yuan(amount: Decimal | float | int) -> str:
     return f"{Decimal(amount):,.2f}元"
 
 
-# ASCII and full-width digits: customers typing on Chinese input methods often produce the latter.
-_D = "[0-9\uff10-\uff19]"
-# Mainland mobile numbers, optionally +86 / 86 prefixed and split by spaces or dashes.
-_PHONE = re.compile(
-    rf"(?<!{_D})(?:[+\uff0b]?[8８][6６][ -]?)?([1１][3-9３-９]{_D})[ -]?{_D}{{4}}[ -]?({_D}{{4}})(?!{_D})"
+# --- One digit normaliser in front of every number detector -----------------------------------
+#
+# Customers type numbers the way their input method offers them: full-width (１３９), grouped by
+# spaces, dots, dashes or slashes (170.0015.0003, 139 1234 5678), or in Chinese (一三九, 幺 for 1,
+# 两 for 2), sometimes mixed. Every detector below (phone, ID, card/account, SMS code) works on a
+# *run*: digits of any of these scripts joined by at most three separator characters, read as
+# ASCII digits. Only detected runs are replaced; everything else is left exactly as typed.
+
+CHINESE_DIGITS = {
+    "零": "0", "〇": "0", "一": "1", "幺": "1", "壹": "1", "二": "2", "两": "2", "兩": "2",
+    "贰": "2", "三": "3", "叁": "3", "四": "4", "肆": "4", "五": "5", "伍": "5", "六": "6", "陆": "6",
+    "七": "7", "柒": "7", "八": "8", "捌": "8", "九": "9", "玖": "9",
+}  # fmt: skip
+_CN = "".join(CHINESE_DIGITS)
+_ANY_DIGIT = rf"[\d{_CN}]"  # \d on str patterns is every Unicode decimal digit (ASCII, full-width ...)
+_SEPARATOR = r"[ \t\u3000.\uff0e\-\uff0d\u2010-\u2015\u2212/\uff0f\u00b7\u30fb_]"
+_CHECK = "[Xx\uff38\uff58]"
+_RUN = re.compile(
+    rf"(?:[+\uff0b]\s?)?{_ANY_DIGIT}(?:{_SEPARATOR}{{0,3}}{_ANY_DIGIT})*"
+    rf"(?:{_SEPARATOR}{{0,3}}(?P<check>{_CHECK})(?![A-Za-z]))?"
 )
-# Resident ID (GB 11643): 17 digits and a digit or X check character.
-_ID = re.compile(rf"(?<!{_D}){_D}{{17}}[0-9\uff10-\uff19Xx\uff38\uff58](?!{_D})")
-# Card and account numbers: 16-19 digits, possibly grouped by spaces or dashes.
-_CARD = re.compile(rf"(?<!{_D}){_D}(?:[ -]?{_D}){{15,18}}(?!{_D})")
+_MAX_NUMBER = 21  # longest identifier looked for (+86 and a 19-digit card fit)
+
+
+def digit_of(ch: str) -> str | None:
+    """The ASCII digit ``ch`` stands for (１ → 1, 一/幺 → 1, 两 → 2), or None."""
+    if ch.isdecimal():
+        return str(int(ch))
+    return CHINESE_DIGITS.get(ch)
+
+
+def ascii_digits(text: str) -> str:
+    """Every digit in ``text`` as ASCII, in order, everything else dropped: '一七零.0015' → '1700015'."""
+    return "".join(d for d in map(digit_of, text or "") if d is not None)
+
+
+def _script(ch: str) -> int:
+    # A change of script (ASCII → Chinese → full-width) separates groups as a space would.
+    if ch in CHINESE_DIGITS:
+        return 2
+    return 0 if ch.isascii() else 1
+
+
+@dataclass(frozen=True)
+class NumberGroup:
+    start: int
+    end: int
+    digits: str
+
+
+@dataclass(frozen=True)
+class NumberRun:
+    """Digits typed as one number: where it is in the text, its groups and its ASCII digits."""
+
+    start: int
+    end: int
+    groups: tuple[NumberGroup, ...]
+    check: str | None  # a trailing X (ID check character), already upper-case ASCII
+    decimal: bool  # one '.' and nothing else between groups: an amount like 1733540000.25
+
+    @property
+    def digits(self) -> str:
+        return "".join(g.digits for g in self.groups)
+
+
+def _separator_kind(between: str) -> str:
+    """'' (script change only), ' ', '.', '-', '/' or '_': what kind of separator a customer used."""
+    kinds = {_KIND.get(c, " ") for c in between} - {" "}
+    if kinds:
+        return min(kinds)
+    return " " if between else ""
+
+
+_KIND = {".": ".", "\uff0e": ".", "\u00b7": ".", "\u30fb": ".", "/": "/", "\uff0f": "/", "_": "_"}
+_KIND.update({c: "-" for c in "-\uff0d\u2010\u2011\u2012\u2013\u2014\u2015\u2212"})
+
+
+def number_runs(text: str) -> list[NumberRun]:
+    """The numbers in ``text`` as the detectors see them (see the comment above).
+
+    A number is typed with one kind of separator (139 1234 5678, 170.0015.0003); where the kind
+    changes a new number starts, so '10.0.0.1 192.168.1.2' stays two numbers.
+    """
+    return [run for _whole, pieces in _scan(text) for run in pieces]
+
+
+def _scan(text: str) -> list[tuple[NumberRun, list[NumberRun]]]:
+    """Each stretch of digits and separators: as a whole, and split where the separator kind changes."""
+    found: list[tuple[NumberRun, list[NumberRun]]] = []
+    for m in _RUN.finditer(text):
+        stop = m.end("check") if m.group("check") else m.end()
+        groups: list[NumberGroup] = []
+        between: list[str] = []  # separator text before each group after the first
+        pending = ""
+        for i in range(m.start(), stop):
+            d = digit_of(text[i])
+            if d is None:
+                pending += text[i] if groups else ""
+                continue
+            if groups and groups[-1].end == i and _script(text[i]) == _script(text[i - 1]):
+                last = groups[-1]
+                groups[-1] = NumberGroup(last.start, i + 1, last.digits + d)
+            else:
+                if groups:
+                    between.append(pending)
+                groups.append(NumberGroup(i, i + 1, d))
+            pending = ""
+        check_end = stop if m.group("check") is not None else None
+        lead = m.start() if text[m.start()] in "+\uff0b" else groups[0].start
+        all_digits = "".join(g.digits for g in groups)
+        whole_check = "X" if check_end is not None and len(all_digits) in (5, 17) else None
+        whole = NumberRun(
+            lead, check_end if whole_check and check_end else groups[-1].end, tuple(groups), whole_check, False
+        )
+        found.append((whole, _split_by_separator(groups, between, lead, check_end)))
+    return found
+
+
+def _split_by_separator(
+    groups: list[NumberGroup], between: list[str], lead: int, check_end: int | None
+) -> list[NumberRun]:
+    pieces: list[list[int]] = [[0]]
+    seps: list[list[str]] = [[]]
+    kind = ""
+    for k, sep in enumerate(between, start=1):
+        this = _separator_kind(sep)
+        after_country_code = k == 1 and groups[0].digits == "86"
+        if this and kind and this != kind and not after_country_code:
+            pieces.append([k])
+            seps.append([])
+            kind = ""  # the next separator tells how the new number is written
+            continue
+        if this and not kind and not after_country_code:
+            kind = this
+        pieces[-1].append(k)
+        seps[-1].append(sep)
+    runs = []
+    for n, (idx, sep) in enumerate(zip(pieces, seps, strict=True)):
+        gs = tuple(groups[k] for k in idx)
+        digits = "".join(g.digits for g in gs)
+        is_last = n == len(pieces) - 1
+        check = "X" if is_last and check_end is not None and len(digits) in (5, 17) else None
+        start = lead if n == 0 else gs[0].start
+        end = check_end if check else gs[-1].end
+        decimal = len(gs) == 2 and sep[0] in (".", "\uff0e") and check is None
+        runs.append(NumberRun(start, end, gs, check, decimal))
+    return runs
+
+
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 
-def _digits(text: str) -> str:
-    # Full-width digits map to ASCII so masks and check digits work on both.
-    return "".join(str(int(c)) for c in text if c.isdigit())
+def _id_check_ok(first17: str, check: str) -> bool:
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == check
 
 
-def _check_char(c: str) -> str:
-    return str(int(c)) if c.isdigit() else "X"
+def _identifier_mask(digits: str, check: str | None) -> str | None:
+    """The mask for a phone, ID or card/account number, or None if ``digits`` is none of them."""
+    n = len(digits)
+    if check:
+        return f"证件尾号{digits[-3:]}X" if n == 17 else None
+    if n == 11 and digits[0] == "1" and digits[1] in "3456789":
+        return f"{digits[:3]}****{digits[-4:]}"
+    if n == 13 and digits.startswith("861") and digits[3] in "3456789":
+        return f"{digits[2:5]}****{digits[-4:]}"
+    if n == 18 and _id_check_ok(digits[:17], digits[17]):
+        return f"证件尾号{digits[-4:]}"
+    if 15 <= n <= 19:
+        # 18 digits without a valid check digit are an account number; 15 digits an old ID card.
+        return f"尾号{digits[-4:]}"
+    return None
 
 
-def _is_valid_id(candidate: str) -> bool:
-    total = sum(int(d) * w for d, w in zip(_digits(candidate[:17]), _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == _check_char(candidate[17])
+# Words right before a six-character secret: an SMS code or the last six of an ID number.
+_SECRET_CONTEXT = re.compile(
+    r"(?:验证码|校验码|动态码|动态密码|短信码|确认码|(?:身份证|证件)[号码]{0,2}(?:的)?"
+    r"(?:后六位|后6位|后６位|末六位|末6位|最后六位|最后6位)?|后六位|后6位|后６位|末六位|末6位|最后六位|最后6位)"
+    r"[\s:：是为]{0,4}$"
+)
+SECRET_MASK = "******"  # noqa: S105 - the mask itself, not a password
 
 
-def _mask_phone(m: re.Match[str]) -> str:
-    return f"{_digits(m.group(1))}****{_digits(m.group(2))}"
+def _is_secret_shape(digits: str, check: str | None) -> bool:
+    return len(digits) == 6 and check is None or len(digits) == 5 and check == "X"
 
 
-def _mask_id(m: re.Match[str]) -> str:
-    text = m.group(0)
-    if text[-1].isdigit() and not _is_valid_id(text):
-        # 18 digits without a valid check digit: an account number, label it as one.
-        return f"尾号{_digits(text)[-4:]}"
-    return f"证件尾号{_digits(text[-4:-1])}{_check_char(text[-1])}"
+def _mask_run(text: str, run: NumberRun, out: list[tuple[int, int, str]]) -> None:
+    secret_context = _secret_context(text, run.start)
+    if not run.decimal:
+        whole = _identifier_mask(run.digits, run.check)
+        if whole is None and secret_context and _is_secret_shape(run.digits, run.check):
+            whole = SECRET_MASK
+        if whole is not None:
+            out.append((run.start, run.end, whole))
+            return
+    # Two numbers typed side by side ("13912345678 500元"): look for identifiers made of whole groups.
+    groups = run.groups
+    i = 0
+    while i < len(groups):
+        found = None
+        for j in range(i, len(groups)):
+            digits = "".join(g.digits for g in groups[i : j + 1])
+            if len(digits) > _MAX_NUMBER:
+                break
+            last = j == len(groups) - 1
+            check = run.check if last else None
+            if run.decimal and j > i:
+                break  # 1733540000.25 is an amount, not one long number
+            mask = _identifier_mask(digits, check)
+            if mask is None and i == 0 and secret_context and _is_secret_shape(digits, check):
+                mask = SECRET_MASK
+            if mask is not None:
+                found = (j, mask)
+        if found is None:
+            i += 1
+            continue
+        j, mask = found
+        start = run.start if i == 0 else groups[i].start
+        end = run.end if j == len(groups) - 1 else groups[j].end
+        out.append((start, end, mask))
+        i = j + 1
 
 
-def _mask_card(m: re.Match[str]) -> str:
-    return f"尾号{_digits(m.group(0))[-4:]}"
+def _replace(text: str, spans: list[tuple[int, int, str]]) -> str:
+    parts: list[str] = []
+    pos = 0
+    for start, end, mask in spans:
+        parts.append(text[pos:start])
+        parts.append(mask)
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def redact_numbers(text: str) -> str:
-    """Mask ID, card/account and phone numbers in ``text``; keeps JSON string syntax intact."""
-    # Longest patterns first, so an ID or card is never half-eaten by the phone pattern.
-    text = _ID.sub(_mask_id, text)
-    text = _CARD.sub(_mask_card, text)
-    return _PHONE.sub(_mask_phone, text)
+    """Mask phone, ID and card/account numbers in ``text``, and six-character codes or ID tails
+    right after 验证码 / 身份证后六位 and the like. Keeps JSON string syntax intact (masks bring
+    only digits, '*' and CJK) and is idempotent."""
+    if not text:
+        return text
+    spans: list[tuple[int, int, str]] = []
+    for whole, pieces in _scan(text):
+        if len(whole.groups) == 1 and len(whole.groups[0].digits) < 5:
+            continue  # fast path: short numbers (amounts, dates, times) are never identifiers
+        if len(pieces) > 1:
+            # Separators of several kinds ("139 1234.5678"): still one number if it has the
+            # structure of a mobile number, an ID number or a code right after 验证码.
+            mask = _structured_mask(text, whole)
+            if mask is not None:
+                spans.append((whole.start, whole.end, mask))
+                continue
+        for run in pieces:
+            _mask_run(text, run, spans)
+    return _replace(text, spans) if spans else text
 
 
-# A short message that is essentially six digits (or five and an X): an SMS code or the last six
-# characters of an ID number typed for identity binding. Amounts come with words (元, 万, 存).
-_SECRET_ANSWER = re.compile(
-    rf"^\s*(?:验证码|校验码|身份证(?:号)?(?:码)?(?:后六位|后6位)?|后六位|后6位)?\s*[:：是为]?\s*"
-    rf"({_D}{{5}}[0-9\uff10-\uff19Xx\uff38\uff58])\s*[。.!！]?\s*$"
-)
+def _structured_mask(text: str, run: NumberRun) -> str | None:
+    digits = run.digits
+    if len(digits) in (11, 13) or (len(digits) == 17 and run.check):
+        return _identifier_mask(digits, run.check)
+    if len(digits) == 18 and _id_check_ok(digits[:17], digits[17]):
+        return _identifier_mask(digits, None)
+    if _is_secret_shape(digits, run.check) and _secret_context(text, run.start):
+        return SECRET_MASK
+    return None
+
+
+def _secret_context(text: str, start: int) -> bool:
+    return _SECRET_CONTEXT.search(text[max(0, start - 16) : start]) is not None
+
+
+_DATE_SHAPE = re.compile(r"(?:19|20)\d\d[./-]\d{1,2}[./-]\d{1,2}")
+_TRIM = " \t\u3000。.!！?？"
 
 
 def redact_customer_text(text: str) -> str:
-    """What a stored transcript keeps of a customer's message: identifiers masked, and a bare
-    six-character answer (SMS code, ID tail) replaced by ******."""
+    """What a stored transcript keeps of a customer's message: identifiers masked, and a message
+    that is essentially one six-character answer (SMS code, ID tail, even typed 493 433 or in
+    Chinese) replaced by ******. Amounts come with words (元, 万, 存) and are kept."""
     if not text:
         return text
-    found = _SECRET_ANSWER.match(text)
-    if found:
-        return text[: found.start(1)] + "******" + text[found.end(1) :]
+    core_start = len(text) - len(text.lstrip(_TRIM))
+    core_end = len(text.rstrip(_TRIM))
+    scanned = _scan(text)
+    if len(scanned) == 1 and scanned[0][0].start == core_start and scanned[0][0].end == core_end:
+        run = scanned[0][0]
+        typed = "".join(digit_of(c) or c for c in text[run.start : run.end])
+        if _is_secret_shape(run.digits, run.check) and not _DATE_SHAPE.fullmatch(typed):
+            return text[: run.start] + SECRET_MASK + text[run.end :]
     return redact_numbers(text)

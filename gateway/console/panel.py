@@ -47,7 +47,7 @@ REASONS = {
     "rm_offline": "原经理离线",
 }
 STATES = {"bot": "机器人服务中", "queued": "排队中", "agent": "人工服务中", "closed": "已结束"}
-# Delivery states of out-of-turn messages (gateway.outbound.DeliveryState, plus the two in-flight ones).
+# Delivery states of out-of-turn messages (outbound.sender.DeliveryState, plus the two in-flight ones).
 DELIVERY = {
     "pending": "发送中",
     "delivered": "已送达",  # an answer within the customer's own request

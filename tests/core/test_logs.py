@@ -204,3 +204,8 @@ def test_unknown_format_is_rejected() -> None:
 def test_ordinary_text_is_left_alone() -> None:
     text = "订单 2024-05-01 共 3 笔, 网点 0571, 工号 12345"
     assert redact_text(text) == text
+
+
+def test_numbers_typed_with_dots_spaces_or_in_chinese_are_masked_in_logs() -> None:
+    masked = redact_text("客户说 170.0015.0003 / 一三九 一二三四 五六七八 验证码 493 433")
+    assert masked == "客户说 170****0003 / 139****5678 验证码 ******"

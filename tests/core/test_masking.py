@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -57,3 +58,131 @@ def test_customer_text_hides_bare_codes_and_id_tails_but_not_amounts() -> None:
     assert redact_customer_text("我手机号13912345678") == "我手机号139****5678"
     assert redact_customer_text("1234567") == "1234567"
     assert redact_customer_text("") == ""
+
+
+# --- one digit normaliser in front of every detector (issue #19, finding 3) ---------------------
+
+from core.masking import CHINESE_DIGITS, ascii_digits, redact_customer_text, redact_numbers  # noqa: E402
+
+FULL_WIDTH = {str(d): chr(0xFF10 + d) for d in range(10)}
+CHINESE = {d: [c for c, v in CHINESE_DIGITS.items() if v == d] for d in "0123456789"}
+SEPARATORS = [" ", ".", "-", "/", "\u3000", "\uff0e", "\uff0d", "\uff0f", " - "]
+# Sentence filler: Chinese characters and punctuation, never a digit (Chinese digits included).
+FILLER = st.text(
+    alphabet=st.sampled_from(list("我的手机号码请帮忙查一下谢谢您好存款贷款网点明天上午电话，。！")).filter(
+        lambda c: c not in CHINESE_DIGITS
+    ),
+    max_size=8,
+)
+
+
+@st.composite
+def typed(draw: st.DrawFn, digits: str, one_kind: bool = False) -> str:
+    """``digits`` as a customer might type them: each digit ASCII, full-width or Chinese, with
+    random separators (of one kind when ``one_kind``) between some of them."""
+    kind = draw(st.sampled_from(SEPARATORS))
+    out = []
+    for i, d in enumerate(digits):
+        if i and draw(st.integers(0, 3)) == 0:
+            out.append(kind if one_kind else draw(st.sampled_from(SEPARATORS)))
+        script = draw(st.sampled_from(["ascii", "full", "chinese"]))
+        if d == "X":
+            out.append(draw(st.sampled_from(["X", "x", "\uff38"])))
+        elif script == "ascii":
+            out.append(d)
+        elif script == "full":
+            out.append(FULL_WIDTH[d])
+        else:
+            out.append(draw(st.sampled_from(CHINESE[d])))
+    return "".join(out)
+
+
+def _id_number(first17: str) -> str:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
+
+
+phones = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
+ids = st.from_regex(r"[1-6][0-9]{16}", fullmatch=True).map(_id_number)
+cards = st.from_regex(r"[3-9][0-9]{15,18}", fullmatch=True)
+codes = st.from_regex(r"[0-9]{6}|[0-9]{5}X", fullmatch=True)
+
+
+@given(phones, FILLER, FILLER, st.data())
+def test_no_phone_digits_survive_whatever_the_format(phone: str, before: str, after: str, data: st.DataObject) -> None:
+    text = before + data.draw(typed(phone)) + after
+    assert ascii_digits(redact_customer_text(text)) == phone[:3] + phone[-4:]
+    assert ascii_digits(redact_numbers(text)) == phone[:3] + phone[-4:]
+
+
+@given(ids, FILLER, FILLER, st.data())
+def test_no_id_digits_survive_whatever_the_format(id_number: str, before: str, after: str, data: st.DataObject) -> None:
+    text = before + "身份证" + data.draw(typed(id_number)) + after
+    kept = ascii_digits(redact_numbers(text))
+    assert kept == ascii_digits(id_number[-4:])
+
+
+@given(cards, FILLER, FILLER, st.data())
+def test_no_card_digits_survive_whatever_the_format(card: str, before: str, after: str, data: st.DataObject) -> None:
+    text = before + "卡号" + data.draw(typed(card, one_kind=True)) + after
+    assert ascii_digits(redact_numbers(text)) in (card[-4:], card[-4:][-3:])  # 尾号1234 or 证件尾号123X
+
+
+@given(
+    codes,
+    FILLER,
+    FILLER,
+    st.sampled_from(["验证码", "验证码是", "校验码：", "身份证后六位", "身份证号后6位 ", "后六位为"]),
+    st.data(),
+)
+def test_no_code_digits_survive_after_the_words_that_announce_them(
+    code: str, before: str, after: str, announce: str, data: st.DataObject
+) -> None:
+    text = before + announce + data.draw(typed(code)) + after
+    words = ascii_digits(announce)  # 后六位 / 后6位 bring a digit of their own
+    assert ascii_digits(redact_numbers(text)) == words
+    assert ascii_digits(redact_customer_text(text)) == words
+
+
+@given(codes, st.data())
+def test_a_message_that_is_only_a_code_is_hidden(code: str, data: st.DataObject) -> None:
+    assert ascii_digits(redact_customer_text(data.draw(typed(code)) + "。")) == ""
+
+
+@given(
+    st.lists(
+        st.sampled_from(["500元", "2024年3月5日", "10:30", "3.5%", "2万", "第3期", "共12期", "0571", "两个人"]),
+        max_size=6,
+    ),
+    FILLER,
+)
+def test_ordinary_numbers_stay_as_typed(parts: list[str], filler: str) -> None:
+    text = filler.join(parts)
+    assert redact_customer_text(text) == text or len(ascii_digits(text)) == 6
+
+
+@pytest.mark.parametrize(
+    ("typed_text", "stored"),
+    [
+        ("170.0015.0003", "170****0003"),
+        ("身份证后六位 2135 11", "身份证后六位 ******"),
+        ("验证码 493 433", "验证码 ******"),
+        ("一七零 零零一五 零零零三", "170****0003"),
+        ("我的手机 １３９－１２３４－５６７８，明天回电", "我的手机 139****5678，明天回电"),
+        ("幺三九 幺二三四 五六七八", "139****5678"),
+        ("493 433", "******"),
+        ("我想存100000元", "我想存100000元"),
+        ("2024年3月5日下午3点，存了500元", "2024年3月5日下午3点，存了500元"),
+        ("订单 2024-05-01 共 3 笔", "订单 2024-05-01 共 3 笔"),
+        ("2024.3.5", "2024.3.5"),
+        ("10.0.0.1 192.168.100.200", "10.0.0.1 192.168.100.200"),
+    ],
+)
+def test_the_formats_from_the_penetration_test(typed_text: str, stored: str) -> None:
+    assert redact_customer_text(typed_text) == stored
+
+
+def test_masking_is_idempotent_on_the_examples() -> None:
+    for text in ("170.0015.0003", "验证码 493 433", "卡号6217991234567890123 和 13912345678 500元"):
+        once = redact_customer_text(text)
+        assert redact_customer_text(once) == once

@@ -91,3 +91,9 @@ def test_input_is_not_modified() -> None:
 def test_redaction_is_idempotent(events: list[dict[str, Any]]) -> None:
     once = redact_events(events)
     assert redact_events(once) == once
+
+
+def test_formats_customers_type_are_masked_in_the_tracker_too() -> None:
+    # Issue #19: dots, spaces and Chinese digits got past the old patterns.
+    out = redact_events([user("手机 170.0015.0003，身份证后六位 2135 11，验证码 四九三 四三三")])
+    assert out[0]["text"] == "手机 170****0003，身份证后六位 ******，验证码 ******"
