@@ -59,8 +59,12 @@ run: install seed train ## 启动全部服务：rasa、actions、网关、调度
 	@echo "  客户经理工作台 http://localhost:8080/console  (RM console)"
 	@echo "  微信沙箱       http://localhost:8090/sandbox  (WeChat sandbox)"
 	@echo ""
+	@# Development tokens for Rasa's API (gateway only) and the action server (Rasa only), made once.
+	@umask 077 && for f in rasa-token actions-token; do test -s var/$$f || \
+	  $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' > var/$$f; done
 	@# The sandbox posts plaintext unless its 安全模式 box is ticked: compatible mode takes both.
 	BANKCARE_MODEL=$$(cat var/model-path) WECHAT_MODE=$${WECHAT_MODE:-compatible} \
+	  RASA_TOKEN=$${RASA_TOKEN:-$$(cat var/rasa-token)} ACTIONS_TOKEN=$${ACTIONS_TOKEN:-$$(cat var/actions-token)} \
 	  $(VENV)/bin/honcho start -f Procfile
 
 test: install ## 运行全部测试（单元、PostgreSQL、端到端、浏览器）(run every test)

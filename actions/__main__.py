@@ -9,11 +9,17 @@ this very process. rasa-sdk's own ``run`` would start Sanic's worker manager: a 
 multiprocessing manager and one worker, each importing the whole action package, for no gain with
 a single worker (about 100 MiB more and a third process to keep alive). More workers, gRPC or
 auto-reload go through rasa-sdk unchanged.
+
+Rasa is the only legitimate caller: the action server trusts the tracker it is sent (sender id,
+verified slots), so anyone else able to post ``/webhook`` could read any customer's accounts. With
+``ACTIONS_TOKEN`` set, every request but ``/health`` must carry it as ``?token=`` (Rasa sends it:
+``action_endpoint.token`` in bot/endpoints.yml), else 401.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import logging
 import os
 import sys
@@ -24,16 +30,35 @@ from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
 from rasa_sdk.endpoint import create_app_for_serve, create_argument_parser, create_ssl_config
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.utils import number_of_sanic_workers
-from sanic import Sanic
+from sanic import HTTPResponse, Request, Sanic
+from sanic.response import json as json_response
 
 from actions import faq
 from core.logs import configure_logging
-from core.settings import Settings
+from core.settings import Settings, is_loopback_host
 
 log = logging.getLogger(__name__)
+# Health checks (compose, the gateway's /readyz) carry no token and learn nothing.
+OPEN_PATHS = frozenset({"/health"})
 
 
-def serve_in_process(args: argparse.Namespace) -> None:
+def require_token(app: Sanic, token: str) -> None:
+    """Refuse (401) every request but ``OPEN_PATHS`` whose ``?token=`` is not ``token``."""
+    expected = token.encode("utf-8")
+
+    async def check_token(request: Request) -> HTTPResponse | None:
+        if request.path in OPEN_PATHS:
+            return None
+        supplied = request.args.get("token", "").encode("utf-8", "surrogateescape")
+        if hmac.compare_digest(supplied, expected):
+            return None
+        log.warning("action server: call without a valid token refused")
+        return json_response({"error": "unauthorized"}, status=401)
+
+    app.register_middleware(check_token, "request")
+
+
+def serve_in_process(args: argparse.Namespace, token: str) -> None:
     """rasa-sdk's ``main_from_args`` + ``endpoint.run``, with Sanic in single-process mode."""
     utils.configure_colored_logging(args.loglevel)
     utils.configure_file_logging(
@@ -43,6 +68,10 @@ def serve_in_process(args: argparse.Namespace) -> None:
     executor = ActionExecutor()
     executor.register_package(args.actions_module or args.actions)
     app = create_app_for_serve(executor, cors_origins=args.cors, endpoints=args.endpoints)
+    if token:
+        require_token(app, token)
+    else:
+        log.warning("ACTIONS_TOKEN is not set: the action server answers any local caller")
     ssl = create_ssl_config(args.ssl_certificate, args.ssl_keyfile, args.ssl_password)
     host = os.environ.get("SANIC_HOST", "0.0.0.0")  # noqa: S104 - rasa-sdk's default; compose needs it
     faq.warm_up()
@@ -58,8 +87,14 @@ def main() -> None:
     if "--actions" not in argv:
         argv = ["--actions", "actions", *argv]
     args = create_argument_parser().parse_args(argv)
+    host = os.environ.get("SANIC_HOST", "0.0.0.0")  # noqa: S104 - rasa-sdk's default
+    if not settings.actions_token and not is_loopback_host(host):
+        raise SystemExit("动作服务器监听非本机地址时必须设置 ACTIONS_TOKEN (or SANIC_HOST=127.0.0.1)")
     if number_of_sanic_workers() == 1 and not args.grpc and not args.auto_reload:
-        serve_in_process(args)
+        serve_in_process(args, settings.actions_token)
+    elif settings.actions_token:
+        # rasa-sdk builds each worker's app itself, out of reach of the token check.
+        raise SystemExit("ACTIONS_TOKEN 只支持单进程动作服务器 (unset ACTION_SERVER_SANIC_WORKERS, or 1)")
     else:
         main_from_args(args)
 

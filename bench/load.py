@@ -165,10 +165,10 @@ async def measure_single(
         run_id = uuid.uuid4().hex[:4]
         # JIT, caches, connection pools on both paths.
         await closed_loop(gateway, "warm-up", 4, 200, args.seconds, f"oWarm{run_id}")
-        await closed_loop(rasa_rest_sender(stack.rasa_url), "warm-up", 4, 200, args.seconds, f"rWarm{run_id}")
+        await closed_loop(rasa_rest_sender(stack.rasa_url, stack.env["RASA_TOKEN"]), "warm-up", 4, 200, args.seconds, f"rWarm{run_id}")
         senders = {
-            PARSE: rasa_parse_sender(stack.rasa_url),
-            REST: rasa_rest_sender(stack.rasa_url),
+            PARSE: rasa_parse_sender(stack.rasa_url, stack.env["RASA_TOKEN"]),
+            REST: rasa_rest_sender(stack.rasa_url, stack.env["RASA_TOKEN"]),
             E2E: gateway,
         }
         levels = await interleaved(stack, senders, args, run_id)

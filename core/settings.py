@@ -18,7 +18,7 @@ DEFAULT_DB = f"sqlite:///{PROJECT_ROOT / 'var' / 'bankcare.db'}"
 
 SECRET_FIELDS = frozenset({
     "wechat_app_secret", "wechat_encoding_aes_key", "wechat_token", "session_secret",
-    "tencent_sms_secret_key", "aliyun_access_key_secret",
+    "tencent_sms_secret_key", "aliyun_access_key_secret", "rasa_token", "actions_token",
 })
 SMS_BACKENDS = ("sandbox", "tencent", "aliyun")
 _URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]+@")
@@ -27,6 +27,17 @@ _URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]+@")
 def hide_url_password(url: str) -> str:
     """postgresql://user:secret@host/db → postgresql://user:******@host/db"""
     return _URL_PASSWORD.sub(r"\1******@", url)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class ConfigError(ValueError):
@@ -46,6 +57,11 @@ class Settings:
     rasa_timeout_s: float = 4.5
     # Messages the gateway lets Rasa work on at once; the rest wait their turn (gateway/rasa_client.py).
     rasa_max_concurrency: int = 8
+    # Rasa's HTTP API token (rasa run --auth-token), held by the gateway only; empty: no token sent.
+    rasa_token: str = ""
+    # What Rasa sends to the action server (bot/endpoints.yml action_endpoint token); the action
+    # server refuses calls without it. Empty: the action server checks nothing (local development).
+    actions_token: str = ""
     # Development defaults only; DEMO_MODE=false refuses the dev session secret.
     wechat_token: str = "bankcare-dev-token"  # noqa: S105
     wechat_app_id: str = "wxbankcaredemo0001"

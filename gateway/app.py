@@ -36,7 +36,7 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     engine = make_engine(settings.database_url)
     app[ENGINE] = engine
     app[SESSION_FACTORY] = make_sessionmaker(engine)
-    rasa = RasaClient(settings.rasa_url, timeout_s=settings.rasa_timeout_s)
+    rasa = RasaClient(settings.rasa_url, timeout_s=settings.rasa_timeout_s, token=settings.rasa_token)
 
     # RM replies and other handoff messages go out like campaign messages (outbound/sender.py).
     outbound = OutboundSender(app[SESSION_FACTORY], wechat=None)

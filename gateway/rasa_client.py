@@ -27,12 +27,19 @@ class RasaUnavailable(Exception):
 
 
 class RasaClient:
-    """Thin client; the HTTP session is attached when the app starts (it needs the running loop)."""
+    """Thin client; the HTTP session is attached when the app starts (it needs the running loop).
 
-    def __init__(self, base_url: str, timeout_s: float, session: aiohttp.ClientSession | None = None) -> None:
+    ``token`` is Rasa's ``--auth-token`` (RASA_TOKEN): sent as ``?token=`` on every call, so only
+    the gateway can read or write trackers and talk through the REST channel.
+    """
+
+    def __init__(
+        self, base_url: str, timeout_s: float, session: aiohttp.ClientSession | None = None, *, token: str = ""
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._session = session
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._params = {"token": token} if token else None
 
     def attach(self, session: aiohttp.ClientSession) -> None:
         self._session = session
@@ -88,7 +95,7 @@ class RasaClient:
         """POST JSON to Rasa; any failure to get a 200 (and its JSON, if ``read``) is RasaUnavailable."""
         try:
             async with self.session.post(
-                f"{self.base_url}{path}", json=body, timeout=limit or self.timeout
+                f"{self.base_url}{path}", json=body, params=self._params, timeout=limit or self.timeout
             ) as resp:
                 if resp.status != 200:
                     raise RasaUnavailable(f"rasa answered HTTP {resp.status} on {path.split('/')[1]}")

@@ -37,10 +37,11 @@ def wechat_sender(player: WeChatPlayer, gateway_urls: list[str], encrypt: bool =
     return send
 
 
-def rasa_rest_sender(rasa_url: str) -> Sender:
+def rasa_rest_sender(rasa_url: str, token: str = "") -> Sender:
     async def send(http: aiohttp.ClientSession, customer: str, text: str) -> str:
         async with http.post(
             f"{rasa_url}/webhooks/rest/webhook",
+            params={"token": token},
             json={"sender": customer, "message": text},
             timeout=aiohttp.ClientTimeout(total=30),
         ) as resp:
@@ -50,11 +51,12 @@ def rasa_rest_sender(rasa_url: str) -> Sender:
     return send
 
 
-def rasa_parse_sender(rasa_url: str) -> Sender:
+def rasa_parse_sender(rasa_url: str, token: str = "") -> Sender:
     async def send(http: aiohttp.ClientSession, customer: str, text: str) -> str:
         del customer
         async with http.post(
-            f"{rasa_url}/model/parse", json={"text": text}, timeout=aiohttp.ClientTimeout(total=30)
+            f"{rasa_url}/model/parse", params={"token": token}, json={"text": text},
+            timeout=aiohttp.ClientTimeout(total=30),
         ) as resp:
             await resp.read()
             return "ok" if resp.status == 200 else "error"

@@ -39,7 +39,7 @@ def test_every_flow_as_a_conversation(rasa_model: Path, tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=900,
-        env={**os.environ, "ACTIONS_URL": "http://127.0.0.1:9/webhook"},
+        env={**os.environ, "ACTIONS_URL": "http://127.0.0.1:9/webhook", "ACTIONS_TOKEN": "unused"},
     )
     failed = out / "failed_test_stories.yml"
     report = failed.read_text(encoding="utf-8") if failed.exists() else run.stderr[-3000:]

@@ -25,6 +25,9 @@ COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 APP_SERVICES = ("migrate", "actions", "gateway", "scheduler")
 SETTINGS_VARS = sorted(f.name.upper() for f in dataclasses.fields(Settings) if f.name != "extra")
+# Tokens only one service holds (#19): Rasa's API token the gateway, the action server's token the
+# action server (and Rasa, which sends it).
+SERVICE_TOKENS = {"RASA_TOKEN": "gateway", "ACTIONS_TOKEN": "actions"}
 
 
 def compose_binary() -> str:
@@ -135,8 +138,10 @@ def test_volumes_and_exposure(config: dict[str, Any]) -> None:
 def test_app_services_receive_every_setting(config: dict[str, Any]) -> None:
     for name in APP_SERVICES:
         env = config["services"][name]["environment"]
-        missing = [v for v in SETTINGS_VARS if v not in env]
+        missing = [v for v in SETTINGS_VARS if v not in env and SERVICE_TOKENS.get(v, name) == name]
         assert not missing, f"{name} lacks {missing}"
+        extra = [v for v, holder in SERVICE_TOKENS.items() if v in env and holder != name]
+        assert not extra, f"{name} must not hold {extra}"
         assert env["DATABASE_URL"].startswith("postgresql://")
         assert env["REDIS_URL"].startswith("redis://")
         assert env["DEMO_MODE"] == "false"
@@ -179,6 +184,8 @@ def test_env_example_documents_every_variable() -> None:
         "WECHAT_APP_SECRET",
         "WECHAT_TOKEN",
         "WECHAT_ENCODING_AES_KEY",
+        "RASA_TOKEN",
+        "ACTIONS_TOKEN",
     ):
         assert re.search(rf"^{secret}=CHANGE_ME", text, re.MULTILINE), secret
 
@@ -236,3 +243,17 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     for entry in (".env", ".git", ".venv", ".venv-rasa", "var", "models"):
         assert entry in ignored
+
+
+def test_rasa_and_the_action_server_need_their_tokens(config: dict[str, Any]) -> None:
+    """#19 finding 6: Rasa's API answers the gateway only, the action server Rasa only."""
+    rasa = config["services"]["rasa"]
+    command = rasa["command"]
+    token = command[command.index("--auth-token") + 1]
+    assert token == "CHANGE_ME-rasa-token" == config["services"]["gateway"]["environment"]["RASA_TOKEN"]
+    assert rasa["environment"]["RASA_TOKEN"] == token  # the REST channel's check (rasa_ext/token_rest.py)
+    assert rasa["environment"]["ACTIONS_TOKEN"] == config["services"]["actions"]["environment"]["ACTIONS_TOKEN"]
+    endpoints = yaml.safe_load((ROOT / "deploy" / "rasa" / "endpoints.yml").read_text(encoding="utf-8"))
+    assert endpoints["action_endpoint"]["token"] == "${ACTIONS_TOKEN}"
+    credentials = yaml.safe_load((ROOT / "bot" / "credentials.yml").read_text(encoding="utf-8"))
+    assert list(credentials) == ["rasa_ext.token_rest.TokenRestInput"]

@@ -98,6 +98,7 @@ def test_two_rasa_instances_share_conversation_and_lock(tracker_db: dict[str, st
         "REDIS_PASSWORD": os.environ.get("TEST_REDIS_PASSWORD", ""),
         "RASA_LOCK_DB": "1",
         "ACTIONS_URL": "http://127.0.0.1:5055/webhook",
+        "ACTIONS_TOKEN": "rasa-to-actions-token",
         # `rasa run` puts its working directory on sys.path; a plain script needs it said.
         "PYTHONPATH": str(ROOT),
         **tracker_db,
@@ -116,6 +117,7 @@ def test_two_rasa_instances_share_conversation_and_lock(tracker_db: dict[str, st
     assert outcome["tracker_store"] == "RedactingSQLTrackerStore"
     assert outcome["lock_store"] == "RedisLockStore"
     assert outcome["action_url"] == "http://127.0.0.1:5055/webhook"
+    assert outcome["action_token"] == "rasa-to-actions-token"  # Rasa sends it to the action server (#19)
     assert outcome["found"] is True
     assert outcome["events"] >= 3
     assert outcome["stored_rows"] == outcome["events"]

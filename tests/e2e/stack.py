@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -113,6 +114,8 @@ def base_env(database_url: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1", LOG_FORMAT="json", TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false",
         SANIC_HOST="127.0.0.1",  # the action server trusts the tracker it is sent: local callers only
         WECHAT_MODE="compatible",  # the tests post both plaintext and encrypted callbacks
+        # Rasa's API answers the gateway only, the action server Rasa only (#19).
+        RASA_TOKEN=secrets.token_urlsafe(24), ACTIONS_TOKEN=secrets.token_urlsafe(24),
     )
     return env
 
@@ -129,7 +132,8 @@ def start_stack(workdir: Path, database_url: str, model: Path, with_sandbox: boo
     try:
         actions = stack.start("actions", [sys.executable, "-m", "actions",
                                           "-p", str(actions_port)])
-        rasa = stack.start("rasa", [str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(rasa_port),
+        rasa = stack.start("rasa", [str(RASA_BIN), "run", "--enable-api", "--auth-token", stack.env["RASA_TOKEN"],
+                                    "-i", "127.0.0.1", "-p", str(rasa_port),
                                     "--model", str(model), "--endpoints", "bot/endpoints.yml",
                                     "--credentials", "bot/credentials.yml"])
         if with_sandbox:
@@ -139,7 +143,7 @@ def start_stack(workdir: Path, database_url: str, model: Path, with_sandbox: boo
         gateway = stack.start("gateway", [sys.executable, "-m", "gateway"])
         wait_http(f"http://127.0.0.1:{actions_port}/health", 90, actions.proc)
         wait_http(f"{stack.gateway_url}/healthz", 60, gateway.proc)
-        wait_http(f"{stack.rasa_url}/status", 240, rasa.proc)
+        wait_http(f"{stack.rasa_url}/status?token={stack.env['RASA_TOKEN']}", 240, rasa.proc)
         wait_http(f"{stack.gateway_url}/readyz", 60, gateway.proc)
     except Exception:
         logs = stack.logs()
@@ -210,7 +214,8 @@ def start_cluster(workdir: Path, database_url: str, tracker_db: str, model: Path
         for i in range(instances):
             port = free_port()
             rasas.append((port, stack.start(f"rasa{i + 1}", [
-                str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "--model", str(model),
+                str(RASA_BIN), "run", "--enable-api", "--auth-token", stack.env["RASA_TOKEN"],
+                "-i", "127.0.0.1", "-p", str(port), "--model", str(model),
                 "--endpoints", "deploy/rasa/endpoints.yml", "--credentials", "bot/credentials.yml"])))
         for i, (rasa_port, _) in enumerate(rasas):
             gw_port = free_port()
@@ -220,7 +225,7 @@ def start_cluster(workdir: Path, database_url: str, tracker_db: str, model: Path
             wait_http(f"{gateways[-1]}/healthz", 60, gw.proc)
         wait_http(f"http://127.0.0.1:{actions_port}/health", 90, actions.proc)
         for rasa_port, svc in rasas:
-            wait_http(f"http://127.0.0.1:{rasa_port}/status", 300, svc.proc)
+            wait_http(f"http://127.0.0.1:{rasa_port}/status?token={stack.env['RASA_TOKEN']}", 300, svc.proc)
     except Exception:
         logs = stack.logs()
         stack.stop_all()

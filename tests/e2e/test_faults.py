@@ -115,7 +115,7 @@ async def test_hung_rasa_apology_is_the_passive_reply_and_leaving_a_message_work
         left = await wechat.say(http, fault_stack.gateway_url, openid, "请客户经理明天上午给我回电话")
     finally:
         os.kill(rasa.pid, signal.SIGCONT)
-    wait_http(f"{fault_stack.rasa_url}/status", 120, rasa)
+    wait_http(f"{fault_stack.rasa_url}/status?token={fault_stack.env['RASA_TOKEN']}", 120, rasa)
     assert first.status == 200 and first.text is not None, first.raw
     assert APOLOGY_MARK in first.text and "回复 1：转人工客服" in first.text and "回复 2：给客户经理留言" in first.text
     assert choose.text and APOLOGY_MARK not in choose.text
@@ -195,8 +195,10 @@ async def test_action_server_down_polite_answer_and_no_side_effect(
 # --- the same WeChat message delivered concurrently, under load ------------------------------------
 
 
-async def rasa_user_events(http: aiohttp.ClientSession, rasa_url: str, sender: str, text_: str) -> int:
-    async with http.get(f"{rasa_url}/conversations/{sender}/tracker") as resp:
+async def rasa_user_events(
+    http: aiohttp.ClientSession, rasa_url: str, sender: str, text_: str, token: str = ""
+) -> int:
+    async with http.get(f"{rasa_url}/conversations/{sender}/tracker", params={"token": token}) as resp:
         tracker: dict[str, Any] = await resp.json()
     return sum(1 for e in tracker.get("events", []) if e.get("event") == "user" and e.get("text") == text_)
 
@@ -243,7 +245,7 @@ async def test_same_message_delivered_concurrently_under_load_runs_once(
         ).all()
         sender = conv.sender_id
     assert outs and outs[0].strip() in reply_text
-    assert await rasa_user_events(http, fault_stack.rasa_url, sender, content) == 1
+    assert await rasa_user_events(http, fault_stack.rasa_url, sender, content, fault_stack.env["RASA_TOKEN"]) == 1
 
 
 # --- WeChat API errors and timeouts on outbound sends -----------------------------------------------

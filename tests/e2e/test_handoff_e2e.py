@@ -166,7 +166,8 @@ def conversation_of(engine: Engine, sender_id: str) -> Conversation:
 async def tracker_events(http: aiohttp.ClientSession, stack: Stack, sender_id: str) -> list[dict[str, Any]]:
     """The conversation as Rasa keeps it (its REST API, as an operator would read it)."""
     async with http.get(
-        f"{stack.rasa_url}/conversations/{quote(sender_id, safe='')}/tracker", params={"include_events": "ALL"}
+        f"{stack.rasa_url}/conversations/{quote(sender_id, safe='')}/tracker",
+        params={"include_events": "ALL", "token": stack.env["RASA_TOKEN"]},
     ) as r:
         assert r.status == 200, await r.text()
         return list((await r.json())["events"])

@@ -53,7 +53,9 @@ def test_binding_leaves_no_phone_id_or_code_in_rasas_tracker(stack: Stack) -> No
     assert "绑定成功" in chat.reply_text(code.group(0))
     assert "尾号" in chat.reply_text("查余额")  # the conversation goes on after redaction
 
-    with urllib.request.urlopen(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=30) as resp:
+    with urllib.request.urlopen(
+        f"{stack.rasa_url}/conversations/{sender}/tracker?token={stack.env['RASA_TOKEN']}", timeout=30
+    ) as resp:
         tracker = resp.read().decode()
     events = json.loads(tracker)["events"]
     assert sum(e["event"] == "user" for e in events) >= 5, "the tracker is the visitor's conversation"

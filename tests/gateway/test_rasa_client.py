@@ -69,3 +69,33 @@ async def test_waiting_for_a_turn_counts_against_the_deadline(counting_rasa: tup
     assert isinstance(results[0], list)
     assert isinstance(results[2], RasaUnavailable)
     assert rasa.peak == 1
+
+
+async def test_every_call_carries_rasas_token() -> None:
+    """Rasa runs with --auth-token: the REST channel, /model/parse and tracker writes all need it."""
+    seen: list[tuple[str, str | None]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((request.path, request.query.get("token")))
+        if request.query.get("token") != "s3cret-token":
+            return web.json_response({"reason": "NotAuthenticated"}, status=401)
+        return web.json_response([] if "webhook" in request.path or "events" in request.path else {"intent": {}})
+
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", record)
+    app.router.add_post("/model/parse", record)
+    app.router.add_post("/conversations/{sender}/tracker/events", record)
+    server = TestServer(app)
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    try:
+        async with rasa_session(2) as http:
+            client = RasaClient(url, timeout_s=5, session=http, token="s3cret-token")
+            assert await client.send("web:1", "你好") == []
+            await client.parse("你好")
+            await client.append_events("web:1", [])
+            with pytest.raises(RasaUnavailable, match="401"):
+                await RasaClient(url, timeout_s=5, session=http).send("web:1", "你好")
+    finally:
+        await server.close()
+    assert [token for _, token in seen] == ["s3cret-token"] * 3 + [None]

@@ -83,6 +83,7 @@ async def main(path: str) -> dict:
         "tracker_store": type(store_b).__name__,
         "lock_store": type(locks_b).__name__,
         "action_url": endpoints.action.url if endpoints.action else None,
+        "action_token": endpoints.action.token if endpoints.action else None,
         "found": restored is not None,
         "events": len(restored.events) if restored else 0,
         "active_loop": restored.active_loop_name if restored else None,
