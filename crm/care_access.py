@@ -1,5 +1,7 @@
 """Access functions for care messaging: marketing consent, opt-out and reply attribution.
 
+Every write of a ``MarketingConsent`` row happens here (opt-out, opt-in, one channel refused).
+
 The chat side calls :func:`opt_out` when a customer sends ``unsubscribe`` / 退订 / TD; it takes
 effect in the same transaction: consent rows are revoked and every marketing message still
 waiting in the outbox for that customer is suppressed, so nothing queued slips out afterwards.
@@ -120,6 +122,59 @@ def opt_out(session: Session, customer_id: int, source: str, *, now: dt.datetime
     )
     session.flush()
     return int(suppressed or 0)
+
+
+def opt_in(session: Session, customer_id: int, source: str, *, now: dt.datetime | None = None) -> None:
+    """Grant marketing consent again for every channel (the customer asked for it explicitly)."""
+    now = now or utcnow()
+    session.execute(
+        update(MarketingConsent)
+        .where(MarketingConsent.customer_id == customer_id)
+        .values(granted=True, source=source[:32], updated_at=now)
+    )
+    has_all = session.scalar(
+        select(MarketingConsent.id).where(
+            MarketingConsent.customer_id == customer_id, MarketingConsent.channel == "all"
+        )
+    )
+    if has_all is None:
+        session.add(
+            MarketingConsent(customer_id=customer_id, channel="all", granted=True, source=source[:32], updated_at=now)
+        )
+    session.add(
+        AuditEvent(
+            at=now,
+            actor="customer",
+            action="marketing_opt_in",
+            customer_id=customer_id,
+            detail={"source": source[:32]},
+        )
+    )
+    session.flush()
+
+
+def refuse_channel(
+    session: Session, customer_id: int, channel: str, source: str, *, now: dt.datetime | None = None
+) -> None:
+    """Record that ``customer_id`` may not receive marketing on ``channel``; other channels keep theirs.
+
+    For a customer leaving one channel (unfollowing the WeChat account) or refusing it by keyword
+    (an SMS 退订). A refusal always wins over a grant (:func:`marketing_allowed`).
+    """
+    now = now or utcnow()
+    consent = session.scalar(
+        select(MarketingConsent).where(
+            MarketingConsent.customer_id == customer_id, MarketingConsent.channel == channel
+        )
+    )
+    if consent is None:
+        session.add(
+            MarketingConsent(
+                customer_id=customer_id, channel=channel, granted=False, source=source[:32], updated_at=now
+            )
+        )
+    else:
+        consent.granted, consent.source, consent.updated_at = False, source[:32], now
 
 
 def record_reply(session: Session, customer_id: int, *, now: dt.datetime | None = None) -> bool:

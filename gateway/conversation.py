@@ -29,7 +29,8 @@ from crm.access.conversations import (
     start_conversation,
 )
 from crm.access.identity import get_or_create_identity, unbind
-from crm.models import AuditEvent, Conversation, MarketingConsent
+from crm.care_access import refuse_channel
+from crm.models import AuditEvent, Conversation
 from gateway.chat_types import BotReply, Button, InboundMessage, TurnHooks
 from gateway.handoff.machine import Effects
 from gateway.rasa_client import RasaClient, RasaUnavailable, to_replies
@@ -365,15 +366,7 @@ class ConversationService:
         def work(session: Session) -> None:
             identity = get_or_create_identity(session, channel, user_id)
             if identity.customer_id is not None:
-                consent = session.query(MarketingConsent).filter_by(
-                    customer_id=identity.customer_id, channel=channel
-                ).one_or_none()
-                if consent is None:
-                    session.add(MarketingConsent(customer_id=identity.customer_id, channel=channel, granted=False,
-                                                 source="取消关注"))
-                else:
-                    consent.granted = False
-                    consent.source = "取消关注"
+                refuse_channel(session, identity.customer_id, channel, source="取消关注")
             unbind(session, identity, reason="unsubscribed")
             identity.subscribed = False
             # WeChat forbids keeping the openid linked after unfollow: keep an anonymous key only.

@@ -8,9 +8,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crm.access.identity import VerifiedCustomer
-from crm.care_access import ATTRIBUTION_WINDOW, PENDING_STATUSES, marketing_allowed
+from crm.care_access import ATTRIBUTION_WINDOW, PENDING_STATUSES, marketing_allowed, refuse_channel
+from crm.care_access import opt_in as _care_opt_in
 from crm.care_access import opt_out as _care_opt_out
-from crm.models import AuditEvent, Customer, Delivery, MarketingConsent, utcnow
+from crm.models import AuditEvent, Customer, Delivery, utcnow
 
 SMS_CHANNEL = "sms"
 
@@ -24,33 +25,7 @@ def opt_in(
     session: Session, who: VerifiedCustomer, source: str = "微信订阅", now: dt.datetime | None = None
 ) -> None:
     """Grant marketing consent again for every channel (the customer asked explicitly)."""
-    now = now or utcnow()
-    session.execute(
-        update(MarketingConsent)
-        .where(MarketingConsent.customer_id == who.customer_id)
-        .values(granted=True, source=source[:32], updated_at=now)
-    )
-    exists = session.scalar(
-        select(MarketingConsent.id).where(
-            MarketingConsent.customer_id == who.customer_id, MarketingConsent.channel == "all"
-        )
-    )
-    if exists is None:
-        session.add(
-            MarketingConsent(
-                customer_id=who.customer_id, channel="all", granted=True, source=source[:32], updated_at=now
-            )
-        )
-    session.add(
-        AuditEvent(
-            at=now,
-            actor="customer",
-            action="marketing_opt_in",
-            customer_id=who.customer_id,
-            detail={"source": source[:32]},
-        )
-    )
-    session.flush()
+    _care_opt_in(session, who.customer_id, source=source, now=now)
 
 
 def may_suggest(session: Session, who: VerifiedCustomer) -> bool:
@@ -73,19 +48,7 @@ def opt_out_sms_marketing(
     digits = "".join(ch for ch in phone if ch.isdigit())[-11:]
     customer_ids = list(session.scalars(select(Customer.id).where(Customer.phone == digits).order_by(Customer.id)))
     for customer_id in customer_ids:
-        consent = session.scalar(
-            select(MarketingConsent).where(
-                MarketingConsent.customer_id == customer_id, MarketingConsent.channel == SMS_CHANNEL
-            )
-        )
-        if consent is None:
-            session.add(
-                MarketingConsent(
-                    customer_id=customer_id, channel=SMS_CHANNEL, granted=False, source=source[:32], updated_at=now
-                )
-            )
-        else:
-            consent.granted, consent.source, consent.updated_at = False, source[:32], now
+        refuse_channel(session, customer_id, SMS_CHANNEL, source, now=now)
         pending_sms = (
             Delivery.customer_id == customer_id,
             Delivery.channel == SMS_CHANNEL,
