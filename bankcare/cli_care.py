@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     care = subparsers.add_parser("care", help="客户关怀活动：加载、预览、发送、报告 (care campaigns)")
     sub = care.add_subparsers(dest="care_command", metavar="子命令", required=True)
 
-    load = sub.add_parser("load", help="把 care_scheduler/campaigns/*.yml 加载到数据库 (YAML → DB)")
+    load = sub.add_parser("load", help="把 care/campaigns/*.yml 加载到数据库 (YAML → DB)")
     load.add_argument("--dir", type=Path, default=None, help="活动定义目录，默认内置目录")
     load.set_defaults(func=cmd_load)
 
@@ -47,7 +47,7 @@ def _factory():  # type: ignore[no-untyped-def]
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from care_scheduler.definitions import CAMPAIGN_DIR, DefinitionError, load_into_db, read_files
+    from care.definitions import CAMPAIGN_DIR, DefinitionError, load_into_db, read_files
     from core.db import session_scope
 
     try:
@@ -62,9 +62,9 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from care_scheduler.compliance import TZ
-    from care_scheduler.planner import plan_day
-    from care_scheduler.report import REASONS_ZH
+    from care.compliance import TZ
+    from care.planner import plan_day
+    from care.report import REASONS_ZH
     from core.db import session_scope
 
     day = dt.date.fromisoformat(args.date)
@@ -105,7 +105,7 @@ def cmd_run_due(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from care_scheduler.report import UnknownCampaign, build, write_png
+    from care.report import UnknownCampaign, build, write_png
     from core.db import session_scope
 
     with session_scope(_factory()) as session:

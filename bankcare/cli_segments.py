@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from care_scheduler.compliance import TZ
-    from care_scheduler.segmentation import rebuild
+    from care.compliance import TZ
+    from care.segmentation import rebuild
     from core.db import make_engine, make_sessionmaker, session_scope
     from crm.segments import Thresholds
 

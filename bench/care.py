@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 
 from bench.care_sandbox import bench_dispatch_sandbox
 from bench.report import replace_section as write_section
-from care_scheduler.compliance import Policy
-from care_scheduler.definitions import load_into_db, read_files
-from care_scheduler.outbox import DispatchConfig, Dispatcher
-from care_scheduler.planner import plan_day
+from care.compliance import Policy
+from care.definitions import load_into_db, read_files
+from care.planner import plan_day
+from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Base, Branch, ChannelIdentity, Customer, Delivery, MarketingConsent
 from outbound.contract import RecordingSender

@@ -33,8 +33,8 @@ import aiohttp
 from sqlalchemy import BigInteger, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from care_scheduler.compliance import Policy
-from care_scheduler.outbox import DispatchConfig, Dispatcher
+from care.compliance import Policy
+from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import ChannelIdentity, Delivery
 from crm.models.care import OPEN_STATUSES

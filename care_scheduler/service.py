@@ -22,10 +22,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
-from care_scheduler.compliance import TZ, Policy
+from care.compliance import TZ, Policy
+from care.planner import plan_day
+from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from care_scheduler.leader import LeaderLease
-from care_scheduler.outbox import DispatchConfig, Dispatcher
-from care_scheduler.planner import plan_day
 from core.db import make_engine, make_sessionmaker, session_scope
 from core.settings import Settings
 from crm.models.base import utcnow

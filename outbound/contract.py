@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from enum import StrEnum
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -33,24 +34,32 @@ class DeliveryView:
     attempt: int  # 1 for the first try
 
 
+class SendStatus(StrEnum):
+    """How one send went, as the sender tells its caller."""
+
+    SENT = "sent"
+    RETRY = "retry"  # temporary (network, rate limit, another sender busy with the key): try again later
+    FAILED = "failed"  # permanent: trying again will not help, or could send the message twice
+
+
 @dataclass(frozen=True)
 class SendOutcome:
-    """``sent``; ``retry`` (temporary: network, rate limit) or ``failed`` (permanent) with a reason."""
+    """``sent``; ``retry`` or ``failed`` with a reason."""
 
-    status: Literal["sent", "retry", "failed"]
+    status: SendStatus
     reason: str | None = None
 
     @classmethod
     def sent(cls) -> SendOutcome:
-        return cls("sent")
+        return cls(SendStatus.SENT)
 
     @classmethod
     def retry(cls, reason: str) -> SendOutcome:
-        return cls("retry", reason)
+        return cls(SendStatus.RETRY, reason)
 
     @classmethod
     def failed(cls, reason: str) -> SendOutcome:
-        return cls("failed", reason)
+        return cls(SendStatus.FAILED, reason)
 
 
 class Sender(Protocol):
@@ -79,7 +88,7 @@ class RecordingSender:
         planned = self.script.get(delivery.idempotency_key)
         if planned:
             outcome = planned.pop(0)
-            if outcome.status != "sent":
+            if outcome.status != SendStatus.SENT:
                 return outcome
         self.delivered.setdefault(delivery.idempotency_key, delivery)
         return SendOutcome.sent()

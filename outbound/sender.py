@@ -39,7 +39,8 @@ from core.settings import Settings
 from crm.access.conversations import open_conversation, record_message
 from crm.models import utcnow
 from crm.models.outbound import OutboundSend
-from outbound.contract import DeliveryView, SendOutcome
+from crm.models.outbound import OutboundSendStatus as Key
+from outbound.contract import DeliveryView, SendOutcome, SendStatus
 from outbound.wechat_api import SendResult, WeChatApiClient, WeChatApiSettings
 
 WINDOW = dt.timedelta(hours=48)
@@ -48,6 +49,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 _SENDS: Table = OutboundSend.__table__  # type: ignore[assignment]  # the Core table
 IN_PROGRESS = "in_progress"  # retry reason: another sender is delivering this key right now
+# Keys a send may claim: reserved with their message and never tried, or failed temporarily.
+_REOPEN = (Key.PENDING, Key.RETRY)
 
 Claim = Literal["new", "sent", "failed", "in_flight", "busy"]
 
@@ -56,7 +59,7 @@ class Finish(NamedTuple):
     """The recorded outcome of one claimed key."""
 
     key: str
-    status: str
+    status: Key
     route: str
     reason: str | None
 
@@ -101,7 +104,7 @@ class OutboundMessage:
 def delivery_state(outcome: SendOutcome) -> DeliveryState:
     """What the customer got, for the console: unknown outcomes become ``unknown`` (staff check)."""
     reason = outcome.reason or ""
-    if outcome.status == "sent":
+    if outcome.status == SendStatus.SENT:
         return "sent"
     if reason == "outside_48h_window":
         return "outside_window"
@@ -166,14 +169,14 @@ class OutboundSender:
 
     def _send_web(self, session: Session, m: OutboundMessage) -> SendOutcome:
         row = session.scalar(select(OutboundSend).where(OutboundSend.idempotency_key == m.idempotency_key))
-        if row is not None and row.status == "sent":
+        if row is not None and row.status == Key.SENT:
             return SendOutcome.sent()
         if not m.external_id:
             return SendOutcome.failed("no_web_identity")
         if row is None:
             row = OutboundSend(idempotency_key=m.idempotency_key, channel="web", message_id=m.message_id)
             session.add(row)
-        row.route, row.status, row.updated_at = "web", "sent", utcnow()
+        row.route, row.status, row.updated_at = "web", Key.SENT, utcnow()
         if m.message_id is None:
             # A campaign message: written here, with its key; the page pushes it from the database.
             conv = open_conversation(session, "web", m.external_id)
@@ -197,7 +200,7 @@ class OutboundSender:
         if missing:
             now = utcnow()
             rows = [
-                {"idempotency_key": k, "channel": "wechat", "route": "", "status": "sending",
+                {"idempotency_key": k, "channel": "wechat", "route": "", "status": Key.SENDING,
                  "created_at": now, "updated_at": now}
                 for k in missing
             ]  # fmt: skip
@@ -205,14 +208,14 @@ class OutboundSender:
             inserted = set(session.execute(stmt.returning(table.c.idempotency_key), rows).scalars())
         # pending: reserved with its message (handoff), never tried; retry: failed temporarily.
         # Conditional, so that of two racing claims only one sends.
-        reopen = [r.id for r in found.values() if r.status in ("pending", "retry")]
+        reopen = [r.id for r in found.values() if r.status in _REOPEN]
         won: set[int] = set()
         if reopen:
             won = set(
                 session.execute(
                     update(table)
-                    .where(table.c.id.in_(reopen), table.c.status.in_(("pending", "retry")))
-                    .values(status="sending", updated_at=utcnow())
+                    .where(table.c.id.in_(reopen), table.c.status.in_(_REOPEN))
+                    .values(status=Key.SENDING, updated_at=utcnow())
                     .returning(table.c.id)
                 ).scalars()
             )
@@ -225,12 +228,12 @@ class OutboundSender:
             elif row is None:
                 # Not inserted: another process inserted it a moment ago and is sending it.
                 answers.append(("new", None) if key in inserted else ("in_flight", None))
-            elif row.status == "sent":
+            elif row.status == Key.SENT:
                 answers.append(("sent", None))
-            elif row.status == "failed":
+            elif row.status == Key.FAILED:
                 # A permanent failure recorded earlier; a retryable one is stored as 'retry'.
                 answers.append(("failed", row.reason))
-            elif row.status in ("pending", "retry"):
+            elif row.status in _REOPEN:
                 answers.append(("new", None) if row.id in won else ("busy", None))
             else:
                 answers.append(("in_flight", None))
@@ -256,7 +259,7 @@ class OutboundSender:
         session.connection().execute(stmt, params)
         return [None] * len(finishes)
 
-    async def _finish(self, key: str, status: str, route: str, reason: str | None) -> None:
+    async def _finish(self, key: str, status: Key, route: str, reason: str | None) -> None:
         await self._finishes.submit(Finish(key, status, route, reason))
 
     async def _send_wechat(self, m: OutboundMessage) -> SendOutcome:
@@ -275,7 +278,7 @@ class OutboundSender:
             # Another sender claimed it a moment ago: theirs to finish and record.
             return SendOutcome.retry(IN_PROGRESS)
         if claim == "in_flight":
-            await self._finish(key, "failed", "", "ambiguous_after_crash")
+            await self._finish(key, Key.FAILED, "", "ambiguous_after_crash")
             return SendOutcome.failed("ambiguous_after_crash")
         in_window = m.last_inbound_at is not None and utcnow() - m.last_inbound_at < WINDOW
         result: SendResult | None = None
@@ -284,21 +287,21 @@ class OutboundSender:
             result = await self.wechat.send_text(m.external_id, m.text)
         if result is None or result.status == "outside_window":
             if m.kind != "service":
-                await self._finish(key, "failed", "custom", "outside_48h_window")
+                await self._finish(key, Key.FAILED, "custom", "outside_48h_window")
                 return SendOutcome.failed("outside_48h_window")
             route = "template"
             result = await self.wechat.send_template(
                 m.external_id, self.template_id, {"first": m.text, "remark": "如有疑问请回复消息或致电网点。"}
             )
         if result.ok:
-            await self._finish(key, "sent", route, None)
+            await self._finish(key, Key.SENT, route, None)
             return SendOutcome.sent()
         if result.status in ("network_error", "quota_exceeded", "token_error"):
-            await self._finish(key, "retry", route, result.status)
+            await self._finish(key, Key.RETRY, route, result.status)
             return SendOutcome.retry(result.status)
         # "failed", "ambiguous" (the call may have reached WeChat and its answer was lost) and any
         # outcome this module does not know: permanent, never re-sent.
-        await self._finish(key, "failed", route, result.status)
+        await self._finish(key, Key.FAILED, route, result.status)
         if result.status == "ambiguous":
             return SendOutcome.failed("ambiguous")
         return SendOutcome.failed(f"wechat_{result.status}_{result.errcode}")

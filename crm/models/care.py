@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -38,9 +39,23 @@ class Campaign(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# Rows the dispatcher may still claim: due (planned, deferred, failed) or in flight (sending, whose
-# lease may run out). ``ix_deliveries_due`` holds only these on PostgreSQL.
-OPEN_STATUSES = ("planned", "deferred", "failed", "sending")
+class DeliveryStatus(StrEnum):
+    """Where an outbox row stands (``deliveries.status``; stored as its value)."""
+
+    PLANNED = "planned"  # decided, waiting for its send time
+    DEFERRED = "deferred"  # planned into quiet hours, or deferred at send time: waits for the morning
+    SENDING = "sending"  # claimed by a dispatcher until its lease runs out
+    SENT = "sent"
+    SUPPRESSED = "suppressed"  # not sent by rule: no channel, no consent, frequency cap, unsubscribed
+    FAILED = "failed"  # a retryable failure waiting for its backoff
+    DEAD = "dead"  # gave up: a permanent failure or too many attempts
+
+
+# Rows the dispatcher claims once their time has come.
+DUE_STATUSES = (DeliveryStatus.PLANNED, DeliveryStatus.DEFERRED, DeliveryStatus.FAILED)
+# Rows the dispatcher may still claim: due, or in flight (sending, whose lease may run out).
+# ``ix_deliveries_due`` holds only these on PostgreSQL.
+OPEN_STATUSES = (*DUE_STATUSES, DeliveryStatus.SENDING)
 
 
 class Delivery(Base):
@@ -76,7 +91,7 @@ class Delivery(Base):
         Index(
             "ix_deliveries_due",
             "not_before",
-            postgresql_where=text(f"status IN ({', '.join(repr(s) for s in OPEN_STATUSES)})"),
+            postgresql_where=text(f"status IN ({', '.join(repr(s.value) for s in OPEN_STATUSES)})"),
         ),
     )
 
@@ -89,8 +104,7 @@ class Delivery(Base):
     variant: Mapped[str | None] = mapped_column(String(8), nullable=True)
     segment_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     text: Mapped[str] = mapped_column(Text)
-    # planned | deferred | sending | sent | suppressed | failed | dead
-    status: Mapped[str] = mapped_column(String(12), default="planned")
+    status: Mapped[str] = mapped_column(String(12), default=DeliveryStatus.PLANNED.value)  # DeliveryStatus
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -110,10 +124,6 @@ class Delivery(Base):
     # What the customer did afterwards (set by the chat side / care_access): replied, opted out.
     replied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     opted_out_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
-# Delivery statuses. ``failed`` = a retryable failure waiting for its backoff; ``dead`` = gave up.
-DELIVERY_STATUSES = ("planned", "deferred", "sending", "sent", "suppressed", "failed", "dead")
 
 
 class SchedulerLease(Base):

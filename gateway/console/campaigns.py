@@ -2,7 +2,7 @@
 
 ``/console/campaigns`` lists every campaign with its counts; ``/console/campaigns/{code}`` shows
 one campaign's numbers and a bar chart, drawn in the browser from the JSON below (no chart
-library, nothing downloaded). The numbers come from :mod:`care_scheduler.report`, the same code
+library, nothing downloaded). The numbers come from :mod:`care.report`, the same code
 as ``bankcare care report``, so the page and the command cannot disagree. Only aggregates leave
 the server: no customer appears on these pages.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from care_scheduler import report
+from care import report
 from gateway.console.auth import ConsoleUser, current_user, json_error
 from gateway.db import run_db
 

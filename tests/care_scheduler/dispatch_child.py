@@ -16,8 +16,8 @@ import sys
 
 from sqlalchemy import func, select
 
-from care_scheduler.compliance import Policy
-from care_scheduler.outbox import DispatchConfig, Dispatcher
+from care.compliance import Policy
+from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Delivery
 from outbound.contract import DeliveryView, SendOutcome

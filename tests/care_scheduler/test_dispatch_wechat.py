@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from care_scheduler.compliance import Policy
-from care_scheduler.outbox import DispatchConfig, Dispatcher
+from care.compliance import Policy
+from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import session_scope
 from crm.models import ChannelIdentity, Delivery
 from crm.models.base import utcnow
@@ -25,7 +25,7 @@ from gateway.wechat.settings import WeChatSettings
 from outbound.sender import OutboundSender
 from outbound.wechat_api import WeChatApiClient
 
-from .test_outbox import NOON, enqueue
+from .test_dispatcher import NOON, enqueue
 
 WX = WeChatSettings(token="t", app_id="wxbankcaretest01", app_secret="s", api_base="http://127.0.0.1:1")
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from core.db import session_scope
 from crm.models import ChannelIdentity, Delivery
-from tests.care_scheduler import factories as f
+from tests.care import factories as f
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 400

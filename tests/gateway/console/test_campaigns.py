@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from care_scheduler import report
-from care_scheduler.definitions import load_into_db, read_files
-from care_scheduler.outbox import DispatchConfig, Dispatcher
-from care_scheduler.planner import plan_day
+from care import report
+from care.definitions import load_into_db, read_files
+from care.planner import plan_day
+from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import session_scope
 from crm.care_access import opt_out, record_reply
 from crm.models import Delivery

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from care_scheduler import analytics
+from care import analytics
 from crm.models import Customer
 from crm.models.segments import SegmentVersion
 from crm.segments import (

@@ -4,13 +4,13 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from care_scheduler import calendar as cal
-from care_scheduler.compliance import Policy
-from care_scheduler.definitions import load_into_db, parse, read_files
-from care_scheduler.planner import plan_day
-from care_scheduler.sources import variant_for
+from care import calendar as cal
+from care.compliance import Policy
+from care.definitions import load_into_db, parse, read_files
+from care.planner import plan_day
+from care.sources import variant_for
 from crm.models import Delivery
-from tests.care_scheduler import factories as f
+from tests.care import factories as f
 
 D = dt.date
 UTC = dt.UTC

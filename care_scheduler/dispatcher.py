@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import threading
 import time
 import uuid
 from collections import Counter
@@ -22,196 +21,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Table,
-    and_,
-    any_,
-    bindparam,
-    case,
-    func,
-    insert,
-    or_,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import BigInteger, Table, and_, any_, bindparam, case, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from care_scheduler import compliance
-from care_scheduler.compliance import Policy
+from care import compliance
+from care.compliance import Policy
 from core.db import session_scope
 from crm.care_access import marketing_allowed_sql
 from crm.models import Campaign, ChannelIdentity, Delivery
 from crm.models.base import utcnow
-from crm.models.care import OPEN_STATUSES
-from outbound.contract import DeliveryView, Sender, SendOutcome
+from crm.models.care import DUE_STATUSES, OPEN_STATUSES, DeliveryStatus
+from outbound.contract import DeliveryView, Sender, SendOutcome, SendStatus
 
 log = logging.getLogger(__name__)
-DUE_STATUSES = ("planned", "deferred", "failed")
-
-# --- enqueue (planning side) -----------------------------------------------------------------
-
-# One decided outbox row: (customer_id, idempotency_key, channel, identity_id, variant, text,
-# status, reason). Everything else is the same for a whole campaign batch (see OutboxSink.write).
-OutboxRow = tuple[int, str, str, int | None, str | None, str, str, str | None]
-ROW_COLUMNS = (
-    "customer_id",
-    "idempotency_key",
-    "channel",
-    "identity_id",
-    "variant",
-    "text",
-    "status",
-    "reason",
-)
-# The per-campaign columns, in the order PgCopySink appends them to every row (then not_before).
-BATCH_COLUMNS = (
-    "campaign_id",
-    "is_marketing",
-    "segment_version",
-    "attempts",
-    "local_day",
-    "created_at",
-    "decided_at",
-)
 _DELIVERY: Table = Delivery.__table__  # type: ignore[assignment]  # the Core table, for SQL rule builders
-
-
-class OutboxSink:
-    """Writes decided rows into the outbox, skipping idempotency keys that exist already.
-
-    ``constants`` carries the per-campaign columns: campaign_id, is_marketing, segment_version,
-    attempts, local_day, created_at, decided_at, and ``send_at``/``deferred_to`` from which
-    not_before follows (deferred rows wait for ``deferred_to``, all others carry ``send_at``).
-    ``write`` returns how many rows were really inserted (a concurrent planner may win a key).
-    """
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.inserted = 0
-        self._held: tuple[dict[str, Any], list[OutboxRow]] | None = None
-
-    # The planner holds a decided batch and writes it while it decides the next one (see
-    # PgCopySink). Order per campaign loop: hold(k) ... query k+1 ... start() [writes k] ...
-    # decide k+1 ... join() ... hold(k+1). ``flush`` (also the barrier before a query that must
-    # see every earlier row) writes whatever is held and waits.
-
-    def hold(self, constants: dict[str, Any], rows: list[OutboxRow]) -> None:
-        assert self._held is None, "join() before holding the next batch"
-        if rows:
-            self._held = (constants, rows)
-
-    def start(self) -> None:
-        """Begin writing the held batch (here: synchronously)."""
-        if self._held is not None:
-            constants, rows = self._held
-            self._held = None
-            self.inserted += self.write(constants, rows)
-
-    def join(self) -> None:
-        """Wait for the write begun by :meth:`start`."""
-
-    def flush(self) -> None:
-        self.join()
-        self.start()
-        self.join()
-
-    def write(self, constants: dict[str, Any], rows: list[OutboxRow]) -> int:
-        table = _DELIVERY
-        fixed = {k: v for k, v in constants.items() if k not in ("send_at", "deferred_to")}
-        dicts = [
-            dict(
-                zip(ROW_COLUMNS, r, strict=True),
-                not_before=constants["deferred_to"] if r[6] == "deferred" else constants["send_at"],
-                **fixed,
-            )
-            for r in rows
-        ]
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            return int(self.session.connection().execute(insert(table), dicts).rowcount or 0)
-        # RETURNING counts what was really inserted (executemany rowcount is unreliable across drivers).
-        stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
-        return len(self.session.connection().execute(stmt, dicts).all())
-
-
-# Transaction-level advisory lock held by every PostgreSQL planning run (any constant shared by
-# all bankcare processes; this one is "bankcare" in ASCII).
-PLANNING_LOCK = 0x62616E6B63617265
-
-
-class PgCopySink(OutboxSink):
-    """PostgreSQL: COPY each decided batch straight into the outbox.
-
-    A multi-row INSERT of 10,000 rows costs more in building and parsing the statement than the
-    database spends storing the rows; COPY streams them.
-
-    COPY has no ON CONFLICT, and needs none. Planning runs one at a time: creating the sink takes
-    :data:`PLANNING_LOCK` for the rest of the transaction, before the planner's first candidate
-    query. A second planner (the scheduler and ``care run-due`` at once) waits, then sees every
-    row the first one committed, both in its "already planned" check and in its frequency-cap
-    counts, so caps also hold across planners. Nothing else creates outbox rows, and the planner
-    never writes a key it found planned, so no key can appear twice; the unique constraint stays
-    as the last word: a duplicate would be an error and a rolled-back plan, never a second
-    message. (``INSERT ... ON CONFLICT DO NOTHING`` from a staging table, the earlier design, did
-    the same check again per row by speculative insertion and cost about twice as much.)
-    """
-
-    def __init__(self, session: Session) -> None:
-        super().__init__(session)
-        session.execute(select(func.pg_advisory_xact_lock(PLANNING_LOCK)))
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-
-    def start(self) -> None:
-        """Write the held batch on a helper thread, so PostgreSQL stores batch k while Python
-        decides batch k+1. The planner touches no database while a write runs (it only renders
-        and applies rules in memory), so the session's connection has one user at a time."""
-        if self._held is None:
-            return
-        constants, rows = self._held
-        self._held = None
-        self.session.connection()  # bind the transaction's connection here, not on the thread
-
-        def run() -> None:
-            try:
-                self.inserted += self.write(constants, rows)
-            except BaseException as exc:  # re-raised in join(), on the planner's thread
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, name="care-outbox-write")
-        self._thread.start()
-
-    def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def write(self, constants: dict[str, Any], rows: list[OutboxRow]) -> int:
-        raw = self.session.connection().connection.driver_connection
-        assert raw is not None
-        fixed = tuple(constants[name] for name in BATCH_COLUMNS)
-        # Deferred rows wait for the end of quiet hours; every other row carries the send time.
-        deferred = (*fixed, constants["deferred_to"])
-        on_time = (*fixed, constants["send_at"])
-        columns = ", ".join((*ROW_COLUMNS, *BATCH_COLUMNS, "not_before"))
-        with raw.cursor() as cur, cur.copy(f"COPY deliveries ({columns}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row(r + (deferred if r[6] == "deferred" else on_time))
-        return len(rows)
-
-
-def outbox_sink(session: Session) -> OutboxSink:
-    """The fastest correct way to enqueue on this session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return PgCopySink(session)
-    return OutboxSink(session)
 
 
 @dataclass(frozen=True)
@@ -298,19 +121,6 @@ class Dispatcher:
                 break
         return total
 
-    async def run_forever(self, stop: asyncio.Event, idle_seconds: float = 5.0) -> None:
-        while not stop.is_set():
-            try:
-                n = await self.run_once()
-            except Exception:  # keep the loop alive through database hiccups
-                log.exception("dispatch batch failed")
-                n = 0
-            if n == 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
-                except TimeoutError:
-                    pass
-
     # --- database side -------------------------------------------------------------------
 
     def _claim(self, token: str, now: dt.datetime) -> list[DeliveryView]:
@@ -324,7 +134,7 @@ class Dispatcher:
                     Delivery.status.in_(OPEN_STATUSES),
                     or_(
                         and_(Delivery.status.in_(DUE_STATUSES), Delivery.not_before <= now),
-                        and_(Delivery.status == "sending", Delivery.lease_until < now),
+                        and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until < now),
                     ),
                 )
                 # Oldest due first. Not "(not_before, id)": no index has that order, so with a
@@ -341,7 +151,7 @@ class Dispatcher:
                     update(Delivery)
                     .where(Delivery.id.in_(due.scalar_subquery()))
                     .values(
-                        status="sending",
+                        status=DeliveryStatus.SENDING,
                         claim_token=token,
                         claimed_at=now,
                         lease_until=now + cfg.lease,
@@ -397,13 +207,13 @@ class Dispatcher:
         quiet = compliance.in_quiet_hours(now, policy)
         for r in rows:
             if r.is_marketing and not r.consent:
-                decided.append(self._decide(r, "suppressed", "opted_out", None, r.attempts))
+                decided.append(self._decide(r, DeliveryStatus.SUPPRESSED, "opted_out", None, r.attempts))
             elif r.identity_id is None or not r.subscribed:
-                decided.append(self._decide(r, "suppressed", "unsubscribed", None, r.attempts))
+                decided.append(self._decide(r, DeliveryStatus.SUPPRESSED, "unsubscribed", None, r.attempts))
             elif quiet:
                 # waiting for morning is not a failed attempt
                 later = compliance.next_allowed(now, policy)
-                decided.append(self._decide(r, "deferred", "quiet_hours", later, r.attempts - 1))
+                decided.append(self._decide(r, DeliveryStatus.DEFERRED, "quiet_hours", later, r.attempts - 1))
             else:
                 views.append(
                     DeliveryView(
@@ -440,7 +250,7 @@ class Dispatcher:
         return views
 
     def _decide(
-        self, r: Any, status: str, reason: str, not_before: dt.datetime | None, attempts: int
+        self, r: Any, status: DeliveryStatus, reason: str, not_before: dt.datetime | None, attempts: int
     ) -> dict[str, Any]:
         self.stats[reason] += 1
         return {
@@ -457,29 +267,29 @@ class Dispatcher:
         for view, outcome in results:
             p: dict[str, Any] = {
                 "b_id": view.delivery_id,
-                "b_status": "sent",
+                "b_status": DeliveryStatus.SENT,
                 "b_reason": None,
                 "b_error": None,
                 "b_sent_at": None,
                 "b_not_before": None,
             }
-            if outcome.status == "sent":
+            if outcome.status == SendStatus.SENT:
                 p["b_sent_at"] = now
-            elif outcome.status == "retry" and view.attempt < cfg.max_attempts:
+            elif outcome.status == SendStatus.RETRY and view.attempt < cfg.max_attempts:
                 p.update(
-                    b_status="failed",
+                    b_status=DeliveryStatus.FAILED,
                     b_reason="retry_scheduled",
                     b_error=(outcome.reason or "")[:128],
                     b_not_before=now + cfg.backoff(view.attempt),
                 )
             else:
-                reason = "max_attempts" if outcome.status == "retry" else "permanent_failure"
-                p.update(b_status="dead", b_reason=reason, b_error=(outcome.reason or "")[:128])
+                reason = "max_attempts" if outcome.status == SendStatus.RETRY else "permanent_failure"
+                p.update(b_status=DeliveryStatus.DEAD, b_reason=reason, b_error=(outcome.reason or "")[:128])
             self.stats[p["b_status"]] += 1
             params.append(p)
         table = _DELIVERY
-        sent = [p["b_id"] for p in params if p["b_status"] == "sent"]
-        params = [p for p in params if p["b_status"] != "sent"]
+        sent = [p["b_id"] for p in params if p["b_status"] == DeliveryStatus.SENT]
+        params = [p for p in params if p["b_status"] != DeliveryStatus.SENT]
         with session_scope(self.factory) as session:
             if sent:
                 # The common outcome in one statement (ids as a single array parameter on
@@ -488,7 +298,7 @@ class Dispatcher:
                     update(table)
                     .where(_id_in(session, sent, table.c.id), table.c.claim_token == token)
                     .values(
-                        status="sent",
+                        status=DeliveryStatus.SENT,
                         reason=None,
                         last_error=None,
                         sent_at=now,

@@ -4,12 +4,12 @@ import time
 
 from sqlalchemy import select
 
-from care_scheduler.outbox import DispatchConfig, Dispatcher, RateLimiter
+from care_scheduler.dispatcher import DispatchConfig, Dispatcher, RateLimiter
 from core.db import session_scope
 from crm.care_access import opt_out
 from crm.models import ChannelIdentity, Delivery
 from outbound.contract import RecordingSender, SendOutcome
-from tests.care_scheduler import factories as f
+from tests.care import factories as f
 
 UTC = dt.UTC
 NOON = dt.datetime(2026, 5, 12, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai

@@ -1,6 +1,6 @@
 import datetime as dt
 
-from care_scheduler import calendar as cal
+from care import calendar as cal
 
 D = dt.date
 

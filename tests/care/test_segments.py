@@ -5,14 +5,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from care_scheduler import analytics
-from care_scheduler.definitions import load_into_db, read_files
-from care_scheduler.planner import plan_day
-from care_scheduler.segmentation import rebuild
+from care import analytics
+from care.definitions import load_into_db, read_files
+from care.planner import plan_day
+from care.segmentation import rebuild
 from crm.models import Account, Delivery, Transaction
 from crm.models.segments import SegmentMembership
 from crm.segments import Thresholds, memberships, tier_of
-from tests.care_scheduler import factories as f
+from tests.care import factories as f
 
 AS_OF = dt.date(2027, 2, 10)
 UTC = dt.UTC

@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from care_scheduler.compliance import Policy
-from care_scheduler.definitions import load_into_db, read_files
-from care_scheduler.outbox import DispatchConfig, Dispatcher
-from care_scheduler.planner import plan_day
+from care.compliance import Policy
+from care.definitions import load_into_db, read_files
+from care.planner import plan_day
+from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Base, ChannelIdentity, Customer, Delivery, MarketingConsent
 from outbound.contract import RecordingSender
-from tests.care_scheduler import factories as f
+from tests.care import factories as f
 from tests.conftest import drop_pg_database, new_pg_database
 
 DAY = dt.date(2027, 2, 6)  # 春节 2027

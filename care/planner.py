@@ -9,7 +9,7 @@ The same code runs for ``care preview`` with ``dry_run=True``, so the preview ca
 Planning is set-based per batch: one keyset-paged query per campaign brings each candidate with
 its channel, consent, cap counts and "already planned" (see :meth:`_Context.decoration`); Python
 only applies the rules in order and renders each distinct variable tuple once; rows go to the
-outbox through :func:`care_scheduler.outbox.outbox_sink` (COPY on PostgreSQL).
+outbox through :func:`care.outbox.outbox_sink` (COPY on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,19 +24,22 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, exists, func, select, text
 from sqlalchemy.orm import Session
 
-from care_scheduler import calendar as cal
-from care_scheduler import compliance
-from care_scheduler.compliance import Policy
-from care_scheduler.definitions import CampaignDef, from_row
-from care_scheduler.outbox import OutboxRow, outbox_sink
-from care_scheduler.render import KeyedTemplate, render, salutation
-from care_scheduler.sources import Candidate, Decorate, age_on, candidates
+from care import calendar as cal
+from care import compliance
+from care.compliance import Policy
+from care.definitions import CampaignDef, from_row
+from care.outbox import OutboxRow, outbox_sink
+from care.render import KeyedTemplate, render, salutation
+from care.sources import Candidate, Decorate, age_on, candidates
 from core.masking import mask_customer_name
 from crm.care_access import marketing_allowed_sql
 from crm.models import Branch, Campaign, Customer, Delivery, RelationshipManager
 from crm.models.base import utcnow
+from crm.models.care import DeliveryStatus
 from crm.models.segments import SegmentMembership, SegmentVersion
 
+# A decision's status when the customer's message for this occurrence was planned before.
+EXISTS = "exists"
 # The customers.id column (a Core column, for the SQL rule builders in compliance/care_access).
 CUSTOMER_ID: ColumnElement[int] = Customer.__table__.c.id
 
@@ -47,7 +50,7 @@ class Decision:
     customer_id: int
     name_masked: str
     key: str
-    status: str  # planned | deferred | suppressed | exists
+    status: str  # a DeliveryStatus (planned | deferred | suppressed), or EXISTS
     reason: str | None
     channel: str | None
     not_before: dt.datetime
@@ -211,7 +214,11 @@ class _Context:
         send_at = compliance.local_datetime(day, campaign.send_time, policy)
         allowed = compliance.next_allowed(send_at, policy)
         # Quiet hours depend only on the campaign's send time, so the verdict is the same for all.
-        cleared = ("planned", None, send_at) if allowed == send_at else ("deferred", "quiet_hours", allowed)
+        cleared = (
+            (DeliveryStatus.PLANNED, None, send_at)
+            if allowed == send_at
+            else (DeliveryStatus.DEFERRED, "quiet_hours", allowed)
+        )
         lo_campaign = max(x for x in (campaign.audience.min_age, 0) if x is not None)
         hi = campaign.audience.max_age
         promotion = campaign.kind == "promotion"
@@ -231,14 +238,14 @@ class _Context:
             seen.add(key)
             cid = cust.id
             channel = cust.reach_channel
-            status: str
+            status: DeliveryStatus | str  # or EXISTS: planned before, nothing to write
             reason: str | None
             if cust.already:
-                status, reason, not_before = "exists", "already_planned", send_at
+                status, reason, not_before = EXISTS, "already_planned", send_at
             elif channel is None:
-                status, reason, not_before = "suppressed", "no_channel", send_at
+                status, reason, not_before = DeliveryStatus.SUPPRESSED, "no_channel", send_at
             elif marketing and not cust.consent:
-                status, reason, not_before = "suppressed", "no_consent", send_at
+                status, reason, not_before = DeliveryStatus.SUPPRESSED, "no_consent", send_at
             else:
                 status, reason, not_before = cleared
                 if marketing:
@@ -249,13 +256,13 @@ class _Context:
                         in_week += run_caps.count(cid, day, 7)
                     capped = compliance.cap_reason(on_day, in_week, policy)
                     if capped:
-                        status, reason, not_before = "suppressed", capped, send_at
+                        status, reason, not_before = DeliveryStatus.SUPPRESSED, capped, send_at
                     else:
                         added[cid] = extra + 1
                         if run_caps is not None:
                             run_caps.add(cid, day)
             counts[(code, reason or status)] += 1
-            if status == "exists" and not collect:
+            if status == EXISTS and not collect:
                 continue  # nothing to write and nobody will read the text
             text = self._text(campaign, cand)
             variant = cand.template_key if promotion else None
@@ -275,8 +282,8 @@ class _Context:
                         why(campaign, cand),
                     )
                 )
-            if status != "exists":
-                rows.append((cid, key, channel or "none", cust.identity_id, variant, text, status, reason))
+            if isinstance(status, DeliveryStatus):
+                rows.append(OutboxRow(cid, key, channel or "none", cust.identity_id, variant, text, status, reason))
         return decisions, rows
 
     def _text(self, campaign: CampaignDef, cand: Candidate) -> str:
@@ -354,7 +361,7 @@ def _salutation(name: str, gender: str, kind: str) -> str:
 
 def why(campaign: CampaignDef, cand: Candidate) -> str:
     """Why this customer gets this message, in words staff understand."""
-    from care_scheduler.render import date_zh
+    from care.render import date_zh
 
     extra = cand.extra
     if campaign.kind == "birthday":
@@ -374,7 +381,7 @@ def why(campaign: CampaignDef, cand: Candidate) -> str:
 
 def holiday_hours_text(opening_hours: dict[str, Any], period: cal.HolidayPeriod) -> str:
     """ "假期期间营业时间为9:00-16:00" or day ranges when hours differ across the holiday."""
-    from care_scheduler.render import date_zh
+    from care.render import date_zh
 
     days = [period.start + dt.timedelta(days=i) for i in range(period.days)]
     spans: list[tuple[dt.date, dt.date, tuple[str, str] | None]] = []

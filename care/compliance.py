@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, case, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from crm.models import ChannelIdentity, Delivery
+from crm.models.care import DeliveryStatus
 
 TZ = ZoneInfo("Asia/Shanghai")
 # Channel preference when a customer is reachable on several.
@@ -110,7 +111,7 @@ def load_caps(session: Session, customer_ids: Iterable[int], day: dt.date) -> Ca
 
 
 # Deliveries that do not count against caps: never sent and never going to be.
-NOT_COUNTED = ("suppressed", "dead")
+NOT_COUNTED = (DeliveryStatus.SUPPRESSED, DeliveryStatus.DEAD)
 
 
 def cap_counts_sql(

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from bankcare.cli import main
 from core.db import session_scope
 from crm.models import Delivery
-from tests.care_scheduler import factories as f
+from tests.care import factories as f
 
 
 @pytest.fixture

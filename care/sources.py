@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, String, and_, cast, extract, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from care_scheduler import calendar as cal
-from care_scheduler.compliance import TZ
-from care_scheduler.definitions import CampaignDef
-from care_scheduler.render import card_tail, date_zh
+from care import calendar as cal
+from care.compliance import TZ
+from care.definitions import CampaignDef
+from care.render import card_tail, date_zh
 from crm.models import Account, Card, Customer, Loan, LoanInstallment, Product, TermDeposit, Transaction
 
 CUSTOMER_COLUMNS = (

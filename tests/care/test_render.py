@@ -5,7 +5,7 @@ import pytest
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
-from care_scheduler.render import (
+from care.render import (
     OPT_OUT_FOOTER,
     amount_zh,
     card_tail,

@@ -1,4 +1,4 @@
-"""Campaign definitions: YAML files in ``care_scheduler/campaigns/`` loaded into ``campaigns``.
+"""Campaign definitions: YAML files in ``care/campaigns/`` loaded into ``campaigns``.
 
 A file holds one campaign (a mapping) or several (a list). Every template is compiled and
 test-rendered with sample data at load time, so a broken template never reaches the planner.
@@ -15,8 +15,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from care_scheduler.calendar import LUNAR_FESTIVALS, SOLAR_FESTIVALS
-from care_scheduler.render import render
+from care.calendar import LUNAR_FESTIVALS, SOLAR_FESTIVALS
+from care.render import render
 from crm.models import Campaign
 from crm.models.base import utcnow
 

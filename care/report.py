@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm.models import Campaign, Delivery
+from crm.models.care import DeliveryStatus
 
 # Labels used in the text report (Chinese) and in the chart (English unless a CJK font exists).
 METRICS = (
@@ -99,14 +100,14 @@ KINDS_ZH = {
     "reactivation": "久未交易客户关怀",
     "promotion": "产品推荐",
 }
-_STATUS_METRIC = {
-    "sent": "delivered",
-    "planned": "pending",
-    "sending": "pending",
-    "deferred": "deferred",
-    "suppressed": "suppressed",
-    "failed": "failed",
-    "dead": "failed",
+_STATUS_METRIC: dict[str, str] = {
+    DeliveryStatus.SENT: "delivered",
+    DeliveryStatus.PLANNED: "pending",
+    DeliveryStatus.SENDING: "pending",
+    DeliveryStatus.DEFERRED: "deferred",
+    DeliveryStatus.SUPPRESSED: "suppressed",
+    DeliveryStatus.FAILED: "failed",  # waiting for a retry
+    DeliveryStatus.DEAD: "failed",
 }
 
 
@@ -151,7 +152,7 @@ def _reports(session: Session, campaigns: list[Campaign]) -> list[CampaignReport
         report.metrics[key] += n
         report.metrics["replied"] += replied
         report.metrics["opted_out"] += opted
-        if status == "suppressed":
+        if status == DeliveryStatus.SUPPRESSED:
             report.suppressed_by_reason[reason or "unknown"] += n
         if variant:
             v = report.by_variant.setdefault(variant, Counter())

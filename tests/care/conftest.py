@@ -1,0 +1,1 @@
+from tests.care.fixtures import db_url, engine, factory, session  # noqa: F401 - fixtures
