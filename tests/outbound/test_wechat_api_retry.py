@@ -5,6 +5,8 @@ reads the whole request and then hangs, hangs up or answers garbage. A message t
 read must never be sent a second time.
 """
 
+# ruff: noqa: F811 - pytest fixtures are imported from tests.outbound.wechat_fixtures
+
 from __future__ import annotations
 
 import asyncio
@@ -23,10 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm import wechat_store as store
 from crm.models.base import utcnow
 from crm.models.wechat import WeChatAccessToken
-from gateway.wechat.settings import WeChatSettings
-from outbound.wechat_api import WeChatApiClient, classify_failure, retryable
-
-from .conftest import OPENID
+from outbound.wechat_api import WeChatApiClient, WeChatApiSettings, classify_failure, retryable
+from tests.outbound.wechat_fixtures import OPENID, factory, settings  # noqa: F401 - fixtures
 
 Respond = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -107,7 +107,7 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-def with_token(factory: sessionmaker[Session], settings: WeChatSettings) -> sessionmaker[Session]:
+def with_token(factory: sessionmaker[Session], settings: WeChatApiSettings) -> sessionmaker[Session]:
     """A valid shared token already cached, so every HTTP call in a test is the send itself."""
     with factory.begin() as s:
         s.add(
@@ -117,7 +117,7 @@ def with_token(factory: sessionmaker[Session], settings: WeChatSettings) -> sess
 
 
 def client_for(
-    settings: WeChatSettings,
+    settings: WeChatApiSettings,
     factory: sessionmaker[Session],
     http: aiohttp.ClientSession,
     sleeps: list[float],
@@ -159,7 +159,7 @@ def unused_port() -> int:
     ],
 )
 async def test_possibly_delivered_send_is_not_retried(
-    settings: WeChatSettings,
+    settings: WeChatApiSettings,
     with_token: sessionmaker[Session],
     http: aiohttp.ClientSession,
     sleeps: list[float],
@@ -174,7 +174,7 @@ async def test_possibly_delivered_send_is_not_retried(
 
 
 async def test_template_send_timeout_is_ambiguous_too(
-    settings: WeChatSettings, with_token: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
+    settings: WeChatApiSettings, with_token: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
 ) -> None:
     async with RawServer(hang) as server:
         result = await client_for(settings, with_token, http, sleeps, server.url).send_template(
@@ -187,7 +187,7 @@ async def test_template_send_timeout_is_ambiguous_too(
 
 
 async def test_connection_refused_is_retried_then_network_error(
-    settings: WeChatSettings, with_token: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
+    settings: WeChatApiSettings, with_token: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
 ) -> None:
     base = f"http://127.0.0.1:{unused_port()}"
     result = await client_for(settings, with_token, http, sleeps, base).send_text(OPENID, "x")
@@ -209,7 +209,7 @@ class FailingResolver(AbstractResolver):
 
 
 async def test_dns_failure_is_retried_then_network_error(
-    settings: WeChatSettings, with_token: sessionmaker[Session], sleeps: list[float]
+    settings: WeChatApiSettings, with_token: sessionmaker[Session], sleeps: list[float]
 ) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=FailingResolver())) as http:
         result = await client_for(settings, with_token, http, sleeps, "http://api.weixin.example").send_text(
@@ -219,7 +219,7 @@ async def test_dns_failure_is_retried_then_network_error(
 
 
 async def test_proxy_5xx_is_retried_and_the_message_goes_out_once(
-    settings: WeChatSettings, with_token: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
+    settings: WeChatApiSettings, with_token: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
 ) -> None:
     calls = {"n": 0}
     ok = answer("200 OK", b'{"errcode":0,"errmsg":"ok","msgid":7}', "application/json")
@@ -236,7 +236,7 @@ async def test_proxy_5xx_is_retried_and_the_message_goes_out_once(
 
 
 async def test_system_busy_is_retried(
-    settings: WeChatSettings, with_token: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
+    settings: WeChatApiSettings, with_token: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
 ) -> None:
     busy = answer("200 OK", b'{"errcode":-1,"errmsg":"system error"}', "application/json")
     async with RawServer(busy) as server:
@@ -246,7 +246,7 @@ async def test_system_busy_is_retried(
 
 
 async def test_proxy_4xx_is_not_retried(
-    settings: WeChatSettings, with_token: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
+    settings: WeChatApiSettings, with_token: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
 ) -> None:
     async with RawServer(answer("404 Not Found", b"<html>no</html>")) as server:
         result = await client_for(settings, with_token, http, sleeps, server.url).send_text(OPENID, "x")
@@ -258,7 +258,7 @@ async def test_proxy_4xx_is_not_retried(
 
 
 async def test_token_fetch_that_times_out_is_retried(
-    settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
+    settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
 ) -> None:
     calls = {"n": 0}
     token = answer("200 OK", b'{"access_token":"tok2","expires_in":7200}', "application/json")

@@ -1,5 +1,7 @@
 """The API client against the real sandbox app: token sharing, 40001, 45015, 45009, backoff."""
 
+# ruff: noqa: F811 - pytest fixtures are imported from tests.outbound.wechat_fixtures
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,10 +19,8 @@ from crm import wechat_store as store
 from crm.models.base import utcnow
 from crm.models.wechat import WeChatAccessToken
 from gateway.wechat.sandbox import SANDBOX_SETTINGS_KEY
-from gateway.wechat.settings import WeChatSettings
-from outbound.wechat_api import WeChatApiClient
-
-from .conftest import OPENID, with_api_base
+from outbound.wechat_api import WeChatApiClient, WeChatApiSettings
+from tests.outbound.wechat_fixtures import OPENID, factory, sandbox, settings, with_api_base  # noqa: F401 - fixtures
 
 Client = TestClient[Any, Any]
 
@@ -45,7 +45,7 @@ def sleeps() -> list[float]:
 
 
 def make_client(
-    settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
+    settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
 ) -> WeChatApiClient:
     async def fake_sleep(delay: float) -> None:
         sleeps.append(delay)
@@ -58,7 +58,7 @@ async def messages(sandbox: Client) -> dict[str, Any]:
 
 
 async def test_send_text_inside_window(
-    sandbox: Client, settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
+    sandbox: Client, settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
     sleeps: list[float],
 ) -> None:  # fmt: skip
     await sandbox.post("/sandbox/control", json={"action": "touch_user", "openid": OPENID})
@@ -74,7 +74,7 @@ async def test_send_text_inside_window(
 
 
 async def test_token_cached_and_shared_between_clients(
-    sandbox: Client, settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
+    sandbox: Client, settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
     sleeps: list[float],
 ) -> None:  # fmt: skip
     s = with_api_base(settings, sandbox)
@@ -86,7 +86,7 @@ async def test_token_cached_and_shared_between_clients(
 
 
 async def test_token_stored_by_another_process_during_our_read_is_not_fetched_again(
-    sandbox: Client, settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
+    sandbox: Client, settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
     sleeps: list[float], monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     s = with_api_base(settings, sandbox)
@@ -106,7 +106,7 @@ async def test_token_stored_by_another_process_during_our_read_is_not_fetched_ag
 
 
 async def test_token_refreshed_before_expiry(
-    sandbox: Client, settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
+    sandbox: Client, settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
     sleeps: list[float],
 ) -> None:  # fmt: skip
     client = make_client(with_api_base(settings, sandbox), factory, http, sleeps)
@@ -121,7 +121,7 @@ async def test_token_refreshed_before_expiry(
 
 
 async def test_40001_refreshes_once_and_retries(
-    sandbox: Client, settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
+    sandbox: Client, settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
     sleeps: list[float],
 ) -> None:  # fmt: skip
     await sandbox.post("/sandbox/control", json={"action": "touch_user", "openid": OPENID})
@@ -137,7 +137,7 @@ async def test_40001_refreshes_once_and_retries(
 
 
 async def test_bad_secret_is_token_error(
-    sandbox: Client, settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
+    sandbox: Client, settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
     sleeps: list[float],
 ) -> None:  # fmt: skip
     bad = dataclasses.replace(with_api_base(settings, sandbox), app_secret="wrong")
@@ -147,7 +147,7 @@ async def test_bad_secret_is_token_error(
 
 
 async def test_45015_outside_window_and_after_five_messages(
-    sandbox: Client, settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
+    sandbox: Client, settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
     sleeps: list[float],
 ) -> None:  # fmt: skip
     clock = Clock()
@@ -172,7 +172,7 @@ async def test_45015_outside_window_and_after_five_messages(
 
 
 async def test_45009_daily_quota(
-    sandbox: Client, settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
+    sandbox: Client, settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession,
     sleeps: list[float],
 ) -> None:  # fmt: skip
     sandbox.server.app[SANDBOX_SETTINGS_KEY].daily_quota = 2
@@ -183,7 +183,7 @@ async def test_45009_daily_quota(
 
 
 async def test_network_errors_back_off_exponentially(
-    settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
+    settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
 ) -> None:
     """A flaky API (two 502s, then fine) is retried with growing delays; every attempt is logged."""
     calls = {"n": 0}
@@ -209,7 +209,7 @@ async def test_network_errors_back_off_exponentially(
 
 
 async def test_unreachable_api_gives_network_error(
-    settings: WeChatSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
+    settings: WeChatApiSettings, factory: sessionmaker[Session], http: aiohttp.ClientSession, sleeps: list[float]
 ) -> None:
     # port 1 refuses connections: the token fetch fails after max_attempts with backoff
     result = await make_client(settings, factory, http, sleeps).send_text(OPENID, "x")
