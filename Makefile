@@ -19,7 +19,7 @@ export WECHAT_API_BASE ?= http://127.0.0.1:8090
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-faq bench-gateway bench-care bench-seed bench-fuzz bench-load lock clean
+.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-faq bench-gateway bench-care bench-sms bench-seed bench-fuzz bench-load lock clean
 
 help: ## 显示所有命令 (show this help)
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -58,6 +58,7 @@ run: install seed train ## 启动全部服务：rasa、actions、网关、调度
 	@echo "  打开浏览器访问 http://localhost:8080  (web chat)"
 	@echo "  客户经理工作台 http://localhost:8080/console  (RM console)"
 	@echo "  微信沙箱       http://localhost:8090/sandbox  (WeChat sandbox)"
+	@echo "  短信沙箱       http://localhost:8091/sandbox/sms  (SMS sandbox)"
 	@echo ""
 	@# Development tokens for Rasa's API (gateway only) and the action server (Rasa only), made once.
 	@umask 077 && for f in rasa-token actions-token; do test -s var/$$f || \
@@ -92,6 +93,9 @@ bench-gateway: $(APP_STAMP) ## 网关验签、解密、解析、去重吞吐
 
 bench-care: $(APP_STAMP) ## 关怀活动规划与发送吞吐
 	$(PY) -m bench.care
+
+bench-sms: $(APP_STAMP) ## 短信发送吞吐：真实腾讯云 SDK 经短信沙箱，每批 200 个号码
+	$(PY) -m bench.care_sms
 
 bench-fuzz: $(APP_STAMP) ## 微信解析/解密路径的模糊测试（10 万个用例）
 	$(PY) -m bench.fuzz

@@ -131,3 +131,12 @@ def test_request_signed_with_the_wrong_secret_is_rejected(
     assert (t.outcome, t.code) == ("retry", "AuthFailure.SignatureFailure")
     assert (a.outcome, a.code) == ("retry", "SignatureDoesNotMatch")
     assert box.stats.accepted == 0
+
+
+def test_aliyun_send_sms_takes_1000_numbers_in_one_request(
+    aliyun: AliyunSms, sandbox: tuple[str, SmsSandbox], book: TemplateBook
+) -> None:
+    # The SDK puts all 1,000 numbers in the query string (~12 KB): the sandbox must take it, as Alibaba does.
+    results = aliyun.send_batch(book.get("birthday_greeting"), phones(30_000, 1000), GREETING)
+    assert {r.outcome for r in results} == {"sent"}
+    assert sandbox[1].stats.requests == 1
