@@ -22,6 +22,11 @@ STAGE_TTL = {"full": SESSION_TTL, "code": dt.timedelta(minutes=5), "enrol": dt.t
 MAX_CODE_FAILURES = 5  # wrong codes one pending session may send before the password is needed again
 
 
+def _rows(result: object) -> int:
+    """Rows an UPDATE changed (``Session.execute`` is typed as a plain Result, which has no rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def check_password(
     session: Session, login: str, password: str, verify: Callable[[str | None, str], bool]
 ) -> RelationshipManager | None:
@@ -82,7 +87,7 @@ def use_totp_step(session: Session, rm_id: int, step: int) -> bool:
         )
         .values(totp_last_step=step)
     )
-    return result.rowcount == 1
+    return _rows(result) == 1
 
 
 def reset_totp(session: Session, rm_id: int) -> None:
@@ -126,7 +131,7 @@ def count_code_failure(session: Session, token_hash: str) -> bool:
         .where(ConsoleSession.token_hash == token_hash, ConsoleSession.code_failures < MAX_CODE_FAILURES - 1)
         .values(code_failures=ConsoleSession.code_failures + 1)
     )
-    if result.rowcount == 1:
+    if _rows(result) == 1:
         return True
     close_console_session(session, token_hash)
     return False

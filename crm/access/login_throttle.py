@@ -43,6 +43,11 @@ RESET_AFTER = dt.timedelta(hours=1)
 RACED = -1  # try_reserve's answer when a parallel attempt changed a counter first
 
 
+def _rows(result: object) -> int:
+    """Rows an UPDATE changed (``Session.execute`` is typed as a plain Result, which has no rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def keys(login: str, address: str) -> dict[str, str]:
     """The counter key of each scope for one attempt."""
     return {"pair": f"{address} {login}"[:100], "account": login[:100], "address": address[:100]}
@@ -102,8 +107,8 @@ def try_reserve(session: Session, login: str, address: str, now: dt.datetime) ->
             update(LoginThrottle)
             .where(LoginThrottle.scope == scope, LoginThrottle.key == key, LoginThrottle.failures == failures)
             .values(failures=1 if stale else LoginThrottle.failures + 1, last_failure_at=now)
-        ).rowcount
-        if changed != 1:
+        )
+        if _rows(changed) != 1:
             session.rollback()
             return RACED
     return 0

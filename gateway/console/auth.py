@@ -63,7 +63,8 @@ def _verify(stored: str | None, password: str) -> bool:
 
 
 def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    # A forged cookie may carry any bytes (surrogate-escaped by aiohttp): hash them, never fail.
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 def json_error(status: int, code: str, message: str) -> web.HTTPException:
@@ -106,8 +107,10 @@ def _text_field(body: dict[str, Any], name: str, limit: int) -> str:
     value = body.get(name)
     if not isinstance(value, str):
         return ""
-    # A lone surrogate cannot be stored or compared: treat it like any other wrong input.
-    return value[:limit].encode("utf-8", "replace").decode("utf-8")
+    # A lone surrogate or a control character (NUL) cannot be stored or compared: it becomes "?",
+    # which no real login or password check will match.
+    text = value[:limit].encode("utf-8", "replace").decode("utf-8")
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 async def reserve_attempt(request: web.Request, login: str, address: str) -> None:

@@ -16,6 +16,7 @@ import hmac
 import logging
 import os
 import re
+import unicodedata
 
 import pyotp
 import segno
@@ -41,7 +42,7 @@ from gateway.keys import SETTINGS
 
 log = logging.getLogger(__name__)
 ISSUER = "农商行客户经理工作台"
-CODE = re.compile(r"\d{6}")
+CODE = re.compile(r"[0-9]{6}")
 _SEAL_PREFIX = "v1:"
 
 
@@ -64,6 +65,14 @@ def unseal(session_secret: str, rm_id: int, stored: str | None) -> str | None:
         return AESGCM(_key(session_secret)).decrypt(raw[:12], raw[12:], str(rm_id).encode()).decode()
     except (ValueError, InvalidTag):
         return None
+
+
+def read_code(value: object) -> str:
+    """The code as typed, full-width digits (Chinese input methods) and spaces allowed; "" if not a string."""
+    if not isinstance(value, str):
+        return ""
+    text = unicodedata.normalize("NFKC", value.encode("utf-8", "replace").decode("utf-8"))
+    return "".join(text.split())[:12]
 
 
 def matching_step(secret: str, code: str, now: dt.datetime) -> int | None:
@@ -118,8 +127,7 @@ async def confirm(request: web.Request) -> web.Response:
     """POST {"code"}: the first code from the app; enables the factor (and ends the enrolment-only session)."""
     user = await session_user(request, ("full", "enrol"), csrf=True)
     body = await read_json(request)
-    code = body.get("code")
-    code = code.strip() if isinstance(code, str) else ""
+    code = read_code(body.get("code"))
     key = request.app[SETTINGS].session_secret
     now = utcnow()
 
@@ -158,8 +166,7 @@ async def login_code(request: web.Request) -> web.Response:
     """
     user = await session_user(request, ("code",), csrf=True)
     body = await read_json(request)
-    code = body.get("code")
-    code = code.strip() if isinstance(code, str) else ""
+    code = read_code(body.get("code"))
     address = client_address(request)
     await reserve_attempt(request, user.login, address)
     key = request.app[SETTINGS].session_secret

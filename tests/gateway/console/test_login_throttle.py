@@ -126,3 +126,12 @@ async def test_parallel_guesses_through_the_gateway_on_both_backends(migrated_ur
     finally:
         await client.close()
     assert sorted(status for status, _, _ in answers) == [401] * 3 + [429] * 13
+
+
+async def test_odd_login_input_is_a_wrong_login_not_a_server_error(proxied: TestClient) -> None:
+    for login in ("rm\x00001", "\ud800", "rm001\n"):
+        status, body, _ = await try_login(proxied, login, "wrong\ud800", f"192.0.2.{len(login)}")
+        assert status == 401, body
+    async with aiohttp.ClientSession() as http:
+        resp = await http.get(str(proxied.make_url("/console/api/me")), headers={"Cookie": "bc_console=\u00e9t\u00e9"})
+        assert resp.status == 401

@@ -169,6 +169,14 @@ async def test_an_rm_may_turn_the_second_factor_on(console: list[Console], gatew
     assert (await again.password("rm001"))["next"] == "totp"
 
 
+def test_codes_typed_with_full_width_digits_or_spaces_are_read() -> None:
+    from gateway.console.totp import read_code
+
+    assert read_code("１２３ ４５６") == "123456"
+    assert read_code(["123456"]) == ""
+    assert matching_step(pyotp.random_base32(), read_code("١٢٣٤٥٦"), dt.datetime.now(dt.UTC)) is None
+
+
 def test_codes_match_one_step_either_side_only() -> None:
     secret = pyotp.random_base32()
     totp = pyotp.TOTP(secret)
