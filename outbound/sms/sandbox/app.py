@@ -127,6 +127,7 @@ class SmsSandbox:
             code, description = UNREACHABLE.get(sms.phone[-4:], ("DELIVRD", "用户短信送达成功"))
             sms.status = "delivered" if code == "DELIVRD" else "failed"
             sms.report_code = code
+            item: dict[str, Any]
             if sms.provider == "tencent":
                 item = {
                     "user_receive_time": _china_time(now), "nationcode": "86", "mobile": sms.phone,
