@@ -10,6 +10,7 @@ from care.definitions import load_into_db, parse, read_files
 from care.planner import plan_day
 from care.sources import variant_for
 from crm.models import Delivery
+from crm.models.care import DeliveryStatus
 from tests.care import factories as f
 
 D = dt.date
@@ -45,10 +46,10 @@ def test_birthday_planned_at_nine_local_and_consent_and_channel_respected(loaded
     result = plan_day(s, day, codes=["birthday_greeting"])
     got = statuses(s)
     assert got == {
-        ("birthday_greeting", ok.id): ("planned", None),
-        ("birthday_greeting", refused.id): ("suppressed", "no_consent"),
-        ("birthday_greeting", never_asked.id): ("suppressed", "no_consent"),
-        ("birthday_greeting", unreachable.id): ("suppressed", "no_channel"),
+        ("birthday_greeting", ok.id): (DeliveryStatus.PLANNED, None),
+        ("birthday_greeting", refused.id): (DeliveryStatus.SUPPRESSED, "no_consent"),
+        ("birthday_greeting", never_asked.id): (DeliveryStatus.SUPPRESSED, "no_consent"),
+        ("birthday_greeting", unreachable.id): (DeliveryStatus.SUPPRESSED, "no_channel"),
     }
     row = s.scalars(select(Delivery).where(Delivery.customer_id == ok.id)).one()
     assert row.not_before == dt.datetime(2026, 5, 12, 1, 0, tzinfo=UTC)  # 09:00 Asia/Shanghai
@@ -72,7 +73,7 @@ def test_leap_day_birthday_is_celebrated_on_feb_28(loaded):
     s = loaded
     c = f.customer(s, f.branch(s), birthday=D(1988, 2, 29))
     plan_day(s, D(2027, 2, 28), codes=["birthday_greeting"])
-    assert statuses(s) == {("birthday_greeting", c.id): ("planned", None)}
+    assert statuses(s) == {("birthday_greeting", c.id): (DeliveryStatus.PLANNED, None)}
 
 
 def test_daily_cap_lets_birthday_win_over_festival(loaded):
@@ -83,9 +84,9 @@ def test_daily_cap_lets_birthday_win_over_festival(loaded):
     only_festival = f.customer(s, b, birthday=D(1970, 1, 1))
     plan_day(s, spring, codes=["birthday_greeting", "festival_greetings"])
     got = statuses(s)
-    assert got[("birthday_greeting", both.id)] == ("planned", None)
-    assert got[("festival_greetings", both.id)] == ("suppressed", "frequency_cap_day")
-    assert got[("festival_greetings", only_festival.id)] == ("planned", None)
+    assert got[("birthday_greeting", both.id)] == (DeliveryStatus.PLANNED, None)
+    assert got[("festival_greetings", both.id)] == (DeliveryStatus.SUPPRESSED, "frequency_cap_day")
+    assert got[("festival_greetings", only_festival.id)] == (DeliveryStatus.PLANNED, None)
 
 
 def test_weekly_cap_counts_the_last_seven_days_and_is_configurable(loaded):
@@ -100,7 +101,7 @@ def test_weekly_cap_counts_the_last_seven_days_and_is_configurable(loaded):
                 channel="wechat",
                 is_marketing=True,
                 text="x",
-                status="sent",
+                status=DeliveryStatus.SENT,
                 not_before=dt.datetime(2026, 5, 1, tzinfo=UTC),
                 local_day=day,
             )
@@ -108,12 +109,12 @@ def test_weekly_cap_counts_the_last_seven_days_and_is_configurable(loaded):
     s.flush()
     plan_day(s, D(2026, 5, 12), codes=["birthday_greeting"])
     assert statuses(s, "birthday_greeting")[("birthday_greeting", c.id)] == (
-        "suppressed",
+        DeliveryStatus.SUPPRESSED,
         "frequency_cap_week",
     )
     s.execute(Delivery.__table__.delete().where(Delivery.idempotency_key.like("birthday_greeting:%")))
     plan_day(s, D(2026, 5, 12), codes=["birthday_greeting"], policy=Policy(max_marketing_per_week=3))
-    assert statuses(s, "birthday_greeting")[("birthday_greeting", c.id)] == ("planned", None)
+    assert statuses(s, "birthday_greeting")[("birthday_greeting", c.id)] == (DeliveryStatus.PLANNED, None)
 
 
 def test_quiet_hours_defer_to_eight_never_drop(loaded):
@@ -132,7 +133,7 @@ def test_quiet_hours_defer_to_eight_never_drop(loaded):
     load_into_db(s, [late])
     plan_day(s, D(2026, 5, 12), codes=["late_birthday"])
     row = s.scalars(select(Delivery).where(Delivery.customer_id == c.id)).one()
-    assert (row.status, row.reason) == ("deferred", "quiet_hours")
+    assert (row.status, row.reason) == (DeliveryStatus.DEFERRED, "quiet_hours")
     assert row.not_before == dt.datetime(2026, 5, 13, 0, 0, tzinfo=UTC)  # 08:00 next morning local
 
 
@@ -163,7 +164,7 @@ def test_service_reminders_bypass_consent_and_caps(loaded):
     f.installment(s, c, p, day)
     f.card(s, c, day + dt.timedelta(days=30), card_no="6230580000001234")
     result = plan_day(s, day)
-    kinds = Counter(d.campaign for d in result.decisions if d.status == "planned")
+    kinds = Counter(d.campaign for d in result.decisions if d.status == DeliveryStatus.PLANNED)
     assert kinds == {"deposit_maturity_reminder": 2, "loan_repayment_reminder": 2, "card_expiry_reminder": 1}
     texts = {d.key: d.text for d in result.decisions}
     seven = texts[f"deposit_maturity_reminder:{c.id}:td{td7.id}:d7"]
@@ -180,7 +181,7 @@ def test_holiday_notice_three_days_before_with_branch_hours(loaded):
     c = f.customer(s, b)
     result = plan_day(s, D(2026, 9, 28), codes=["holiday_notice"])
     (decision,) = result.decisions
-    assert decision.customer_id == c.id and decision.status == "planned"
+    assert decision.customer_id == c.id and decision.status == DeliveryStatus.PLANNED
     assert "国庆节假期为10月1日至10月7日" in decision.text
     assert "暂停营业" in decision.text and "正常上班" in decision.text
     assert plan_day(s, D(2026, 9, 27), codes=["holiday_notice"]).decisions == []

@@ -20,6 +20,7 @@ from care.planner import plan_day
 from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Base, ChannelIdentity, Customer, Delivery, MarketingConsent
+from crm.models.care import DeliveryStatus
 from outbound.contract import RecordingSender
 from tests.care import factories as f
 from tests.conftest import drop_pg_database, new_pg_database
@@ -78,10 +79,10 @@ def build_bank(s: Session) -> dict[int, str]:
     suppressed_before = cust("prior_suppressed")
     for i, (cid, day, status) in enumerate(
         [
-            (capped, dt.date(2027, 2, 2), "sent"),
-            (capped, dt.date(2027, 2, 4), "sending"),  # not due: no lease ran out
-            (suppressed_before, DAY, "suppressed"),
-            (suppressed_before, DAY, "dead"),
+            (capped, dt.date(2027, 2, 2), DeliveryStatus.SENT),
+            (capped, dt.date(2027, 2, 4), DeliveryStatus.SENDING),  # not due: no lease ran out
+            (suppressed_before, DAY, DeliveryStatus.SUPPRESSED),
+            (suppressed_before, DAY, DeliveryStatus.DEAD),
         ]
     ):
         s.add(
@@ -128,19 +129,19 @@ def test_planning_on_postgresql_matches_sqlite_and_keeps_every_rule(pg_engine: E
     assert pg == lite
     assert pg_inserted == lite_inserted == len(pg) and pg_again == 0
     status = {key: value[:3] for key, value in pg.items()}
-    assert status[("birthday", "birthday_greeting")] == ("planned", None, "wechat")
-    assert status[("birthday", "festival_greetings")] == ("suppressed", "frequency_cap_day", "wechat")
-    assert status[("plain", "festival_greetings")] == ("planned", None, "wechat")
+    assert status[("birthday", "birthday_greeting")] == (DeliveryStatus.PLANNED, None, "wechat")
+    assert status[("birthday", "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "frequency_cap_day", "wechat")
+    assert status[("plain", "festival_greetings")] == (DeliveryStatus.PLANNED, None, "wechat")
     for label in ("refused", "refused_all_granted_wechat", "never_asked"):
-        assert status[(label, "festival_greetings")] == ("suppressed", "no_consent", "wechat")
-    assert status[("web_only", "festival_greetings")] == ("planned", None, "web")
-    assert status[("web_then_wechat", "festival_greetings")] == ("planned", None, "wechat")
-    assert status[("unsubscribed", "festival_greetings")] == ("suppressed", "no_channel", "none")
-    assert status[("unreachable", "festival_greetings")] == ("suppressed", "no_channel", "none")
-    assert status[("week_capped", "festival_greetings")] == ("suppressed", "frequency_cap_week", "wechat")
-    assert status[("prior_suppressed", "festival_greetings")] == ("planned", None, "wechat")
-    assert status[("deposit_no_consent", "deposit_maturity_reminder")] == ("planned", None, "wechat")
-    assert status[("deposit_no_consent", "festival_greetings")] == ("suppressed", "no_consent", "wechat")
+        assert status[(label, "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "no_consent", "wechat")
+    assert status[("web_only", "festival_greetings")] == (DeliveryStatus.PLANNED, None, "web")
+    assert status[("web_then_wechat", "festival_greetings")] == (DeliveryStatus.PLANNED, None, "wechat")
+    assert status[("unsubscribed", "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "no_channel", "none")
+    assert status[("unreachable", "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "no_channel", "none")
+    assert status[("week_capped", "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "frequency_cap_week", "wechat")
+    assert status[("prior_suppressed", "festival_greetings")] == (DeliveryStatus.PLANNED, None, "wechat")
+    assert status[("deposit_no_consent", "deposit_maturity_reminder")] == (DeliveryStatus.PLANNED, None, "wechat")
+    assert status[("deposit_no_consent", "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "no_consent", "wechat")
     assert pg[("plain", "festival_greetings")][3].startswith("王女士，新春快乐")
     assert pg[("week_capped", "festival_greetings")][3].startswith("欧阳女士")
     with pg_engine.connect() as conn:
@@ -165,7 +166,7 @@ def test_claiming_skips_rows_locked_by_another_dispatcher(pg_engine: Engine) -> 
         build_bank(s)
         plan_day(s, DAY, codes=CODES)
     with session_scope(factory) as s:
-        due = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "planned"))
+        due = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.PLANNED))
     assert due and due >= 5
     cfg = DispatchConfig(batch_size=1000, policy=Policy())
     dispatcher = Dispatcher(factory, RecordingSender(), cfg, clock=lambda: NOON_UTC)
@@ -215,8 +216,8 @@ def test_claim_screens_consent_withdrawn_and_unsubscribed_after_planning(pg_engi
             for d in s.scalars(select(Delivery).where(Delivery.customer_id.in_([ids["plain"], ids["web_only"]])))
         }
     assert got == {
-        "plain": ("suppressed", "opted_out", None, 1),
-        "web_only": ("suppressed", "unsubscribed", None, 1),
+        "plain": (DeliveryStatus.SUPPRESSED, "opted_out", None, 1),
+        "web_only": (DeliveryStatus.SUPPRESSED, "unsubscribed", None, 1),
     }
 
 
@@ -239,7 +240,7 @@ def test_second_pass_sees_every_row_of_the_first_while_writes_overlap(pg_engine:
         rows = s.execute(select(Delivery.customer_id, Delivery.status, Delivery.reason)).all()
     for cid in ids:
         mine = sorted((status, reason or "") for c, status, reason in rows if c == cid)
-        assert mine == [("planned", ""), ("suppressed", "frequency_cap_day")], cid
+        assert mine == [(DeliveryStatus.PLANNED, ""), (DeliveryStatus.SUPPRESSED, "frequency_cap_day")], cid
 
 
 @pytest.mark.postgres
@@ -292,6 +293,6 @@ def test_a_second_planner_waits_and_then_respects_the_first_ones_rows(pg_engine:
             )
         ).all()
     assert sorted((key.split(":")[0], status, reason) for key, status, reason in birthday) == [
-        ("birthday_greeting", "suppressed", "frequency_cap_day"),
-        ("festival_greetings", "planned", None),
+        ("birthday_greeting", DeliveryStatus.SUPPRESSED, "frequency_cap_day"),
+        ("festival_greetings", DeliveryStatus.PLANNED, None),
     ]

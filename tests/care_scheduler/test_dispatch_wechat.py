@@ -19,6 +19,7 @@ from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import session_scope
 from crm.models import ChannelIdentity, Delivery
 from crm.models.base import utcnow
+from crm.models.care import DeliveryStatus
 from crm.models.wechat import WeChatSendAttempt
 from gateway.wechat.sandbox import SANDBOX_STATE_KEY, SandboxSettings, SandboxState, create_sandbox_app
 from gateway.wechat.settings import WeChatSettings
@@ -67,13 +68,13 @@ async def test_concurrent_dispatch_sends_each_delivery_once_even_when_claimed_ag
     for openid in openids:  # the customers wrote an hour ago: WeChat's window is open too
         state.last_user_message[openid] = time.time() - 3600
     await drain(factory, base, NOON)
-    assert statuses(factory) == {"sent": len(keys)}
+    assert statuses(factory) == {DeliveryStatus.SENT: len(keys)}
     assert sorted(m["touser"] for m in state.received) == sorted(openids)
     # A dispatcher killed after sending, before recording: the rows come back once the lease ends.
     with session_scope(factory) as s:
-        s.execute(update(Delivery).values(status="sending", lease_until=NOON, claim_token="dead"))
+        s.execute(update(Delivery).values(status=DeliveryStatus.SENDING, lease_until=NOON, claim_token="dead"))
     await drain(factory, base, NOON + dt.timedelta(minutes=5))
-    assert statuses(factory) == {"sent": len(keys)}
+    assert statuses(factory) == {DeliveryStatus.SENT: len(keys)}
     assert len(state.received) == len(keys)  # nothing reached anyone twice
     with session_scope(factory) as s:
         custom = s.scalar(select(func.count()).select_from(WeChatSendAttempt).where(WeChatSendAttempt.kind == "custom"))

@@ -8,6 +8,7 @@ from care_scheduler.dispatcher import DispatchConfig, Dispatcher, RateLimiter
 from core.db import session_scope
 from crm.care_access import opt_out
 from crm.models import ChannelIdentity, Delivery
+from crm.models.care import DeliveryStatus
 from outbound.contract import RecordingSender, SendOutcome
 from tests.care import factories as f
 
@@ -40,7 +41,7 @@ def enqueue(factory, n=3, marketing=True, consent=True, subscribed=True):
                     identity_id=ident.id,
                     is_marketing=marketing,
                     text="您好",
-                    status="planned",
+                    status=DeliveryStatus.PLANNED,
                     not_before=NOON - dt.timedelta(minutes=5),
                     local_day=NOON.date(),
                 )
@@ -61,7 +62,7 @@ async def test_dispatch_sends_due_rows_and_records_sent(factory):
     assert await d.drain() == 5
     assert set(sender.delivered) == set(keys)
     got = rows(factory)
-    assert all(r.status == "sent" and r.sent_at == NOON and r.attempts == 1 for r in got.values())
+    assert all(r.status == DeliveryStatus.SENT and r.sent_at == NOON and r.attempts == 1 for r in got.values())
     assert await d.drain() == 0  # nothing is sent twice
 
 
@@ -79,7 +80,7 @@ async def test_retry_with_exponential_backoff_then_dead_letter(factory):
     d = Dispatcher(factory, sender, cfg, clock=clock)
     await d.drain()
     r = rows(factory)[key]
-    assert (r.status, r.attempts, r.last_error) == ("failed", 1, "timeout")
+    assert (r.status, r.attempts, r.last_error) == (DeliveryStatus.FAILED, 1, "timeout")
     assert r.not_before == NOON + dt.timedelta(seconds=30)
     clock.now = NOON + dt.timedelta(seconds=29)
     assert await d.drain() == 0  # still backing off
@@ -89,7 +90,7 @@ async def test_retry_with_exponential_backoff_then_dead_letter(factory):
     clock.now += dt.timedelta(seconds=60)
     await d.drain()
     r = rows(factory)[key]
-    assert (r.status, r.reason, r.attempts) == ("dead", "max_attempts", 3)
+    assert (r.status, r.reason, r.attempts) == (DeliveryStatus.DEAD, "max_attempts", 3)
     assert key not in sender.delivered
 
 
@@ -108,14 +109,14 @@ async def test_permanent_failure_goes_to_dead_letter_at_once_and_exceptions_retr
     await d.drain()
     got = rows(factory)
     assert (got[bad].status, got[bad].reason, got[bad].last_error) == (
-        "dead",
+        DeliveryStatus.DEAD,
         "permanent_failure",
         "user_blocked",
     )
-    assert (got[flaky].status, got[flaky].last_error) == ("failed", "exception:ConnectionError")
+    assert (got[flaky].status, got[flaky].last_error) == (DeliveryStatus.FAILED, "exception:ConnectionError")
     clock.now += dt.timedelta(minutes=5)
     await d.drain()
-    assert rows(factory)[flaky].status == "sent"
+    assert rows(factory)[flaky].status == DeliveryStatus.SENT
 
 
 async def test_quiet_hours_at_send_time_defer_to_eight(factory):
@@ -124,7 +125,7 @@ async def test_quiet_hours_at_send_time_defer_to_eight(factory):
     d = Dispatcher(factory, sender, DispatchConfig(rate_per_second=0), clock=Clock(NIGHT))
     await d.drain()
     r = rows(factory)[key]
-    assert (r.status, r.reason, r.attempts) == ("deferred", "quiet_hours", 0)
+    assert (r.status, r.reason, r.attempts) == (DeliveryStatus.DEFERRED, "quiet_hours", 0)
     assert r.not_before == dt.datetime(2026, 5, 13, 0, 0, tzinfo=UTC)
     assert sender.calls == []
 
@@ -139,21 +140,21 @@ async def test_opt_out_takes_effect_before_send(factory):
         s.execute(
             Delivery.__table__.update()
             .where(Delivery.customer_id == customer_ids[1])
-            .values(status="sending", lease_until=NOON - dt.timedelta(minutes=1))
+            .values(status=DeliveryStatus.SENDING, lease_until=NOON - dt.timedelta(minutes=1))
         )
         opt_out(s, customer_ids[1], "微信退订")
         opt_out(s, customer_ids[2], "微信退订")  # service reminders are not marketing
     sender = RecordingSender()
     await Dispatcher(factory, sender, DispatchConfig(rate_per_second=0), clock=Clock(NOON)).drain()
     got = rows(factory)
-    assert [(got[k].status, got[k].reason) for k in marketing] == [("suppressed", "opted_out")] * 2
-    assert got[service[0]].status == "sent" and set(sender.delivered) == set(service)
+    assert [(got[k].status, got[k].reason) for k in marketing] == [(DeliveryStatus.SUPPRESSED, "opted_out")] * 2
+    assert got[service[0]].status == DeliveryStatus.SENT and set(sender.delivered) == set(service)
 
 
 async def test_unsubscribed_identity_is_suppressed(factory):
     (key,) = enqueue(factory, 1, subscribed=False, marketing=False)
     await Dispatcher(factory, RecordingSender(), clock=Clock(NOON)).drain()
-    assert (rows(factory)[key].status, rows(factory)[key].reason) == ("suppressed", "unsubscribed")
+    assert (rows(factory)[key].status, rows(factory)[key].reason) == (DeliveryStatus.SUPPRESSED, "unsubscribed")
 
 
 async def test_expired_lease_is_reclaimed_live_lease_is_not(factory):
@@ -163,20 +164,20 @@ async def test_expired_lease_is_reclaimed_live_lease_is_not(factory):
             Delivery.__table__.update()
             .where(Delivery.idempotency_key == keys[0])
             .values(
-                status="sending", claim_token="dead-dispatcher", lease_until=NOON - dt.timedelta(seconds=1)
+                status=DeliveryStatus.SENDING, claim_token="dead-dispatcher", lease_until=NOON - dt.timedelta(seconds=1)
             )
         )
         s.execute(
             Delivery.__table__.update()
             .where(Delivery.idempotency_key == keys[1])
             .values(
-                status="sending", claim_token="live-dispatcher", lease_until=NOON + dt.timedelta(minutes=1)
+                status=DeliveryStatus.SENDING, claim_token="live-dispatcher", lease_until=NOON + dt.timedelta(minutes=1)
             )
         )
     sender = RecordingSender()
     await Dispatcher(factory, sender, clock=Clock(NOON)).drain()
     got = rows(factory)
-    assert got[keys[0]].status == "sent" and got[keys[1]].status == "sending"
+    assert got[keys[0]].status == DeliveryStatus.SENT and got[keys[1]].status == DeliveryStatus.SENDING
     assert list(sender.delivered) == [keys[0]]
 
 
