@@ -2,5 +2,5 @@
 the outbox, rendering, reports and customer segmentation.
 
 Pure domain logic on top of ``crm``, used by the care scheduler process, the RM console and the
-command line; it sends nothing (delivery is ``outbound``, the dispatch loop ``care_scheduler``).
+command line. It sends nothing: delivery is ``outbound``, and the scheduler process claims and sends.
 """
