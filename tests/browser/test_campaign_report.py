@@ -16,6 +16,7 @@ from gateway.keys import SESSION_FACTORY
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
     PASSWORD,
     db_url,
+    enrol_in_page,
     fake_rasa,
     gateway,
     template_db,
@@ -35,6 +36,7 @@ async def test_supervisor_sees_campaign_chart_and_counts(browser: Any, gateway: 
         await page.fill("#login-name", "sup004")
         await page.fill("#login-password", PASSWORD)
         await page.click("#login-submit")
+        await enrol_in_page(page, "sup004")  # supervisors set up their second factor first (#19)
         await page.wait_for_selector("#tab-stats:not([hidden])")
 
         await page.click("#tab-stats")

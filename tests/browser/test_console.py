@@ -17,8 +17,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
+    AUTHENTICATOR,
     PASSWORD,
     db_url,
+    enrol_in_page,
     fake_rasa,
     gateway,
     template_db,
@@ -99,3 +101,34 @@ async def test_rm_takes_replies_and_hands_back(chromium: Any, gateway: TestClien
     finally:
         await customer_ctx.close()
         await rm_ctx.close()
+
+
+async def test_supervisor_enrols_a_second_factor_then_logs_in_with_a_code(chromium: Any, gateway: TestClient) -> None:
+    base = str(gateway.make_url("")).rstrip("/")
+    ctx = await chromium.new_context(locale="zh-CN")
+    try:
+        page = await ctx.new_page()
+        await page.goto(base + "/console")
+        await page.fill("#login-name", "sup004")
+        await page.fill("#login-password", PASSWORD)
+        await page.click("#login-submit")
+        # Enrolment only: the QR code and the otpauth:// link, nothing of the console yet.
+        await page.wait_for_selector("#enrol:not([hidden]) #totp-qr[src^='data:image/svg+xml']")
+        assert await page.is_hidden("#app")
+        await page.fill("#enrol-code", "000000")
+        await page.click("#enrol-submit")
+        await page.wait_for_selector("#enrol-error >> text=验证码不正确")
+        await enrol_in_page(page, "sup004")
+        await page.wait_for_selector("#tab-stats:not([hidden])")
+
+        await page.click("#logout")
+        await page.wait_for_selector("#login-form:not([hidden])")
+        await page.fill("#login-name", "sup004")
+        await page.fill("#login-password", PASSWORD)
+        await page.click("#login-submit")
+        await page.wait_for_selector("#code-form:not([hidden])")
+        await page.fill("#login-code", await AUTHENTICATOR.code("sup004"))
+        await page.click("#code-submit")
+        await page.wait_for_selector("#tab-stats:not([hidden])")
+    finally:
+        await ctx.close()
