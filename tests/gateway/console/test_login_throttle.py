@@ -135,3 +135,32 @@ async def test_odd_login_input_is_a_wrong_login_not_a_server_error(proxied: Test
     async with aiohttp.ClientSession() as http:
         resp = await http.get(str(proxied.make_url("/console/api/me")), headers={"Cookie": "bc_console=\u00e9t\u00e9"})
         assert resp.status == 401
+
+
+def test_the_client_is_the_rightmost_address_no_trusted_proxy_wrote() -> None:
+    from unittest import mock
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from core.settings import ConfigError
+    from gateway.client_address import client_address
+    from gateway.keys import SETTINGS
+
+    def address(peer: str, forwarded: str | None, trusted: str) -> str:
+        app = web.Application()
+        app[SETTINGS] = Settings(trusted_proxies=trusted)
+        headers = {"X-Forwarded-For": forwarded} if forwarded is not None else {}
+        transport = mock.Mock()
+        transport.get_extra_info.return_value = (peer, 40000)
+        return client_address(make_mocked_request("POST", "/console/api/login", headers=headers, app=app,
+                                                  transport=transport))  # fmt: skip
+
+    chain = "1.2.3.4, 203.0.113.9, 10.0.0.5"  # client-written, the real client, an inner proxy
+    assert address("10.0.0.1", chain, "10.0.0.0/8") == "203.0.113.9"
+    assert address("192.0.2.1", chain, "10.0.0.0/8") == "192.0.2.1"  # not from a trusted proxy
+    assert address("10.0.0.1", chain, "") == "10.0.0.1"  # no proxy trusted at all
+    assert address("10.0.0.1", "not-an-ip", "10.0.0.0/8") == "10.0.0.1"
+    assert address("10.0.0.1", None, "10.0.0.0/8") == "10.0.0.1"
+    with pytest.raises(ConfigError):
+        Settings.from_env({"TRUSTED_PROXIES": "proxy.intranet"})
