@@ -1,8 +1,9 @@
 """``bankcare check-config``: show the configuration and explain what is missing or wrong.
 
 Prints every setting (secrets and URL passwords as ``******``), then the problems found, in
-Chinese with English in brackets. Errors (exit status 1): a value that cannot work, a production
-secret left at its development default or placeholder, a database that cannot be reached.
+Chinese with English in brackets. Errors (exit status 1): a value that cannot work, a secret left
+at its placeholder, a development secret on a gateway others can reach (GATEWAY_HOST not loopback,
+or PUBLIC_URL not localhost: the gateway refuses to start), a database that cannot be reached.
 Warnings (exit status 0): Rasa, the action server or Redis not answering -- they may simply not be
 started yet.
 """
@@ -121,7 +122,7 @@ def sms_findings(settings: Settings) -> list[Finding]:
                 "warning", f"短信将发往 SMS_ENDPOINT={settings.sms_endpoint}，而不是服务商 (SDK endpoint overridden)"
             )
         )
-    if settings.sms_backend == "sandbox" and not settings.demo_mode:
+    if settings.sms_backend == "sandbox" and settings.exposed:
         found.append(Finding("warning", "SMS_BACKEND=sandbox：短信只进本机沙箱，不会发给客户 (SMS go to the sandbox)"))
     return found
 
@@ -144,22 +145,53 @@ def _type_findings(env: Mapping[str, str]) -> list[Finding]:
     return found
 
 
+def wechat_mode(settings: Settings) -> str:
+    """The WeChat message mode the gateway will use (WECHAT_MODE, or what an empty one means)."""
+    if settings.wechat_mode:
+        return settings.wechat_mode.strip().lower()
+    return "safe（自动 auto）" if settings.wechat_encoding_aes_key else "plain（自动 auto）"
+
+
+def _exposure_findings(settings: Settings) -> list[Finding]:
+    """Settings that are fine for a local demo and risky on an address others can reach (#19)."""
+    if not settings.exposed:
+        return []
+    found = []
+    if settings.demo_mode:
+        found.append(Finding(
+            "warning",
+            "DEMO_MODE=true: 网页可以直接以演示客户身份登录，生产环境请设为 false "
+            "(anyone can act as a demo customer)",
+        ))  # fmt: skip
+    if not wechat_mode(settings).startswith("safe"):
+        found.append(Finding(
+            "warning",
+            f"WECHAT_MODE={wechat_mode(settings)}: 接受明文回调；微信后台改为安全模式后请设为 safe "
+            "(plaintext callbacks accepted)",
+        ))  # fmt: skip
+    return found
+
+
 def _production_findings(settings: Settings, already: str = "") -> list[Finding]:
     """Hygiene checks beyond ``validate()``; secrets already named in ``already`` are skipped."""
     found: list[Finding] = []
     defaults = Settings()
+    # Development values are fine on this machine; the gateway refuses them on a reachable address.
+    for name in settings.development_secrets() if settings.exposed else []:
+        if name in already:
+            continue
+        if name == "RASA_TOKEN":
+            message = "RASA_TOKEN 未设置, Rasa 的接口对内网开放 (not set: Rasa's API answers anyone)"
+        else:
+            message = f"{name} 仍是开发默认值 (still the development default)"
+        found.append(Finding("error", message))
     for name in sorted(SECRET_FIELDS):
         value = str(getattr(settings, name))
         if name.upper() in already:
             continue
-        if not value:
-            continue  # an unset optional secret (SMS credentials): sms_findings says when it is needed
-        if value == getattr(defaults, name):
-            # Development defaults are fine for the demo, never for production.
-            if not settings.demo_mode:
-                message = f"{name.upper()} 仍是开发默认值 (still the development default)"
-                found.append(Finding("error", message))
-        elif any(m in value.lower() for m in PLACEHOLDER_MARKERS):
+        if not value or value == getattr(defaults, name):
+            continue  # unset optional secrets: sms_findings says when one is needed
+        if any(m in value.lower() for m in PLACEHOLDER_MARKERS):
             found.append(
                 Finding(
                     "error", f"{name.upper()} 仍是 .env.example 的占位值 (still the CHANGE_ME placeholder)"
@@ -169,7 +201,8 @@ def _production_findings(settings: Settings, already: str = "") -> list[Finding]
         value = str(getattr(settings, name))
         if any(m in value.lower() for m in PLACEHOLDER_MARKERS):
             found.append(Finding("error", f"{name.upper()} 含占位密码 (contains a CHANGE_ME password)"))
-    if not settings.demo_mode:
+    found += _exposure_findings(settings)
+    if settings.exposed:
         if settings.database_url.startswith("sqlite"):
             found.append(
                 Finding(
@@ -318,7 +351,8 @@ def diagnose(
             findings += check_redis(settings.redis_url, timeout_s)
     findings += sms_findings(settings)
     faq_shown, faq_findings = faq_settings(env)
-    return {**display_settings(env, settings), **faq_shown}, findings + faq_findings
+    shown = {**display_settings(env, settings), "WECHAT_MODE": wechat_mode(settings), **faq_shown}
+    return shown, findings + faq_findings
 
 
 def render(shown: Mapping[str, str], findings: list[Finding]) -> str:

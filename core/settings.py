@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = f"sqlite:///{PROJECT_ROOT / 'var' / 'bankcare.db'}"
@@ -20,6 +21,8 @@ SECRET_FIELDS = frozenset({
     "wechat_app_secret", "wechat_encoding_aes_key", "wechat_token", "session_secret",
     "tencent_sms_secret_key", "aliyun_access_key_secret", "rasa_token", "actions_token",
 })
+# Settings whose built-in defaults are public development values (see ``development_secrets``).
+DEVELOPMENT_VALUES = ("session_secret", "wechat_token", "wechat_encoding_aes_key", "wechat_app_secret", "wechat_app_id")
 SMS_BACKENDS = ("sandbox", "tencent", "aliyun")
 _URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]+@")
 
@@ -53,7 +56,8 @@ class Settings:
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
     public_url: str = "http://localhost:8080"
-    demo_mode: bool = True
+    # The web page's demo-customer picker; off unless asked for (`make run` turns it on).
+    demo_mode: bool = False
     rasa_timeout_s: float = 4.5
     # Messages the gateway lets Rasa work on at once; the rest wait their turn (gateway/rasa_client.py).
     rasa_max_concurrency: int = 8
@@ -144,12 +148,39 @@ class Settings:
             raise ConfigError("WECHAT_MODE 只能是 plain、compatible 或 safe (message encryption mode)")
         if not 0 < self.care_dispatch_rate <= 10_000:
             raise ConfigError("CARE_DISPATCH_RATE 应在 0 到 10000 之间 (messages per second)")
-        if not self.demo_mode:
-            if self.session_secret.startswith("dev-only"):
-                raise ConfigError("生产模式 (DEMO_MODE=false) 必须设置 SESSION_SECRET")
-            for name in SECRET_FIELDS:
-                if "CHANGE_ME" in str(getattr(self, name)):
-                    raise ConfigError(f"{name.upper()} 仍是示例占位值 CHANGE_ME，请换成真实的值")
+        for name in sorted(SECRET_FIELDS):
+            if "CHANGE_ME" in str(getattr(self, name)):
+                raise ConfigError(f"{name.upper()} 仍是示例占位值 CHANGE_ME，请换成真实的值")
+
+    @property
+    def exposed(self) -> bool:
+        """True when the gateway serves more than this machine: a GATEWAY_HOST other than loopback,
+        or a PUBLIC_URL (behind a proxy) that is not localhost."""
+        public_host = urlsplit(self.public_url).hostname or ""
+        return not is_loopback_host(self.gateway_host) or not is_loopback_host(public_host)
+
+    def development_secrets(self) -> list[str]:
+        """Names of secrets still at their public development value (or, for RASA_TOKEN, unset)."""
+        names = [
+            name.upper() for name in DEVELOPMENT_VALUES
+            if getattr(self, name) == Settings.__dataclass_fields__[name].default
+        ]  # fmt: skip
+        if not self.rasa_token:
+            names.append("RASA_TOKEN")
+        return names
+
+    def refuse_development_secrets_when_exposed(self) -> None:
+        """Raise ConfigError if the gateway would serve others while signing with a public secret.
+
+        The development values are in this repository: with them anyone can sign web chat and
+        console cookies, forge WeChat callbacks or talk to Rasa directly.
+        """
+        found = self.development_secrets()
+        if self.exposed and found:
+            raise ConfigError(
+                f"{', '.join(found)} 仍是开发默认值，网关不能在非本机地址 (GATEWAY_HOST/PUBLIC_URL) 上使用"
+                " (development secrets on a non-loopback address)"
+            )
 
     def describe(self) -> dict[str, str]:
         """Settings as strings for display, with secrets hidden."""

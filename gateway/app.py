@@ -18,6 +18,7 @@ from gateway.handoff.service import HandoffService
 from gateway.handoff.settings import HandoffSettings
 from gateway.keys import CHAT, ENGINE, HTTP, SESSION_FACTORY, SETTINGS
 from gateway.rasa_client import RasaClient, rasa_session
+from gateway.security_headers import install_security_headers
 from gateway.webchat import setup_webchat
 from gateway.wechat.routes import WECHAT_API_KEY, setup_wechat
 from gateway.wechat.settings import WeChatSettings
@@ -33,6 +34,7 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     """
     app = web.Application(client_max_size=64 * 1024, middlewares=[metrics_middleware])
     app[SETTINGS] = settings
+    install_security_headers(app, settings)
     engine = make_engine(settings.database_url)
     app[ENGINE] = engine
     app[SESSION_FACTORY] = make_sessionmaker(engine)

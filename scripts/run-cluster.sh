@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="$1"
+export DEMO_MODE="${DEMO_MODE:-true}"  # the demo bank's customers on the web page
 export DATABASE_URL="${CLUSTER_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/bankcare}"
 export RASA_TRACKER_DB_HOST=127.0.0.1 RASA_TRACKER_DB_PORT=5432 RASA_TRACKER_DB="${RASA_TRACKER_DB:-bankcare_tracker}"
 # Rasa's API token (gateways only) and the action server's token (Rasa only): random unless given.

