@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "bankcare.cli_wechat",
     "bankcare.cli_sms",
     "bankcare.cli_config",
+    "bankcare.cli_console",
 )
 
 
