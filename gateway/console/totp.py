@@ -202,9 +202,38 @@ async def login_code(request: web.Request) -> web.Response:
     raise json_error(401, "bad_code", "验证码不正确，请核对手机上的 6 位动态验证码。")
 
 
+async def disable(request: web.Request) -> web.Response:
+    """POST {"code"}: an RM turns the optional factor off with a current code (supervisors cannot)."""
+    user = await session_user(request, ("full",), csrf=True)
+    if user.role == "supervisor":
+        raise json_error(403, "totp_required", "主管账号必须保留两步验证。")
+    code = read_code((await read_json(request)).get("code"))
+    address = client_address(request)
+    await reserve_attempt(request, user.login, address)  # a stolen session guesses codes slowly
+    key = request.app[SETTINGS].session_secret
+    now = utcnow()
+
+    def work(session: Session) -> bool:
+        rm = session.get(RelationshipManager, user.rm_id)
+        assert rm is not None
+        secret = unseal(key, rm.id, rm.totp_secret) if accounts.totp_enabled(rm) else None
+        step = matching_step(secret, code, now) if secret is not None else None
+        if step is None or not accounts.use_totp_step(session, rm.id, step):
+            return False
+        accounts.reset_totp(session, rm.id)
+        throttle.forgive(session, rm.login, address, attempts=1)
+        session.add(AuditEvent(actor=f"rm:{rm.code}", action="console_totp_disabled", detail={}))
+        return True
+
+    if not await run_db(request, work):
+        raise json_error(400, "bad_code", "验证码不正确，请核对手机上的 6 位动态验证码。")
+    return web.json_response({"ok": True})
+
+
 def setup_totp_routes(app: web.Application) -> None:
     app.router.add_post("/console/api/login/totp", login_code)
     app.router.add_get("/console/api/totp", status)
     app.router.add_post("/console/api/totp/setup", setup)
     app.router.add_post("/console/api/totp/confirm", confirm)
+    app.router.add_post("/console/api/totp/disable", disable)
 

@@ -84,7 +84,7 @@
       csrf = data.csrf;
       $("totp-qr").src = ""; $("totp-secret").textContent = ""; $("totp-uri").textContent = "";
       if (enrolRequired) await start();
-      else { show("app"); $("totp-open").hidden = true; }
+      else { show("app"); $("totp-open").hidden = true; $("totp-off").hidden = false; }
     } catch (err) { $("enrol-error").textContent = err.message; }
   });
   $("enrol-cancel").addEventListener("click", async () => {
@@ -92,6 +92,12 @@
     try { await post("/console/api/logout"); } finally { location.reload(); }
   });
   $("totp-open").addEventListener("click", () => enrol(false));
+  $("totp-off").addEventListener("click", async () => {
+    const code = window.prompt("关闭两步验证：请输入手机验证器上当前的 6 位验证码");
+    if (!code) return;
+    try { await post("/console/api/totp/disable", { code }); $("totp-off").hidden = true; $("totp-open").hidden = false; }
+    catch (err) { window.alert(err.message); }
+  });
   $("logout").addEventListener("click", async () => {
     try { await post("/console/api/logout"); } finally { if (socket) { socket.onclose = null; socket.close(); } location.reload(); }
   });
@@ -100,7 +106,7 @@
     me = await api("/console/api/me");
     csrf = me.csrf;
     show("app");
-    api("/console/api/totp").then((t) => { $("totp-open").hidden = t.enabled; }).catch(() => {});
+    api("/console/api/totp").then((t) => { $("totp-open").hidden = t.enabled; $("totp-off").hidden = !t.enabled || t.required; }).catch(() => {});
     $("who").textContent = `${me.name}（${me.role === "supervisor" ? "主管" : "客户经理"} ${me.code}）`;
     $("tab-stats").hidden = me.role !== "supervisor";
     $("branch-title").hidden = me.role !== "supervisor";

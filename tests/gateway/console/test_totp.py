@@ -168,6 +168,18 @@ async def test_an_rm_may_turn_the_second_factor_on(console: list[Console], gatew
     again = new(console, gateway)
     assert (await again.password("rm001"))["next"] == "totp"
 
+    assert (await rm.post("/console/api/totp/disable", {"code": "000000"})).status == 400
+    assert (await rm.post("/console/api/totp/disable", {"code": await AUTHENTICATOR.code("rm001")})).status == 200
+    assert (await new(console, gateway).password("rm001"))["next"] == "done"
+
+
+async def test_a_supervisor_cannot_turn_the_second_factor_off(console: list[Console], gateway: TestClient) -> None:
+    sup = new(console, gateway)
+    sup.csrf = (await finish_login(sup.http, sup.url, "sup004", await sup.password("sup004")))["csrf"]
+    resp = await sup.post("/console/api/totp/disable", {"code": await AUTHENTICATOR.code("sup004")})
+    assert resp.status == 403
+    assert (await new(console, gateway).password("sup004"))["next"] == "totp"
+
 
 def test_codes_typed_with_full_width_digits_or_spaces_are_read() -> None:
     from gateway.console.totp import read_code
