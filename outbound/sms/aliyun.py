@@ -70,7 +70,7 @@ def classify(code: str, message: str = "") -> tuple[str, float | None]:
 
 
 class AliyunSms:
-    """The :class:`~outbound.sms.results.SmsProvider` for Alibaba Cloud."""
+    """The :class:`~outbound.sms.results.SmsProvider` for Alibaba Cloud (one instance per thread)."""
 
     name = "aliyun"
     max_batch = MAX_NUMBERS_SEND_SMS

@@ -62,7 +62,10 @@ def split_endpoint(endpoint: str) -> tuple[str, str]:
 
 
 class TencentSms:
-    """The :class:`~outbound.sms.results.SmsProvider` for Tencent Cloud."""
+    """The :class:`~outbound.sms.results.SmsProvider` for Tencent Cloud.
+
+    The SDK client keeps one HTTP session: use one instance per thread.
+    """
 
     name = "tencent"
     max_batch = MAX_NUMBERS_PER_REQUEST
