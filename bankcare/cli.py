@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "bankcare.cli_sms",
     "bankcare.cli_config",
     "bankcare.cli_console",
+    "bankcare.cli_retention",
 )
 
 

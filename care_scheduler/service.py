@@ -28,6 +28,7 @@ from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from care_scheduler.leader import LeaderLease
 from core.db import make_engine, make_sessionmaker, session_scope
 from core.settings import Settings
+from crm.access.retention import RetentionPolicy, run_retention
 from crm.models.base import utcnow
 from outbound.contract import Sender
 from outbound.sender import create_sender
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PLAN_JOB_ID = "care:plan-daily"
 DISPATCH_JOB_ID = "care:dispatch"
+RETENTION_JOB_ID = "retention:daily"
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Runtime:
     dispatcher: Dispatcher
     policy: Policy
     service: CareService | None = None
+    retention: RetentionPolicy = RetentionPolicy()
 
 
 _RUNTIME: Runtime | None = None
@@ -64,6 +67,15 @@ def plan_today_job() -> None:
     with session_scope(rt.factory) as session:
         result = plan_day(session, day, policy=rt.policy, collect=False)
     log.info("care plan %s: %d new outbox rows", day.isoformat(), result.inserted)
+
+
+def retention_job() -> None:
+    """Delete conversation texts, SMS outbox rows and audit events past RETENTION_*_DAYS (#19)."""
+    rt = _runtime()
+    if rt is None:
+        return
+    done = run_retention(rt.factory, rt.retention)
+    log.info("retention: %d messages, %d sms, %d audit events deleted", done.messages, done.sms, done.audit)
 
 
 async def dispatch_job() -> None:
@@ -121,6 +133,15 @@ def create_scheduler(settings: Settings, *, jobstore_url: str | None = None) -> 
         coalesce=True,
         misfire_grace_time=30,
     )
+    scheduler.add_job(
+        retention_job,
+        CronTrigger(hour=3, minute=15, timezone=TZ),  # a quiet hour, after the night's backups
+        id=RETENTION_JOB_ID,
+        name="delete data past its retention",
+        replace_existing=True,
+        coalesce=True,
+        misfire_grace_time=12 * 3600,
+    )
     scheduler.add_listener(_on_job_error, EVENT_JOB_ERROR)
     return scheduler
 
@@ -157,6 +178,7 @@ class CareService:
             ),
             policy,
             self,
+            RetentionPolicy.from_settings(settings),
         )
 
     async def start(self) -> None:

@@ -95,6 +95,11 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     # Care messages per second the scheduler sends (WeChat's and the SMS gateway's limits, the bank's taste).
     care_dispatch_rate: float = 50.0
+    # Days kept before the daily retention job deletes them; 0 keeps forever (docs/OPERATIONS.md
+    # gives the reasons). Conversation texts (messages), SMS outbox rows (phones, codes), audit events.
+    retention_messages_days: int = 365
+    retention_sms_days: int = 30
+    retention_audit_days: int = 1095
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -148,6 +153,12 @@ class Settings:
             raise ConfigError("WECHAT_MODE 只能是 plain、compatible 或 safe (message encryption mode)")
         if not 0 < self.care_dispatch_rate <= 10_000:
             raise ConfigError("CARE_DISPATCH_RATE 应在 0 到 10000 之间 (messages per second)")
+        for name in ("retention_messages_days", "retention_sms_days", "retention_audit_days"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name.upper()} 不能为负数 (days to keep; 0 keeps forever)")
+        if 0 < self.retention_audit_days < 180:
+            # Cybersecurity Law art. 21: network logs are kept at least six months.
+            raise ConfigError("RETENTION_AUDIT_DAYS 至少 180 天 (audit logs are kept at least six months), 或 0")
         for name in sorted(SECRET_FIELDS):
             if "CHANGE_ME" in str(getattr(self, name)):
                 raise ConfigError(f"{name.upper()} 仍是示例占位值 CHANGE_ME，请换成真实的值")

@@ -36,7 +36,7 @@ async def test_scheduler_configuration(db_url):
     scheduler.start(paused=True)
     try:
         jobs = {j.id: j for j in scheduler.get_jobs()}
-        assert set(jobs) == {svc.PLAN_JOB_ID, svc.DISPATCH_JOB_ID}
+        assert set(jobs) == {svc.PLAN_JOB_ID, svc.DISPATCH_JOB_ID, svc.RETENTION_JOB_ID}
         assert all(j.coalesce and j.misfire_grace_time is not None for j in jobs.values())
     finally:
         scheduler.shutdown(wait=False)
@@ -63,7 +63,7 @@ async def test_two_instances_only_one_runs_jobs_and_standby_takes_over(engine, d
         # Both wrote the same deterministic job ids: the shared store holds each job once.
         with create_engine(db_url).connect() as conn:
             ids = sorted(r[0] for r in conn.execute(text("SELECT id FROM apscheduler_jobs")))
-        assert ids == sorted([svc.DISPATCH_JOB_ID, svc.PLAN_JOB_ID])
+        assert ids == sorted([svc.DISPATCH_JOB_ID, svc.PLAN_JOB_ID, svc.RETENTION_JOB_ID])
         # The leader dies without releasing (no clean shutdown): the standby waits for the lease.
         await first.stop(release=False)
         await wait_for(lambda: second.is_leader, limit=3)
