@@ -111,7 +111,8 @@ class SmsSandbox:
         text = with_signature(self.signature, template.render(params))
         sms = SandboxSms(
             id=self.inboxes.next_id(), direction="out", provider=provider, phone=phone, text=text, at=now,
-            template_key=template.key, segments=segments(text), message_id=message_id, context=context,
+            template_key=template.key, template_name=template.name, segments=segments(text), message_id=message_id,
+            context=context,
         )
         self.inboxes.add(sms)
         self.stats.accepted += 1

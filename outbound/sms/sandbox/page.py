@@ -42,8 +42,9 @@ def _message(sms: SandboxSms) -> str:
     else:
         status = STATUS_WORDS.get(sms.status, sms.status)
         code = f"（{escape(sms.report_code)}）" if sms.status == "failed" and sms.report_code else ""
-        meta = (f"{_time(sms.at)} · {PROVIDER_WORDS.get(sms.provider, sms.provider)} · 模板 {escape(sms.template_key)}"
-                f" · 计费 {sms.segments} 条 · {status}{code}")
+        provider = PROVIDER_WORDS.get(sms.provider, sms.provider)
+        template = escape(sms.template_name or sms.template_key)
+        meta = f"{_time(sms.at)} · {provider} · {template} · 计费 {sms.segments} 条 · {status}{code}"
     return f'<div class="msg {sms.direction}"><div>{escape(sms.text)}</div><div class="meta">{meta}</div></div>'
 
 

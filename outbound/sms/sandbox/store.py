@@ -16,6 +16,7 @@ class SandboxSms:
     text: str
     at: float
     template_key: str = ""
+    template_name: str = ""  # 生日祝福 ... (what the page shows)
     segments: int = 0
     message_id: str = ""  # Tencent SerialNo / Alibaba BizId
     context: str = ""  # Tencent SessionContext / Alibaba OutId

@@ -23,7 +23,7 @@ def test_inbox_page_shows_messages_masked_and_takes_a_reply(
     with urllib.request.urlopen(url + "/sandbox/sms?phone=13800007001", timeout=5) as resp:
         page = resp.read().decode()
     assert "138****7001 的收件箱" in page
-    assert "生日快乐" in page and "计费 1 条" in page
+    assert "生日快乐" in page and "生日祝福 · 计费 1 条" in page
     form = urllib.parse.urlencode({"phone": "13800007001", "text": "R"}).encode()
     with urllib.request.urlopen(urllib.request.Request(url + "/sandbox/sms/reply", data=form), timeout=5) as resp:
         assert "已发送上行短信" in resp.read().decode()
