@@ -28,3 +28,19 @@ def test_real_backends_need_their_account() -> None:
                  aliyun_sms_sign_name="XX农商银行")
     )
     assert isinstance(provider, AliyunSms) and provider.max_batch == 1000
+
+
+def test_provider_unreachable_is_retry(book: TemplateBook) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    tencent = make_sms_provider(Settings(sms_backend="sandbox", sms_endpoint=closed), timeout_s=2)
+    aliyun = make_sms_provider(
+        Settings(sms_backend="aliyun", aliyun_access_key_id="LTAI", aliyun_access_key_secret="s",
+                 aliyun_sms_sign_name="XX农商银行", sms_endpoint=closed), timeout_s=2
+    )
+    for provider, code in ((tencent, "ClientNetworkError"), (aliyun, "NetworkError")):
+        (result,) = provider.send_batch(book.get("birthday_greeting"), ["13800008101"], ["张先生", "城关支行"])
+        assert (result.outcome, result.code) == ("retry", code)
