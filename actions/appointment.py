@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from actions.context import idempotency_key, in_session, today, verified
 from actions.forms import reset_slots
-from actions.texts import BIND_BUTTON, BIND_INVITATION
+from actions.texts import booking_refusal, branch_buttons, date_refusal, day_with_weekday
 from crm.access.branches import BranchInfo, find_branches, get_branch
 from crm.access.service import AppointmentRefused, AppointmentResult, book_appointment, check_booking
 from crm.timeparse import parse_date
@@ -33,18 +33,6 @@ SERVICES = (
     "贷款面签",
     "理财签约",
 )
-WEEKDAYS = "一二三四五六日"
-REFUSALS = {
-    "past": "只能预约明天及以后的日期。",
-    "too_far": "目前只能预约30天以内的日期。",
-    "closed": "这个网点那天不营业。",
-    "full": "这个网点那天的预约已经满了。",
-}
-
-
-def _day(d: dt.date) -> str:
-    return f"{d.month}月{d.day}日（周{WEEKDAYS[d.weekday()]}）"
-
 
 class ValidateBookAppointmentForm(FormValidationAction):
     def name(self) -> str:
@@ -66,12 +54,9 @@ class ValidateBookAppointmentForm(FormValidationAction):
         if len(found) == 1:
             return {"appt_branch": found[0].name, "appt_branch_id": float(found[0].id)}
         if not found:
-            dispatcher.utter_message(text="没找到这个网点，请说一下网点所在的乡镇名，比如“城关镇”。")
+            dispatcher.utter_message(response="utter_appt_branch_not_found")
         else:
-            dispatcher.utter_message(
-                text="找到几个网点，请选一个：",
-                buttons=[{"title": b.name, "payload": f'/inform{{"branch":"{b.name}"}}'} for b in found[:5]],
-            )
+            dispatcher.utter_message(response="utter_appt_choose_branch", buttons=branch_buttons(found[:5]))
         return {"appt_branch": None, "appt_branch_id": None}
 
     async def validate_appt_date(
@@ -80,7 +65,7 @@ class ValidateBookAppointmentForm(FormValidationAction):
         now = today()
         day = parse_date(str(value), now)
         if day is None:
-            dispatcher.utter_message(text="没听清日期，请说具体哪天，比如“明天”“下周一”或“5月8号”。")
+            dispatcher.utter_message(response="utter_appt_date_unclear")
             return {"appt_date": None}
         branch_id = tracker.get_slot("appt_branch_id")
 
@@ -91,13 +76,12 @@ class ValidateBookAppointmentForm(FormValidationAction):
             try:
                 check_booking(session, branch, day, now)
             except AppointmentRefused as refused:
-                tip = f"最近可以预约的是{_day(refused.suggestion)}。" if refused.suggestion else ""
-                return REFUSALS.get(refused.reason, "这天不能预约。") + tip
+                return date_refusal(refused.reason, refused.suggestion)
             return None
 
         problem = await in_session(check)
         if problem:
-            dispatcher.utter_message(text=problem + "请换一天。")
+            dispatcher.utter_message(text=problem)
             return {"appt_date": None}
         return {"appt_date": day.isoformat()}
 
@@ -107,7 +91,7 @@ class ValidateBookAppointmentForm(FormValidationAction):
         text = str(value).strip()
         known = next((s for s in SERVICES if s in text or text in s), None)
         if known is None and len(text) < 2:
-            dispatcher.utter_message(text="请说一下要办什么业务，比如开户、大额取款、补卡。")
+            dispatcher.utter_message(response="utter_appt_service_unclear")
             return {"appt_service": None}
         return {"appt_service": known or text[:32]}
 
@@ -137,18 +121,18 @@ class ActionSubmitAppointment(Action):
 
         result = await in_session(work)
         if result is None:
-            dispatcher.utter_message(
-                text="预约网点需要先确认您的身份。" + BIND_INVITATION, buttons=[BIND_BUTTON]
-            )
+            dispatcher.utter_message(response="utter_appt_needs_binding")
         elif isinstance(result, AppointmentRefused):
-            dispatcher.utter_message(
-                text=REFUSALS.get(result.reason, "") + "预约没有成功，请回复“预约”重新选择日期。"
-            )
+            dispatcher.utter_message(text=booking_refusal(result.reason))
         else:
             dispatcher.utter_message(
-                text=f"预约成功！预约号{result.ref}。"
-                f"{_day(result.on_date)} {result.hours[0]}-{result.hours[1]}，"
-                f"{result.branch}（{result.address}），办理{result.service}。请带上本人身份证，"
-                "到网点后出示预约号即可优先办理。"
+                response="utter_appt_booked",
+                ref=result.ref,
+                day=day_with_weekday(result.on_date),
+                opens=result.hours[0],
+                closes=result.hours[1],
+                branch=result.branch,
+                address=result.address,
+                service=result.service,
             )
         return reset_slots(FORM)

@@ -32,9 +32,7 @@ class ValidateComplainForm(FormValidationAction):
     ) -> dict[str, Any]:
         text = str(value or "").strip()
         if len(text) < 4:
-            dispatcher.utter_message(
-                text="请再具体说说遇到了什么问题，比如在哪个网点、什么时间、发生了什么。"
-            )
+            dispatcher.utter_message(response="utter_complaint_too_short")
             return {"complaint_text": None}
         return {"complaint_text": text}
 
@@ -56,11 +54,12 @@ class ActionSubmitComplaint(Action):
             return open_complaint(session, who, identity.id, content, key)
 
         result = await in_session(work)
-        owner = f"已转给您的客户经理{result.rm_name}跟进" if result.rm_name else "已转给网点负责人跟进"
-        dispatcher.utter_message(
-            text=f"非常抱歉给您带来不好的体验。您的投诉已登记，工单号{result.ref}，{owner}，"
-            "一般1个工作日内会联系您。您也可以随时回复“查工单”了解进度。"
-        )
+        if result.rm_name:
+            dispatcher.utter_message(
+                response="utter_complaint_registered_for_rm", ref=result.ref, rm_name=result.rm_name
+            )
+        else:
+            dispatcher.utter_message(response="utter_complaint_registered_for_branch", ref=result.ref)
         dispatcher.utter_message(json_message=HANDOFF)
         return reset_slots(FORM)
 
@@ -82,11 +81,7 @@ class ActionCheckTicket(Action):
 
         rows = await in_session(work)
         if not rows:
-            dispatcher.utter_message(
-                text="没有查到您名下的这个工单。请核对工单号，或回复“人工”由客服帮您查。"
-                if ref
-                else "您目前没有工单记录。"
-            )
+            dispatcher.utter_message(response="utter_ticket_not_found" if ref else "utter_no_tickets")
             return []
         lines = ["您的工单进度："]
         for t in rows:

@@ -26,7 +26,12 @@ T = TypeVar("T")
 @functools.cache
 def _factory() -> sessionmaker[Session]:
     # Created on first use, not at import: the action server imports every module at start-up.
-    return make_sessionmaker(make_engine(Settings.from_env().database_url))
+    return make_sessionmaker(make_engine(_settings().database_url))
+
+
+def session_factory() -> sessionmaker[Session]:
+    """The action server's one database engine, for every action and the FAQ index alike."""
+    return _factory()
 
 
 def settings() -> Settings:

@@ -12,7 +12,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.context import in_session, verified
-from actions.texts import BIND_BUTTON, FALLBACK_HUMAN, HUMAN_BUTTON
 
 ACTION_DEFAULT_FALLBACK = "action_default_fallback"
 ACTION_UNSUBSCRIBE = "action_unsubscribe"
@@ -44,7 +43,7 @@ class ActionDefaultFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         if fallbacks_in_a_row(tracker) >= 1:
-            dispatcher.utter_message(text=FALLBACK_HUMAN, buttons=[HUMAN_BUTTON])
+            dispatcher.utter_message(response="utter_fallback_human")
         else:
             dispatcher.utter_message(response="utter_default")
         dispatcher.utter_message(json_message={"fallback": True})
@@ -77,17 +76,7 @@ class ActionUnsubscribe(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         done = await in_session(_set_consent(tracker.sender_id, granted=False))
-        if done:
-            dispatcher.utter_message(
-                text="已为您退订营销消息，以后不会再给您推送产品和活动信息。"
-                "到期、还款等账户提醒仍会照常发送。想重新接收可以回复“订阅”。"
-            )
-        else:
-            dispatcher.utter_message(
-                text="您还没有绑定账户，我们不会给您推送个人营销消息。"
-                "如果收到的是公众号群发消息，可在公众号设置里关闭“接收消息”。",
-                buttons=[BIND_BUTTON],
-            )
+        dispatcher.utter_message(response="utter_unsubscribed" if done else "utter_unsubscribe_not_bound")
         return []
 
 
@@ -99,8 +88,5 @@ class ActionSubscribe(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         done = await in_session(_set_consent(tracker.sender_id, granted=True))
-        if done:
-            dispatcher.utter_message(text="已为您开通优惠活动和产品消息推送，随时回复“退订”即可取消。")
-        else:
-            dispatcher.utter_message(text="绑定账户后就可以订阅我行的优惠活动消息了。", buttons=[BIND_BUTTON])
+        dispatcher.utter_message(response="utter_subscribed" if done else "utter_subscribe_not_bound")
         return []

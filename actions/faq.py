@@ -1,7 +1,8 @@
 """``action_answer_faq``: answer from the FAQ knowledge base, offer choices, or hand to a human.
 
-Import is cheap: the database engine and the index are created on first use and kept for the
-life of the action server; the index hot-reloads when staff edit the KB (see faq.service).
+Import is cheap: the index is created on first use, on the action server's one database engine
+(``actions.context``), and kept for the life of the server; it hot-reloads when staff edit the KB
+(see faq.service).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 from typing import Any
 
@@ -17,16 +17,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.context import session_factory
+from actions.texts import FAQ_NONE_OF_THESE_BUTTON
+
 ACTION_ANSWER_FAQ = "action_answer_faq"
 INTENT_CHOOSE_FAQ = "choose_faq"
 ENTITY_FAQ_ID = "faq_id"
-DEFAULT_DATABASE_URL = "sqlite:///var/bankcare.db"
-
-TEXT_CHOOSE = "您是想咨询下面哪个问题呢？请点选："
-TEXT_NONE_OF_THESE = "都不是，转人工"
-TEXT_UNSURE = "抱歉，这个问题我还不太确定怎么回答。您可以换个说法再问我，或者转接人工客服为您解答。"
-TEXT_HUMAN = "转人工客服"
-TEXT_GONE = "抱歉，您选择的问题已更新或下线了，请重新描述一下您的问题，或转接人工客服。"
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +31,14 @@ _service: Any = None  # faq.service.FaqService, created lazily
 
 
 def get_service() -> Any:
-    """The process-wide FaqService (engine + index cache), created on first use."""
+    """The process-wide FaqService (index cache on the shared engine), created on first use."""
     global _service
     if _service is None:
         with _service_lock:
             if _service is None:
-                from core.db import make_engine, make_sessionmaker
                 from faq.service import FaqService
 
-                url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-                _service = FaqService(make_sessionmaker(make_engine(url)))
+                _service = FaqService(session_factory())
     return _service
 
 
@@ -103,7 +97,7 @@ class ActionAnswerFaq(Action):
         if chosen is not None:
             match = await asyncio.to_thread(service.get, chosen)
             if match is None:
-                dispatcher.utter_message(text=TEXT_GONE, buttons=[{"title": TEXT_HUMAN, "payload": "/request_human"}])
+                dispatcher.utter_message(response="utter_faq_gone")
                 return [SlotSet("faq_last_id", None)]
             dispatcher.utter_message(text=match.answer)
             return [SlotSet("faq_last_id", str(match.point_id))]
@@ -116,8 +110,8 @@ class ActionAnswerFaq(Action):
             return [SlotSet("faq_last_id", str(best.point_id))]
         if decision.kind == "choose":
             buttons = [_button(m.standard_question, m.point_id) for m in decision.matches]
-            buttons.append({"title": TEXT_NONE_OF_THESE, "payload": "/request_human"})
-            dispatcher.utter_message(text=TEXT_CHOOSE, buttons=buttons)
+            buttons.append(FAQ_NONE_OF_THESE_BUTTON)
+            dispatcher.utter_message(response="utter_faq_choose", buttons=buttons)
             return [SlotSet("faq_last_id", None)]
-        dispatcher.utter_message(text=TEXT_UNSURE, buttons=[{"title": TEXT_HUMAN, "payload": "/request_human"}])
+        dispatcher.utter_message(response="utter_faq_unsure")
         return [SlotSet("faq_last_id", None)]

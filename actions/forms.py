@@ -9,8 +9,6 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.texts import FORM_CANCELLED, NOTHING_TO_CANCEL
-
 ACTION_CANCEL_FORM = "action_cancel_form"
 FLOW_STATUS = "flow_status"
 
@@ -43,7 +41,7 @@ class ActionCancelForm(Action):
     ) -> list[EventType]:
         form = tracker.active_loop_name
         if not form:
-            dispatcher.utter_message(text=NOTHING_TO_CANCEL)
+            dispatcher.utter_message(response="utter_nothing_to_cancel")
             return []
-        dispatcher.utter_message(text=FORM_CANCELLED)
+        dispatcher.utter_message(response="utter_form_cancelled")
         return [ActiveLoop(None), *reset_slots(form)]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from actions.context import idempotency_key, in_session, verified
 from actions.forms import FLOW_STATUS, digits, reset_slots
-from actions.texts import BIND_BUTTON, BIND_INVITATION
+from actions.texts import card_buttons
 from crm.access.service import CardChoice, LossResult, cards, report_loss
 from crm.errors import NotFound
 
@@ -21,11 +21,6 @@ ACTION_VALIDATE_LOSS = "validate_report_loss_form"
 ACTION_ASK_CARD = "action_ask_card_tail"
 ACTION_ASK_CONFIRM = "action_ask_loss_confirm"
 ACTION_SUBMIT_LOSS = "action_submit_loss"
-UNBOUND_LOSS = (
-    "卡丢了请别着急。"
-    + BIND_INVITATION
-    + "如果不方便绑定，请尽快携带身份证到就近网点办理挂失，或回复“人工”由客户经理协助。"
-)
 
 
 async def _cards(sender_id: str) -> list[CardChoice] | None:
@@ -56,7 +51,7 @@ class ValidateReportLossForm(FormValidationAction):
         owned = await _cards(tracker.sender_id) or []
         match = next((c for c in owned if c.tail == tail), None)
         if match is None:
-            dispatcher.utter_message(text="没有找到这个尾号的卡，请核对卡号最后4位后再告诉我。")
+            dispatcher.utter_message(response="utter_card_tail_not_found")
             return {"card_tail": None}
         return {"card_tail": tail}
 
@@ -77,10 +72,7 @@ class ActionAskCardTail(Action):
     ) -> list[EventType]:
         owned = await _cards(tracker.sender_id) or []
         usable = [c for c in owned if c.status != "lost"] or owned
-        buttons = [
-            {"title": f"{c.kind}{c.masked}", "payload": f'/inform{{"card_tail":"{c.tail}"}}'} for c in usable
-        ]
-        dispatcher.utter_message(text="请问要挂失哪张卡？请选择或回复卡号最后4位。", buttons=buttons)
+        dispatcher.utter_message(response="utter_which_card", buttons=card_buttons(usable))
         return []
 
 
@@ -91,12 +83,7 @@ class ActionAskLossConfirm(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        tail = tracker.get_slot("card_tail")
-        dispatcher.utter_message(
-            text=f"确认挂失尾号{tail}的卡吗？挂失后这张卡会立即冻结，不能取款、转账和消费，"
-            "补卡需本人带身份证到网点办理。",
-            buttons=[{"title": "确认挂失", "payload": "/affirm"}, {"title": "先不挂失", "payload": "/deny"}],
-        )
+        dispatcher.utter_message(response="utter_confirm_loss", card_tail=str(tracker.get_slot("card_tail")))
         return []
 
 
@@ -108,7 +95,7 @@ class ActionSubmitLoss(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         if tracker.get_slot(FLOW_STATUS) == "declined" or tracker.get_slot("loss_confirm") is False:
-            dispatcher.utter_message(text="好的，这次没有挂失。如果卡找不回来，随时跟我说“挂失”。")
+            dispatcher.utter_message(response="utter_loss_declined")
             return reset_slots(FORM)
         tail = tracker.get_slot("card_tail")
         key = idempotency_key("loss", tracker)
@@ -124,17 +111,13 @@ class ActionSubmitLoss(Action):
 
         result = await in_session(work)
         if result == "unbound":
-            dispatcher.utter_message(text=UNBOUND_LOSS, buttons=[BIND_BUTTON])
+            dispatcher.utter_message(response="utter_loss_needs_binding")
         elif isinstance(result, LossResult):
-            if result.already:
-                dispatcher.utter_message(
-                    text=f"您{result.card}的卡已经挂失冻结，挂失编号{result.ref}，不用重复办理。"
-                )
-            else:
-                dispatcher.utter_message(
-                    text=f"已为您挂失{result.card}的卡，卡片已冻结，挂失编号{result.ref}。"
-                    "请在7天内带身份证到任一网点补办新卡；如果卡找回来了，也要到网点解挂。"
-                )
+            dispatcher.utter_message(
+                response="utter_loss_already_reported" if result.already else "utter_loss_reported",
+                card=result.card,
+                ref=result.ref,
+            )
         else:
-            dispatcher.utter_message(text="没有找到这张卡，请到网点或回复“人工”办理挂失。")
+            dispatcher.utter_message(response="utter_loss_card_not_found")
         return reset_slots(FORM)

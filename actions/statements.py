@@ -11,35 +11,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.context import entity, in_session, today, verified
-from actions.texts import BIND_BUTTON, BIND_INVITATION, MORE_BUTTON
-from core.masking import format_yuan
+from actions.texts import MORE_BUTTON, statement_page
 from crm.access.transactions import TxPage, transactions
 from crm.timeparse import DateRange, parse_range
 
 ACTION_CHECK_TRANSACTIONS = "action_check_transactions"
 ACTION_SHOW_MORE = "action_show_more"
 SLOT_FROM, SLOT_TO, SLOT_PAGE, SLOT_TAIL = "tx_from", "tx_to", "tx_page", "tx_card_tail"
-
-
-def render(page: TxPage, period: DateRange) -> str:
-    if page.total == 0:
-        return f"{period.label()}，您的账户没有交易记录。"
-    if page.page == 0:
-        head = (
-            f"{period.label()}共{page.total}笔交易，收入{format_yuan(page.income)}，"
-            f"支出{format_yuan(page.expense)}。"
-        )
-    else:
-        head = f"第{page.page * page.page_size + 1}至{page.page * page.page_size + len(page.lines)}笔："
-    lines = [head]
-    for line in page.lines:
-        sign = "+" if line.amount > 0 else "-"
-        who = f" {line.counterparty}" if line.counterparty else ""
-        amount = f"{sign}{format_yuan(abs(line.amount))}"
-        lines.append(f"{line.booked_at:%m-%d %H:%M} {line.account} {line.summary}{who} {amount}")
-    if page.has_more:
-        lines.append(f"还有{page.total - (page.page + 1) * page.page_size}笔，回复“更多”继续查看。")
-    return "\n".join(lines)
 
 
 async def _answer(
@@ -51,9 +29,13 @@ async def _answer(
 
     page = await in_session(work)
     if page is None:
-        dispatcher.utter_message(text=BIND_INVITATION, buttons=[BIND_BUTTON])
+        dispatcher.utter_message(response="utter_bind_invitation")
         return []
-    dispatcher.utter_message(text=render(page, period), buttons=[MORE_BUTTON] if page.has_more else [])
+    if page.total == 0:
+        dispatcher.utter_message(response="utter_no_transactions", period=period.label())
+    else:
+        more = [MORE_BUTTON] if page.has_more else []
+        dispatcher.utter_message(text=statement_page(page, period), buttons=more)
     return [
         SlotSet(SLOT_FROM, period.start.isoformat()),
         SlotSet(SLOT_TO, period.end.isoformat()),

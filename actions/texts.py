@@ -1,24 +1,187 @@
-"""Customer-facing phrases shared by several actions (one place for the wording)."""
+"""Customer text whose shape depends on the records: lists, amounts, dates, choice buttons.
 
-BIND_INVITATION = (
-    "为了保护您的资金安全，查询账户信息前需要先验证身份、绑定账户。"
-    "请回复“绑定账户”，按提示输入预留手机号、身份证后六位和短信验证码即可，整个过程大约一分钟。"
-)
-SYSTEM_BUSY = "抱歉，系统暂时有点忙，请稍后再试；着急的话也可以回复“人工”联系客户经理。"
+Fixed wording, and wording with a few blanks, is in the Rasa domain's responses
+(``bot/domain/*.yml``) and is sent by name (``actions.reply.Reply``); only what has to be built from
+data is built here, so that each sentence has one home.
+"""
 
-BIND_BUTTON = {"title": "绑定账户", "payload": "/bind_account"}
-HUMAN_BUTTON = {"title": "转人工客服", "payload": "/request_human"}
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from core.masking import format_yuan
+from crm.access.accounts import AccountBalance
+from crm.access.branches import BranchInfo, hours_on, next_open_day
+from crm.access.holdings import DepositSummary, LoanSummary
+from crm.access.products import LoanOffer, ProductInfo, WealthChoice
+from crm.access.service import CardChoice
+from crm.access.transactions import TxPage
+from crm.timeparse import DateRange
+
+WEEKDAYS = "一二三四五六日"
+
 MORE_BUTTON = {"title": "更多", "payload": "/show_more"}
+FAQ_NONE_OF_THESE_BUTTON = {"title": "都不是，转人工", "payload": "/request_human"}
 
-BIND_SENT = (
-    "如果您填写的手机号和身份证信息与我行预留信息一致，验证码短信已经发出，5分钟内有效。"
-    "请回复收到的6位验证码。"
-)
+# Identity binding (actions/binding.py sends these as text).
+SYSTEM_BUSY = "抱歉，系统暂时有点忙，请稍后再试；着急的话也可以回复“人工”联系客户经理。"
 BIND_SUCCESS = "{salutation}，绑定成功！以后您可以直接问我余额、明细、贷款、定期这些账户问题了。"
 BIND_LOCKED = "验证码输错次数较多，为了您的账户安全，绑定功能已暂停30分钟，请稍后再试。如需帮助可回复“人工”。"
 BIND_EXPIRED = "验证码已过期（有效期5分钟）。请回复“绑定账户”重新获取验证码。"
 BIND_WRONG_CODE = "验证码不正确，请核对短信后重新输入。连续输错5次将暂停绑定30分钟。"
 BIND_ALREADY = "您已经完成账户绑定，可以直接查询余额、明细等业务。"
-FORM_CANCELLED = "好的，已为您取消，没有办理任何业务。还有什么可以帮您的吗？"
-NOTHING_TO_CANCEL = "好的。还有什么需要帮忙的，随时跟我说。"
-FALLBACK_HUMAN = "抱歉，小农还是没能理解您的意思。需要的话我可以为您转接人工客服。"
+
+# Why a day cannot be booked (crm.access.service.AppointmentRefused.reason).
+APPOINTMENT_REFUSALS = {
+    "past": "只能预约明天及以后的日期。",
+    "too_far": "目前只能预约30天以内的日期。",
+    "closed": "这个网点那天不营业。",
+    "full": "这个网点那天的预约已经满了。",
+}
+
+
+def pct(rate: Any) -> str:
+    return f"{float(rate) * 100:.2f}%"
+
+
+def long_date(d: dt.date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def day_with_weekday(d: dt.date) -> str:
+    return f"{d.month}月{d.day}日（周{WEEKDAYS[d.weekday()]}）"
+
+
+def balance_list(salutation: str, rows: list[AccountBalance]) -> str:
+    lines = [f"{salutation}，您好！您名下账户余额如下："]
+    for row in rows:
+        state = "" if row.status == "normal" else "（账户状态异常，请联系网点）"
+        lines.append(f"· {row.kind} {row.masked_no}：可用余额 {format_yuan(row.balance)}{state}")
+    return "\n".join(lines)
+
+
+def statement_page(page: TxPage, period: DateRange) -> str:
+    """One page of a statement (``page.total`` > 0): totals on the first page, then the lines."""
+    if page.page == 0:
+        head = (
+            f"{period.label()}共{page.total}笔交易，收入{format_yuan(page.income)}，"
+            f"支出{format_yuan(page.expense)}。"
+        )
+    else:
+        head = f"第{page.page * page.page_size + 1}至{page.page * page.page_size + len(page.lines)}笔："
+    lines = [head]
+    for line in page.lines:
+        sign = "+" if line.amount > 0 else "-"
+        who = f" {line.counterparty}" if line.counterparty else ""
+        amount = f"{sign}{format_yuan(abs(line.amount))}"
+        lines.append(f"{line.booked_at:%m-%d %H:%M} {line.account} {line.summary}{who} {amount}")
+    if page.has_more:
+        lines.append(f"还有{page.total - (page.page + 1) * page.page_size}笔，回复“更多”继续查看。")
+    return "\n".join(lines)
+
+
+def loan_list(rows: list[LoanSummary]) -> str:
+    out = ["您的贷款情况如下："]
+    for r in rows:
+        line = (
+            f"· {r.product}（合同{r.contract}）：剩余本金{format_yuan(r.outstanding)}，"
+            f"年利率{pct(r.rate)}，还剩{r.remaining_terms}期"
+        )
+        if r.next_due_on and r.next_due_amount is not None:
+            line += f"；下次还款{long_date(r.next_due_on)}，应还{format_yuan(r.next_due_amount)}"
+        if r.status == "overdue":
+            line += "（已逾期，请尽快还款以免影响征信）"
+        out.append(line + "。")
+    out.append("请在还款日前把钱存到还款账户里，系统会自动扣款。")
+    return "\n".join(out)
+
+
+def deposit_list(rows: list[DepositSummary]) -> str:
+    out = ["您的定期存款如下："]
+    for r in rows:
+        renew = "，到期自动转存" if r.auto_renew else ""
+        out.append(
+            f"· {r.product}（{r.certificate}）：本金{format_yuan(r.amount)}，年利率{pct(r.rate)}，"
+            f"{long_date(r.maturity_on)}到期，预计利息{format_yuan(r.expected_interest)}{renew}。"
+        )
+    return "\n".join(out)
+
+
+def rate_list(products: list[ProductInfo]) -> str:
+    lines = ["我行目前的存款年利率如下："]
+    for p in products:
+        if p.rate is not None:
+            extra = f"（{p.description}）" if p.description else ""
+            lines.append(f"· {p.name}：{pct(p.rate)}{extra}")
+    lines.append("利率以网点公告为准，如有调整以办理当日为准。")
+    return "\n".join(lines)
+
+
+def loan_offer_list(offers: list[LoanOffer], known_customer: bool) -> str:
+    lines = ["我行的贷款产品有："]
+    for o in offers:
+        p = o.product
+        limit = (
+            f"，额度{format_yuan(p.min_amount)}至{format_yuan(p.max_amount)}"
+            if p.min_amount and p.max_amount
+            else ""
+        )
+        mark = "【推荐】" if o.suits_you else ""
+        lines.append(f"· {mark}{p.name}：年利率{pct(p.rate)}起{limit}，{o.hint}。{p.description}")
+    if not known_customer:
+        lines.append("绑定账户后，我可以根据您的情况告诉您哪款更合适。")
+    lines.append("具体额度和利率以审批结果为准，想申请可以回复“预约”到网点面签。")
+    return "\n".join(lines)
+
+
+def wealth_list(choice: WealthChoice) -> str:
+    lines = [f"根据您的风险承受能力（C{choice.risk_level}），适合您的理财产品有："]
+    for p in choice.products:
+        start = f"，{format_yuan(p.min_amount)}起购" if p.min_amount else ""
+        lines.append(f"· {p.name}（R{p.risk_level}）：业绩比较基准{pct(p.rate)}{start}。{p.description}")
+    lines.append("理财非存款，产品有风险，投资须谨慎。过往业绩不代表未来表现。")
+    return "\n".join(lines)
+
+
+def branch_line(branch: BranchInfo, today: dt.date) -> str:
+    """Address, phone, today's hours (or the next open day) and the usual hours of one branch."""
+    hours = hours_on(branch, today)
+    if hours:
+        state = f"今天营业 {hours[0]}-{hours[1]}"
+    else:
+        nxt = next_open_day(branch, today)
+        state = f"今天不营业，下次营业是{day_with_weekday(nxt)}" if nxt else "今天不营业"
+    distance = f"，距您约{branch.distance_km:.1f}公里" if branch.distance_km is not None else ""
+    weekday = branch.opening_hours.get("weekday")
+    weekend = branch.opening_hours.get("weekend")
+    usual = f"工作日{weekday[0]}-{weekday[1]}" if weekday else ""
+    usual += f"，周末{weekend[0]}-{weekend[1]}" if weekend else "，周末休息"
+    return f"· {branch.name}{distance}：{branch.address}，电话{branch.phone}。{state}（平时{usual}）。"
+
+
+def branch_list(place: str | None, branches: list[BranchInfo], today: dt.date) -> str:
+    """The branches near ``place``, or near the customer's location when ``place`` is None."""
+    head = f"{place}附近的网点：" if place else "离您最近的网点："
+    lines = [head, *(branch_line(b, today) for b in branches)]
+    lines.append("法定节假日营业时间可能调整，以网点公告为准。")
+    return "\n".join(lines)
+
+
+def branch_buttons(branches: list[BranchInfo]) -> list[dict[str, str]]:
+    return [{"title": b.name, "payload": f'/inform{{"branch":"{b.name}"}}'} for b in branches]
+
+
+def card_buttons(cards: list[CardChoice]) -> list[dict[str, str]]:
+    return [{"title": f"{c.kind}{c.masked}", "payload": f'/inform{{"card_tail":"{c.tail}"}}'} for c in cards]
+
+
+def date_refusal(reason: str, suggestion: dt.date | None) -> str:
+    """Why the customer's day cannot be booked, the nearest day that can, and a request for another."""
+    tip = f"最近可以预约的是{day_with_weekday(suggestion)}。" if suggestion else ""
+    return APPOINTMENT_REFUSALS.get(reason, "这天不能预约。") + tip + "请换一天。"
+
+
+def booking_refusal(reason: str) -> str:
+    """The day was taken between the question and the booking (the form is over: start again)."""
+    return APPOINTMENT_REFUSALS.get(reason, "") + "预约没有成功，请回复“预约”重新选择日期。"

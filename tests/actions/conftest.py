@@ -29,9 +29,10 @@ with warnings.catch_warnings():
 from core.settings import PROJECT_ROOT
 from crm.timeparse import today_in_shanghai
 from tests.actions.demo_bank import build_template, copy_bank, engine_for, session_for
+from tests.actions.responses import rendered
 
 _ids = itertools.count()
-# Rasa 3.6 talks to rasa-sdk 3.21 on purpose (see DESIGN.md); the SDK warns on every call whose
+# Rasa 3.6 talks to rasa-sdk 3.21 on purpose (see docs/ARCHITECTURE.md); the SDK warns on every call whose
 # version differs in major.minor, and warnings are errors here, so the tests announce the SDK's.
 SDK_VERSION = rasa_sdk.__version__
 
@@ -165,7 +166,8 @@ def tracker(
 
 
 def texts(result: dict[str, Any]) -> list[str]:
-    return [r.get("text") or "" for r in result["responses"]]
+    """The text of every message, domain responses filled in as Rasa does (tests/actions/responses.py)."""
+    return [m["text"] for m in rendered(result)]
 
 
 def slot_events(result: dict[str, Any]) -> dict[str, Any]:

@@ -9,13 +9,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actions.texts import BIND_INVITATION
 from core.masking import format_yuan, mask_name
 from crm.access.holdings import expected_interest
 from crm.demo.catalogue import PERSONAS
 from crm.models import Account, Customer, MarketingConsent, Transaction
 from crm.timeparse import parse_range, today_in_shanghai
 from tests.actions.conftest import texts, tracker
+from tests.actions.responses import rendered, response_text
+
+BIND_INVITATION = response_text("utter_bind_invitation")
 
 ZHANG = next(p for p in PERSONAS if p.key == "zhangjianhua")
 OWNER = "web:demo-zhangjianhua"
@@ -37,7 +39,7 @@ async def test_unverified_users_get_the_invitation_and_no_data(webhook: Any) -> 
             said = "".join(texts(result))
             assert BIND_INVITATION in said, action
             assert not re.search(r"\d[\d,]*\.\d\d元", said), action  # no amount of any kind
-            assert result["responses"][0]["buttons"][0]["payload"] == "/bind_account"
+            assert rendered(result)[0]["buttons"][0]["payload"] == "/bind_account"
 
 
 async def test_balance_for_the_owner_is_masked(webhook: Any, db: Session) -> None:

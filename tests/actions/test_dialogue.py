@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actions.texts import FALLBACK_HUMAN, FORM_CANCELLED, NOTHING_TO_CANCEL
 from crm.access.branches import haversine_km
 from crm.models import Branch
 from tests.actions.conftest import slot_events, texts, tracker, user_event
+from tests.actions.responses import rendered, response_text
 
 
 def _fallback_turn(text: str) -> list[dict[str, Any]]:
@@ -38,8 +38,8 @@ async def test_second_fallback_in_a_row_offers_a_human(webhook: Any) -> None:
         "action_default_fallback",
         tracker("web:x", "哦哦哦", "nlu_fallback", events=greet + _fallback_turn("啊啊啊")),
     )
-    assert texts(second)[0] == FALLBACK_HUMAN
-    assert second["responses"][0]["buttons"][0]["payload"] == "/request_human"
+    assert texts(second)[0] == "抱歉，小农还是没能理解您的意思。需要的话我可以为您转接人工客服。"
+    assert rendered(second)[0]["buttons"] == [{"title": "转人工客服", "payload": "/request_human"}]
     assert second["responses"][-1]["custom"] == {"fallback": True}
 
 
@@ -48,14 +48,14 @@ async def test_cancel_inside_and_outside_a_form(webhook: Any) -> None:
         "action_cancel_form",
         tracker("web:x", "算了", "cancel", active_loop="bind_account_form", slots={"phone": "13800000000"}),
     )
-    assert texts(inside) == [FORM_CANCELLED]
+    assert texts(inside) == [response_text("utter_form_cancelled")]
     events = inside["events"]
     assert {"event": "active_loop", "name": None} in [
         {k: e.get(k) for k in ("event", "name")} for e in events
     ]
     assert slot_events(inside)["phone"] is None
     outside = await webhook("action_cancel_form", tracker("web:x", "算了", "cancel"))
-    assert texts(outside) == [NOTHING_TO_CANCEL] and outside["events"] == []
+    assert texts(outside) == [response_text("utter_nothing_to_cancel")] and outside["events"] == []
 
 
 async def test_nearest_branch_by_shared_location(webhook: Any, db: Session) -> None:

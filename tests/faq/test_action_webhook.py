@@ -17,6 +17,7 @@ from core.db import session_scope
 from crm.knowledge import save_calibration, upsert_points
 from faq.io import read_knowledge_file
 from faq.service import FaqService
+from tests.actions.responses import rendered, response_text
 
 # sanic-testing (the test client rasa-sdk's own tests use) still imports websockets.legacy.
 # The payload carries the real Rasa version (3.6.21); rasa-sdk 3.21 warns about the pairing.
@@ -78,15 +79,15 @@ async def test_confident_question_is_answered(app: Any) -> None:
 
 async def test_unknown_question_offers_human(app: Any) -> None:
     result = await post(app, tracker("今天天气怎么样适合钓鱼吗"))
-    reply = result["responses"][0]
-    assert reply["text"] == faq_action.TEXT_UNSURE
+    reply = rendered(result)[0]
+    assert reply["text"] == response_text("utter_faq_unsure")
     assert reply["buttons"] == [{"title": "转人工客服", "payload": "/request_human"}]
 
 
 async def test_grey_zone_offers_top3_buttons(app: Any) -> None:
     result = await post(app, tracker("转账利率"))
-    reply = result["responses"][0]
-    assert reply["text"] == faq_action.TEXT_CHOOSE
+    reply = rendered(result)[0]
+    assert reply["text"] == "您是想咨询下面哪个问题呢？请点选："
     payloads = [b["payload"] for b in reply["buttons"]]
     assert len(payloads) == 4 and payloads[-1] == "/request_human"
     assert all(p.startswith('/choose_faq{"faq_id": "') for p in payloads[:3])
@@ -99,4 +100,5 @@ async def test_choose_faq_answers_that_point(app: Any) -> None:
 
 async def test_choose_unknown_point_offers_human(app: Any) -> None:
     result = await post(app, tracker("x", "choose_faq", [{"entity": "faq_id", "value": "999"}]))
-    assert result["responses"][0]["buttons"][0]["payload"] == "/request_human"
+    assert rendered(result)[0]["text"] == response_text("utter_faq_gone")
+    assert rendered(result)[0]["buttons"][0]["payload"] == "/request_human"
