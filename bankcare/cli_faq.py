@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
-
-DEFAULT_DATABASE_URL = "sqlite:///var/bankcare.db"
 
 
 def register(subparsers: Any) -> None:
@@ -35,8 +32,9 @@ def register(subparsers: Any) -> None:
 
 def _factory():  # type: ignore[no-untyped-def]
     from core.db import make_engine, make_sessionmaker
+    from core.settings import Settings
 
-    url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    url = Settings.from_env().database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return make_sessionmaker(make_engine(url))
