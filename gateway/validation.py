@@ -72,13 +72,17 @@ def _all_text_clean(value: object) -> bool:
     return True
 
 
-def parse_json(raw: bytes) -> Any:
-    """Strict JSON from bytes: UTF-8, no NaN/Infinity, no unclean text; ``ValueError`` otherwise."""
+def parse_json(raw: bytes, *, clean_text: bool = True) -> Any:
+    """Strict JSON from bytes: UTF-8, no NaN/Infinity, no unclean text; ``ValueError`` otherwise.
+
+    ``clean_text=False`` lets lone surrogates and NUL through, for a caller that checks its fields itself.
+    Unlike ``request.json()`` this ignores the declared charset (``charset=nope`` raised LookupError).
+    """
     try:
         doc = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except RecursionError as exc:  # "[[[[..." deeper than the interpreter's stack
         raise ValueError("nested too deeply") from exc
-    if not _all_text_clean(doc):
+    if clean_text and not _all_text_clean(doc):
         raise ValueError("text that cannot be stored")
     return doc
 
