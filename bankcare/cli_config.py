@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.health import actions_health_url
-from core.settings import SECRET_FIELDS, ConfigError, Settings
+from core.settings import SECRET_FIELDS, ConfigError, Settings, hide_url_password
 from faq import semantic
 
 HIDDEN = "******"
@@ -37,21 +36,6 @@ class Finding:
 
     level: str
     message: str
-
-
-def hide_url_password(url: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:******@h/db``; other text unchanged."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:{HIDDEN}@{host}"))
 
 
 def display_settings(env: Mapping[str, str], settings: Settings | None) -> dict[str, str]:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = f"sqlite:///{PROJECT_ROOT / 'var' / 'bankcare.db'}"
@@ -24,12 +23,19 @@ SECRET_FIELDS = frozenset({
 # Settings whose built-in defaults are public development values (see ``development_secrets``).
 DEVELOPMENT_VALUES = ("session_secret", "wechat_token", "wechat_encoding_aes_key", "wechat_app_secret", "wechat_app_id")
 SMS_BACKENDS = ("sandbox", "tencent", "aliyun")
-_URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]+@")
 
 
 def hide_url_password(url: str) -> str:
-    """postgresql://user:secret@host/db → postgresql://user:******@host/db"""
-    return _URL_PASSWORD.sub(r"\1******@", url)
+    """``postgresql://user:secret@host/db`` → ``postgresql://user:******@host/db``, also without a user
+    (``redis://:secret@host``); anything else is returned unchanged. The one URL masking of every process."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]  # as written: keeps IPv6 brackets and the port
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:******@{host}"))
 
 
 def is_loopback_host(host: str) -> bool:

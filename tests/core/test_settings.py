@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.settings import ConfigError, Settings, is_loopback_host
+from core.settings import ConfigError, Settings, hide_url_password, is_loopback_host
 
 
 def test_defaults_are_valid_and_secrets_hidden() -> None:
@@ -15,6 +15,20 @@ def test_defaults_are_valid_and_secrets_hidden() -> None:
 def test_database_password_is_hidden() -> None:
     s = Settings.from_env({"DATABASE_URL": "postgresql://bank:s3cret@db:5432/bankcare"})
     assert s.describe()["DATABASE_URL"] == "postgresql://bank:******@db:5432/bankcare"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@127.0.0.1:6379/0", "redis://:******@127.0.0.1:6379/0"),  # no user name
+        ("postgresql://u:p@[::1]:5432/d", "postgresql://u:******@[::1]:5432/d"),
+        ("postgresql://u@db/d", "postgresql://u@db/d"),
+        ("http://host:8080/a@b", "http://host:8080/a@b"),  # an @ in the path is not a password
+        ("sqlite:////srv/bankcare.db", "sqlite:////srv/bankcare.db"),
+    ],
+)
+def test_url_passwords_are_hidden_and_nothing_else_changes(url: str, shown: str) -> None:
+    assert hide_url_password(url) == shown
 
 
 @pytest.mark.parametrize(
