@@ -120,11 +120,11 @@ class WeChatHandler:
     async def purge_forever(self) -> None:
         """``purge`` every ``PURGE_INTERVAL_S`` until cancelled; a failed round is logged and retried."""
         while True:
+            await asyncio.sleep(PURGE_INTERVAL_S)  # nothing is old yet when the gateway starts
             try:
                 await self.purge()
             except Exception:
                 log.exception("wechat: purge failed")
-            await asyncio.sleep(PURGE_INTERVAL_S)
 
     # --- processing -------------------------------------------------------------------------
 

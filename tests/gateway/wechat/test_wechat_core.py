@@ -190,8 +190,9 @@ async def test_text_message_costs_two_commits_and_one_rasa_request(
     before = counted("wechat", ANSWERED)
     with counting_commits(factory) as commits:
         assert await say(gateway, settings, "定期利率多少", 1002) == "收到：定期利率多少"
+    # the (timestamp, nonce) record (#19; one Redis SET instead when REDIS_URL is set), then
     # claim + inbound message in one; replies + choices + passive reply in the other
-    assert len(commits) == 2
+    assert len(commits) == 3
     # Only the message itself reaches Rasa: no tracker read to label the metric.
     assert rasa[0].requests == [("POST", "/webhooks/rest/webhook")]
     assert counted("wechat", ANSWERED) == before + 1
@@ -324,7 +325,8 @@ async def test_failed_reply_commit_sends_the_apology_not_the_unstored_answer(
 
     def fail_second_commit(_conn: object) -> None:
         commits.append(1)
-        if len(commits) == 2:  # the first is the claim + inbound message, the second the reply
+        # the (timestamp, nonce) record, the claim + inbound message, then the reply
+        if len(commits) == 3:
             raise RuntimeError("database went away at commit (injected)")
 
     event.listen(engine, "commit", fail_second_commit)
@@ -332,7 +334,7 @@ async def test_failed_reply_commit_sends_the_apology_not_the_unstored_answer(
         reply = await say(gateway, settings, "查余额", 6102)
     finally:
         event.remove(engine, "commit", fail_second_commit)
-    assert len(commits) >= 2 and reply == convert.TEXT_BUSY
+    assert len(commits) >= 3 and reply == convert.TEXT_BUSY
     assert stored(factory)[2:] == [("in", "查余额")]
     assert inbound_rows(factory)[1:] == [("replied", convert.TEXT_BUSY)]
 
