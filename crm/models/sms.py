@@ -60,6 +60,21 @@ class SmsInbound(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SmsServiceConsent(Base):
+    """Whether a customer agreed to service SMS (到期提醒, 还款提醒), signed at account opening.
+
+    Separate from marketing consent: a 退订 of marketing never stops a repayment reminder, and a
+    customer who never signed up for 短信通知 gets no service SMS either.
+    """
+
+    __tablename__ = "sms_service_consents"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    granted: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(32), default="开户签约")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SmsReach(Base):
     """Whether a number still receives SMS: consecutive hard failures (空号, 停机) mark it unreachable."""
 

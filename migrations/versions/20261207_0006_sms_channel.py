@@ -71,9 +71,29 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("phone", name=op.f("pk_sms_reach")),
     )
+    op.create_table(
+        "sms_service_consents",
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("granted", sa.Boolean(), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_sms_service_consents_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_sms_service_consents")),
+    )
+    # An SMS outbox row carries its registered template and parameters (the provider sends those,
+    # not free text); NULL for WeChat and web chat rows.
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("sms_template", sa.String(length=48), nullable=True))
+        batch_op.add_column(sa.Column("sms_params", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("sms_params")
+        batch_op.drop_column("sms_template")
+    op.drop_table("sms_service_consents")
     op.drop_table("sms_reach")
     with op.batch_alter_table("sms_inbound", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sms_inbound_phone"))
