@@ -218,15 +218,15 @@ def _split_by_separator(
             kind = this
         pieces[-1].append(k)
         seps[-1].append(sep)
-    runs = []
-    for n, (idx, sep) in enumerate(zip(pieces, seps, strict=True)):
+    runs: list[NumberRun] = []
+    for n, (idx, piece_seps) in enumerate(zip(pieces, seps, strict=True)):
         gs = tuple(groups[k] for k in idx)
         digits = "".join(g.digits for g in gs)
         is_last = n == len(pieces) - 1
         check = "X" if is_last and check_end is not None and len(digits) in (5, 17) else None
         start = lead if n == 0 else gs[0].start
-        end = check_end if check else gs[-1].end
-        decimal = len(gs) == 2 and sep[0] in (".", "\uff0e") and check is None
+        end = check_end if check and check_end is not None else gs[-1].end
+        decimal = len(gs) == 2 and piece_seps[0] in (".", "\uff0e") and check is None
         runs.append(NumberRun(start, end, gs, check, decimal))
     return runs
 
@@ -272,13 +272,13 @@ def _is_secret_shape(digits: str, check: str | None) -> bool:
 
 def _mask_run(text: str, run: NumberRun, out: list[tuple[int, int, str]]) -> None:
     secret_context = _secret_context(text, run.start)
-    if not run.decimal:
-        whole = _identifier_mask(run.digits, run.check)
-        if whole is None and secret_context and _is_secret_shape(run.digits, run.check):
-            whole = SECRET_MASK
-        if whole is not None:
-            out.append((run.start, run.end, whole))
-            return
+    # 1733540000.25 is an amount, not one long number; but after 验证码 even 4.93433 is a code.
+    whole = None if run.decimal else _identifier_mask(run.digits, run.check)
+    if whole is None and secret_context and _is_secret_shape(run.digits, run.check):
+        whole = SECRET_MASK
+    if whole is not None:
+        out.append((run.start, run.end, whole))
+        return
     # Two numbers typed side by side ("13912345678 500元"): look for identifiers made of whole groups.
     groups = run.groups
     i = 0
