@@ -51,6 +51,12 @@ class Metrics:
         handoffs: conversations handed to a relationship manager, by ``channel`` and ``reason``.
         queue_wait: seconds a customer waited in the queue before an RM took over.
         deliveries: outbound care/marketing deliveries by ``channel`` and ``status``.
+        otp_requests: binding-code requests by ``outcome``: ``sent`` (an SMS went out), ``unmatched``
+            (the details matched no customer: nothing sent, the same reply), ``refused`` (a limit).
+        otp_refusals: refused binding-code requests by ``scope`` (phone, identity, address, lock) and
+            ``limit`` (gap, hour, day, locked): which limit an SMS flood runs into.
+        otp_verifications: binding codes typed, by ``outcome`` (verified, wrong_code, locked, expired,
+            no_challenge).
     """
 
     def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = True) -> None:
@@ -103,6 +109,18 @@ class Metrics:
             "Outbound care and marketing deliveries.",
             ["channel", "status"],
             registry=r,
+        )
+        self.otp_requests = Counter(
+            "bankcare_otp_requests", "Binding-code (SMS) requests by outcome.", ["outcome"], registry=r
+        )
+        self.otp_refusals = Counter(
+            "bankcare_otp_refusals",
+            "Binding-code requests refused, by the limit that refused them.",
+            ["scope", "limit"],
+            registry=r,
+        )
+        self.otp_verifications = Counter(
+            "bankcare_otp_verifications", "Binding codes typed, by outcome.", ["outcome"], registry=r
         )
 
     def render(self) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -81,6 +82,13 @@ class Settings:
     # plain | compatible | safe; empty: safe when an EncodingAESKey is set (gateway/wechat/settings.py).
     wechat_mode: str = ""
     sms_backend: str = "sandbox"  # sandbox | tencent | aliyun (outbound/sms/config.py)
+    # Binding codes (SMS): "gap seconds/per hour/per day" per phone, chat identity and client address.
+    otp_limit_phone: str = "60/5/10"
+    otp_limit_identity: str = "60/5/10"
+    otp_limit_address: str = "10/30/100"
+    # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the real client
+    # (console login throttling, gateway/client_address.py); empty: the TCP peer is the client.
+    trusted_proxies: str = ""
     # host:port or URL the SMS SDK talks to instead of the provider (the sandbox: 127.0.0.1:8091).
     sms_endpoint: str = ""
     # Tencent Cloud SMS (SMS_BACKEND=tencent); empty values mean the sandbox's development account.
@@ -93,9 +101,6 @@ class Settings:
     aliyun_access_key_id: str = ""
     aliyun_access_key_secret: str = ""
     aliyun_sms_sign_name: str = ""
-    # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the real client
-    # (console login throttling, gateway/client_address.py); empty: the TCP peer is the client.
-    trusted_proxies: str = ""
     session_secret: str = "dev-only-session-secret-change-me"  # noqa: S105
     log_format: str = "text"  # text | json
     timezone: str = "Asia/Shanghai"
@@ -148,15 +153,18 @@ class Settings:
                 raise ConfigError(f"{name.upper()} 必须以 http:// 或 https:// 开头")
         if not 1 <= self.rasa_max_concurrency <= 1000:
             raise ConfigError("RASA_MAX_CONCURRENCY 应在 1 到 1000 之间 (messages Rasa works on at once)")
+        if self.wechat_mode.strip().lower() not in ("", "plain", "compatible", "safe"):
+            raise ConfigError("WECHAT_MODE 只能是 plain、compatible 或 safe (message encryption mode)")
+        if self.sms_backend not in SMS_BACKENDS:
+            raise ConfigError(f"SMS_BACKEND 只能是 {' / '.join(SMS_BACKENDS)} (unknown SMS backend)")
         for proxy in filter(None, (p.strip() for p in self.trusted_proxies.split(","))):
             try:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"TRUSTED_PROXIES 中的 {proxy} 不是 IP 地址或网段 (IP or CIDR)") from exc
-        if self.sms_backend not in SMS_BACKENDS:
-            raise ConfigError(f"SMS_BACKEND 只能是 {' / '.join(SMS_BACKENDS)} (unknown SMS backend)")
-        if self.wechat_mode.strip().lower() not in ("", "plain", "compatible", "safe"):
-            raise ConfigError("WECHAT_MODE 只能是 plain、compatible 或 safe (message encryption mode)")
+        for name in ("otp_limit_phone", "otp_limit_identity", "otp_limit_address"):
+            if not re.fullmatch(r"\d+/[1-9]\d*/[1-9]\d*", getattr(self, name).strip()):
+                raise ConfigError(f"{name.upper()} 应为“间隔秒数/每小时/每天”，例如 60/5/10 (gap s/per hour/per day)")
         if not 0 < self.care_dispatch_rate <= 10_000:
             raise ConfigError("CARE_DISPATCH_RATE 应在 0 到 10000 之间 (messages per second)")
         for name in ("retention_messages_days", "retention_sms_days", "retention_audit_days"):

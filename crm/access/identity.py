@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -12,13 +10,24 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.masking import ascii_digits
+from core.metrics import get_metrics
 from crm.errors import BindingLocked, NotVerified
-from crm.models import AuditEvent, BindingChallenge, BindingLock, ChannelIdentity, Conversation, Customer, utcnow
-from crm.sms import SmsSender
+from crm.models import AuditEvent, BindingChallenge, ChannelIdentity, Conversation, Customer, utcnow
+from crm.sms import (
+    OtpPolicy,
+    OtpRefused,
+    OtpSent,
+    SmsSender,
+    clear_failures,
+    code_matches,
+    count_failure,
+    hash_code,
+    locked_until,
+    send_binding_code,
+)
 
 CODE_TTL = dt.timedelta(minutes=5)
-MAX_FAILURES = 5
-LOCK_FOR = dt.timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -77,25 +86,15 @@ def customer_of(session: Session, conv: Conversation) -> Customer | None:
     return session.get(Customer, identity.customer_id)
 
 
-def _hash_code(code: str, salt: str) -> str:
-    return salt + "$" + hashlib.sha256((salt + code).encode()).hexdigest()
+def _guard_keys(identity_id: int, phone_key: str | None) -> list[tuple[str, str]]:
+    keys = [("identity", str(identity_id))]
+    if phone_key:
+        keys.append(("phone", phone_key))
+    return keys
 
 
-def _check_code(code: str, stored: str) -> bool:
-    salt = stored.split("$", 1)[0]
-    return hmac.compare_digest(_hash_code(code, salt), stored)
-
-
-def _lock_state(session: Session, identity_id: int, now: dt.datetime) -> BindingLock:
-    lock = session.get(BindingLock, identity_id)
-    if lock is None:
-        lock = BindingLock(identity_id=identity_id, failures=0)
-        session.add(lock)
-        session.flush()
-    if lock.locked_until is not None and lock.locked_until <= now:
-        lock.locked_until = None
-        lock.failures = 0
-    return lock
+def _minutes_left(until: dt.datetime, now: dt.datetime) -> int:
+    return int((until - now).total_seconds() // 60) + 1
 
 
 def start_binding(
@@ -105,68 +104,98 @@ def start_binding(
     id_last6: str,
     sms: SmsSender,
     now: dt.datetime | None = None,
-) -> None:
-    """Send a one-time code if phone and ID digits match a customer.
+    *,
+    client_address: str | None = None,
+    policy: OtpPolicy | None = None,
+) -> OtpSent | OtpRefused:
+    """Send a one-time code if phone and ID digits match a customer, within the OTP limits.
 
-    The caller always tells the user the same thing ("if the details match, a code was sent"),
-    so nobody learns whether a phone number is a customer's. A challenge row is created either way.
+    ``OtpSent`` whether or not the details matched: the caller tells the user the same thing ("if
+    the details match, a code was sent"), so nobody learns whether a phone number is a customer's;
+    a challenge row is created either way and the request counts against the limits either way.
+    ``OtpRefused`` says which limit and when to retry. Raises ``BindingLocked`` while too many
+    wrong codes lock this identity or this phone.
     """
     now = now or utcnow()
-    lock = _lock_state(session, identity.id, now)
-    if lock.locked_until is not None:
-        raise BindingLocked(int((lock.locked_until - now).total_seconds() // 60) + 1)
-    phone = "".join(ch for ch in phone if ch.isdigit())
+    policy = policy or OtpPolicy()
+    phone = ascii_digits(phone)
+    phone_key = policy.subject("phone", phone)
+    until = locked_until(session, _guard_keys(identity.id, phone_key), now)
+    if until is not None:
+        get_metrics().otp_requests.labels(outcome="refused").inc()
+        get_metrics().otp_refusals.labels(scope="lock", limit="locked").inc()
+        raise BindingLocked(_minutes_left(until, now))
     id_last6 = id_last6.strip().upper()
     customer = session.scalar(select(Customer).where(Customer.phone == phone).limit(1))
     matched = customer is not None and customer.id_number.upper().endswith(id_last6) and len(id_last6) == 6
     code = f"{secrets.randbelow(10**6):06d}"
-    salt = secrets.token_hex(8)
-    challenge = BindingChallenge(
-        identity_id=identity.id,
-        customer_id=customer.id if matched and customer else None,
-        code_hash=_hash_code(code, salt),
-        expires_at=now + CODE_TTL,
-    )
-    session.add(challenge)
-    session.flush()
-    if matched:
-        sms.send(
-            session,
-            phone,
-            f"【农商银行】您的绑定验证码为{code}，5分钟内有效。如非本人操作请忽略，切勿告诉他人。",
-            idempotency_key=f"bind:{challenge.id}",
+    outcome = send_binding_code(
+        session, sms, policy, phone=phone, identity_id=identity.id, client_address=client_address,
+        code=code if matched else None, now=now,
+    )  # fmt: skip
+    if isinstance(outcome, OtpRefused):
+        session.add(
+            AuditEvent(
+                actor="bot", action="binding_code_refused",
+                detail={"identity_id": identity.id, "limit": outcome.reason},
+            )
+        )  # fmt: skip
+        return outcome
+    session.add(
+        BindingChallenge(
+            identity_id=identity.id,
+            customer_id=customer.id if matched and customer else None,
+            code_hash=hash_code(code, policy),
+            phone_key=phone_key,
+            expires_at=now + CODE_TTL,
         )
+    )
+    session.flush()
     session.add(AuditEvent(actor="bot", action="binding_started", detail={"identity_id": identity.id}))
+    return outcome
 
 
 def verify_binding(
-    session: Session, identity: ChannelIdentity, code: str, now: dt.datetime | None = None
+    session: Session,
+    identity: ChannelIdentity,
+    code: str,
+    now: dt.datetime | None = None,
+    *,
+    policy: OtpPolicy | None = None,
 ) -> VerifyOutcome:
     """Check the latest code; bind and verify the identity on success.
 
-    Five wrong codes in a row lock binding for this identity for 30 minutes.
+    Five wrong codes in a row lock binding for 30 minutes, both for this identity and for the
+    phone the code was asked for (whichever identities the guesses came from).
     """
-    now = now or utcnow()
-    lock = _lock_state(session, identity.id, now)
-    if lock.locked_until is not None:
-        return VerifyOutcome.LOCKED
+    outcome = _verify(session, identity, code, now or utcnow(), policy or OtpPolicy())
+    get_metrics().otp_verifications.labels(outcome=outcome.value).inc()
+    return outcome
+
+
+def _verify(
+    session: Session, identity: ChannelIdentity, code: str, now: dt.datetime, policy: OtpPolicy
+) -> VerifyOutcome:
     challenge = session.scalar(
         select(BindingChallenge)
         .where(BindingChallenge.identity_id == identity.id, BindingChallenge.consumed_at.is_(None))
         .order_by(BindingChallenge.id.desc())
         .limit(1)
     )
+    keys = _guard_keys(identity.id, challenge.phone_key if challenge else None)
+    if locked_until(session, keys, now) is not None:
+        return VerifyOutcome.LOCKED
     if challenge is None:
         return VerifyOutcome.NO_CHALLENGE
     if challenge.expires_at <= now:
         challenge.consumed_at = now
         return VerifyOutcome.EXPIRED
-    code = "".join(ch for ch in code if ch.isdigit())
-    if challenge.customer_id is None or not _check_code(code, challenge.code_hash):
+    code = ascii_digits(code)
+    if challenge.customer_id is None or not code_matches(code, challenge.code_hash, policy):
         challenge.attempts += 1
-        lock.failures += 1
-        if lock.failures >= MAX_FAILURES:
-            lock.locked_until = now + LOCK_FOR
+        # Every row counts the failure (one UPDATE each), then any that reached the limit locks.
+        locked = [count_failure(session, policy, scope, subject, now) for scope, subject in keys]
+        if any(locked):
             challenge.consumed_at = now
             session.add(AuditEvent(actor="bot", action="binding_locked", detail={"identity_id": identity.id}))
             return VerifyOutcome.LOCKED
@@ -174,7 +203,7 @@ def verify_binding(
     challenge.consumed_at = now
     identity.customer_id = challenge.customer_id
     identity.verified_at = now
-    lock.failures = 0
+    clear_failures(session, keys, now)
     session.add(
         AuditEvent(
             actor="bot",

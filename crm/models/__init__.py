@@ -9,12 +9,12 @@ from crm.models.care import Campaign, Delivery
 from crm.models.conversations import Conversation, ConversationTransition, Message
 from crm.models.customers import (
     BindingChallenge,
-    BindingLock,
     ChannelIdentity,
     Customer,
     MarketingConsent,
 )
 from crm.models.holdings import Account, Card, Loan, LoanInstallment, TermDeposit, Transaction
+from crm.models.otp import OtpGuard
 from crm.models.service import Appointment, AuditEvent, LossReport, SmsOutbox, Ticket
 
 # Domain modules added by other parts (knowledge base, wechat, segments ...) register themselves
@@ -23,8 +23,8 @@ for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "Account", "AuditEvent", "Appointment", "Base", "BindingChallenge", "BindingLock", "Branch",
+    "Account", "AuditEvent", "Appointment", "Base", "BindingChallenge", "Branch",
     "Campaign", "Card", "ChannelIdentity", "Conversation", "ConversationTransition", "Customer",
-    "Delivery", "Loan", "LoanInstallment", "LossReport", "MarketingConsent", "Message", "Product",
-    "RelationshipManager", "SmsOutbox", "TermDeposit", "Ticket", "Transaction", "UTCDateTime", "utcnow",
+    "Delivery", "Loan", "LoanInstallment", "LossReport", "MarketingConsent", "Message", "OtpGuard",
+    "Product", "RelationshipManager", "SmsOutbox", "TermDeposit", "Ticket", "Transaction", "UTCDateTime", "utcnow",
 ]

@@ -56,7 +56,7 @@ class ChannelIdentity(Base):
 
 
 class BindingChallenge(Base):
-    """A one-time code sent for binding a channel identity (hash only; the code itself is never stored)."""
+    """A one-time code sent for binding a channel identity (a keyed, salted hash; never the code itself)."""
 
     __tablename__ = "binding_challenges"
 
@@ -64,18 +64,12 @@ class BindingChallenge(Base):
     identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
     code_hash: Mapped[str] = mapped_column(String(128))
+    # Keyed hash of the phone the code was asked for: wrong codes also count against that phone.
+    phone_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class BindingLock(Base):
-    __tablename__ = "binding_locks"
-
-    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class MarketingConsent(Base):

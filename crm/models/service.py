@@ -32,7 +32,10 @@ class Ticket(Base):
     rm_id: Mapped[int | None] = mapped_column(ForeignKey("relationship_managers.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # complaint | message
     category: Mapped[str] = mapped_column(String(32), default="")
-    content: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)  # as the customer wrote it, numbers masked
+    # A number the customer left on purpose to be called back on; only the assigned RM reads it,
+    # through crm.access.callback.reveal_callback_number (audited).
+    callback_phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
     status: Mapped[str] = mapped_column(String(12), default=TicketStatus.OPEN)
     idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
