@@ -63,7 +63,7 @@ def register(subparsers: Any) -> None:
     sandbox.set_defaults(func=run_sandbox)
 
     send = subparsers.add_parser("sms-send", help="按模板发一条测试短信 (send one template SMS via SMS_BACKEND)")
-    send.add_argument("template", help="模板名，见 outbound/sms/templates.yml")
+    send.add_argument("template", help="模板名，见 crm/sms_templates.yml")
     send.add_argument("phone", help="手机号")
     send.add_argument("params", nargs="*", help="模板参数，按顺序")
     send.set_defaults(func=run_send)
