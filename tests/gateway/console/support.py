@@ -86,6 +86,16 @@ async def finish_login(
     return dict(await resp.json())
 
 
+@pytest.fixture
+def login_clock(monkeypatch: pytest.MonkeyPatch) -> list[dt.datetime]:
+    """Stops the login code's clock at the real now (``clock[0] += ...`` moves it), so backoff waits
+    do not run out while a slow, shared machine is still sending a test's attempts."""
+    clock = [dt.datetime.now(dt.UTC)]
+    monkeypatch.setattr("gateway.console.auth.utcnow", lambda: clock[0])
+    monkeypatch.setattr("gateway.console.totp.utcnow", lambda: clock[0])
+    return clock
+
+
 async def enrol_in_page(page: Any, login: str) -> None:
     """In the console page after a supervisor's password: read the otpauth URI shown, type the first code."""
     uri = await page.wait_for_function(

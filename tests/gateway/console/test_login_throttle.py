@@ -15,11 +15,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from core.settings import Settings
 from crm.models import AuditEvent
-from crm.models.login import LoginThrottle
 from gateway.keys import SESSION_FACTORY
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
     PASSWORD,
@@ -27,9 +26,11 @@ from tests.gateway.console.support import (  # noqa: F401 - fixtures
     fake_rasa,
     gateway,
     handoff_settings,
+    login_clock,
     template_db,
 )
 
+pytestmark = pytest.mark.usefixtures("login_clock")
 ATTACKER = "203.0.113.7"
 VICTIM = "198.51.100.20"
 
@@ -87,12 +88,11 @@ async def test_failures_are_audited_without_the_password(proxied: TestClient) ->
     assert "guess" not in repr(details)
 
 
-async def test_the_backoff_ends_and_a_success_clears_it(proxied: TestClient) -> None:
+async def test_the_backoff_ends_and_a_success_clears_it(proxied: TestClient, login_clock: list[dt.datetime]) -> None:
     for _ in range(3):
         await try_login(proxied, "rm001", "wrong", ATTACKER)
     assert (await try_login(proxied, "rm001", PASSWORD, ATTACKER))[0] == 429
-    with proxied.app[SESSION_FACTORY].begin() as s:  # the 2 s wait has passed
-        s.execute(update(LoginThrottle).values(last_failure_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=3)))
+    login_clock[0] += dt.timedelta(seconds=2)  # the 2 s wait has passed
     assert (await try_login(proxied, "rm001", PASSWORD, ATTACKER))[0] == 200
     assert (await try_login(proxied, "rm001", "wrong", ATTACKER))[0] == 401  # a fresh start for this pair
 

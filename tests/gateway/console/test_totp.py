@@ -23,6 +23,7 @@ from tests.gateway.console.support import (  # noqa: F401 - fixtures
     fake_rasa,
     finish_login,
     gateway,
+    login_clock,
     rm_by_login,
     template_db,
 )
@@ -123,6 +124,7 @@ async def test_login_asks_for_the_code_and_refuses_a_replayed_one(console: list[
     assert (await third.get("/console/api/me")).status == 401
 
 
+@pytest.mark.usefixtures("login_clock")
 async def test_wrong_codes_are_slowed_down_like_wrong_passwords(console: list[Console], gateway: TestClient) -> None:
     rm = new(console, gateway)
     await finish_login(rm.http, rm.url, "sup004", await rm.password("sup004"))
