@@ -57,7 +57,8 @@ class ConsoleUser:
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        # An account without a password ("") must not open with the dummy hash's password.
+        return _HASHER.verify(stored or _DUMMY_HASH, password) and bool(stored)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -164,3 +164,10 @@ def test_the_client_is_the_rightmost_address_no_trusted_proxy_wrote() -> None:
     assert address("10.0.0.1", None, "10.0.0.0/8") == "10.0.0.1"
     with pytest.raises(ConfigError):
         Settings.from_env({"TRUSTED_PROXIES": "proxy.intranet"})
+
+
+def test_an_account_without_a_password_never_opens() -> None:
+    from gateway.console.auth import _verify
+
+    assert not _verify("", "not-a-real-password-used-for-timing-only")
+    assert not _verify(None, "not-a-real-password-used-for-timing-only")
