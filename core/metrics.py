@@ -122,6 +122,12 @@ class Metrics:
         self.otp_verifications = Counter(
             "bankcare_otp_verifications", "Binding codes typed, by outcome.", ["outcome"], registry=r
         )
+        self.console_logins = Counter(
+            "bankcare_console_logins",
+            "Console login steps (password, TOTP code) by outcome: ok, wrong, throttled.",
+            ["step", "outcome"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The registry in Prometheus text exposition format."""

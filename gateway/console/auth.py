@@ -25,6 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
+from core.metrics import get_metrics
 from crm.access import console as accounts
 from crm.access import login_throttle as throttle
 from crm.access.presence import go_offline, touch_presence
@@ -122,6 +123,7 @@ async def reserve_attempt(request: web.Request, login: str, address: str) -> Non
             return
         if wait > 0:
             log.info("console login throttled (%s s) for login %r", wait, login)
+            get_metrics().console_logins.labels(step="any", outcome="throttled").inc()
             raise too_many_attempts(wait)
     raise too_many_attempts(1)
 
@@ -192,6 +194,7 @@ async def login(request: web.Request) -> web.Response:
         return stage, {"name": rm.name, "role": rm.role}
 
     outcome = await run_db(request, work)
+    get_metrics().console_logins.labels(step="password", outcome="wrong" if outcome is None else "ok").inc()
     if outcome is None:
         raise json_error(401, "bad_credentials", "用户名或密码不正确。")
     stage, user = outcome

@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session
 
+from core.metrics import get_metrics
 from crm.access import console as accounts
 from crm.access import login_throttle as throttle
 from crm.models import AuditEvent, RelationshipManager, utcnow
@@ -189,6 +190,7 @@ async def login_code(request: web.Request) -> web.Response:
         return "bad_code" if step is None else "used"
 
     outcome = await run_db(request, work)
+    get_metrics().console_logins.labels(step="totp", outcome="ok" if outcome == "ok" else "wrong").inc()
     if outcome == "ok":
         return await start_session(request, user, "full", replaces=user.token_hash)
     if outcome == "unreadable":

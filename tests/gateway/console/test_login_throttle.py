@@ -77,9 +77,18 @@ async def test_unknown_and_real_logins_get_the_same_answers(proxied: TestClient)
     assert real[0] == (401, '{"error": "bad_credentials", "message": "用户名或密码不正确。"}', None)
 
 
+def wrong_passwords_counted() -> float:
+    from core.metrics import get_metrics
+
+    labels = {"step": "password", "outcome": "wrong"}
+    return get_metrics().registry.get_sample_value("bankcare_console_logins_total", labels) or 0.0
+
+
 async def test_failures_are_audited_without_the_password(proxied: TestClient) -> None:
+    before = wrong_passwords_counted()
     await try_login(proxied, "rm001", "s3cret-guess", ATTACKER)
     await try_login(proxied, "nobody", "other-guess", ATTACKER)
+    assert wrong_passwords_counted() == before + 2  # on /metrics as well
     with proxied.app[SESSION_FACTORY]() as s:
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "console_login_failed")).all()
         details = [e.detail for e in events]
