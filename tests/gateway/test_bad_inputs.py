@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from bench.fuzz_http import raw_request
 from crm.models import AuditEvent, Conversation, Message
 from gateway.keys import SESSION_FACTORY
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
@@ -29,7 +30,6 @@ from tests.gateway.console.support import (  # noqa: F401 - fixtures
     gateway,
     template_db,
 )
-from tests.gateway.rawhttp import raw_request
 
 HUGE = 2**63  # one past the largest id a database column holds
 JSON = [(b"Content-Type", b"application/json")]
@@ -65,7 +65,9 @@ class Person:
 
     async def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
         sent = {"X-CSRF-Token": self.csrf} if self.csrf else {}
-        return await self.http.post(self.url(path), json=body if body is not None else {}, headers={**sent, **(headers or {})})
+        return await self.http.post(
+            self.url(path), json=body if body is not None else {}, headers={**sent, **(headers or {})}
+        )
 
     async def post_raw_json(self, path: str, text: str) -> aiohttp.ClientResponse:
         """A body with escapes json.dumps would not produce from valid text (a lone surrogate)."""
@@ -248,9 +250,7 @@ async def test_lone_surrogate_in_reply_or_note_is_400_and_not_stored(
 
 
 @pytest.mark.parametrize("rm_id", [1e30, -1e30, HUGE, -HUGE, "1e30", float("1e308"), [2], {"id": 2}, True])
-async def test_transfer_to_an_impossible_rm_id_is_400(
-    gateway: TestClient, people: list[Person], rm_id: Any
-) -> None:
+async def test_transfer_to_an_impossible_rm_id_is_400(gateway: TestClient, people: list[Person], rm_id: Any) -> None:
     customer, rm = people
     conv_id = await owned_conversation(gateway, customer, rm)
     before = counts(gateway)
@@ -263,9 +263,7 @@ async def test_transfer_to_an_impossible_rm_id_is_400(
 
 
 @pytest.mark.parametrize("conv_id", [str(HUGE), "9" * 30, "-" + str(HUGE), "１", "0x10"])
-async def test_impossible_conversation_ids_are_404(
-    gateway: TestClient, people: list[Person], conv_id: str
-) -> None:
+async def test_impossible_conversation_ids_are_404(gateway: TestClient, people: list[Person], conv_id: str) -> None:
     rm = people[0]
     await rm.login()
     before = counts(gateway)
