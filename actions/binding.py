@@ -4,6 +4,11 @@ Between the phone and the ID digits the phone waits in its slot sealed (``action
 Rasa's tracker store never holds it in the clear; once the code is sent both slots hold
 placeholders, and the form's end clears everything. Replies never reveal whether the phone
 belongs to a customer.
+
+Numbers are read through ``core.masking``'s digit normaliser, so 139 1234 5678, １３９…, 一三九…
+and 170.0015.0003 all work; words, or the placeholder typed by the customer, are asked again.
+"已发送" is said only for a request the OTP limits accepted (``crm.sms``); a refused one says which
+wait applies. The client address the gateway saw arrives in the message metadata.
 """
 
 from __future__ import annotations
@@ -18,24 +23,73 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.context import in_session, settings, split_sender, verified
-from actions.forms import FLOW_STATUS, digits, reset_slots
+from actions.forms import FLOW_STATUS, reset_slots
 from actions.sealed import seal, unseal
 from actions.texts import BIND_ALREADY, BIND_EXPIRED, BIND_LOCKED, BIND_SUCCESS, BIND_WRONG_CODE, SYSTEM_BUSY
+from core.masking import ascii_digits, number_runs
 from crm.access.accounts import customer_greeting
 from crm.access.identity import VerifyOutcome, get_or_create_identity, start_binding, verify_binding
 from crm.errors import BindingLocked
-from crm.sms import make_sms_sender
+from crm.sms import OtpPolicy, OtpRefused, make_sms_sender
 
 FORM = "bind_account_form"
 ACTION_VALIDATE_BIND = "validate_bind_account_form"
 ACTION_SUBMIT_BIND = "action_submit_bind"
 SENT = "已提交"  # placeholder kept in the slots once the code has been requested
-PHONE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-ID6_RE = re.compile(r"(?<![\dXx])\d{5}[\dXx](?![\dXx])")
+THROTTLED = "throttled"  # flow_status when the OTP limits refused a code (the reason was said)
+PHONE_RE = re.compile(r"(?:86)?(1[3-9]\d{9})")
+ID6_RE = re.compile(r"\d{5}[\dX]")
+CLIENT_ADDRESS = "client_address"  # message metadata the gateway sets (web chat: the visitor's address)
 
 
 def _is_verified(sender_id: str) -> Any:
     return in_session(lambda s: verified(s, sender_id) is not None)
+
+
+def _typed(value: Any, tracker: Tracker) -> bool:
+    """Whether ``value`` is what the customer just typed (as opposed to a value this form set)."""
+    return str(value).strip() == str(tracker.latest_message.get("text") or "").strip()
+
+
+def phone_in(text: str) -> str | None:
+    """The mobile number in what the customer typed, in any of the formats masking knows."""
+    for run in number_runs(text):
+        found = PHONE_RE.fullmatch(run.digits)
+        if found:
+            return found.group(1)
+    found = PHONE_RE.fullmatch(ascii_digits(text))
+    return found.group(1) if found else None
+
+
+def id_last6_in(text: str) -> str | None:
+    """The last six characters of an ID number (five digits and X allowed), however typed."""
+    for run in reversed(number_runs(text)):
+        tail = run.digits + (run.check or "")
+        if ID6_RE.fullmatch(tail):
+            return tail
+    return None
+
+
+def client_address(tracker: Tracker) -> str | None:
+    metadata = tracker.latest_message.get("metadata") or {}
+    address = metadata.get(CLIENT_ADDRESS) if isinstance(metadata, dict) else None
+    return str(address)[:64] if address else None
+
+
+def retry_text(refused: OtpRefused) -> str:
+    """验证码发送太频繁了，请 45 秒后再试。 — when the customer may ask again, in words."""
+    seconds = refused.retry_after_s
+    if seconds < 120:
+        wait = f"{seconds} 秒"
+    elif seconds < 2 * 3600:
+        wait = f"{(seconds + 59) // 60} 分钟"
+    else:
+        wait = f"{(seconds + 3599) // 3600} 小时"
+    if refused.limit == "day":
+        return f"今天获取验证码的次数已经用完了，为了您的账户安全，请 {wait}后再试。如需帮助可回复“人工”。"
+    if refused.limit == "hour":
+        return f"验证码获取得有点多，为了您的账户安全，请 {wait}后再试。"
+    return f"验证码发送太频繁了，请 {wait}后再试。"
 
 
 class ValidateBindAccountForm(FormValidationAction):
@@ -45,8 +99,8 @@ class ValidateBindAccountForm(FormValidationAction):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        # Already bound, locked out or expired: nothing more to ask, the submit action explains.
-        if tracker.get_slot(FLOW_STATUS) in ("locked", "expired", "verified"):
+        # Already bound, locked out, refused or expired: nothing more to ask, the submit action explains.
+        if tracker.get_slot(FLOW_STATUS) in ("locked", "expired", "verified", THROTTLED):
             return []
         if tracker.get_slot("phone") is None and await _is_verified(tracker.sender_id):
             return []
@@ -55,20 +109,20 @@ class ValidateBindAccountForm(FormValidationAction):
     def validate_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value == SENT or unseal(value, settings().session_secret) is not None:
+        if not _typed(value, tracker) and (value == SENT or unseal(value, settings().session_secret) is not None):
             return {"phone": value}
-        found = PHONE_RE.search(digits(str(value)) if len(digits(str(value))) == 11 else str(value))
+        found = phone_in(str(value))
         if not found:
             dispatcher.utter_message(text="手机号好像不太对，请输入11位手机号码，例如 138 开头的那种。")
             return {"phone": None}
-        return {"phone": seal(found.group(0), settings().session_secret)}
+        return {"phone": seal(found, settings().session_secret)}
 
     async def validate_id_last6(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value == SENT:
+        if value == SENT and not _typed(value, tracker):
             return {"id_last6": value}
-        found = ID6_RE.findall(str(value).replace(" ", ""))
+        found = id_last6_in(str(value))
         phone = unseal(tracker.get_slot("phone"), settings().session_secret)
         if phone is None and tracker.get_slot("phone") not in (None, SENT):
             # The sealed phone expired (form left open too long) or the key changed: ask again.
@@ -78,32 +132,41 @@ class ValidateBindAccountForm(FormValidationAction):
             dispatcher.utter_message(text="请输入身份证号码的最后6位（最后一位是X的请输入X）。")
             return {"id_last6": None}
         channel, external = split_sender(tracker.sender_id)
+        address = client_address(tracker)
 
-        def send(session: Session) -> str:
+        def send(session: Session) -> str | OtpRefused:
             identity = get_or_create_identity(session, channel, external)
             try:
-                start_binding(session, identity, phone, found[-1], make_sms_sender(settings().sms_backend))
+                outcome = start_binding(
+                    session, identity, phone, found, make_sms_sender(settings().sms_backend),
+                    client_address=address, policy=OtpPolicy.from_settings(settings()),
+                )  # fmt: skip
             except BindingLocked:
                 return "locked"
-            return "sent"
+            return outcome if isinstance(outcome, OtpRefused) else "sent"
 
         outcome = await in_session(send)
         if outcome == "locked":
             return {"phone": None, "id_last6": None, FLOW_STATUS: "locked"}
+        if isinstance(outcome, OtpRefused):
+            # No code went out: say so and when to retry, instead of "验证码已发送".
+            dispatcher.utter_message(text=retry_text(outcome))
+            return {"phone": None, "id_last6": None, FLOW_STATUS: THROTTLED}
         # From here on only placeholders remain: the digits are not kept in the conversation.
         return {"phone": SENT, "id_last6": SENT}
 
     async def validate_otp_code(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        code = digits(str(value))
+        code = ascii_digits(str(value))
         if len(code) != 6:
             dispatcher.utter_message(text="验证码是短信里的6位数字，请重新输入。")
             return {"otp_code": None}
         channel, external = split_sender(tracker.sender_id)
 
         def check(session: Session) -> VerifyOutcome:
-            return verify_binding(session, get_or_create_identity(session, channel, external), code)
+            identity = get_or_create_identity(session, channel, external)
+            return verify_binding(session, identity, code, policy=OtpPolicy.from_settings(settings()))
 
         outcome = await in_session(check)
         if outcome is VerifyOutcome.VERIFIED:
@@ -119,11 +182,11 @@ class ActionSubmitBind(Action):
     def name(self) -> str:
         return ACTION_SUBMIT_BIND
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         status = tracker.get_slot(FLOW_STATUS)
-        if status == "locked":
+        if status == THROTTLED:
+            pass  # the validation already said why no code was sent and when to retry
+        elif status == "locked":
             dispatcher.utter_message(text=BIND_LOCKED)
         elif status == "expired":
             dispatcher.utter_message(text=BIND_EXPIRED)

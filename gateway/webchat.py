@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from crm.access.conversations import MessageView, messages_after
 from crm.demo.seed import demo_identities
 from gateway.chat_types import InboundMessage
+from gateway.client_address import client_address
 from gateway.db import run_db
 from gateway.keys import CHAT, SETTINGS
 from gateway.validation import ascii_token, bad_request, bounded_int, is_clean_text, json_object, optional_id
@@ -106,7 +107,11 @@ async def send(request: web.Request) -> web.Response:
     if len(text) > MAX_TEXT:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_TEXT, actual_size=len(text), text="消息太长了，请分几次发送")
     after = _after(body.get("after"))
-    await request.app[CHAT].handle_message(InboundMessage(channel="web", user_id=web_id, text=text.strip()))
+    # The visitor's address reaches the actions as message metadata: binding codes are limited per address.
+    meta = {"client_address": client_address(request)}
+    await request.app[CHAT].handle_message(
+        InboundMessage(channel="web", user_id=web_id, text=text.strip(), metadata=meta)
+    )
     rows: list[MessageView] = await run_db(request, lambda s: messages_after(s, "web", web_id, after))
     return web.json_response({"messages": [m.to_json() for m in rows]})
 

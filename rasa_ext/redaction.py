@@ -25,6 +25,7 @@ SECRET_SLOTS = frozenset({"phone", "id_last6", "otp_code"})
 HIDDEN = "［已隐藏］"
 RESETS = frozenset({"restart", "session_started", "reset_slots"})
 SEALED_PREFIX = "sealed:"
+CLIENT_ADDRESS = "client_address"  # message metadata set by the gateway (actions/binding.py)
 _DIGIT = re.compile(r"\d")
 
 
@@ -57,6 +58,10 @@ def _redact_user(event: dict[str, Any], whole: bool) -> dict[str, Any]:
 
     copy = dict(event)
     copy["text"] = clean(event.get("text"))
+    metadata = event.get("metadata")
+    if isinstance(metadata, dict) and CLIENT_ADDRESS in metadata:
+        # The visitor's address served the OTP limits during the turn; the store does not need it.
+        copy["metadata"] = {k: v for k, v in metadata.items() if k != CLIENT_ADDRESS}
     parse = event.get("parse_data")
     if isinstance(parse, dict):
         parse = dict(parse)

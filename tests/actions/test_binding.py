@@ -107,9 +107,7 @@ async def test_five_wrong_codes_lock_binding(webhook: Any, db: Session) -> None:
     # Even the right code no longer works, and starting again is refused for now.
     again = await _send_details(webhook, SENDER, ZHAOLI.phone, ZHAOLI.id_number[-6:])
     assert slot_events(again)["flow_status"] == "locked"
-    submit = await webhook(
-        "action_submit_bind", tracker(SENDER, "x", "inform", slots={"flow_status": "locked"})
-    )
+    submit = await webhook("action_submit_bind", tracker(SENDER, "x", "inform", slots={"flow_status": "locked"}))
     assert texts(submit) == [BIND_LOCKED]
     db.expire_all()
     assert find_verified(db, "web", "test-zhaoli") is None
@@ -123,18 +121,14 @@ async def test_expired_code(webhook: Any, db: Session) -> None:
     db.commit()
     r = await _otp(webhook, SENDER, code)
     assert slot_events(r)["flow_status"] == "expired"
-    submit = await webhook(
-        "action_submit_bind", tracker(SENDER, code, "inform", slots={"flow_status": "expired"})
-    )
+    submit = await webhook("action_submit_bind", tracker(SENDER, code, "inform", slots={"flow_status": "expired"}))
     assert texts(submit) == [BIND_EXPIRED]
 
 
 async def test_bad_phone_is_asked_again(webhook: Any) -> None:
     r = await webhook(
         "validate_bind_account_form",
-        tracker(
-            SENDER, "12345", "inform", slots={"phone": "12345", "requested_slot": "phone"}, active_loop=FORM
-        ),
+        tracker(SENDER, "12345", "inform", slots={"phone": "12345", "requested_slot": "phone"}, active_loop=FORM),
     )
     assert slot_events(r)["phone"] is None
     assert "11位" in texts(r)[0]
@@ -168,3 +162,114 @@ async def test_a_phone_sealed_under_another_key_is_asked_again(webhook: Any, db:
         assert slot_events(r)["phone"] is None and slot_events(r)["id_last6"] is None
         assert any("手机号" in t for t in texts(r))
     assert _code(db, ZHAOLI.phone) is None  # no code went out
+
+
+# --- issue #19: placeholders, formats, and "code sent" only when it was -------------------------
+
+
+async def test_the_placeholder_typed_as_phone_or_id_is_asked_again(webhook: Any, db: Session) -> None:
+    r = await webhook(
+        "validate_bind_account_form",
+        tracker(SENDER, SENT, "inform", slots={"phone": SENT, "requested_slot": "phone"}, active_loop=FORM),
+    )
+    assert slot_events(r)["phone"] is None and "11位" in texts(r)[0]
+    sealed = slot_events(
+        await webhook(
+            "validate_bind_account_form",
+            tracker(
+                SENDER,
+                ZHAOLI.phone,
+                "inform",
+                slots={"phone": ZHAOLI.phone, "requested_slot": "phone"},
+                active_loop=FORM,
+            ),
+        )
+    )["phone"]
+    r = await webhook(
+        "validate_bind_account_form",
+        tracker(SENDER, SENT, "inform", slots={"phone": sealed, "id_last6": SENT, "requested_slot": "id_last6"},
+                active_loop=FORM),
+    )  # fmt: skip
+    assert slot_events(r)["id_last6"] is None and "最后6位" in texts(r)[0]
+    assert _code(db, ZHAOLI.phone) is None  # nothing was sent, so nothing may say it was
+
+
+async def test_words_are_not_a_phone_number(webhook: Any) -> None:
+    for words in ("不知道", "我的手机号", "一会儿再说"):
+        r = await webhook(
+            "validate_bind_account_form",
+            tracker(SENDER, words, "inform", slots={"phone": words, "requested_slot": "phone"}, active_loop=FORM),
+        )
+        assert slot_events(r)["phone"] is None
+
+
+def _spelled(phone: str) -> str:
+    chinese = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
+    return " ".join("".join(chinese[d] for d in part) for part in (phone[:3], phone[3:7], phone[7:]))
+
+
+async def test_numbers_in_the_formats_customers_type_are_understood(webhook: Any, db: Session) -> None:
+    dotted = f"{ZHAOLI.phone[:3]}.{ZHAOLI.phone[3:7]}.{ZHAOLI.phone[7:]}"
+    for typed_phone in (dotted, _spelled(ZHAOLI.phone)):
+        r = await webhook(
+            "validate_bind_account_form",
+            tracker(SENDER, typed_phone, "inform", slots={"phone": typed_phone, "requested_slot": "phone"},
+                    active_loop=FORM),
+        )  # fmt: skip
+        assert unseal(slot_events(r)["phone"]) == ZHAOLI.phone
+    tail = ZHAOLI.id_number[-6:]
+    r = await _send_details(webhook, SENDER, dotted, f"身份证后六位 {tail[:4]} {tail[4:]}")
+    assert slot_events(r)["id_last6"] == SENT and _code(db, ZHAOLI.phone) is not None
+
+
+async def test_a_refused_code_is_not_announced_as_sent(webhook: Any, db: Session) -> None:
+    first = await _send_details(webhook, "web:visitor-1", ZHAOLI.phone, ZHAOLI.id_number[-6:])
+    assert slot_events(first)["id_last6"] == SENT
+    # A fresh web visitor (a new identity is one POST /api/session away) asks for the same phone.
+    second = await _send_details(webhook, "web:visitor-2", ZHAOLI.phone, ZHAOLI.id_number[-6:])
+    slots = slot_events(second)
+    assert slots["flow_status"] == "throttled" and slots["phone"] is None and slots["id_last6"] is None
+    (said,) = texts(second)
+    assert re.fullmatch(r"验证码发送太频繁了，请 \d+ 秒后再试。", said), said
+    db.expire_all()
+    assert len(db.scalars(select(SmsOutbox.id).where(SmsOutbox.phone == ZHAOLI.phone)).all()) == 1
+    # The form ends without asking for a code (required_slots is empty) and submit adds nothing.
+    submit = await webhook(
+        "action_submit_bind", tracker("web:visitor-2", "x", "inform", slots={"flow_status": "throttled"})
+    )
+    assert texts(submit) == []
+
+
+async def test_the_client_address_from_the_gateway_is_limited_too(webhook: Any, db: Session, monkeypatch: Any) -> None:
+    import actions.context
+
+    monkeypatch.setenv("OTP_LIMIT_ADDRESS", "0/1/10")
+    actions.context._settings.cache_clear()
+    meta = {"client_address": "203.0.113.7"}
+
+    async def ask(sender: str, phone: str) -> dict[str, Any]:
+        sealed = seal(phone)
+        return await webhook(
+            "validate_bind_account_form",
+            tracker(sender, "123456", "inform", slots={"phone": sealed, "id_last6": "123456",
+                    "requested_slot": "id_last6"}, active_loop=FORM, metadata=meta),
+        )  # fmt: skip
+
+    assert slot_events(await ask("web:n1", "17000150001"))["id_last6"] == SENT
+    refused = await ask("web:n2", "17000150002")
+    assert slot_events(refused)["flow_status"] == "throttled"
+    assert "分钟后再试" in texts(refused)[0]
+
+
+def seal(phone: str) -> str:
+    from actions.context import settings
+    from actions.sealed import seal as seal_with
+
+    return seal_with(phone, settings().session_secret)
+
+
+def unseal(value: str) -> str | None:
+    from actions.context import settings
+    from actions.sealed import unseal as unseal_with
+
+    return unseal_with(value, settings().session_secret)

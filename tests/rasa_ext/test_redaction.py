@@ -97,3 +97,8 @@ def test_formats_customers_type_are_masked_in_the_tracker_too() -> None:
     # Issue #19: dots, spaces and Chinese digits got past the old patterns.
     out = redact_events([user("手机 170.0015.0003，身份证后六位 2135 11，验证码 四九三 四三三")])
     assert out[0]["text"] == "手机 170****0003，身份证后六位 ******，验证码 ******"
+
+
+def test_the_client_address_is_not_kept_in_the_store() -> None:
+    event = {**user("绑定账户"), "metadata": {"channel": "web", "client_address": "203.0.113.7"}}
+    assert redact_events([event])[0]["metadata"] == {"channel": "web"}
