@@ -98,7 +98,7 @@ bench-care: $(APP_STAMP) ## 关怀活动规划与发送吞吐
 bench-sms: $(APP_STAMP) ## 短信发送吞吐：真实腾讯云 SDK 经短信沙箱，每批 200 个号码
 	$(PY) -m bench.care_sms
 
-bench-fuzz: $(APP_STAMP) ## 微信解析/解密路径的模糊测试（10 万个用例）
+bench-fuzz: $(APP_STAMP) ## 模糊测试：微信解析/解密路径（10 万个用例）、网页聊天和客户经理工作台接口（各 2000 个恶意请求）
 	$(PY) -m bench.fuzz
 
 SOAK_MINUTES ?= 10

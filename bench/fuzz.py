@@ -1,18 +1,25 @@
-"""Property-based fuzzing of the WeChat inbound path (signature → decrypt → parse), ≥ 100,000 cases.
+"""Property-based fuzzing of the gateway: the WeChat inbound path and the web chat and console APIs.
 
-``python -m bench.fuzz [--cases N]`` runs hypothesis over ``gateway.wechat.inbound.verify_and_parse``
-(the pure function the ``/wechat`` route calls before anything is stored) and writes the section
-``## Fuzzing (make bench-fuzz)`` of BENCHMARKS.md. The invariants:
+``python -m bench.fuzz [--cases N] [--http-cases M]`` writes the section ``## Fuzzing (make bench-fuzz)``
+of BENCHMARKS.md. Two kinds of surface:
 
-* junk (unsigned, signed, encrypted, mutated) either raises ``Rejected`` with a 4xx status or parses
-  into a message; no other exception ever escapes (that would be a 500 and a crash report);
-* a well-formed signed message carrying arbitrary text parses to exactly that text (modulo the
-  surrounding whitespace WeChat itself never sends), plain and encrypted alike.
+* WeChat (≥ 100,000 cases): hypothesis over ``gateway.wechat.inbound.verify_and_parse`` (the pure
+  function the ``/wechat`` route calls before anything is stored). Junk (unsigned, signed,
+  encrypted, mutated) either raises ``Rejected`` with a 4xx status or parses into a message; no
+  other exception ever escapes (that would be a 500 and a crash report); a well-formed signed
+  message carrying arbitrary text parses to exactly that text, plain and encrypted alike.
+* Web chat and RM console over HTTP (issue #19): the real gateway (``create_app`` on a seeded
+  SQLite demo bank, a fake Rasa) takes hostile requests from ``bench.fuzz_http`` for every route
+  of the surface, byte for byte over a socket: generated paths, query strings, cookies (valid,
+  absent, junk), CSRF tokens, headers and bodies. A violation is a 5xx other than ``/readyz``'s
+  designed 503, no answer, or an unhandled exception in the server's log; after the run a customer
+  must still be able to chat and the RM to load the console.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import sys
 import time
@@ -24,6 +31,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from bench import fuzz_http
 from bench.report import write_section
 from gateway.wechat.crypto import MessageCrypto, make_signature
 from gateway.wechat.inbound import Rejected, verify_and_parse
@@ -36,9 +44,11 @@ SETTINGS = WeChatSettings(
     app_id="wxbankcarefuzz01",
     encoding_aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
     original_id=ORIGINAL_ID,
+    mode="compatible",  # both parse paths, plaintext and AES (safe mode refuses plaintext with a 403)
 )
 CRYPTO = MessageCrypto(SETTINGS.encoding_aes_key, SETTINGS.app_id)
 NOW = 1_780_000_000
+HTTP_CASES = 2_000  # hostile requests per HTTP surface (each a real request through the gateway)
 QUERY_KEYS = ["timestamp", "nonce", "signature", "msg_signature", "encrypt_type", "echostr", "openid"]
 
 # Fragments that get the fuzzer past the XML tokenizer often, including the hostile constructs.
@@ -117,11 +127,16 @@ def check(query: dict[str, str], body: bytes, shown: object = None) -> TextMessa
     return msg if isinstance(msg, TextMessage) else None
 
 
+# Seconds a property spent preparing (seeding a database, starting a gateway): not fuzzing time.
+SETUP_S = [0.0]
+
+
 @dataclass
 class Property:
     name: str
     run: Callable[[], None]
     weight: float
+    surface: str = "WeChat parsing"
     cases: int = 0
     seconds: float = 0.0
     failure: str = ""
@@ -129,9 +144,57 @@ class Property:
     findings: dict[str, list[object]] = field(default_factory=dict)
 
 
-def build(total: int) -> list[Property]:
-    """The properties, each given its share of ``total`` examples."""
-    props: list[Property] = []
+# The HTTP surfaces: which routes of the gateway belong to each (the rest: WeChat, health, metrics).
+SURFACES = {
+    "web chat API": lambda route: route in ("/", "/ws") or route.startswith(("/api/", "/static")),
+    "RM console API": lambda route: route.startswith("/console"),
+}
+
+
+def http_property(surface: str, cases: int) -> Property:
+    """``cases`` hostile requests to the routes of one surface of a running gateway."""
+    counter = [0]
+
+    def run() -> None:
+        started = time.perf_counter()
+        with fuzz_http.temporary_database() as url, fuzz_http.running_gateway(url) as (runner, gw):
+            routes = [r for r in gw.routes if SURFACES[surface](r[1])]
+            SETUP_S[0] = time.perf_counter() - started
+
+            def send(req: fuzz_http.Request) -> None:
+                counter[0] += 1
+                errors.records.clear()
+                try:
+                    status, _body = runner.run(gw.send(req))
+                except (TimeoutError, OSError) as exc:
+                    status = 0
+                    finding(f"{type(exc).__name__} on {req.method} {req.route}", req)
+                if fuzz_http.is_violation(req.route, status):
+                    finding(f"HTTP {status} on {req.method} {req.route}", req)
+                for record in errors.records:
+                    finding(f"server logged {re.sub(r'[0-9]+', 'N', record[:120])}", req)
+
+            with fuzz_http.ServerErrors().attached() as errors:
+                given(req=fuzz_http.requests(routes, gw.sessions))(
+                    settings(  # type: ignore[arg-type]
+                        max_examples=cases,
+                        deadline=None,
+                        database=None,
+                        phases=[Phase.generate],
+                        suppress_health_check=list(HealthCheck),
+                    )(send)
+                )()
+                runner.run(asyncio.sleep(0.3))  # upgraded sockets notice their close
+                broken = runner.run(gw.still_works())
+                if broken:
+                    finding(f"normal use broken afterwards: {broken[:80]}", "")
+
+    return Property("hostile HTTP requests to every route", run, 0.0, surface, counter=counter)
+
+
+def build(total: int, http_cases: int = 0) -> list[Property]:
+    """The properties, each given its share of ``total`` examples; ``http_cases`` per HTTP surface."""
+    props: list[Property] = [http_property(surface, http_cases) for surface in SURFACES] if http_cases else []
 
     def add(name: str, weight: float, test: Callable[..., None], strategy_kwargs: dict[str, object]) -> None:
         counter = [0]
@@ -237,57 +300,83 @@ def _summary(tb: str) -> str:
     return f"{error} {example}"[:400]
 
 
-def _run_one(total: int, index: int) -> tuple[int, float, str, dict[str, list[object]]]:
-    """Run property ``index`` in this (worker) process; return cases, seconds, error, findings."""
+def _run_one(total: int, http_cases: int, index: int) -> tuple[int, float, str, dict[str, list[object]]]:
+    """Run property ``index`` in this (worker) process; return cases, fuzzing seconds, error, findings."""
     FINDINGS.clear()
-    prop = build(total)[index]
+    SETUP_S[0] = 0.0
+    prop = build(total, http_cases)[index]
     started = time.perf_counter()
     error = ""
     try:
         prop.run()
     except Exception:  # noqa: BLE001 - a crash of the harness itself is reported, not hidden
         error = _summary(traceback.format_exc())
-    return prop.counter[0], time.perf_counter() - started, error, dict(FINDINGS)
+    return prop.counter[0], time.perf_counter() - started - SETUP_S[0], error, dict(FINDINGS)
 
 
-def run(total: int, jobs: int) -> tuple[list[Property], int]:
-    props = build(total)
+def run(total: int, http_cases: int, jobs: int) -> tuple[list[Property], int]:
+    props = build(total, http_cases)
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(_run_one, total, i) for i in range(len(props))]
+        futures = [pool.submit(_run_one, total, http_cases, i) for i in range(len(props))]
         for prop, future in zip(props, futures, strict=True):
             prop.cases, prop.seconds, error, prop.findings = future.result()
             prop.failure = error or "; ".join(f"{k} ×{v[0]}, e.g. {v[1]}" for k, v in prop.findings.items())
             print(
-                f"{prop.name}: {prop.cases} cases in {prop.seconds:.1f} s {prop.failure or 'ok'}", flush=True
+                f"{prop.surface} / {prop.name}: {prop.cases} cases in {prop.seconds:.1f} s {prop.failure or 'ok'}",
+                flush=True,
             )
     return props, sum(p.cases for p in props)
 
 
+def _violations(p: Property) -> int:
+    return sum(int(v[0]) for v in p.findings.values())  # type: ignore[call-overload]
+
+
 def render(props: list[Property], total: int, wall_s: float, command: str) -> str:
-    rows = ["| property | cases | seconds | cases/s | result |", "|---|---:|---:|---:|---|"]
+    rows = [
+        "| surface | property | cases | seconds | cases/s | violations | result |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     found: list[str] = []
     for p in props:
         rate = p.cases / p.seconds if p.seconds else 0.0
-        n = sum(int(v[0]) for v in p.findings.values())  # type: ignore[call-overload]
-        result = (
-            "harness error: " + p.failure
-            if p.failure and not p.findings
-            else (f"**{n:,} violating inputs**" if n else "ok")
-        )
-        rows.append(f"| {p.name} | {p.cases:,} | {p.seconds:.1f} | {rate:,.0f} | {result} |")
+        n = _violations(p)
+        result = "harness error: " + p.failure if p.failure and not p.findings else ("**violations**" if n else "ok")
+        rows.append(f"| {p.surface} | {p.name} | {p.cases:,} | {p.seconds:.1f} | {rate:,.0f} | {n:,} | {result} |")
         for kind, (count, example) in p.findings.items():
-            shown = str(example).replace("`", "'")
-            found.append(f"- {p.name}: `{kind}` ×{count}, e.g. `{shown}`")
+            shown = str(example).replace("`", "'")[:300]
+            found.append(f"- {p.surface} / {p.name}: `{kind}` ×{count}, e.g. `{shown}`")
+    surfaces: dict[str, list[Property]] = {}
+    for p in props:
+        surfaces.setdefault(p.surface, []).append(p)
+    summary = ["| surface | cases | cases/s | violations (5xx, crashes) |", "|---|---:|---:|---:|"]
+    for surface, members in surfaces.items():
+        cases, seconds = sum(p.cases for p in members), sum(p.seconds for p in members)
+        violations = sum(_violations(p) for p in members)
+        summary.append(f"| {surface} | {cases:,} | {cases / seconds if seconds else 0:,.0f} | {violations:,} |")
     return "\n".join(
         [
             f"Command: `{command}`",
             "",
-            "Hypothesis drives `gateway.wechat.inbound.verify_and_parse` (what `POST /wechat` runs before "
-            "anything is stored). Invariant: every input ends in `Rejected` with a 4xx status or a parsed "
-            "message, never another exception (that would be an HTTP 500); a valid signed text message "
+            "**WeChat parsing.** Hypothesis drives `gateway.wechat.inbound.verify_and_parse` (what `POST /wechat` "
+            "runs before anything is stored). Invariant: every input ends in `Rejected` with a 4xx status or a "
+            "parsed message, never another exception (that would be an HTTP 500); a valid signed text message "
             "(plain or AES) carrying arbitrary Unicode parses to exactly its content (XML turns `\\r` into "
-            "`\\n`); a timestamp more than 300 s off is refused with 403. Violations are counted rather than "
-            "raised, so the run always reaches its case count.",
+            "`\\n`); a timestamp more than 300 s off is refused with 403.",
+            "",
+            "**Web chat and RM console APIs.** The real gateway (`create_app`, SQLite demo bank, a fake Rasa "
+            "answering at once) gets hostile requests (`bench/fuzz_http.py`) for every route of the surface, sent "
+            "byte for byte over a socket: generated path parameters, query strings, cookies (a valid web chat "
+            "session and a logged-in RM's console session, absent, or junk with non-ASCII bytes), the CSRF token "
+            "(valid, absent, junk), content types and headers, and bodies (JSON objects with the fields the "
+            "gateway reads holding lone surrogates, NUL, integers past 2⁶³, floats, lists and NaN; raw bytes; "
+            "deep nesting; oversized). A violation is a 5xx other than `/readyz`'s designed 503, no answer, or an "
+            "unhandled exception in the server log; afterwards a customer must still be able to chat and the RM "
+            "to load the console list. Cases/s counts whole HTTP requests (database work included), not setup.",
+            "",
+            "Violations are counted rather than raised, so the run always reaches its case count.",
+            "",
+            *summary,
             "",
             *rows,
             "",
@@ -298,17 +387,19 @@ def render(props: list[Property], total: int, wall_s: float, command: str) -> st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="fuzz the WeChat inbound path and write BENCHMARKS.md")
+    parser = argparse.ArgumentParser(description="fuzz the gateway (WeChat parsing, web chat and console APIs)")
+    parser.add_argument("--cases", type=int, default=100_000, help="total WeChat parsing examples (default 100,000)")
     parser.add_argument(
-        "--cases", type=int, default=100_000, help="total hypothesis examples (default 100,000)"
+        "--http-cases", type=int, default=HTTP_CASES, help=f"requests per HTTP surface (default {HTTP_CASES:,})"
     )
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    props, total = run(args.cases, args.jobs)
+    props, total = run(args.cases, args.http_cases, args.jobs)
     wall_s = time.perf_counter() - started
     command = "python -m bench.fuzz" + (f" --cases {args.cases}" if args.cases != 100_000 else "")
+    command += f" --http-cases {args.http_cases}" if args.http_cases != HTTP_CASES else ""
     body = render(props, total, wall_s, command)
     print(body)
     if not args.no_write:
