@@ -355,6 +355,16 @@ def _secret_context(text: str, start: int) -> bool:
     return _SECRET_CONTEXT.search(text[max(0, start - 16) : start]) is not None
 
 
+def mobile_numbers(text: str) -> list[str]:
+    """The mainland mobile numbers in ``text`` as 11 ASCII digits, in any format masking knows."""
+    found: list[str] = []
+    for run in number_runs(text):
+        digits = run.digits[2:] if len(run.digits) == 13 and run.digits.startswith("86") else run.digits
+        if len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789":
+            found.append(digits)
+    return found
+
+
 _DATE_SHAPE = re.compile(r"(?:19|20)\d\d[./-]\d{1,2}[./-]\d{1,2}")
 _TRIM = " \t\u3000。.!！?？"
 

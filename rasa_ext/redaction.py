@@ -8,7 +8,8 @@ an SMS code; none of these may stay in the store (PIPL; JR/T 0171). Before a tra
   is replaced whole, in its text, its parse data and its entity values;
 * any other user message keeps its words but phone, ID and card numbers are masked;
 * a secret slot keeps only values without digits (placeholders such as 已提交) or values the
-  action server sealed (encrypted with a key Rasa never sees, see ``actions/sealed.py``).
+  action server sealed (encrypted with a key Rasa never sees, see ``actions/sealed.py``);
+* any other text slot (a complaint, a left message) keeps its words with numbers masked.
 
 Intents and entity *names* survive, so the dialogue policies see the same conversation.
 Pure functions on Rasa's event dictionaries; applying them twice changes nothing.
@@ -44,6 +45,9 @@ def redact_events(events: list[dict[str, Any]], requested: Any = None) -> list[d
                 requested = event.get("value")
             elif event.get("name") in SECRET_SLOTS:
                 event = _redact_slot(event)
+            elif isinstance(event.get("value"), str) and not event["value"].startswith(SEALED_PREFIX):
+                # Free-text slots (a complaint, a left message) keep their words, numbers masked.
+                event = {**event, "value": redact_numbers(event["value"])}
         elif kind in RESETS:
             requested = None
         out.append(event)

@@ -7,8 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
+from core.masking import mobile_numbers, redact_customer_text
 from crm.models.base import Base, UTCDateTime, utcnow
 
 
@@ -40,6 +41,16 @@ class Ticket(Base):
     idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @validates("content")
+    def _keep_callback_number_apart(self, _key: str, text: str) -> str:
+        # Every way a ticket is opened (complaint form, left message) stores the text masked, like
+        # the transcript; a mobile number the customer left to be called back on goes to its own
+        # column, which only the assigned RM reads (crm.access.callback.reveal_callback_number).
+        numbers = mobile_numbers(text or "")
+        if numbers and not self.callback_phone:
+            self.callback_phone = numbers[0]
+        return redact_customer_text(text) if text else text
 
 
 class Appointment(Base):

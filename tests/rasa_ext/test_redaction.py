@@ -102,3 +102,8 @@ def test_formats_customers_type_are_masked_in_the_tracker_too() -> None:
 def test_the_client_address_is_not_kept_in_the_store() -> None:
     event = {**user("绑定账户"), "metadata": {"channel": "web", "client_address": "203.0.113.7"}}
     assert redact_events([event])[0]["metadata"] == {"channel": "web"}
+
+
+def test_free_text_slots_keep_their_words_with_numbers_masked() -> None:
+    out = redact_events([slot("complaint_text", "网点排队太久，请打我电话 139 1234 5678"), slot("town", "王集镇")])
+    assert out[0]["value"] == "网点排队太久，请打我电话 139****5678" and out[1]["value"] == "王集镇"
