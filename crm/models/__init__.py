@@ -16,6 +16,7 @@ from crm.models.customers import (
 from crm.models.holdings import Account, Card, Loan, LoanInstallment, TermDeposit, Transaction
 from crm.models.otp import OtpGuard
 from crm.models.service import Appointment, AuditEvent, LossReport, SmsOutbox, Ticket
+from crm.models.surveys import CallbackTask, Survey, SurveyAnswer, SurveyResponse
 
 # Domain modules added by other parts (knowledge base, wechat, segments ...) register themselves
 # on Base when imported; import every module of this package so metadata is always complete.
@@ -23,8 +24,9 @@ for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "Account", "AuditEvent", "Appointment", "Base", "BindingChallenge", "Branch",
+    "Account", "AuditEvent", "Appointment", "Base", "BindingChallenge", "Branch", "CallbackTask",
     "Campaign", "Card", "ChannelIdentity", "Conversation", "ConversationTransition", "Customer",
     "Delivery", "Loan", "LoanInstallment", "LossReport", "MarketingConsent", "Message", "OtpGuard",
-    "Product", "RelationshipManager", "SmsOutbox", "TermDeposit", "Ticket", "Transaction", "UTCDateTime", "utcnow",
+    "Product", "RelationshipManager", "SmsOutbox", "Survey", "SurveyAnswer", "SurveyResponse", "TermDeposit",
+    "Ticket", "Transaction", "UTCDateTime", "utcnow",
 ]
