@@ -24,6 +24,7 @@ import logging
 import os
 import sys
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from rasa_sdk import utils
 from rasa_sdk.__main__ import main_from_args
 from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
@@ -35,6 +36,7 @@ from sanic.response import json as json_response
 
 from actions import faq
 from core.logs import configure_logging
+from core.metrics import get_metrics
 from core.settings import Settings, is_loopback_host
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,17 @@ def require_token(app: Sanic, token: str) -> None:
     app.register_middleware(check_token, "request")
 
 
+def serve_metrics(app: Sanic) -> None:
+    """``GET /metrics``: this process's counters (binding codes sent and refused, ``core.metrics``).
+
+    Behind ``ACTIONS_TOKEN`` like every other path: the scraper passes ``?token=``."""
+
+    async def metrics(request: Request) -> HTTPResponse:
+        return HTTPResponse(get_metrics().render(), content_type=CONTENT_TYPE_LATEST)
+
+    app.add_route(metrics, "/metrics", methods=["GET"], name="bankcare_metrics")
+
+
 def serve_in_process(args: argparse.Namespace, token: str) -> None:
     """rasa-sdk's ``main_from_args`` + ``endpoint.run``, with Sanic in single-process mode."""
     utils.configure_colored_logging(args.loglevel)
@@ -68,6 +81,7 @@ def serve_in_process(args: argparse.Namespace, token: str) -> None:
     executor = ActionExecutor()
     executor.register_package(args.actions_module or args.actions)
     app = create_app_for_serve(executor, cors_origins=args.cors, endpoints=args.endpoints)
+    serve_metrics(app)
     if token:
         require_token(app, token)
     else:

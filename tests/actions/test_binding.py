@@ -273,3 +273,21 @@ def unseal(value: str) -> str | None:
     from actions.sealed import unseal as unseal_with
 
     return unseal_with(value, settings().session_secret)
+
+
+async def test_the_action_server_shows_the_otp_counters(webhook: Any) -> None:
+    from rasa_sdk.endpoint import create_app
+    from rasa_sdk.executor import ActionExecutor
+    from sanic import Sanic
+
+    from actions.__main__ import serve_metrics
+
+    await _send_details(webhook, "web:m1", ZHAOLI.phone, ZHAOLI.id_number[-6:])
+    await _send_details(webhook, "web:m2", ZHAOLI.phone, ZHAOLI.id_number[-6:])  # refused: one a minute
+    Sanic.test_mode = True
+    app = create_app(ActionExecutor())
+    serve_metrics(app)
+    _, resp = await app.asgi_client.get("/metrics")
+    assert resp.status == 200
+    assert 'bankcare_otp_requests_total{outcome="sent"}' in resp.text
+    assert 'bankcare_otp_refusals_total{limit="gap",scope="phone"}' in resp.text
