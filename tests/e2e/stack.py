@@ -117,6 +117,9 @@ def base_env(database_url: str) -> dict[str, str]:
         DEMO_MODE="true",  # web chat sessions as demo customers (off unless turned on)
         # Rasa's API answers the gateway only, the action server Rasa only (#19).
         RASA_TOKEN=secrets.token_urlsafe(24), ACTIONS_TOKEN=secrets.token_urlsafe(24),
+        # Several tests bind the same demo customer from 127.0.0.1 within a minute; the binding-code
+        # limits themselves are tested in tests/crm/test_otp_limits.py and tests/actions/test_binding.py.
+        OTP_LIMIT_PHONE="0/1000/10000", OTP_LIMIT_IDENTITY="0/1000/10000", OTP_LIMIT_ADDRESS="0/1000/10000",
     )
     return env
 
