@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = (
     "bankcare.cli_faq",
     "bankcare.cli_segments",
     "bankcare.cli_care",
+    "bankcare.cli_surveys",
     "bankcare.cli_wechat",
     "bankcare.cli_sms",
     "bankcare.cli_config",

@@ -58,7 +58,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     with session_scope(_factory()) as session:
         created, updated = load_into_db(session, definitions)
     print(f"已加载 {len(definitions)} 个活动（新增 {created}，更新 {updated}）")
-    return 0
+    from bankcare.cli_surveys import load_surveys  # surveys live beside the campaigns (#24)
+
+    return load_surveys(args.dir / "surveys" if args.dir else None)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:

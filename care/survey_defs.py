@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from care.definitions import SAMPLE_CONTEXT, DefinitionError, _json_safe, _parse_time
 from care.render import render
-from care.sms_channel import CHANNEL_POLICIES
 from crm.models import Survey
 from crm.models.base import utcnow
 from crm.sms_templates import TemplateError, load_templates
@@ -30,6 +29,8 @@ QUESTION_KINDS = ("nps", "csat", "choice", "text")
 SCORED = ("nps", "csat")
 EVENTS = ("segment", "branch_appointment", "loan_disbursed", "ticket_resolved", "quarterly_sample")
 DEFAULT_MIN_DAYS_BETWEEN = 90
+# As campaigns: chat first then SMS, SMS only, chat only (WeChat or web chat).
+CHANNEL_POLICIES = ("wechat_then_sms", "sms_only", "wechat_only")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ row with the same key, which the chat side opens once the outbox row was sent.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,9 +23,7 @@ from sqlalchemy.orm import Session
 
 from care import compliance
 from care.compliance import TZ, Policy
-from care.outbox import OutboxRow, outbox_sink
 from care.render import render, salutation
-from care.sms_channel import SMS, dump_params, sms_params
 from care.survey_defs import SurveyDef, from_row
 from core.masking import mask_customer_name
 from crm.models import (
@@ -46,6 +45,8 @@ from crm.models.segments import SegmentMembership, SegmentVersion
 from crm.models.sms import SmsReach, SmsServiceConsent
 from crm.models.surveys import ResponseStatus
 from crm.sms_templates import load_templates
+
+SMS = "sms"  # the channel value of an SMS outbox row (as care.planner writes them)
 
 # A quarterly (or segment) survey is planned only in the first days of a quarter: the sample is the
 # same every day (stable per customer and quarter), so later days would only re-check it.
@@ -95,7 +96,6 @@ def plan_surveys(
     """Plan every active survey's invitations for local date ``day``; writes nothing when ``dry_run``."""
     plan = SurveyPlan(day)
     now = dt.datetime.now(dt.UTC)
-    sink = None if dry_run else outbox_sink(session)
     chosen_today: set[int] = set()  # one survey per customer, also among surveys planned now
     branches = {b.id: b.name for b in session.scalars(select(Branch))}
     book = load_templates()
@@ -105,12 +105,15 @@ def plan_surveys(
         status, reason = (
             (DeliveryStatus.PLANNED, None) if allowed == send_at else (DeliveryStatus.DEFERRED, "quiet_hours")
         )
+        # Outbox columns equal for every invitation of this survey today (campaign_id NULL: a
+        # survey is not a campaign; its response row carries the same key).
         constants = dict(
             campaign_id=None, is_marketing=False, segment_version=None, attempts=0, local_day=day,
-            created_at=now, decided_at=now, send_at=send_at, deferred_to=allowed,
+            created_at=now, decided_at=now, variant=None,
         )  # fmt: skip
         for pairs in _audience(session, survey, day):
-            rows, responses = [], []
+            rows: list[dict[str, Any]] = []
+            responses: list[dict[str, Any]] = []
             keys = {cid: f"survey:{survey.code}:{cid}:{occ}" for cid, occ in pairs}
             existing = set(
                 session.scalars(select(Delivery.idempotency_key).where(Delivery.idempotency_key.in_(keys.values())))
@@ -149,14 +152,17 @@ def plan_surveys(
                 row_status, row_reason = (status, reason) if channel else (DeliveryStatus.SUPPRESSED, why)
                 sms_key = survey.sms_template if channel == SMS else None
                 if sms_key is not None:
-                    params = sms_params(book.get(sms_key).params, context.__getitem__)
+                    params = tuple(str(context[name]) for name in book.get(sms_key).params)
                     text = book.full_text(sms_key, params)
-                    rows.append(OutboxRow(cid, key, SMS, None, None, text, row_status, row_reason, sms_key,
-                                          dump_params(params)))  # fmt: skip
+                    rows.append(dict(customer_id=cid, idempotency_key=key, channel=SMS, identity_id=None, text=text,
+                                     sms_template=sms_key, sms_params=json.dumps(list(params), ensure_ascii=False),
+                                     status=row_status.value, reason=row_reason))  # fmt: skip
                 else:
                     text = invitation_text(survey, context)
-                    rows.append(OutboxRow(cid, key, channel or "none", chat.identity_id if chat else None, None,
-                                          text, row_status, row_reason))  # fmt: skip
+                    rows.append(dict(customer_id=cid, idempotency_key=key, channel=channel or "none",
+                                     identity_id=chat.identity_id if chat else None, text=text,
+                                     sms_template=None, sms_params=None,
+                                     status=row_status.value, reason=row_reason))  # fmt: skip
                 plan.counts[(survey.code, row_reason or row_status)] += 1
                 plan.invitations.append(
                     Invitation(survey.code, cid, mask_customer_name(cust.name), key, row_status, row_reason,
@@ -175,11 +181,15 @@ def plan_surveys(
                         created_at=now,
                     )
                 )  # fmt: skip
-            if sink is not None and rows:
-                plan.inserted += sink.write(constants, rows)
+            if not dry_run and rows:
+                for r in rows:
+                    r.update(constants)
+                    r["not_before"] = allowed if r["status"] == DeliveryStatus.DEFERRED else send_at
+                session.execute(insert(Delivery), rows)
+                plan.inserted += len(rows)
                 if responses:
                     session.execute(insert(SurveyResponse), responses)
-    if sink is not None:
+    if not dry_run:
         session.flush()
     return plan
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from care.compliance import TZ, Policy
 from care.planner import plan_day
+from care.survey_planner import plan_surveys
 from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from care_scheduler.leader import LeaderLease
 from core.db import make_engine, make_sessionmaker, session_scope
@@ -67,6 +68,9 @@ def plan_today_job() -> None:
     with session_scope(rt.factory) as session:
         result = plan_day(session, day, policy=rt.policy, collect=False)
     log.info("care plan %s: %d new outbox rows", day.isoformat(), result.inserted)
+    with session_scope(rt.factory) as session:  # survey invitations: the same outbox, after campaigns (#24)
+        surveys = plan_surveys(session, day, policy=rt.policy)
+    log.info("survey plan %s: %d new invitations", day.isoformat(), surveys.inserted)
 
 
 def retention_job() -> None:

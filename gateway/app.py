@@ -13,12 +13,14 @@ from core.metrics import metrics_handler, metrics_middleware
 from core.settings import Settings
 from gateway.console.api import setup_console
 from gateway.console.campaigns import setup_campaigns
+from gateway.console.surveys import setup_surveys
 from gateway.conversation import ConversationService
 from gateway.handoff.service import HandoffService
 from gateway.handoff.settings import HandoffSettings
 from gateway.keys import CHAT, ENGINE, HTTP, SESSION_FACTORY, SETTINGS
 from gateway.rasa_client import RasaClient, rasa_session
 from gateway.security_headers import install_security_headers
+from gateway.surveys import SurveyHook
 from gateway.webchat import setup_webchat
 from gateway.wechat.routes import WECHAT_API_KEY, setup_wechat
 from gateway.wechat.settings import WeChatSettings
@@ -44,7 +46,7 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     outbound = OutboundSender(app[SESSION_FACTORY], wechat=None)
     handoff = HandoffService(handoff_settings or HandoffSettings.from_env(), app[SESSION_FACTORY], rasa,
                              outbound)
-    chat = ConversationService(app[SESSION_FACTORY], rasa, handoff=handoff)
+    chat = ConversationService(app[SESSION_FACTORY], rasa, handoff=handoff, surveys=SurveyHook())
     app[CHAT] = chat
     holder: dict[str, aiohttp.ClientSession] = {}
 
@@ -79,5 +81,6 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     app.cleanup_ctx.append(_outbound_wechat)
     setup_console(app, handoff)
     setup_campaigns(app)
+    setup_surveys(app)
     app.cleanup_ctx.append(handoff.sweeper)  # after _resources: the sweeper talks to Rasa over HTTP
     return app

@@ -37,6 +37,7 @@ from gateway.rasa_client import RasaClient, RasaUnavailable, to_replies
 
 if TYPE_CHECKING:
     from gateway.handoff.service import HandoffService
+    from gateway.surveys import SurveyHook
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ RASA_UNAVAILABLE = "rasa_unavailable"  # Rasa down or erroring: the apology went
 RASA_SLOW = "rasa_slow"  # Rasa past the channel's deadline: told to wait, the answer follows
 TO_RM = "to_rm"  # queued or with an RM: recorded for the RM, the bot stayed silent
 HANDOFF_FLOW = "handoff_flow"  # a rating or a left message, answered by the handoff itself
+SURVEY = "survey"  # an answer to the customer's open satisfaction survey (gateway/surveys.py)
 
 
 def message_kind(controls: list[dict[str, Any]]) -> str:
@@ -121,6 +123,7 @@ class _Turn:
     message: InboundMessage  # as the channel's hooks left it (e.g. a numbered choice resolved)
     answered: list[BotReply] | None = None  # replies decided before (instead of) asking the bot
     kind: str = ANSWERED
+    then: tuple[BotReply, ...] = ()  # said after the bot's reply (a survey question asked again)
 
     @property
     def conversation_id(self) -> int:
@@ -143,6 +146,7 @@ class ConversationService:
         notify: Callable[[int], Awaitable[None]] | None = None,
         handoff: HandoffService | None = None,
         channel_timeouts_s: dict[str, float] | None = None,
+        surveys: SurveyHook | None = None,
     ) -> None:
         self.factory = session_factory
         self.rasa = rasa
@@ -150,6 +154,7 @@ class ConversationService:
         self.silent_state_handler = silent_state_handler
         self.notify = notify
         self.handoff = handoff
+        self.surveys = surveys
         self.channel_timeouts_s = CHANNEL_RASA_TIMEOUT_S if channel_timeouts_s is None else channel_timeouts_s
         self._late: set[asyncio.Future[None]] = set()
 
@@ -177,7 +182,8 @@ class ConversationService:
             ref = find_conversation(session, msg.channel, msg.user_id) or start_conversation(
                 session, msg.channel, msg.user_id
             )
-            if self._routine(ref, msg.text):
+            survey = self.surveys.pending(session, ref) if self.surveys is not None else None
+            if survey is None and self._routine(ref, msg.text):
                 # Most messages: for the bot, nothing pending. No ORM object needed.
                 record_messages(session, ref, [NewMessage("in", "customer", msg.text)])
                 return _Turn(ref, msg)
@@ -191,6 +197,11 @@ class ConversationService:
                 # Rating answers and left messages are the handoff's, not the bot's.
                 turn.answered, turn.kind = self.handoff.intercept(session, conv, msg.text, fx), HANDOFF_FLOW
                 if turn.answered is not None:
+                    self._record_replies(session, conv, turn.answered)
+            if survey is not None and self.surveys is not None and turn.answered is None and conv.state == "bot":
+                turn.answered, turn.then = self.surveys.take(session, survey, msg.text)
+                if turn.answered is not None:
+                    turn.kind = SURVEY
                     self._record_replies(session, conv, turn.answered)
             if turn.answered is not None and hooks is not None:
                 hooks.finish(session, turn.answered)
@@ -234,7 +245,7 @@ class ConversationService:
 
         def record_out(session: Session) -> list[BotReply]:
             if not self._needs_conversation(turn, message.text, controls):
-                out = list(replies) or [NO_REPLY]
+                out = (list(replies) or [NO_REPLY]) + list(turn.then)
                 self._record_replies(session, turn.conversation, out)
                 if hooks is not None:
                     hooks.finish(session, out)
@@ -249,6 +260,8 @@ class ConversationService:
                 out.extend(self.handoff.after_bot(session, conv, message.text, controls, fx))
             if not out:
                 out.append(NO_REPLY)
+            if conv.state == "bot":
+                out.extend(turn.then)
             self._record_replies(session, conv, out)
             if hooks is not None:
                 hooks.finish(session, out)
