@@ -48,7 +48,7 @@ from bench.report import write_section
 from core.db import make_engine
 from crm.demo.seed import seed_demo_bank
 from crm.migrate import upgrade
-from tests.e2e.stack import Stack, import_faq, start_cluster, start_stack, train_model
+from devstack.stack import Stack, import_faq, start_cluster, start_stack, train_model
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PARSE, REST, E2E = "Rasa /model/parse alone", "Rasa REST channel alone", "WeChat → gateway → Rasa → actions → PG"

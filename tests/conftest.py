@@ -89,14 +89,14 @@ def demo_engine(migrated_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def rasa_model():  # type: ignore[no-untyped-def]
-    from tests.e2e.stack import train_model
+    from devstack.stack import train_model
 
     return train_model()
 
 
 @pytest.fixture(scope="session")
 def stack(rasa_model, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from tests.e2e.stack import import_faq, start_stack
+    from devstack.stack import import_faq, start_stack
 
     workdir = tmp_path_factory.mktemp("stack")
     url = f"sqlite:///{workdir / 'bankcare.db'}"

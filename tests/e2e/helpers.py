@@ -14,7 +14,7 @@ from bench.loadgen.wechat import WeChatPlayer
 from core.db import make_engine
 from crm.demo.seed import seed_demo_bank
 from crm.migrate import upgrade
-from tests.e2e.stack import Stack, import_faq, start_stack, train_model
+from devstack.stack import Stack, import_faq, start_stack, train_model
 
 APOLOGY_MARK = "抱歉"  # in the replies given when the bot cannot answer (Rasa hung or down)
 

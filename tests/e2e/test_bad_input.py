@@ -20,8 +20,8 @@ from sqlalchemy import Engine, text
 
 from bench.loadgen.wechat import WeChatPlayer
 from core.db import make_engine
+from devstack.stack import Stack
 from tests.e2e.helpers import assert_alive, player, seeded_stack, stored_in
-from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.e2e
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wechat"

@@ -19,8 +19,8 @@ from crm.demo.seed import seed_demo_bank
 from crm.migrate import upgrade
 from crm.models import Account, ChannelIdentity, Customer
 from crm.sms import sandbox_inbox
+from devstack.stack import WebChat, start_cluster
 from tests.conftest import drop_pg_database, new_pg_database
-from tests.e2e.stack import WebChat, start_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 ZHAO = PERSONAS[-1]

@@ -30,12 +30,12 @@ from core.db import make_engine, make_sessionmaker
 from crm import wechat_store as store
 from crm.models import Conversation, Message, Ticket
 from crm.models.base import Base
+from devstack.stack import Stack, free_port, wait_http
 from gateway.conversation import RASA_DOWN_REPLY
 from gateway.wechat.settings import WeChatSettings
 from outbound.wechat_api import SendResult, WeChatApiClient
 from tests.conftest import drop_pg_database, new_pg_database
 from tests.e2e.helpers import APOLOGY_MARK, open_window, player, received_by, seeded_stack, stored_in
-from tests.e2e.stack import Stack, free_port, wait_http
 
 pytestmark = pytest.mark.e2e
 

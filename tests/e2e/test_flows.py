@@ -19,7 +19,7 @@ from crm.access.branches import get_branch, hours_on
 from crm.demo.catalogue import PERSONAS
 from crm.models import Appointment, Card, Customer, LossReport, SmsOutbox, Ticket
 from crm.timeparse import today_in_shanghai
-from tests.e2e.stack import ROOT, VENV_BIN, Stack, WebChat
+from devstack.stack import ROOT, VENV_BIN, Stack, WebChat
 
 pytestmark = pytest.mark.e2e
 

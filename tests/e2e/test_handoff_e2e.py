@@ -26,10 +26,10 @@ from core.db import make_engine
 from crm.models import ChannelIdentity, Conversation, Message
 from crm.models.handoff import ServiceRating
 from crm.models.outbound import OutboundSend
+from devstack.stack import Stack
 from gateway.wechat.messages import render_xml
 from gateway.wechat.sandbox import build_user_message, read_reply, sign_request
 from gateway.wechat.settings import WeChatSettings
-from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core.db import make_engine
 from crm.demo.catalogue import PERSONAS
 from crm.models import Conversation, Message, SmsOutbox
-from tests.e2e.stack import Stack, WebChat
+from devstack.stack import Stack, WebChat
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from core.db import make_engine
 from core.masking import format_yuan, mask_card
 from crm.demo.catalogue import PERSONAS
 from crm.models import Account, Customer, Message
-from tests.e2e.stack import Stack, WebChat
+from devstack.stack import Stack, WebChat
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Start the real processes (rasa, actions, gateway, WeChat sandbox) for end-to-end tests."""
+"""Start the real processes (rasa, actions, gateway, WeChat sandbox) for end-to-end tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 
@@ -166,7 +166,7 @@ class WebChat:
         self._post("/api/session", {"persona": persona} if persona else {})
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        req = urllib.request.Request(
+        req = urllib.request.Request(  # noqa: S310 - the local gateway's URL
             self.base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
         )
         with self.opener.open(req, timeout=30) as resp:
