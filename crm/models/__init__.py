@@ -14,6 +14,13 @@ from crm.models.customers import (
     MarketingConsent,
 )
 from crm.models.holdings import Account, Card, Loan, LoanInstallment, TermDeposit, Transaction
+from crm.models.insights import (
+    InsightAlert,
+    InsightCluster,
+    InsightCursor,
+    Lead,
+    UnansweredQuestion,
+)
 from crm.models.otp import OtpGuard
 from crm.models.service import Appointment, AuditEvent, LossReport, SmsOutbox, Ticket
 from crm.models.surveys import CallbackTask, Survey, SurveyAnswer, SurveyResponse
@@ -26,7 +33,7 @@ for _module in pkgutil.iter_modules(__path__):
 __all__ = [
     "Account", "AuditEvent", "Appointment", "Base", "BindingChallenge", "Branch", "CallbackTask",
     "Campaign", "Card", "ChannelIdentity", "Conversation", "ConversationTransition", "Customer",
-    "Delivery", "Loan", "LoanInstallment", "LossReport", "MarketingConsent", "Message", "OtpGuard",
+    "Delivery", "InsightAlert", "InsightCluster", "InsightCursor", "Lead", "Loan", "LoanInstallment", "LossReport", "MarketingConsent", "Message", "OtpGuard",
     "Product", "RelationshipManager", "SmsOutbox", "Survey", "SurveyAnswer", "SurveyResponse", "TermDeposit",
-    "Ticket", "Transaction", "UTCDateTime", "utcnow",
+    "Ticket", "Transaction", "UnansweredQuestion", "UTCDateTime", "utcnow",
 ]
