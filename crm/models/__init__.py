@@ -33,7 +33,8 @@ for _module in pkgutil.iter_modules(__path__):
 __all__ = [
     "Account", "AuditEvent", "Appointment", "Base", "BindingChallenge", "Branch", "CallbackTask",
     "Campaign", "Card", "ChannelIdentity", "Conversation", "ConversationTransition", "Customer",
-    "Delivery", "InsightAlert", "InsightCluster", "InsightCursor", "Lead", "Loan", "LoanInstallment", "LossReport", "MarketingConsent", "Message", "OtpGuard",
+    "Delivery", "InsightAlert", "InsightCluster", "InsightCursor", "Lead", "Loan", "LoanInstallment",
+    "LossReport", "MarketingConsent", "Message", "OtpGuard",
     "Product", "RelationshipManager", "SmsOutbox", "Survey", "SurveyAnswer", "SurveyResponse", "TermDeposit",
     "Ticket", "Transaction", "UnansweredQuestion", "UTCDateTime", "utcnow",
 ]
