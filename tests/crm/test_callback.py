@@ -36,7 +36,7 @@ def test_the_ticket_text_is_masked_and_the_number_kept_apart(demo_engine: Engine
 def test_only_the_assigned_rm_reads_the_number_and_each_reveal_is_audited(demo_engine: Engine) -> None:
     with Session(demo_engine) as s:
         ticket, customer = _complaint(s, LEFT, "b")
-        assert ticket.rm_id == customer.rm_id is not None
+        assert ticket.rm_id is not None and ticket.rm_id == customer.rm_id
         other = s.scalars(select(RelationshipManager).where(RelationshipManager.id != ticket.rm_id).limit(1)).one()
         with pytest.raises(NotAssigned):
             reveal_callback_number(s, other.id, ticket.id)
