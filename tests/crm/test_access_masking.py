@@ -31,3 +31,22 @@ def test_name_keeps_at_most_first_and_last(name: str) -> None:
     hidden = masked[1:-1] if len(name) > 2 else masked[1:]
     assert set(hidden) == {"*"}
     assert masked != name
+
+
+def test_transcripts_store_the_formats_from_the_penetration_test_masked(migrated_url: str) -> None:
+    # Issue #19, finding 3: these were stored verbatim in `messages`, which RMs read.
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from core.db import make_engine
+    from crm.access.conversations import NewMessage, open_conversation, record_messages
+    from crm.models import Message
+
+    typed = ["170.0015.0003", "身份证后六位 2135 11", "验证码 493 433", "一七零 零零一五 零零零三"]
+    engine = make_engine(migrated_url)
+    with Session(engine) as s:
+        conv = open_conversation(s, "web", "pentest-visitor")
+        record_messages(s, conv, [NewMessage("in", "customer", t) for t in typed])
+        stored = list(s.scalars(select(Message.text).order_by(Message.id)))
+    engine.dispose()
+    assert stored == ["170****0003", "身份证后六位 ******", "验证码 ******", "170****0003"]
