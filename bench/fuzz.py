@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 import time
@@ -332,7 +333,7 @@ def _violations(p: Property) -> int:
     return sum(int(v[0]) for v in p.findings.values())  # type: ignore[call-overload]
 
 
-def render(props: list[Property], total: int, wall_s: float, command: str) -> str:
+def render(props: list[Property], total: int, wall_s: float, command: str, load_1m: float = 0.0) -> str:
     rows = [
         "| surface | property | cases | seconds | cases/s | violations | result |",
         "|---|---|---:|---:|---:|---:|---|",
@@ -380,7 +381,9 @@ def render(props: list[Property], total: int, wall_s: float, command: str) -> st
             "",
             *rows,
             "",
-            f"**{total:,} cases in {wall_s:.0f} s wall time, {len(found)} distinct violations.**",
+            f"**{total:,} cases in {wall_s:.0f} s wall time, {len(found)} distinct violations.** "
+            f"1-minute load average at the end: {load_1m:.1f} on {os.cpu_count()} cores (cases/s fall with "
+            "other work on the machine).",
             *(["", "Violations found:", *found] if found else []),
         ]
     )
@@ -398,9 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     props, total = run(args.cases, args.http_cases, args.jobs)
     wall_s = time.perf_counter() - started
+    load_1m = os.getloadavg()[0]
     command = "python -m bench.fuzz" + (f" --cases {args.cases}" if args.cases != 100_000 else "")
     command += f" --http-cases {args.http_cases}" if args.http_cases != HTTP_CASES else ""
-    body = render(props, total, wall_s, command)
+    body = render(props, total, wall_s, command, load_1m)
     print(body)
     if not args.no_write:
         write_section("Fuzzing (make bench-fuzz)", body)
