@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from care.calendar import LUNAR_FESTIVALS, SOLAR_FESTIVALS
 from care.render import render
+from care.sms_channel import CHANNEL_POLICIES, sms_params, sms_template_key
 from crm.models import Campaign
 from crm.models.base import utcnow
+from crm.sms_templates import TemplateError, load_templates
 
 CAMPAIGN_DIR = Path(__file__).resolve().parent / "campaigns"
 KINDS = ("birthday", "festival", "holiday_notice", "reminder", "reactivation", "promotion")
@@ -51,9 +53,21 @@ class CampaignDef:
     templates: dict[str, str]  # variant (or festival code) -> template source
     params: dict[str, Any]
     raw: dict[str, Any]
+    # wechat_then_sms | sms_only | wechat_only (see care/sms_channel.py)
+    channels: str = "wechat_only"
+    # variant (or festival code) -> SMS template key in crm/sms_templates.yml ("default" for all)
+    sms_templates: dict[str, str] = field(default_factory=dict)
+    sms_daily_budget: int | None = None  # SMS this campaign may plan per local day (None: no limit)
 
     def template_for(self, key: str = "default") -> str:
         return self.templates[key]
+
+    def sms_template_for(self, key: str = "default") -> str | None:
+        return self.sms_templates.get(key) or self.sms_templates.get("default")
+
+    @property
+    def uses_sms(self) -> bool:
+        return self.channels != "wechat_only"
 
 
 SAMPLE_CONTEXT: dict[str, Any] = {
@@ -111,23 +125,36 @@ def parse(raw: dict[str, Any], where: str = "<dict>") -> CampaignDef:
         segments={k: tuple(v) for k, v in (aud.get("segments") or {}).items()},
     )
     templates: dict[str, str] = {}
+    sms: dict[str, str] = {}
     if "template" in raw:
         templates["default"] = raw["template"]
+    if raw.get("sms_template"):
+        sms["default"] = _sms_key(raw["sms_template"], where)
     for variant, spec in (raw.get("variants") or {}).items():
         templates[str(variant)] = spec["template"]
+        if spec.get("sms_template"):
+            sms[str(variant)] = _sms_key(spec["sms_template"], where)
     for fest, spec in (raw.get("festivals") or {}).items():
         if fest not in LUNAR_FESTIVALS and fest not in SOLAR_FESTIVALS:
             raise DefinitionError(f"{where}: 未知节日 {fest}")
         templates[fest] = spec["template"]
+        if spec.get("sms_template"):
+            sms[fest] = _sms_key(spec["sms_template"], where)
     if not templates:
         raise DefinitionError(f"{where}: 没有模板 (template / variants / festivals)")
     if kind == "reminder" and raw.get("subject") not in REMINDER_SUBJECTS:
         raise DefinitionError(f"{where}: reminder 的 subject 必须是 {', '.join(REMINDER_SUBJECTS)} 之一")
     if kind == "reminder" and raw["is_marketing"]:
         raise DefinitionError(f"{where}: 服务提醒不是营销消息 (is_marketing 必须为 false)")
+    channels = str(raw.get("channels") or ("wechat_then_sms" if sms else "wechat_only"))
+    if channels not in CHANNEL_POLICIES:
+        raise DefinitionError(f"{where}: channels 必须是 {', '.join(CHANNEL_POLICIES)} 之一")
+    budget = raw.get("sms_daily_budget")
+    if budget is not None and (not isinstance(budget, int) or budget < 0):
+        raise DefinitionError(f"{where}: sms_daily_budget 应为不小于 0 的整数")
     params = {k: v for k, v in raw.items() if k not in {"template", "variants", "audience", "festivals"}}
     params["festivals"] = {
-        k: {kk: vv for kk, vv in v.items() if kk != "template"}
+        k: {kk: vv for kk, vv in v.items() if kk not in ("template", "sms_template")}
         for k, v in (raw.get("festivals") or {}).items()
     }
     params["variant_weights"] = {
@@ -144,13 +171,45 @@ def parse(raw: dict[str, Any], where: str = "<dict>") -> CampaignDef:
         templates=templates,
         params=params,
         raw=raw,
+        channels=channels,
+        sms_templates=sms,
+        sms_daily_budget=budget,
     )
     for key, source in templates.items():
         try:
             render(source, SAMPLE_CONTEXT, marketing=definition.is_marketing)
         except Exception as exc:  # any template error is a definition error for staff to fix
             raise DefinitionError(f"{where}: 模板 {key} 无法渲染: {exc}") from exc
+    if definition.uses_sms:
+        _check_sms(definition, where)
     return definition
+
+
+def _sms_key(value: Any, where: str) -> str:
+    try:
+        return sms_template_key(value, load_templates())
+    except TemplateError as exc:
+        raise DefinitionError(f"{where}: {exc}") from None
+
+
+def _check_sms(definition: CampaignDef, where: str) -> None:
+    """Every message of an SMS campaign has a registered template of the same kind whose
+    parameters the planner can fill (test-rendered with the sample data)."""
+    book = load_templates()
+    for key in definition.templates:
+        sms_key = definition.sms_template_for(key)
+        if sms_key is None and definition.channels != "sms_only":
+            continue  # this message (e.g. one festival of several) goes by WeChat only
+        if sms_key is None:
+            raise DefinitionError(f"{where}: 渠道 {definition.channels} 需要短信模板 sms_template（{key}）")
+        template = book.get(sms_key)
+        if template.marketing != definition.is_marketing:
+            kind = "营销" if definition.is_marketing else "服务"
+            raise DefinitionError(f"{where}: {kind}活动不能使用短信模板 {sms_key}（类型不一致）")
+        try:
+            book.full_text(sms_key, sms_params(template.params, SAMPLE_CONTEXT.__getitem__))
+        except (KeyError, TemplateError) as exc:
+            raise DefinitionError(f"{where}: 短信模板 {sms_key} 的参数无法填写: {exc}") from None
 
 
 def read_files(directory: Path = CAMPAIGN_DIR) -> list[CampaignDef]:

@@ -29,6 +29,9 @@ class OutboxRow(NamedTuple):
     text: str
     status: DeliveryStatus
     reason: str | None
+    # SMS rows: the registered template and its parameters (JSON array); None for chat rows.
+    sms_template: str | None = None
+    sms_params: str | None = None
 
 
 ROW_COLUMNS = OutboxRow._fields

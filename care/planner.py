@@ -18,10 +18,10 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, select, text
+from sqlalchemy import ColumnElement, Select, exists, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from care import calendar as cal
@@ -30,6 +30,7 @@ from care.compliance import Policy
 from care.definitions import CampaignDef, from_row
 from care.outbox import OutboxRow, outbox_sink
 from care.render import KeyedTemplate, render, salutation
+from care.sms_channel import SMS, dump_params, sms_params
 from care.sources import Candidate, Decorate, age_on, candidates
 from core.masking import mask_customer_name
 from crm.care_access import marketing_allowed_sql
@@ -37,6 +38,8 @@ from crm.models import Branch, Campaign, Customer, Delivery, RelationshipManager
 from crm.models.base import utcnow
 from crm.models.care import DeliveryStatus
 from crm.models.segments import SegmentMembership, SegmentVersion
+from crm.models.sms import SmsReach, SmsServiceConsent
+from crm.sms_templates import load_templates, segments
 
 # A decision's status when the customer's message for this occurrence was planned before.
 EXISTS = "exists"
@@ -57,6 +60,7 @@ class Decision:
     text: str
     variant: str | None = None
     why: str = ""
+    segments: int = 0  # SMS billing segments (0 for WeChat and web chat)
 
 
 @dataclass
@@ -107,6 +111,7 @@ def plan_day(
                 continue  # a segment-targeted campaign cannot run before segments are built
             decorate = ctx.decoration(campaign)
             constants = ctx.batch_constants(row, campaign)
+            ctx.sms_left = ctx.sms_budget_left(row, campaign)
             # The sink writes batch k while batch k+1 is decided. Keyset pages of one pass hold
             # different customers (and keys), so page k+1's caps and "already planned" do not
             # depend on page k's rows; before a new pass (another festival the same day, another
@@ -144,6 +149,9 @@ class _Context:
         self.collect = True  # False: skip the staff-facing fields (masked name, why) nobody will read
         self.templates: dict[tuple[str, str], KeyedTemplate] = {}
         self.now = utcnow()
+        self.sms_book = load_templates()
+        self.sms_texts: dict[tuple[str, tuple[str, ...]], tuple[str, int]] = {}
+        self.sms_left: int | None = None  # the current campaign's SMS budget for the day
 
     def decoration(self, campaign: CampaignDef) -> Decorate:
         """Join everything a decision needs into the candidate query (one round trip per batch).
@@ -165,6 +173,8 @@ class _Context:
                 ident.channel.label("reach_channel"),
                 planned.is_not(None).label("already"),
             )
+            if campaign.uses_sms:
+                stmt = stmt.add_columns(*self._sms_columns(campaign))
             if campaign.is_marketing:
                 on_day, in_week = compliance.cap_counts_sql(CUSTOMER_ID, self.day)
                 stmt = stmt.add_columns(
@@ -184,6 +194,34 @@ class _Context:
             return stmt
 
         return decorate
+
+    def _sms_columns(self, campaign: CampaignDef) -> list[ColumnElement[Any]]:
+        """SMS consent (marketing: the SMS channel's marketing consent; service: the service-SMS
+        consent) and whether the customer's number is marked unreachable."""
+        if campaign.is_marketing:
+            consent = marketing_allowed_sql(CUSTOMER_ID, literal(SMS))
+        else:
+            consent = exists().where(
+                SmsServiceConsent.customer_id == CUSTOMER_ID, SmsServiceConsent.granted.is_(True)
+            )
+        unreachable = exists().where(SmsReach.phone == Customer.phone, SmsReach.unreachable_since.is_not(None))
+        return [consent.label("sms_consent"), unreachable.label("sms_unreachable")]
+
+    def sms_budget_left(self, row: Campaign, campaign: CampaignDef) -> int | None:
+        """SMS the campaign may still plan today (None: no budget). Rows planned earlier today count."""
+        if campaign.sms_daily_budget is None:
+            return None
+        used = self.session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(
+                Delivery.campaign_id == row.id,
+                Delivery.local_day == self.day,
+                Delivery.channel == SMS,
+                Delivery.status.not_in(compliance.NOT_COUNTED),
+            )
+        )
+        return max(0, campaign.sms_daily_budget - int(used or 0))
 
     def batch_constants(self, row: Campaign, campaign: CampaignDef) -> dict[str, Any]:
         """Columns equal for every outbox row of one campaign on one day."""
@@ -237,34 +275,48 @@ class _Context:
                 continue
             seen.add(key)
             cid = cust.id
-            channel = cust.reach_channel
+            channel: str | None = cust.reach_channel
             status: DeliveryStatus | str  # or EXISTS: planned before, nothing to write
             reason: str | None
             if cust.already:
                 status, reason, not_before = EXISTS, "already_planned", send_at
-            elif channel is None:
-                status, reason, not_before = DeliveryStatus.SUPPRESSED, "no_channel", send_at
-            elif marketing and not cust.consent:
-                status, reason, not_before = DeliveryStatus.SUPPRESSED, "no_consent", send_at
             else:
-                status, reason, not_before = cleared
-                if marketing:
-                    extra = added.get(cid, 0)
-                    on_day, in_week = cust.cap_day + extra, cust.cap_week + extra
-                    if run_caps is not None:
-                        on_day += run_caps.count(cid, day, 1)
-                        in_week += run_caps.count(cid, day, 7)
-                    capped = compliance.cap_reason(on_day, in_week, policy)
+                chosen, refusal = self._channel(campaign, cand)
+                if chosen is None:  # the row keeps the chat channel it would have used, if any
+                    status, reason, not_before = DeliveryStatus.SUPPRESSED, refusal, send_at
+                else:
+                    channel = chosen
+                    status, reason, not_before = cleared
+                    capped = None
+                    if marketing:
+                        extra = added.get(cid, 0)
+                        on_day, in_week = cust.cap_day + extra, cust.cap_week + extra
+                        if run_caps is not None:
+                            on_day += run_caps.count(cid, day, 1)
+                            in_week += run_caps.count(cid, day, 7)
+                        capped = compliance.cap_reason(on_day, in_week, policy)
+                    if capped is None and channel == SMS and self.sms_left is not None and self.sms_left <= 0:
+                        capped = "sms_budget"
                     if capped:
                         status, reason, not_before = DeliveryStatus.SUPPRESSED, capped, send_at
                     else:
-                        added[cid] = extra + 1
-                        if run_caps is not None:
-                            run_caps.add(cid, day)
+                        if marketing:
+                            added[cid] = added.get(cid, 0) + 1
+                            if run_caps is not None:
+                                run_caps.add(cid, day)
+                        if channel == SMS and self.sms_left is not None:
+                            self.sms_left -= 1
             counts[(code, reason or status)] += 1
             if status == EXISTS and not collect:
                 continue  # nothing to write and nobody will read the text
-            text = self._text(campaign, cand)
+            sms_key = campaign.sms_template_for(cand.template_key) if channel == SMS else None
+            params: tuple[str, ...] = ()
+            billed = 0
+            if sms_key is not None:
+                params = sms_params(self.sms_book.get(sms_key).params, partial(self._value, cand=cand))
+                text, billed = self._sms_text(sms_key, params)
+            else:
+                text = self._text(campaign, cand)
             variant = cand.template_key if promotion else None
             if collect:
                 decisions.append(
@@ -280,11 +332,48 @@ class _Context:
                         text,
                         variant,
                         why(campaign, cand),
+                        billed,
                     )
                 )
             if isinstance(status, DeliveryStatus):
-                rows.append(OutboxRow(cid, key, channel or "none", cust.identity_id, variant, text, status, reason))
+                if sms_key is not None:
+                    rows.append(OutboxRow(cid, key, SMS, None, variant, text, status, reason, sms_key,
+                                          dump_params(params)))
+                else:
+                    rows.append(
+                        OutboxRow(cid, key, channel or "none", cust.identity_id, variant, text, status, reason)
+                    )
         return decisions, rows
+
+    def _channel(self, campaign: CampaignDef, cand: Candidate) -> tuple[str | None, str]:
+        """The channel this message goes by under the campaign's policy, or None and why not.
+
+        WeChat (or web chat) first where the customer follows us and, for marketing, agreed there;
+        then SMS with the SMS consent to a number not marked unreachable.
+        """
+        cust = cand.customer
+        marketing = campaign.is_marketing
+        policy = campaign.channels
+        chat = cust.reach_channel
+        if policy != "sms_only" and chat is not None and (not marketing or cust.consent):
+            return chat, ""
+        if policy == "wechat_only" or campaign.sms_template_for(cand.template_key) is None:
+            return None, "no_channel" if chat is None else "no_consent"
+        if not cust.sms_consent:
+            return None, "no_consent" if marketing else "no_sms_consent"
+        if cust.sms_unreachable:
+            return None, "sms_unreachable"
+        return SMS, ""
+
+    def _sms_text(self, key: str, params: tuple[str, ...]) -> tuple[str, int]:
+        """The exact SMS (signature included) and its billing segments, once per distinct params."""
+        found = self.sms_texts.get((key, params))
+        if found is None:
+            if len(self.sms_texts) > 200_000:
+                self.sms_texts.clear()
+            text = self.sms_book.full_text(key, params)
+            found = self.sms_texts[(key, params)] = (text, segments(text))
+        return found
 
     def _text(self, campaign: CampaignDef, cand: Candidate) -> str:
         """The rendered message, computing only the variables its template reads."""

@@ -21,6 +21,7 @@ from crm.models import (
     RelationshipManager,
     TermDeposit,
 )
+from crm.models.sms import SmsServiceConsent
 
 _seq = itertools.count(1)
 HOURS = {"weekday": ["08:30", "17:00"], "weekend": ["09:00", "16:00"]}
@@ -65,6 +66,7 @@ def customer(
     subscribed: bool = True,
     opened_on: dt.date = dt.date(2015, 1, 1),
     occupation: str = "种植户",
+    sms_service: bool = True,
 ) -> Customer:
     n = next(_seq)
     c = Customer(
@@ -84,6 +86,8 @@ def customer(
     )
     session.add(c)
     session.flush()
+    if sms_service:  # agreed to service SMS at account opening, like most customers
+        session.add(SmsServiceConsent(customer_id=c.id, granted=True))
     if channel:
         session.add(
             ChannelIdentity(

@@ -49,8 +49,12 @@ def test_birthday_planned_at_nine_local_and_consent_and_channel_respected(loaded
         ("birthday_greeting", ok.id): (DeliveryStatus.PLANNED, None),
         ("birthday_greeting", refused.id): (DeliveryStatus.SUPPRESSED, "no_consent"),
         ("birthday_greeting", never_asked.id): (DeliveryStatus.SUPPRESSED, "no_consent"),
-        ("birthday_greeting", unreachable.id): (DeliveryStatus.SUPPRESSED, "no_channel"),
+        # Not following the WeChat account: the greeting goes by SMS (channels: wechat_then_sms).
+        ("birthday_greeting", unreachable.id): (DeliveryStatus.PLANNED, None),
     }
+    by_sms = s.scalars(select(Delivery).where(Delivery.customer_id == unreachable.id)).one()
+    assert (by_sms.channel, by_sms.sms_template) == ("sms", "birthday_greeting")
+    assert by_sms.text.startswith("【XX农商银行】") and by_sms.text.endswith("拒收请回复R")
     row = s.scalars(select(Delivery).where(Delivery.customer_id == ok.id)).one()
     assert row.not_before == dt.datetime(2026, 5, 12, 1, 0, tzinfo=UTC)  # 09:00 Asia/Shanghai
     assert row.text.startswith("张先生，生日快乐") and row.text.endswith('回复"退订"即可取消此类消息。')
@@ -172,7 +176,10 @@ def test_service_reminders_bypass_consent_and_caps(loaded):
     assert "退订" not in seven
     card_text = next(t for k, t in texts.items() if k.startswith("card_expiry"))
     assert "尾号1234" in card_text and "6230580000001234" not in card_text
-    assert any("今天（6月1日）是您贷款的还款日" in t for t in texts.values())
+    # Repayment reminders go by SMS only: the registered template, signature first, amount in 元.
+    loan_texts = [t for k, t in texts.items() if k.startswith("loan_repayment")]
+    assert any(t.startswith("【XX农商银行】王女士您好！您的贷款将于6月1日还款") for t in loan_texts)
+    assert all(t.startswith("【XX农商银行】") and "元" in t for t in loan_texts)
 
 
 def test_holiday_notice_three_days_before_with_branch_hours(loaded):

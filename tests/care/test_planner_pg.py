@@ -21,6 +21,7 @@ from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Base, ChannelIdentity, Customer, Delivery, MarketingConsent
 from crm.models.care import DeliveryStatus
+from crm.models.sms import SmsReach
 from outbound.contract import RecordingSender
 from tests.care import factories as f
 from tests.conftest import drop_pg_database, new_pg_database
@@ -74,7 +75,10 @@ def build_bank(s: Session) -> dict[int, str]:
     both = cust("web_then_wechat", channel="web")
     s.add(ChannelIdentity(channel="wechat", external_id=f"wx-{both}", customer_id=both, subscribed=True))
     cust("unsubscribed", subscribed=False)
-    cust("unreachable", channel=None)
+    unreachable = cust("unreachable", channel=None)
+    # Two hard failures (空号) marked the number unreachable by SMS: no channel left.
+    s.add(SmsReach(phone=s.get_one(Customer, unreachable).phone, hard_failures=2,
+                   unreachable_since=dt.datetime(2027, 1, 1, tzinfo=dt.UTC)))
     capped = cust("week_capped", name="欧阳娜娜", gender="F")
     suppressed_before = cust("prior_suppressed")
     for i, (cid, day, status) in enumerate(
@@ -136,8 +140,9 @@ def test_planning_on_postgresql_matches_sqlite_and_keeps_every_rule(pg_engine: E
         assert status[(label, "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "no_consent", "wechat")
     assert status[("web_only", "festival_greetings")] == (DeliveryStatus.PLANNED, None, "web")
     assert status[("web_then_wechat", "festival_greetings")] == (DeliveryStatus.PLANNED, None, "wechat")
-    assert status[("unsubscribed", "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "no_channel", "none")
-    assert status[("unreachable", "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "no_channel", "none")
+    # No longer following the account: the greeting goes by SMS (marketing consent covers all channels).
+    assert status[("unsubscribed", "festival_greetings")] == (DeliveryStatus.PLANNED, None, "sms")
+    assert status[("unreachable", "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "sms_unreachable", "none")
     assert status[("week_capped", "festival_greetings")] == (DeliveryStatus.SUPPRESSED, "frequency_cap_week", "wechat")
     assert status[("prior_suppressed", "festival_greetings")] == (DeliveryStatus.PLANNED, None, "wechat")
     assert status[("deposit_no_consent", "deposit_maturity_reminder")] == (DeliveryStatus.PLANNED, None, "wechat")
