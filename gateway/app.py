@@ -20,6 +20,7 @@ from gateway.handoff.settings import HandoffSettings
 from gateway.keys import CHAT, ENGINE, HTTP, SESSION_FACTORY, SETTINGS
 from gateway.rasa_client import RasaClient, rasa_session
 from gateway.security_headers import install_security_headers
+from gateway.sms_callbacks import setup_sms_callbacks
 from gateway.surveys import SurveyHook
 from gateway.webchat import setup_webchat
 from gateway.wechat.routes import WECHAT_API_KEY, setup_wechat
@@ -71,6 +72,7 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     app.add_routes(health_routes(probes))
     app.router.add_get("/metrics", metrics_handler)
     setup_webchat(app)
+    setup_sms_callbacks(app)
     setup_wechat(app, WeChatSettings.from_settings(settings), chat, app[SESSION_FACTORY])
 
     async def _outbound_wechat(app: web.Application) -> AsyncIterator[None]:

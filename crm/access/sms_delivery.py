@@ -10,12 +10,14 @@ what ``outbound.sms.callbacks`` parsed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from crm.models import Customer, utcnow
+from crm.models import Customer, Delivery, utcnow
+from crm.models.care import DeliveryStatus
 from crm.models.sms import SmsInbound, SmsMessage, SmsReach
 
 # Consecutive hard failures (空号, 停机) after which a number counts as unreachable by SMS.
@@ -75,6 +77,7 @@ def apply_delivery_report(
     if row is not None:
         row.status = "delivered" if delivered else "undelivered"
         row.code, row.reported_at = code[:64], now
+        _report_to_outbox(session, row.delivery_key, delivered, code, now)
     reach = session.get(SmsReach, phone)
     if reach is None:
         reach = SmsReach(phone=phone, hard_failures=0)
@@ -88,6 +91,19 @@ def apply_delivery_report(
     reach.last_code, reach.updated_at = code[:64], now
     session.flush()
     return row
+
+
+def _report_to_outbox(session: Session, key: str, delivered: bool, code: str, now: dt.datetime) -> None:
+    """The campaign outbox row of that SMS (same key) learns the carrier's verdict: a failed
+    delivery becomes ``dead`` / ``undelivered`` with the carrier's code (reports show it by code)."""
+    if delivered:
+        return
+    session.execute(
+        update(Delivery)
+        .where(Delivery.idempotency_key == key, Delivery.status == DeliveryStatus.SENT)
+        .values(status=DeliveryStatus.DEAD, reason="undelivered", last_error=(code or "UNKNOWN")[:128], decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_inbound_sms(
@@ -111,4 +127,120 @@ def unreachable_phones(session: Session, phones: Iterable[str]) -> set[str]:
         session.scalars(
             select(SmsReach.phone).where(SmsReach.phone.in_(wanted), SmsReach.unreachable_since.is_not(None))
         )
+    )
+
+
+@dataclass(frozen=True)
+class SmsToSend:
+    """One SMS the dispatcher wants to hand to the provider (see :func:`reserve_many`)."""
+
+    delivery_key: str
+    phone: str
+    template_key: str
+    segments: int
+    customer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What :func:`reserve_many` decided for one key.
+
+    ``state``: ``send`` (reserved for this request, ``context`` stamped), ``accepted`` (the
+    provider took it before: never again), ``failed`` (permanently refused before),
+    ``unanswered`` (reserved by an earlier request that never got its answer: a dispatcher died
+    mid-batch; the caller must find out whether it went out before sending it again).
+    """
+
+    key: str
+    state: str
+    code: str = ""
+    context: str = ""  # unanswered: the earlier request's context
+    reserved_at: dt.datetime | None = None
+
+
+CONTEXT_PREFIX = "ctx:"  # ``code`` of a reserved, unanswered row: the request's context
+
+
+def reserve_many(
+    session: Session, items: Sequence[SmsToSend], *, provider: str, context: str, now: dt.datetime | None = None
+) -> list[Reservation]:
+    """Reserve every SMS for one provider request in one transaction (commit before the request).
+
+    A reserved row is ``pending`` with ``code = "ctx:<context>"`` until :func:`record_many`
+    stores the provider's answer; a row found still pending belonged to a request that never got
+    its answer, and is reported ``unanswered`` with that request's context.
+    """
+    now = now or utcnow()
+    keys = [i.delivery_key for i in items]
+    table: Table = SmsMessage.__table__  # type: ignore[assignment]
+    found = {
+        r.delivery_key: r
+        for r in session.execute(
+            select(table.c.delivery_key, table.c.status, table.c.code, table.c.created_at).where(
+                table.c.delivery_key.in_(keys)
+            )
+        )
+    }
+    stamp = f"{CONTEXT_PREFIX}{context}"
+    fresh = [i for i in items if i.delivery_key not in found]
+    if fresh:
+        session.execute(
+            insert(table),
+            [
+                dict(delivery_key=i.delivery_key, phone=i.phone, provider=provider, template_key=i.template_key,
+                     segments=i.segments, customer_id=i.customer_id, status="pending", attempts=1, code=stamp,
+                     created_at=now)
+                for i in fresh
+            ],
+        )
+    again = [k for k, r in found.items() if r.status == "retry"]
+    if again:
+        session.execute(
+            update(table).where(table.c.delivery_key.in_(again), table.c.status == "retry")
+            .values(status="pending", code=stamp, attempts=table.c.attempts + 1, created_at=now)
+        )
+    out = []
+    for key in keys:
+        r = found.get(key)
+        if r is None or r.status == "retry":
+            out.append(Reservation(key, "send", context=context))
+        elif r.status in ("sent", "delivered", "undelivered"):
+            out.append(Reservation(key, "accepted", code=r.code or ""))
+        elif r.status == "failed":
+            out.append(Reservation(key, "failed", code=r.code or ""))
+        else:
+            earlier = (r.code or "").removeprefix(CONTEXT_PREFIX)
+            out.append(Reservation(key, "unanswered", context=earlier, reserved_at=r.created_at))
+    return out
+
+
+def restamp(session: Session, keys: Sequence[str], context: str, now: dt.datetime | None = None) -> None:
+    """Unanswered rows found not sent: reserve them for a new request."""
+    if keys:
+        session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.delivery_key.in_(list(keys)), SmsMessage.status == "pending")
+            .values(code=f"{CONTEXT_PREFIX}{context}", attempts=SmsMessage.attempts + 1, created_at=now or utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+def record_many(
+    session: Session, outcomes: Sequence[tuple[str, str, str, str]], now: dt.datetime | None = None
+) -> None:
+    """The provider's answers: (delivery_key, outcome sent|retry|failed, code, provider_message_id)."""
+    if not outcomes:
+        return
+    now = now or utcnow()
+    table: Table = SmsMessage.__table__  # type: ignore[assignment]
+    session.execute(
+        update(table)
+        .where(table.c.delivery_key == bindparam("b_key"))
+        .values(status=bindparam("b_status"), code=bindparam("b_code"), provider_message_id=bindparam("b_mid"),
+                sent_at=bindparam("b_sent_at")),
+        [
+            {"b_key": key, "b_status": outcome, "b_code": code[:64], "b_mid": mid[:64] or None,
+             "b_sent_at": now if outcome == "sent" else None}
+            for key, outcome, code, mid in outcomes
+        ],
     )

@@ -1,0 +1,117 @@
+"""The SMS providers' callbacks (#22): delivery reports (状态回执) and inbound replies (上行短信).
+
+Tencent Cloud and Alibaba Cloud push to URLs configured in their consoles. Neither signs its
+pushes, so the URL carries a shared secret: configure ``{PUBLIC_URL}/sms/tencent/report?token=...``
+with the value of ``SMS_CALLBACK_TOKEN`` (compared in constant time). Without a token only the
+local sandbox (``SMS_BACKEND=sandbox``) may push; with a real provider every push is refused until
+one is set.
+
+- A report updates the SMS's row and its campaign outbox row (delivered, or failed with the
+  carrier's code); repeated hard failures (空号, 停机) mark the number unreachable.
+- A reply is stored; R/T/TD/退订 stops marketing by SMS at once (audited); any other reply is
+  credited to the care message it answers (reply rate).
+
+A body that is not the provider's format is a 400; the provider's acknowledgement otherwise.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.db import run_in_session
+from crm.access.consent import opt_out_sms_marketing
+from crm.access.sms_delivery import apply_delivery_report, record_inbound_sms
+from crm.care_access import record_reply
+from crm.models import Customer
+from gateway.keys import SESSION_FACTORY, SETTINGS
+from outbound.sms.callbacks import (
+    ALIYUN_ACK,
+    TENCENT_ACK,
+    CallbackError,
+    DeliveryReport,
+    InboundReply,
+    parse_aliyun_replies,
+    parse_aliyun_reports,
+    parse_tencent_replies,
+    parse_tencent_reports,
+)
+
+log = logging.getLogger(__name__)
+TOKEN_ENV = "SMS_CALLBACK_TOKEN"  # noqa: S105 - the variable's name, not a secret
+OPT_OUT_SOURCE = "短信退订"
+
+
+def callback_token() -> str:
+    return os.environ.get(TOKEN_ENV, "").strip()
+
+
+def _authorised(request: web.Request) -> bool:
+    expected = callback_token()
+    if not expected:
+        return request.app[SETTINGS].sms_backend == "sandbox"
+    given = request.query.get("token", "")
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def apply_reports(session: Session, reports: Sequence[DeliveryReport]) -> int:
+    """Apply each report; returns how many matched an SMS this bank sent."""
+    matched = 0
+    for r in reports:
+        row = apply_delivery_report(
+            session, provider=r.provider, provider_message_id=r.provider_message_id, phone=r.phone,
+            delivered=r.delivered, code=r.code or r.description, hard_failure=r.hard_failure,
+        )
+        matched += row is not None
+    return matched
+
+
+def apply_replies(session: Session, replies: Sequence[InboundReply]) -> None:
+    """Store each reply; opt-outs stop SMS marketing, other replies count as answers."""
+    for reply in replies:
+        record_inbound_sms(session, provider=reply.provider, phone=reply.phone, text=reply.text,
+                           is_opt_out=reply.is_opt_out)
+        if reply.is_opt_out:
+            opt_out_sms_marketing(session, reply.phone, OPT_OUT_SOURCE)
+            continue
+        for customer_id in session.scalars(select(Customer.id).where(Customer.phone == reply.phone)):
+            record_reply(session, customer_id)
+
+
+def _route(
+    parse: Callable[[bytes], Sequence[Any]],
+    apply: Callable[[Session, Sequence[Any]], object],
+    ack: dict[str, Any],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        if not _authorised(request):
+            return web.json_response({"result": 1, "errmsg": "forbidden"}, status=403)
+        try:
+            items = parse(await request.read())
+            if not all(r.phone.isdigit() and 5 <= len(r.phone) <= 20 for r in items):
+                raise CallbackError("手机号格式不对")
+        except CallbackError as exc:
+            return web.json_response({"result": 1, "errmsg": str(exc)}, status=400)
+        await run_in_session(request.app[SESSION_FACTORY], lambda s: apply(s, items))
+        return web.json_response(ack)
+
+    return handler
+
+
+def setup_sms_callbacks(app: web.Application) -> None:
+    """The four callback routes (paths as outbound/sms/sandbox/app.py pushes them)."""
+    routes = (
+        ("/sms/tencent/report", parse_tencent_reports, apply_reports, TENCENT_ACK),
+        ("/sms/tencent/reply", parse_tencent_replies, apply_replies, TENCENT_ACK),
+        ("/sms/aliyun/report", parse_aliyun_reports, apply_reports, ALIYUN_ACK),
+        ("/sms/aliyun/reply", parse_aliyun_replies, apply_replies, ALIYUN_ACK),
+    )
+    for path, parse, apply, ack in routes:
+        app.router.add_post(path, _route(parse, apply, ack))
