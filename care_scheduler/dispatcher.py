@@ -21,17 +21,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, and_, any_, bindparam, case, func, or_, select, true, update
+from sqlalchemy import BigInteger, Integer, Table, and_, any_, bindparam, case, exists, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from care import compliance
 from care.compliance import Policy
+from care.sms_channel import SMS, load_params
 from core.db import session_scope
 from crm.care_access import marketing_allowed_sql
-from crm.models import Campaign, ChannelIdentity, Delivery
+from crm.models import Campaign, ChannelIdentity, Customer, Delivery
 from crm.models.base import utcnow
 from crm.models.care import DUE_STATUSES, OPEN_STATUSES, DeliveryStatus
-from outbound.contract import DeliveryView, Sender, SendOutcome, SendStatus
+from crm.models.sms import SmsReach, SmsServiceConsent
+from outbound.contract import BatchSmsSender, DeliveryView, Sender, SendOutcome, SendStatus
 
 log = logging.getLogger(__name__)
 _DELIVERY: Table = Delivery.__table__  # type: ignore[assignment]  # the Core table, for SQL rule builders
@@ -93,6 +95,10 @@ class Dispatcher:
         if not views:
             return 0
         results: list[tuple[DeliveryView, SendOutcome]] = []
+        sms = [v for v in views if v.channel == SMS]
+        views = [v for v in views if v.channel != SMS]
+        if sms:
+            results += await self._send_sms(sms)
         queue = iter(views)
 
         async def worker() -> None:
@@ -107,9 +113,26 @@ class Dispatcher:
                     outcome = SendOutcome.retry(f"exception:{type(exc).__name__}")
                 results.append((view, outcome))
 
-        await asyncio.gather(*(worker() for _ in range(max(1, min(self.config.concurrency, len(views))))))
+        if views:
+            await asyncio.gather(*(worker() for _ in range(max(1, min(self.config.concurrency, len(views))))))
         await asyncio.to_thread(self._record, token, results, self.clock())
-        return len(views)
+        return len(views) + len(sms)
+
+    async def _send_sms(self, views: list[DeliveryView]) -> list[tuple[DeliveryView, SendOutcome]]:
+        """SMS rows go out in provider batches (the sender groups them by template and parameters)."""
+        batch_sender: BatchSmsSender | None = getattr(self.sender, "sms", None) or (
+            self.sender if hasattr(self.sender, "send_sms_batch") else None  # type: ignore[assignment]
+        )
+        if batch_sender is None:
+            # No SMS provider in this process: the rows wait (retry), they are not lost.
+            return [(v, SendOutcome.retry("sms_not_configured", 300.0)) for v in views]
+        await self.limiter.acquire()  # the rate limits requests here: one batch is a few requests
+        try:
+            outcomes = await batch_sender.send_sms_batch(views)
+        except Exception as exc:  # a provider outage or a bug must not lose the rows
+            log.warning("SMS batch raised %s for %d deliveries", type(exc).__name__, len(views))
+            outcomes = [SendOutcome.retry(f"exception:{type(exc).__name__}") for _ in views]
+        return list(zip(views, outcomes, strict=True))
 
     async def drain(self, max_batches: int | None = None) -> int:
         """Run batches until nothing is due (or ``max_batches``); returns rows claimed."""
@@ -188,9 +211,13 @@ class Dispatcher:
                     ChannelIdentity.last_inbound_at,
                     ChannelIdentity.subscribed,
                     consent.label("consent"),
+                    Delivery.sms_template,
+                    Delivery.sms_params,
+                    *_sms_columns(),
                 )
                 .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
                 .outerjoin(ChannelIdentity, ChannelIdentity.id == Delivery.identity_id)
+                .outerjoin(Customer, and_(Customer.id == Delivery.customer_id, Delivery.channel == SMS))
                 .where(_id_in(session, list(claimed)), Delivery.claim_token == token)
             ).all()
             return self._screen(session, token, rows, now)
@@ -206,9 +233,14 @@ class Dispatcher:
         decided: list[dict[str, Any]] = []
         quiet = compliance.in_quiet_hours(now, policy)
         for r in rows:
+            sms = r.channel == SMS
             if r.is_marketing and not r.consent:
                 decided.append(self._decide(r, DeliveryStatus.SUPPRESSED, "opted_out", None, r.attempts))
-            elif r.identity_id is None or not r.subscribed:
+            elif sms and not r.is_marketing and not r.sms_service:
+                decided.append(self._decide(r, DeliveryStatus.SUPPRESSED, "no_sms_consent", None, r.attempts))
+            elif sms and r.sms_unreachable:
+                decided.append(self._decide(r, DeliveryStatus.SUPPRESSED, "sms_unreachable", None, r.attempts))
+            elif not sms and (r.identity_id is None or not r.subscribed):
                 decided.append(self._decide(r, DeliveryStatus.SUPPRESSED, "unsubscribed", None, r.attempts))
             elif quiet:
                 # waiting for morning is not a failed attempt
@@ -229,6 +261,9 @@ class Dispatcher:
                         is_marketing=r.is_marketing,
                         text=r.text,
                         attempt=r.attempts,
+                        phone=r.phone if sms else None,
+                        sms_template=r.sms_template,
+                        sms_params=load_params(r.sms_params),
                     )
                 )
         if decided:
@@ -272,9 +307,20 @@ class Dispatcher:
                 "b_error": None,
                 "b_sent_at": None,
                 "b_not_before": None,
+                "b_attempts": None,
             }
             if outcome.status == SendStatus.SENT:
                 p["b_sent_at"] = now
+            elif outcome.status == SendStatus.RETRY and outcome.retry_after_s is not None:
+                # A provider's limit (an SMS number's 30 s / hour / day): wait it out; the try
+                # does not count as a failed attempt, so the message is never given up for it.
+                p.update(
+                    b_status=DeliveryStatus.FAILED,
+                    b_reason="provider_limit",
+                    b_error=(outcome.reason or "")[:128],
+                    b_not_before=now + dt.timedelta(seconds=max(1.0, outcome.retry_after_s)),
+                    b_attempts=max(0, view.attempt - 1),
+                )
             elif outcome.status == SendStatus.RETRY and view.attempt < cfg.max_attempts:
                 p.update(
                     b_status=DeliveryStatus.FAILED,
@@ -321,11 +367,22 @@ class Dispatcher:
                 last_error=bindparam("b_error"),
                 sent_at=bindparam("b_sent_at"),
                 not_before=_coalesce_not_before(table),
+                attempts=func.coalesce(bindparam("b_attempts", type_=Integer), table.c.attempts),
                 decided_at=now,
                 claim_token=None,
                 lease_until=None,
             )
         )
+
+
+def _sms_columns() -> list[Any]:
+    """An SMS row's number, its service-SMS consent and whether the number is unreachable (all
+    NULL/false for chat rows: the customer join only matches SMS rows)."""
+    service = exists().where(
+        SmsServiceConsent.customer_id == Customer.id, SmsServiceConsent.granted.is_(True)
+    )
+    unreachable = exists().where(SmsReach.phone == Customer.phone, SmsReach.unreachable_since.is_not(None))
+    return [Customer.phone.label("phone"), service.label("sms_service"), unreachable.label("sms_unreachable")]
 
 
 def _id_in(session: Session, ids: list[int], column: Any = None) -> Any:

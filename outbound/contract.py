@@ -32,6 +32,10 @@ class DeliveryView:
     is_marketing: bool
     text: str
     attempt: int  # 1 for the first try
+    # SMS rows (channel ``sms``): the number and the registered template with its parameters.
+    phone: str | None = None
+    sms_template: str | None = None
+    sms_params: tuple[str, ...] = ()
 
 
 class SendStatus(StrEnum):
@@ -48,14 +52,17 @@ class SendOutcome:
 
     status: SendStatus
     reason: str | None = None
+    # A provider's limit that lasts this long (an SMS number's 30 s / hour / day limit): the row
+    # waits that long and the try does not count against the dispatcher's attempts.
+    retry_after_s: float | None = None
 
     @classmethod
     def sent(cls) -> SendOutcome:
         return cls(SendStatus.SENT)
 
     @classmethod
-    def retry(cls, reason: str) -> SendOutcome:
-        return cls(SendStatus.RETRY, reason)
+    def retry(cls, reason: str, retry_after_s: float | None = None) -> SendOutcome:
+        return cls(SendStatus.RETRY, reason, retry_after_s)
 
     @classmethod
     def failed(cls, reason: str) -> SendOutcome:
@@ -65,6 +72,14 @@ class SendOutcome:
 class Sender(Protocol):
     async def send(self, delivery: DeliveryView) -> SendOutcome:
         """Deliver ``delivery`` (idempotently by its key) and say how it went."""
+        ...
+
+
+class BatchSmsSender(Protocol):
+    """SMS go out in provider batches (one request for up to 200 numbers), not one by one."""
+
+    async def send_sms_batch(self, deliveries: list[DeliveryView]) -> list[SendOutcome]:
+        """One outcome per delivery, in order; idempotent by each delivery's key."""
         ...
 
 

@@ -24,6 +24,7 @@ before its call and its outcome after it, only the commits are fewer.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -40,9 +41,10 @@ from crm.access.conversations import open_conversation, record_message
 from crm.models import utcnow
 from crm.models.outbound import OutboundSend
 from crm.models.outbound import OutboundSendStatus as Key
-from outbound.contract import DeliveryView, SendOutcome, SendStatus
+from outbound.contract import BatchSmsSender, DeliveryView, SendOutcome, SendStatus
 from outbound.wechat_api import SendResult, WeChatApiClient, WeChatApiSettings
 
+log = logging.getLogger(__name__)
 WINDOW = dt.timedelta(hours=48)
 SERVICE_TEMPLATE_ID = "TM_SERVICE_NOTICE"
 T = TypeVar("T")
@@ -129,9 +131,12 @@ class OutboundSender:
         session_factory: sessionmaker[Session],
         wechat: WeChatApiClient | None,
         service_template_id: str = SERVICE_TEMPLATE_ID,
+        sms: BatchSmsSender | None = None,
     ) -> None:
         self.factory = session_factory
         self.wechat = wechat
+        # Campaign SMS: the dispatcher hands them over in batches (outbound/sms/dispatch.py).
+        self.sms = sms
         self.template_id = service_template_id
         # Concurrent WeChat sends share their bookkeeping transactions (see core/group_commit.py):
         # each key is still marked ``sending`` (committed) before its call and ``sent`` after it.
@@ -323,4 +328,20 @@ def create_sender(settings: Settings) -> OutboundSender:
     factory = make_sessionmaker(make_engine(settings.database_url))
     http = aiohttp.ClientSession()
     wechat = WeChatApiClient(WeChatApiSettings.from_settings(settings), factory, http, token_memory_s=30.0)
-    return OutboundSender(factory, wechat)
+    return OutboundSender(factory, wechat, sms=create_sms_sender(settings, factory))
+
+
+def create_sms_sender(settings: Settings, factory: sessionmaker[Session]) -> BatchSmsSender | None:
+    """The campaign SMS sender for ``SMS_BACKEND``; None (SMS rows wait) when its account is incomplete."""
+    from core.settings import ConfigError
+    from outbound.sms.config import make_sms_provider
+    from outbound.sms.dispatch import SmsDispatchSender
+
+    try:
+        make_sms_provider(settings)
+    except ConfigError as exc:
+        log.warning("短信通道未配置，短信将等待发送: %s", exc)
+        return None
+    # The sandbox lists what it accepted at once; a real provider may take minutes.
+    settle = 0.0 if settings.sms_backend == "sandbox" else 600.0
+    return SmsDispatchSender(factory, lambda: make_sms_provider(settings), settle_s=settle)

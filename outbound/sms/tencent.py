@@ -7,6 +7,7 @@ others. ``SMS_ENDPOINT`` points the same SDK at the local sandbox.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 
@@ -112,6 +113,24 @@ class TencentSms:
             for result in self.send_batch(template, phones, params, context=context):
                 by_phone[result.phone] = result
         return [by_phone[phone] for phone, _ in items]
+
+    def find_sent(self, phone: str, context: str, since: dt.datetime) -> SmsResult | None:
+        """The message sent to ``phone`` by the request with ``context`` since ``since``, if the
+        provider has it (``PullSmsSendStatusByPhoneNumber``); None when not found.
+
+        Raises TencentCloudSDKException when the provider cannot answer (the caller waits).
+        """
+        request = models.PullSmsSendStatusByPhoneNumberRequest()
+        request.SmsSdkAppId = self.sdk_app_id
+        request.PhoneNumber = "+86" + national_number(phone)
+        request.BeginTime = int(since.timestamp())
+        request.EndTime = int(dt.datetime.now(dt.UTC).timestamp()) + 60
+        request.Offset, request.Limit = 0, 100
+        response = self._client.PullSmsSendStatusByPhoneNumber(request)
+        for status in response.PullSmsSendStatusSet or []:
+            if (status.SessionContext or "") == context:
+                return SmsResult(phone, "sent", "Ok", provider_message_id=status.SerialNo or "")
+        return None
 
     def _send_request(
         self, template: SmsTemplate, phones: Sequence[str], params: Sequence[str], context: str

@@ -235,7 +235,7 @@ class SmsSandbox:
         try:
             self._tencent_auth(request, body)
             action = request.headers.get("X-TC-Action", "")
-            if action != "SendSms":
+            if action not in ("SendSms", "PullSmsSendStatusByPhoneNumber"):
                 raise RequestRefused("InvalidAction", f"接口 {action} 不存在。")
             if request.headers.get("X-TC-Version") != TENCENT_VERSION:
                 raise RequestRefused("NoSuchVersion", "接口版本不存在。")
@@ -243,6 +243,8 @@ class SmsSandbox:
                 params = json.loads(body or b"{}")
             except ValueError:
                 raise RequestRefused("InvalidParameter", "请求体不是合法的 JSON。") from None
+            if action == "PullSmsSendStatusByPhoneNumber":
+                return self._tc_json({"PullSmsSendStatusSet": self._tencent_pull(params), "RequestId": request_id})
             statuses = self._tencent_send(params)
         except RequestRefused as refused:
             self.stats.rejected_requests += 1
@@ -277,6 +279,27 @@ class SmsSandbox:
         )
         if service != "sms" or not hmac_equal(expected, auth.signature):
             raise RequestRefused("AuthFailure.SignatureFailure", "请求签名验证失败，请检查您的签名计算是否正确。")
+
+    def _tencent_pull(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``PullSmsSendStatusByPhoneNumber``: what was sent to one number between two times."""
+        if str(params.get("SmsSdkAppId", "")) != self.settings.account.tencent_sdk_app_id:
+            raise RequestRefused("InvalidParameterValue.SdkAppIdNotExist", "SdkAppId 不存在。")
+        try:
+            begin = int(params.get("BeginTime", 0))
+            end = int(params.get("EndTime") or 2**31)
+            offset, limit = int(params.get("Offset", 0)), int(params.get("Limit", 100))
+        except (TypeError, ValueError):
+            raise RequestRefused("InvalidParameter", "时间或分页参数不是整数。") from None
+        phone = national_number(str(params.get("PhoneNumber", "")))
+        found = [m for m in self.inboxes.messages(phone)
+                 if m.direction == "out" and m.provider == "tencent" and begin <= m.at <= end]
+        return [
+            {"UserReceiveTime": int(m.at), "CountryCode": "86", "SubscriberNumber": phone,
+             "PhoneNumber": "+86" + phone, "SerialNo": m.message_id,
+             "ReportStatus": "SUCCESS" if m.status != "failed" else "FAIL",
+             "Description": m.report_code, "SessionContext": m.context}
+            for m in found[offset : offset + min(limit, 100)]
+        ]
 
     def _tencent_send(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         if str(params.get("SmsSdkAppId", "")) != self.settings.account.tencent_sdk_app_id:
