@@ -24,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from bench import survey_answers
 from bench.care_sandbox import bench_dispatch_sandbox
 from bench.report import replace_section as write_section
 from care.compliance import Policy
@@ -277,6 +278,8 @@ def main() -> None:
     parser.add_argument("--url", help="database URL (default: a fresh PostgreSQL database)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
+    parser_result = survey_answers.measure()  # no database needed: printed first (#24)
+    print(parser_result.line())
     load_start = os.getloadavg()[0]
     url = args.url or _fresh_pg()
     backend = "PostgreSQL" if url.startswith("postgres") else "SQLite"
@@ -356,6 +359,7 @@ partial index of rows still to dispatch) and one foreign key (customer).
 | planning, 1,000,000 customers | {how} ({ok}) | ≤ 120 s |
 | dispatch into an in-memory sender (claim + send + record; no HTTP) | {disp.rate:,.0f} messages/s ({disp.count:,} in {disp.wall:.1f} s; CPU {disp.cpu_text()}) | |
 {box_row}
+{survey_answers.markdown(parser_result)}
 {box_text}"""  # noqa: E501 - markdown table rows
     write_section(text_, args.output)
     print(text_)

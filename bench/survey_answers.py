@@ -1,0 +1,82 @@
+"""Accuracy of the survey-answer parser (``care.survey_answers``) on the written test set.
+
+The set (``tests/care/survey_answers.tsv``) was written from how customers talk, not from the
+parser's rules; ``make bench-care`` prints this and writes it into its BENCHMARKS.md section.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from care.survey_answers import Refusal, read_answer
+
+CASES = Path(__file__).resolve().parents[1] / "tests" / "care" / "survey_answers.tsv"
+
+
+@dataclass(frozen=True)
+class ParserAccuracy:
+    cases: int
+    correct: int
+    by_expected: dict[str, tuple[int, int]]  # score | refuse | none -> (correct, cases)
+    wrong: list[tuple[str, str, str, str]]  # scale, expected, text, got
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.cases if self.cases else 0.0
+
+    def line(self) -> str:
+        parts = ", ".join(f"{k} {c}/{n}" for k, (c, n) in sorted(self.by_expected.items()))
+        return f"survey answer parser: {self.accuracy:.3f} on {self.cases} written answers ({parts})"
+
+
+def _outcome(scale: str, text: str) -> str:
+    answer = read_answer(text, scale)  # type: ignore[arg-type]
+    if answer is None:
+        return "none"
+    if isinstance(answer, Refusal):
+        return "refuse"
+    return str(answer.value)
+
+
+def measure(path: Path = CASES) -> ParserAccuracy:
+    rows = [
+        line.split("\t")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    seen: Counter[str] = Counter()
+    right: Counter[str] = Counter()
+    wrong = []
+    for scale, want, text in rows:
+        kind = want if want in ("none", "refuse") else "score"
+        seen[kind] += 1
+        got = _outcome(scale, text)
+        if got == want:
+            right[kind] += 1
+        else:
+            wrong.append((scale, want, text, got))
+    by = {k: (right[k], n) for k, n in seen.items()}
+    return ParserAccuracy(len(rows), sum(right.values()), by, wrong)
+
+
+def markdown(result: ParserAccuracy) -> str:
+    """The rows for the care section of BENCHMARKS.md."""
+    by = result.by_expected
+    detail = "; ".join(
+        f"{label} {by[k][0]}/{by[k][1]}"
+        for k, label in (("score", "scores"), ("refuse", "refusals"), ("none", "not answers"))
+        if k in by
+    )
+    missed = ", ".join(f"{t} ({s}: {w} → {g})" for s, w, t, g in result.wrong[:6]) or "none"
+    return (
+        f"| survey answer parser (`care.survey_answers`, written set `tests/care/survey_answers.tsv`) |"
+        f" **{result.accuracy:.3f}** on {result.cases} answers ({detail}); missed: {missed} | ≥ 0.95 |"
+    )
+
+
+if __name__ == "__main__":
+    found = measure()
+    print(found.line())
+    print(markdown(found))
