@@ -1,7 +1,7 @@
 """What the console shows: conversation rows, transcripts, the masked customer panel, supervisor figures.
 
-Only for conversations ``crm.access.visibility.visible`` has already cleared. Names, phones and account
-numbers are masked (core.masking); amounts are shown because the RM serves this customer.
+Only for conversations ``crm.access.visibility.visible`` has already cleared. Customer data comes from
+``crm.access.rm_view``, already masked; amounts are shown because the RM serves this customer.
 """
 
 from __future__ import annotations
@@ -15,28 +15,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.masking import format_yuan, mask_card, mask_name, mask_phone, redact_customer_text
+from core.masking import format_yuan, redact_customer_text
 from crm.access.handoff_queue import queued
-from crm.access.identity import customer_of
 from crm.access.presence import is_online, rm_by_id
-from crm.access.tiers import aum
+from crm.access.rm_view import customer_label, customer_summary
 from crm.access.visibility import list_for
 from crm.models import (
-    Account,
-    Campaign,
     ChannelIdentity,
     Conversation,
     ConversationTransition,
-    Delivery,
-    Loan,
     Message,
     RelationshipManager,
-    TermDeposit,
-    Ticket,
     utcnow,
 )
 from crm.models.handoff import HandoffState, ServiceRating
-from crm.segments import memberships, tier_of
 
 REASONS = {
     "request_human": "客户要求人工",
@@ -66,11 +58,8 @@ def delivery(status: str) -> dict[str, str]:
 
 def _label(session: Session, conv: Conversation) -> tuple[str, str]:
     identity = session.get(ChannelIdentity, conv.identity_id)
-    customer = customer_of(session, conv)
     channel = identity.channel if identity else "web"
-    if customer is not None:
-        return mask_name(customer.name), channel
-    return "访客（未绑定）", channel
+    return customer_label(session, conv) or "访客（未绑定）", channel
 
 
 def row(session: Session, conv: Conversation, hs: HandoffState, me: int, now: dt.datetime) -> dict[str, Any]:
@@ -148,63 +137,34 @@ def delivery_states(session: Session, conv_id: int, limit: int = 100) -> dict[st
 
 def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, Any]:
     """Masked profile, holdings summary, tier, open tickets and recent care messages."""
-    customer = customer_of(session, conv)
-    if customer is None:
+    summary = customer_summary(session, conv)
+    if summary is None:
         return {"bound": False}
     zone = ZoneInfo(tz)
-    accounts = list(session.scalars(select(Account).where(Account.customer_id == customer.id)))
-    deposits = list(
-        session.scalars(
-            select(TermDeposit).where(TermDeposit.customer_id == customer.id, TermDeposit.status == "active")
-        )
-    )
-    loans = list(
-        session.scalars(select(Loan).where(Loan.customer_id == customer.id, Loan.status != "closed"))
-    )
-    total = aum(session, customer.id)
-    tickets = session.scalars(
-        select(Ticket)
-        .where(Ticket.customer_id == customer.id, Ticket.status != "resolved")
-        .order_by(Ticket.id.desc())
-        .limit(10)
-    )
-    deliveries = session.execute(
-        select(Delivery, Campaign.name)
-        .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(Delivery.customer_id == customer.id)
-        .order_by(Delivery.id.desc())
-        .limit(5)
-    )
-    rm = session.get(RelationshipManager, customer.rm_id) if customer.rm_id else None
     return {
         "bound": True,
-        "name": mask_name(customer.name),
-        "phone": mask_phone(customer.phone),
-        "kind": customer.kind,
-        "occupation": customer.occupation,
-        "town": customer.town,
-        "tier": tier_of(total),
-        "aum": format_yuan(total),
-        "rm": rm.name if rm else None,
-        "segments": memberships(session, customer.id),
+        "name": summary.masked_name,
+        "phone": summary.masked_phone,
+        "kind": summary.kind,
+        "occupation": summary.occupation,
+        "town": summary.town,
+        "tier": summary.tier,
+        "aum": format_yuan(summary.aum),
+        "rm": summary.rm_name,
+        "segments": summary.segments,
         "accounts": [
-            {
-                "no": mask_card(a.account_no),
-                "kind": a.kind,
-                "balance": format_yuan(a.balance),
-                "status": a.status,
-            }
-            for a in accounts
+            {"no": a.masked_no, "kind": a.kind, "balance": format_yuan(a.balance), "status": a.status}
+            for a in summary.accounts
         ],
-        "deposits": {"count": len(deposits), "total": format_yuan(sum((d.amount for d in deposits), 0))},
+        "deposits": {"count": summary.deposit_count, "total": format_yuan(summary.deposit_total)},
         "loans": [
             {
-                "no": mask_card(ln.contract_no),
+                "no": ln.masked_no,
                 "outstanding": format_yuan(ln.outstanding),
                 "status": ln.status,
                 "end_on": ln.end_on.isoformat(),
             }
-            for ln in loans
+            for ln in summary.loans
         ],
         "tickets": [
             {
@@ -213,16 +173,16 @@ def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, A
                 "status": t.status,
                 "created": t.created_at.astimezone(zone).strftime("%m-%d %H:%M"),
             }
-            for t in tickets
+            for t in summary.open_tickets
         ],
         "deliveries": [
             {
-                "campaign": name or "关怀消息",
-                "channel": d.channel,
-                "status": d.status,
-                "at": d.not_before.astimezone(zone).strftime("%m-%d %H:%M"),
+                "campaign": m.campaign or "关怀消息",
+                "channel": m.channel,
+                "status": m.status,
+                "at": m.not_before.astimezone(zone).strftime("%m-%d %H:%M"),
             }
-            for d, name in deliveries
+            for m in summary.care_messages
         ],
     }
 

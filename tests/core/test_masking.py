@@ -186,3 +186,9 @@ def test_masking_is_idempotent_on_the_examples() -> None:
     for text in ("170.0015.0003", "验证码 493 433", "卡号6217991234567890123 和 13912345678 500元"):
         once = redact_customer_text(text)
         assert redact_customer_text(once) == once
+
+
+
+def test_amounts_and_timestamps_in_logs_are_left_alone() -> None:
+    line = "request 550e8400-e29b-41d4-a716-4466554400ab took 12.5 ms at 1733540000.123456 from 10.0.0.1"
+    assert redact_numbers(line) == line
