@@ -13,13 +13,18 @@ from sqlalchemy.orm import Session
 from actions.context import entity, idempotency_key, in_session, split_sender, verified
 from actions.forms import reset_slots
 from crm.access.identity import get_or_create_identity
-from crm.access.service import TicketResult, TicketStatus, open_complaint, ticket_statuses
+from crm.access.service import TicketResult, TicketView, open_complaint, ticket_statuses
+from crm.models.service import TicketStatus
 
 FORM = "complain_form"
 ACTION_VALIDATE_COMPLAINT = "validate_complain_form"
 ACTION_SUBMIT_COMPLAINT = "action_submit_complaint"
 ACTION_CHECK_TICKET = "action_check_ticket"
-STATUS_TEXT = {"open": "已受理，等待处理", "processing": "正在处理中", "resolved": "已处理完毕"}
+STATUS_TEXT = {
+    TicketStatus.OPEN: "已受理，等待处理",
+    TicketStatus.PROCESSING: "正在处理中",
+    TicketStatus.RESOLVED: "已处理完毕",
+}
 HANDOFF = {"handoff": {"reason": "complaint", "priority": 1}}
 
 
@@ -74,7 +79,7 @@ class ActionCheckTicket(Action):
         ref = entity(tracker, "ticket_id")
         channel, external = split_sender(tracker.sender_id)
 
-        def work(session: Session) -> list[TicketStatus]:
+        def work(session: Session) -> list[TicketView]:
             who = verified(session, tracker.sender_id)
             identity = get_or_create_identity(session, channel, external)
             return ticket_statuses(session, who, identity.id, ref)

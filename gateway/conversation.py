@@ -31,6 +31,7 @@ from crm.access.conversations import (
 from crm.access.identity import get_or_create_identity, unbind
 from crm.care_access import refuse_channel
 from crm.models import AuditEvent, Conversation
+from crm.models.conversations import ConversationState
 from gateway.chat_types import BotReply, Button, InboundMessage, TurnHooks
 from gateway.handoff.machine import Effects
 from gateway.rasa_client import RasaClient, RasaUnavailable, to_replies
@@ -190,7 +191,7 @@ class ConversationService:
             conv = open_conversation(session, msg.channel, msg.user_id)
             record_messages(session, conv, [NewMessage("in", "customer", msg.text)])
             turn = _Turn(conv, msg)
-            if conv.state in ("queued", "agent"):
+            if conv.state in (ConversationState.QUEUED, ConversationState.AGENT):
                 # An RM owns (or is about to own) the conversation: the bot stays silent.
                 turn.answered, turn.kind = self._silent_state(session, conv, msg.text, fx), TO_RM
             elif self.handoff is not None:
@@ -274,7 +275,9 @@ class ConversationService:
 
     def _routine(self, ref: ConversationRef, text: str) -> bool:
         """A message for the bot with nothing else to do first (no RM, no reopening, no handoff step)."""
-        return ref.state == "bot" and (self.handoff is None or not self.handoff.may_intercept(ref, text))
+        if ref.state != ConversationState.BOT:
+            return False
+        return self.handoff is None or not self.handoff.may_intercept(ref, text)
 
     def _needs_conversation(self, turn: _Turn, text: str, controls: list[dict[str, Any]]) -> bool:
         """Whether the bot's answer may change the conversation (controls, handoff triggers)."""

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.masking import redact_customer_text
 from crm.models import ChannelIdentity, Conversation, ConversationTransition, Message, utcnow
+from crm.models.conversations import ConversationState
 from crm.models.handoff import HandoffState
 
 
@@ -109,9 +110,13 @@ def start_conversation(session: Session, channel: str, external_id: str) -> Conv
     if identity_id is None:
         identity_id = session.scalar(_INSERT_IDENTITY, key)
     sender_id = sender_id_for(channel, external_id)
-    conv_id = session.scalar(_INSERT_CONVERSATION, {"identity_id": identity_id, "sender_id": sender_id, "state": "bot"})
+    conv_id = session.scalar(
+        _INSERT_CONVERSATION, {"identity_id": identity_id, "sender_id": sender_id, "state": ConversationState.BOT}
+    )
     assert identity_id is not None and conv_id is not None
-    return ConversationRef(conv_id, identity_id, sender_id, "bot", consecutive_fallbacks=0, handoff_waiting=False)
+    return ConversationRef(
+        conv_id, identity_id, sender_id, ConversationState.BOT, consecutive_fallbacks=0, handoff_waiting=False
+    )
 
 
 def open_conversation(session: Session, channel: str, external_id: str) -> Conversation:
@@ -126,8 +131,8 @@ def open_conversation(session: Session, channel: str, external_id: str) -> Conve
     )
     if conv is None:
         conv = session.get_one(Conversation, start_conversation(session, channel, external_id).id)
-    elif conv.state == "closed":
-        transition(session, conv, "bot", actor="customer", reason="customer_returned")
+    elif conv.state == ConversationState.CLOSED:
+        transition(session, conv, ConversationState.BOT, actor="customer", reason="customer_returned")
     return conv
 
 

@@ -80,7 +80,9 @@ class TicketResult:
 
 
 @dataclass(frozen=True)
-class TicketStatus:
+class TicketView:
+    """A ticket as the customer may see it: reference, where it stands, category, when filed."""
+
     ref: str
     status: str
     category: str
@@ -301,7 +303,7 @@ def _rm_name(session: Session, rm_id: int | None) -> str | None:
 
 def ticket_statuses(
     session: Session, who: VerifiedCustomer | None, identity_id: int, ref: str | None = None, limit: int = 3
-) -> list[TicketStatus]:
+) -> list[TicketView]:
     """Tickets of this customer (or, unbound, of this chat identity); a ``ref`` of someone else's
     ticket gives nothing, exactly as an unknown ref does."""
     owner = Ticket.customer_id == who.customer_id if who else Ticket.identity_id == identity_id
@@ -309,4 +311,4 @@ def ticket_statuses(
     if ref:
         stmt = stmt.where(func.upper(Ticket.ref) == ref.strip().upper())
     rows = session.scalars(stmt.order_by(Ticket.id.desc()).limit(limit))
-    return [TicketStatus(t.ref, t.status, t.category, t.created_at.astimezone(SHANGHAI)) for t in rows]
+    return [TicketView(t.ref, t.status, t.category, t.created_at.astimezone(SHANGHAI)) for t in rows]

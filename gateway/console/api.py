@@ -23,6 +23,7 @@ from crm.access.send_keys import message_for_key
 from crm.access.visibility import visible
 from crm.errors import NotFound
 from crm.models import AuditEvent, Message, RelationshipManager, utcnow
+from crm.models.conversations import ConversationState
 from gateway.console import panel
 from gateway.console.auth import (
     ConsoleUser,
@@ -167,15 +168,15 @@ def _action(name: str):  # type: ignore[no-untyped-def]
         def work(session: Session, fx: Effects) -> dict[str, Any]:
             rm = _me(session, user)
             conv, hs = visible(session, rm, conv_id)
-            owner = conv.rm_id == rm.id and conv.state == "agent"
+            owner = conv.rm_id == rm.id and conv.state == ConversationState.AGENT
             if name == "take":
-                if conv.state != "queued" or not (routed_to(rm, hs) or rm.role == "supervisor"):
-                    return {"status": 409 if conv.state != "queued" else 403}
+                if conv.state != ConversationState.QUEUED or not (routed_to(rm, hs) or rm.role == "supervisor"):
+                    return {"status": 409 if conv.state != ConversationState.QUEUED else 403}
                 return {"ok": machine.take(session, conv, rm, fx)}
             if name == "note":
                 note = add_note(session, conv.id, rm.id, text)
                 return {"ok": True, "id": note.id}
-            if name == "close" and conv.state == "queued" and rm.role == "supervisor":
+            if name == "close" and conv.state == ConversationState.QUEUED and rm.role == "supervisor":
                 return {"ok": machine.close(session, conv, rm, fx)}
             if not owner:
                 return {"status": 403}

@@ -28,6 +28,7 @@ from crm.models import (
     RelationshipManager,
     utcnow,
 )
+from crm.models.conversations import ConversationState
 from crm.models.handoff import HandoffState, ServiceRating
 
 REASONS = {
@@ -38,7 +39,12 @@ REASONS = {
     "rm_no_answer": "原经理未及时回复",
     "rm_offline": "原经理离线",
 }
-STATES = {"bot": "机器人服务中", "queued": "排队中", "agent": "人工服务中", "closed": "已结束"}
+STATES = {
+    ConversationState.BOT: "机器人服务中",
+    ConversationState.QUEUED: "排队中",
+    ConversationState.AGENT: "人工服务中",
+    ConversationState.CLOSED: "已结束",
+}
 # Delivery states of out-of-turn messages (outbound.sender.DeliveryState, plus the two in-flight ones).
 DELIVERY = {
     "pending": "发送中",
@@ -72,7 +78,9 @@ def row(session: Session, conv: Conversation, hs: HandoffState, me: int, now: dt
         .limit(1)
     )
     owner = session.get(RelationshipManager, conv.rm_id) if conv.rm_id else None
-    waited = int((now - conv.queued_at).total_seconds()) if conv.state == "queued" and conv.queued_at else 0
+    waited = 0
+    if conv.state == ConversationState.QUEUED and conv.queued_at:
+        waited = int((now - conv.queued_at).total_seconds())
     return {
         "id": conv.id,
         "state": conv.state,
@@ -200,8 +208,8 @@ def supervisor_stats(
         .join(Conversation, Conversation.id == ConversationTransition.conversation_id)
         .join(HandoffState, HandoffState.conversation_id == Conversation.id)
         .where(
-            ConversationTransition.to_state == "agent",
-            ConversationTransition.from_state == "queued",
+            ConversationTransition.to_state == ConversationState.AGENT,
+            ConversationTransition.from_state == ConversationState.QUEUED,
             ConversationTransition.at >= since,
             HandoffState.branch_id == branch_id,
         )
@@ -220,7 +228,7 @@ def supervisor_stats(
             session.scalar(
                 select(func.count())
                 .select_from(Conversation)
-                .where(Conversation.rm_id == rm.id, Conversation.state == "agent")
+                .where(Conversation.rm_id == rm.id, Conversation.state == ConversationState.AGENT)
             )
             or 0
         )

@@ -25,6 +25,7 @@ from crm.access.send_keys import message_for_key, reserve_send
 from crm.access.tiers import customer_tier
 from crm.access.transitions import handoff_state, move
 from crm.models import Conversation, Message, RelationshipManager, Ticket, utcnow
+from crm.models.conversations import ConversationState
 from crm.models.handoff import HandoffState
 from crm.segments import VIP_TIERS
 from gateway.chat_types import BotReply
@@ -101,8 +102,8 @@ class HandoffMachine:
         if not move(
             session,
             conv,
-            "bot",
-            "queued",
+            ConversationState.BOT,
+            ConversationState.QUEUED,
             actor,
             reason,
             rm_id=None,
@@ -217,7 +218,7 @@ class HandoffMachine:
         hs = handoff_state(session, conv.id)
         stripped = text.strip()
         fx.record(conv, "user", stripped, "customer")
-        if conv.state == "agent":
+        if conv.state == ConversationState.AGENT:
             if hs.awaiting_since is None:
                 hs.awaiting_since = utcnow()
             return []
@@ -227,7 +228,8 @@ class HandoffMachine:
             hs.awaiting_message = True
             return [BotReply(texts.ASK_MESSAGE, author="system")]
         if stripped in texts.CANCEL_COMMANDS:
-            if move(session, conv, "queued", "bot", "customer", "customer_cancelled", rm_id=None):
+            queued, bot = ConversationState.QUEUED, ConversationState.BOT
+            if move(session, conv, queued, bot, "customer", "customer_cancelled", rm_id=None):
                 fx.resume(conv)
                 return [BotReply(texts.CANCELLED, author="system")]
             return []
@@ -256,8 +258,8 @@ class HandoffMachine:
             )
         )
         hs.awaiting_message = False
-        if conv.state == "queued" and move(
-            session, conv, "queued", "bot", "customer", "left_message", rm_id=None
+        if conv.state == ConversationState.QUEUED and move(
+            session, conv, ConversationState.QUEUED, ConversationState.BOT, "customer", "left_message", rm_id=None
         ):
             fx.resume(conv)
         return BotReply(texts.left_message(ref), author="system")
@@ -268,7 +270,9 @@ class HandoffMachine:
         """queued → agent for ``rm``; False if someone else was quicker or it left the queue."""
         now = utcnow()
         queued_at = conv.queued_at
-        if not move(session, conv, "queued", "agent", f"rm:{rm.code}", "taken", rm_id=rm.id):
+        if not move(
+            session, conv, ConversationState.QUEUED, ConversationState.AGENT, f"rm:{rm.code}", "taken", rm_id=rm.id
+        ):
             return False
         if queued_at is not None:
             get_metrics().queue_wait.observe(max(0.0, (now - queued_at).total_seconds()))
@@ -305,7 +309,7 @@ class HandoffMachine:
             if earlier is not None and earlier.conversation_id == conv.id:
                 return earlier
         session.refresh(conv)
-        if conv.state != "agent" or conv.rm_id != rm.id:
+        if conv.state != ConversationState.AGENT or conv.rm_id != rm.id:
             return None
         handoff_state(session, conv.id).awaiting_since = None
         return self.notify(session, conv, text, fx, author="rm", rm_id=rm.id, send_key=key)
@@ -321,8 +325,8 @@ class HandoffMachine:
         if target.id == rm.id or not move(
             session,
             conv,
-            "agent",
-            "agent",
+            ConversationState.AGENT,
+            ConversationState.AGENT,
             f"rm:{rm.code}",
             f"transfer:{target.code}",
             rm_id=target.id,
@@ -338,7 +342,14 @@ class HandoffMachine:
     def hand_back(self, session: Session, conv: Conversation, rm: RelationshipManager, fx: Effects) -> bool:
         """agent → bot; the bot resumes and asks for a satisfaction rating."""
         if not move(
-            session, conv, "agent", "bot", f"rm:{rm.code}", "hand_back", rm_id=None, require_rm=rm.id
+            session,
+            conv,
+            ConversationState.AGENT,
+            ConversationState.BOT,
+            f"rm:{rm.code}",
+            "hand_back",
+            rm_id=None,
+            require_rm=rm.id,
         ):
             return False
         self._ask_rating(session, conv, rm.id, fx)
@@ -347,13 +358,22 @@ class HandoffMachine:
     def close(self, session: Session, conv: Conversation, rm: RelationshipManager, fx: Effects) -> bool:
         """agent (own) or queued → closed. A handled conversation still gets the rating question."""
         actor = f"rm:{rm.code}"
-        if conv.state == "agent" and move(
-            session, conv, "agent", "closed", actor, "closed_by_rm", rm_id=None, require_rm=rm.id
+        if conv.state == ConversationState.AGENT and move(
+            session,
+            conv,
+            ConversationState.AGENT,
+            ConversationState.CLOSED,
+            actor,
+            "closed_by_rm",
+            rm_id=None,
+            require_rm=rm.id,
         ):
             self.notify(session, conv, texts.CLOSED, fx)
             self._ask_rating(session, conv, rm.id, fx)
             return True
-        if conv.state == "queued" and move(session, conv, "queued", "closed", actor, "closed_by_rm"):
+        if conv.state == ConversationState.QUEUED and move(
+            session, conv, ConversationState.QUEUED, ConversationState.CLOSED, actor, "closed_by_rm"
+        ):
             self.notify(session, conv, texts.CLOSED, fx)
             fx.resume(conv)
             return True

@@ -19,6 +19,7 @@ from crm.access.presence import go_offline, is_online, online_rms
 from crm.access.send_keys import never_tried
 from crm.access.transitions import move
 from crm.models import Conversation, RelationshipManager
+from crm.models.conversations import ConversationState
 from crm.models.handoff import HandoffState
 from gateway.handoff import texts
 from gateway.handoff.hours import is_working_time
@@ -54,7 +55,7 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
         select(Conversation, HandoffState, RelationshipManager)
         .join(HandoffState, HandoffState.conversation_id == Conversation.id)
         .join(RelationshipManager, RelationshipManager.id == Conversation.rm_id)
-        .where(Conversation.state == "agent")
+        .where(Conversation.state == ConversationState.AGENT)
     ).all()
     reply_deadline = now - dt.timedelta(seconds=s.rm_reply_timeout_s)
     for conv, hs, rm in owned:
@@ -64,7 +65,16 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
             reason, text = "rm_no_answer", texts.REQUEUED_NO_ANSWER
         else:
             continue
-        if move(session, conv, "agent", "queued", "system", reason, rm_id=None, require_rm=rm.id):
+        if move(
+            session,
+            conv,
+            ConversationState.AGENT,
+            ConversationState.QUEUED,
+            "system",
+            reason,
+            rm_id=None,
+            require_rm=rm.id,
+        ):
             report.requeued += 1
             # The RM who failed them is no longer "their" RM for this episode: widen the routing.
             if hs.preferred_rm_id == rm.id:

@@ -17,6 +17,7 @@ from actions.handoff import ActionRateService, ActionRequestHuman
 from crm.access.conversations import open_conversation
 from crm.access.transitions import move
 from crm.models import RelationshipManager
+from crm.models.conversations import ConversationState
 from crm.models.handoff import ServiceRating
 from tests.gateway.console.support import db_url, factory, template_db  # noqa: F401 - fixtures
 
@@ -63,9 +64,9 @@ async def test_unprompted_rating_goes_to_the_rm_who_handled_it(
         rm = s.scalar(select(RelationshipManager).where(RelationshipManager.login == "rm001"))
         assert rm is not None
         conv = open_conversation(s, "web", "demo-zhangjianhua")
-        assert move(s, conv, "bot", "queued", "bot", "request_human")
-        assert move(s, conv, "queued", "agent", "rm:RM001", "taken", rm_id=rm.id)
-        assert move(s, conv, "agent", "bot", "rm:RM001", "hand_back", rm_id=None)
+        assert move(s, conv, ConversationState.BOT, ConversationState.QUEUED, "bot", "request_human")
+        assert move(s, conv, ConversationState.QUEUED, ConversationState.AGENT, "rm:RM001", "taken", rm_id=rm.id)
+        assert move(s, conv, ConversationState.AGENT, ConversationState.BOT, "rm:RM001", "hand_back", rm_id=None)
         rm_id = rm.id
     dispatcher = CollectingDispatcher()
     await ActionRateService().run(dispatcher, tracker("给你们打4分", score), {})

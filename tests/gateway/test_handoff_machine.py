@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm.models import ChannelIdentity, Conversation, ConversationTransition, Message, Ticket, utcnow
+from crm.models.conversations import ConversationState
 from crm.models.handoff import HandoffState, ServiceRating
 from gateway.chat_types import InboundMessage
 from gateway.conversation import ConversationService
@@ -110,8 +111,8 @@ async def test_request_human_queues_pauses_tracker_and_tells_position(rig: Rig) 
     now = utcnow()
     set_online(rig.factory, "rm001", now)
     replies = await rig.say(PLAIN_WEB_ID, "我要找人工")
-    assert rig.conv(PLAIN_WEB_ID).state == "queued"
-    assert rig.transitions(PLAIN_WEB_ID) == [("bot", "queued", "bot", "request_human")]
+    assert rig.conv(PLAIN_WEB_ID).state == ConversationState.QUEUED
+    assert rig.transitions(PLAIN_WEB_ID) == [(ConversationState.BOT, ConversationState.QUEUED, "bot", "request_human")]
     assert "您是下一位" in replies[0] and "分钟" in replies[0]
     assert rig.rasa.event_names(f"web:{PLAIN_WEB_ID}") == ["pause"]
     assert rig.hs(PLAIN_WEB_ID).route_scope == "branch"  # a 潜力 customer goes to their branch
@@ -121,16 +122,16 @@ async def test_two_fallbacks_in_a_row_hand_over_but_a_normal_answer_resets(rig: 
     await rig.say(PLAIN_WEB_ID, "???")
     await rig.say(PLAIN_WEB_ID, "你好")
     await rig.say(PLAIN_WEB_ID, "???")
-    assert rig.conv(PLAIN_WEB_ID).state == "bot"
+    assert rig.conv(PLAIN_WEB_ID).state == ConversationState.BOT
     await rig.say(PLAIN_WEB_ID, "???")
-    assert rig.conv(PLAIN_WEB_ID).state == "queued"
+    assert rig.conv(PLAIN_WEB_ID).state == ConversationState.QUEUED
     assert rig.transitions(PLAIN_WEB_ID)[-1][3] == "fallback"
 
 
 async def test_clearly_negative_message_hands_over_with_priority(rig: Rig) -> None:
     await rig.say(PLAIN_WEB_ID, "你们就是骗子，气死我了")
     conv = rig.conv(PLAIN_WEB_ID)
-    assert conv.state == "queued" and conv.priority >= 5
+    assert conv.state == ConversationState.QUEUED and conv.priority >= 5
     assert rig.transitions(PLAIN_WEB_ID)[-1][3] == "negative_sentiment"
 
 
@@ -189,16 +190,16 @@ async def test_take_reply_hand_back_and_rating(rig: Rig) -> None:
     assert await rig.act("rm001", PLAIN_WEB_ID, "take") is True
     assert await rig.act("rm002", PLAIN_WEB_ID, "take") is False  # already taken: the guarded UPDATE loses
     conv = rig.conv(PLAIN_WEB_ID)
-    assert conv.state == "agent" and conv.rm_id == rm_by_login(rig.factory, "rm001").id
+    assert conv.state == ConversationState.AGENT and conv.rm_id == rm_by_login(rig.factory, "rm001").id
     msg = await rig.act("rm001", PLAIN_WEB_ID, "rm_reply", "您好，我来帮您看看")
     assert msg is not None
     assert ("rm", "您好，我来帮您看看") in rig.customer_messages(PLAIN_WEB_ID)
     assert await rig.act("rm002", PLAIN_WEB_ID, "hand_back") is False  # not the owner
     assert await rig.act("rm001", PLAIN_WEB_ID, "hand_back") is True
-    assert rig.conv(PLAIN_WEB_ID).state == "bot"
+    assert rig.conv(PLAIN_WEB_ID).state == ConversationState.BOT
     assert rig.transitions(PLAIN_WEB_ID)[-2:] == [
-        ("queued", "agent", "rm:RM001", "taken"),
-        ("agent", "bot", "rm:RM001", "hand_back"),
+        (ConversationState.QUEUED, ConversationState.AGENT, "rm:RM001", "taken"),
+        (ConversationState.AGENT, ConversationState.BOT, "rm:RM001", "hand_back"),
     ]
     assert rig.rasa.event_names(f"web:{PLAIN_WEB_ID}")[-2:] == ["resume", "bot"]
     assert "满意" in rig.customer_messages(PLAIN_WEB_ID)[-1][1]
@@ -231,10 +232,10 @@ async def test_transfer_and_close(rig: Rig) -> None:
     assert rig.conv(PLAIN_WEB_ID).rm_id == target.id
     assert await rig.act("rm001", PLAIN_WEB_ID, "close") is False
     assert await rig.act("rm002", PLAIN_WEB_ID, "close") is True
-    assert [t[1] for t in rig.transitions(PLAIN_WEB_ID)] == ["queued", "agent", "agent", "closed"]
+    assert [t[1] for t in rig.transitions(PLAIN_WEB_ID)] == [ConversationState.QUEUED, ConversationState.AGENT, ConversationState.AGENT, ConversationState.CLOSED]
     await rig.say(PLAIN_WEB_ID, "5")  # the rating question is answered after closing too
     await rig.say(PLAIN_WEB_ID, "跳过")
-    assert rig.conv(PLAIN_WEB_ID).state == "bot"
+    assert rig.conv(PLAIN_WEB_ID).state == ConversationState.BOT
     with rig.factory() as s:
         rating = s.scalar(select(ServiceRating))
         assert rating is not None and (rating.score, rating.reason, rating.rm_id) == (5, None, target.id)
@@ -243,7 +244,7 @@ async def test_transfer_and_close(rig: Rig) -> None:
 async def test_customer_can_cancel_while_queued(rig: Rig) -> None:
     await rig.say(PLAIN_WEB_ID, "人工")
     await rig.say(PLAIN_WEB_ID, "取消")
-    assert rig.conv(PLAIN_WEB_ID).state == "bot"
+    assert rig.conv(PLAIN_WEB_ID).state == ConversationState.BOT
     assert rig.rasa.event_names(f"web:{PLAIN_WEB_ID}")[-1] == "resume"
 
 
@@ -253,10 +254,10 @@ async def test_rm_no_answer_requeues_and_tells_customer(rig: Rig) -> None:
     await rig.act("rm001", PLAIN_WEB_ID, "take")
     await rig.say(PLAIN_WEB_ID, "在吗")
     await rig.handoff.sweep_once(utcnow() + dt.timedelta(seconds=20))
-    assert rig.conv(PLAIN_WEB_ID).state == "agent"  # within the reply time
+    assert rig.conv(PLAIN_WEB_ID).state == ConversationState.AGENT  # within the reply time
     await rig.handoff.sweep_once(utcnow() + dt.timedelta(seconds=61))
-    assert rig.conv(PLAIN_WEB_ID).state == "queued"
-    assert rig.transitions(PLAIN_WEB_ID)[-1] == ("agent", "queued", "system", "rm_no_answer")
+    assert rig.conv(PLAIN_WEB_ID).state == ConversationState.QUEUED
+    assert rig.transitions(PLAIN_WEB_ID)[-1] == (ConversationState.AGENT, ConversationState.QUEUED, "system", "rm_no_answer")
     assert "重新排队" in rig.customer_messages(PLAIN_WEB_ID)[-1][1]
 
 
@@ -267,7 +268,7 @@ async def test_reply_in_time_keeps_the_conversation(rig: Rig) -> None:
     await rig.say(PLAIN_WEB_ID, "在吗")
     await rig.act("rm001", PLAIN_WEB_ID, "rm_reply", "在的")
     await rig.handoff.sweep_once(utcnow() + dt.timedelta(seconds=90))
-    assert rig.conv(PLAIN_WEB_ID).state == "agent"
+    assert rig.conv(PLAIN_WEB_ID).state == ConversationState.AGENT
 
 
 async def test_rm_going_offline_loses_the_conversation(rig: Rig) -> None:
@@ -321,7 +322,7 @@ async def test_leave_message_after_wait_creates_ticket(rig: Rig) -> None:
     assert "请直接输入" in (await rig.say(PLAIN_WEB_ID, "/leave_message"))[0]
     replies = await rig.say(PLAIN_WEB_ID, "请明天上午给我回电话")
     assert "工单号" in replies[0]
-    assert rig.conv(PLAIN_WEB_ID).state == "bot"
+    assert rig.conv(PLAIN_WEB_ID).state == ConversationState.BOT
     with rig.factory() as s:
         ticket = s.scalar(select(Ticket).where(Ticket.kind == "message"))
         assert ticket is not None and ticket.content == "请明天上午给我回电话" and ticket.customer_id == 1

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm.access.conversations import find_conversation, open_conversation, start_conversation
 from crm.models import ChannelIdentity, Conversation, ConversationTransition, Message, Ticket
+from crm.models.conversations import ConversationState
 from crm.models.handoff import HandoffState, ServiceRating
 from gateway.handoff.machine import Effects, HandoffMachine
 from tests.gateway.console.support import db_url, factory, handoff_settings, template_db  # noqa: F401 - fixtures
@@ -116,7 +117,7 @@ def test_find_and_start_conversation(factory: sessionmaker[Session]) -> None:
         started = start_conversation(s, "web", "fresh-visitor")
         found = find_conversation(s, "web", "fresh-visitor")
         assert found == started
-        assert (started.state, started.consecutive_fallbacks, started.handoff_waiting) == ("bot", 0, False)
+        assert (started.state, started.consecutive_fallbacks, started.handoff_waiting) == (ConversationState.BOT, 0, False)
         assert started.sender_id == "web:fresh-visitor"
         # A later conversation of the same identity reuses the identity and becomes the current one.
         again = start_conversation(s, "web", "fresh-visitor")

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from crm.models import Conversation, Message
+from crm.models.conversations import ConversationState
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
     PASSWORD,
     PLAIN_WEB_ID,
@@ -75,7 +76,7 @@ def queued_id(gateway: TestClient) -> int:  # noqa: F811
     from gateway.keys import SESSION_FACTORY
 
     with gateway.app[SESSION_FACTORY]() as s:
-        conv = s.scalar(select(Conversation).where(Conversation.state == "queued"))
+        conv = s.scalar(select(Conversation).where(Conversation.state == ConversationState.QUEUED))
         assert conv is not None
         return conv.id
 
@@ -107,7 +108,7 @@ async def test_state_changes_need_the_csrf_token(browser: Callable[[], Browser],
     from gateway.keys import SESSION_FACTORY
 
     with gateway.app[SESSION_FACTORY]() as s:
-        assert s.get(Conversation, conv).state == "queued"  # type: ignore[union-attr]
+        assert s.get(Conversation, conv).state == ConversationState.QUEUED  # type: ignore[union-attr]
 
 
 async def test_other_rms_cannot_see_or_act_and_owner_reply_reaches_web_chat(
