@@ -60,10 +60,6 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
-def all_branches(session: Session) -> list[BranchInfo]:
-    return [_info(b) for b in session.scalars(select(Branch).order_by(Branch.id))]
-
-
 def nearest_branches(session: Session, latitude: float, longitude: float, limit: int = 3) -> list[BranchInfo]:
     scored = [
         _info(b, haversine_km(latitude, longitude, b.latitude, b.longitude))

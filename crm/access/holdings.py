@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.masking import mask_card
@@ -131,12 +131,3 @@ def points(session: Session, who: VerifiedCustomer) -> int:
     if value is None:
         raise NotFound("customer")
     return int(value)
-
-
-def total_deposits(session: Session, who: VerifiedCustomer) -> Decimal:
-    value = session.scalar(
-        select(func.coalesce(func.sum(TermDeposit.amount), 0)).where(
-            TermDeposit.customer_id == who.customer_id, TermDeposit.status == "active"
-        )
-    )
-    return Decimal(value or 0)
