@@ -7,6 +7,7 @@ visitor may pick a demo persona, whose web identity the demo seed pre-binds and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -149,7 +150,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     read_task = asyncio.create_task(reader())
     try:
         while not ws.closed:
-            rows: list[MessageView] = await run_db(request, lambda s, after=last: _fetch(s, web_id, after))
+            # partial binds the cursor now: the reader task may move ``last`` while the query runs.
+            rows: list[MessageView] = await run_db(request, functools.partial(_fetch, web_id=web_id, after=last))
             for m in rows:
                 await ws.send_json(m.to_json())
                 last = max(last, m.id)
