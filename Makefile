@@ -63,9 +63,9 @@ run: install seed train ## 启动全部服务：rasa、actions、网关、调度
 	@# Development tokens for Rasa's API (gateway only) and the action server (Rasa only), made once.
 	@umask 077 && for f in rasa-token actions-token; do test -s var/$$f || \
 	  $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' > var/$$f; done
-	@# The sandbox posts plaintext unless its 安全模式 box is ticked: compatible mode takes both.
+	@# WECHAT_MODE: safe (the default with an EncodingAESKey); the sandbox encrypts like WeChat does.
 	@# DEMO_MODE: the web page offers the demo customers (the code's default is off).
-	BANKCARE_MODEL=$$(cat var/model-path) DEMO_MODE=$${DEMO_MODE:-true} WECHAT_MODE=$${WECHAT_MODE:-compatible} \
+	BANKCARE_MODEL=$$(cat var/model-path) DEMO_MODE=$${DEMO_MODE:-true} \
 	  RASA_TOKEN=$${RASA_TOKEN:-$$(cat var/rasa-token)} ACTIONS_TOKEN=$${ACTIONS_TOKEN:-$$(cat var/actions-token)} \
 	  $(VENV)/bin/honcho start -f Procfile
 

@@ -250,7 +250,7 @@ async def _play(request: web.Request) -> web.Response:
     fields = build_user_message(settings, spec)
     xml = render_xml(fields)
     query, body = sign_request(
-        settings.wechat, xml, encrypt=bool(spec.get("encrypt")), original_id=settings.original_id
+        settings.wechat, xml, encrypt=bool(spec.get("encrypt", True)), original_id=settings.original_id
     )
     openid = str(fields["FromUserName"])
     if not (fields["MsgType"] == "event" and fields.get("Event") in ("unsubscribe", "VIEW")):

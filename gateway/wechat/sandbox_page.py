@@ -33,7 +33,7 @@ pre{font-size:12px;max-height:300px;overflow:auto;background:#f7f7f7;padding:8px
   <label>内容 / 语音识别文字 / 菜单 KEY / 二维码场景值</label>
   <input id="content" value="你好，我想查一下余额">
   <label>纬度, 经度（位置消息）</label><input id="loc" value="30.2741, 120.1551">
-  <label><input type="checkbox" id="encrypt" style="width:auto"> 安全模式（AES 加密）</label>
+  <label><input type="checkbox" id="encrypt" style="width:auto" checked> 安全模式（AES 加密）</label>
   <button onclick="play()">发送</button>
   <p class="note">客服消息与模板消息（例如机器人超时后补发的回复）会自动出现在右侧。</p>
 </section>
