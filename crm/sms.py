@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, and_, case, literal, or_, select, update
+from sqlalchemy import Table, and_, case, delete, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -323,3 +323,14 @@ def clear_failures(session: Session, keys: list[tuple[str, str]], now: dt.dateti
             .where(g.scope == scope, g.subject == subject, g.locked_until.is_(None))
             .values(failures=0, updated_at=_at(now))
         )
+
+
+def purge_otp_guards(session: Session, now: dt.datetime, keep: dt.timedelta = 2 * DAY) -> int:
+    """Delete counter rows nothing has touched for ``keep`` (past every window) and not locked.
+
+    For the daily retention job: a row per phone, identity and address would otherwise stay forever."""
+    g = _GUARDS.c
+    stmt = delete(_GUARDS).where(
+        g.updated_at < _at(now - keep), or_(g.locked_until.is_(None), g.locked_until <= _at(now))
+    )
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]

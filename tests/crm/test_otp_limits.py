@@ -237,3 +237,15 @@ def test_a_request_sends_through_the_given_sender_only_once(factory: sessionmake
                                   client_address=None, code="482913", now=T0)  # fmt: skip
         assert isinstance(again, OtpRefused)
         assert s.scalar(select(func.count()).select_from(SmsOutbox)) == 1
+
+
+def test_old_counters_are_purged_but_running_locks_stay(factory: sessionmaker[Session]) -> None:
+    from crm.sms import count_failure, purge_otp_guards
+
+    with session_scope(factory) as s:
+        ask(s, "old-visitor")
+        for _ in range(POLICY.max_failures):
+            count_failure(s, POLICY, "phone", "locked-one", T0 + dt.timedelta(days=3))
+    with session_scope(factory) as s:
+        assert purge_otp_guards(s, T0 + dt.timedelta(days=3, minutes=1)) == 3  # phone, identity, address
+        assert [g.subject for g in s.scalars(select(OtpGuard))] == ["locked-one"]
