@@ -109,11 +109,10 @@ class OtpPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OtpPolicy:
-        raw = cast(Any, settings)
         return cls(
-            phone=OtpLimit.parse(getattr(raw, "otp_limit_phone", "60/5/10")),
-            identity=OtpLimit.parse(getattr(raw, "otp_limit_identity", "60/5/10")),
-            address=OtpLimit.parse(getattr(raw, "otp_limit_address", "10/30/100")),
+            phone=OtpLimit.parse(settings.otp_limit_phone),
+            identity=OtpLimit.parse(settings.otp_limit_identity),
+            address=OtpLimit.parse(settings.otp_limit_address),
             key=hashlib.sha256(("otp:" + settings.session_secret).encode()).digest(),
         )
 
