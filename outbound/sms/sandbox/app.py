@@ -17,13 +17,14 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -70,6 +71,8 @@ class SmsSandboxSettings:
     templates: TemplateBook = field(default_factory=load_templates)
     # Where delivery reports and replies go (the gateway's base URL); empty: nowhere.
     gateway_url: str = "http://127.0.0.1:8080"
+    # The gateway's SMS_CALLBACK_TOKEN, sent as ?token= like the providers' configured URLs.
+    callback_token: str = field(default_factory=lambda: os.environ.get("SMS_CALLBACK_TOKEN", "").strip())
     report_delay_s: float = 1.0
     windows: tuple[Window, ...] = DEFAULT_WINDOWS
     # The clock of frequency limits and reports (signatures are checked against the real one).
@@ -203,6 +206,8 @@ class SmsSandbox:
 
     async def _post(self, session: aiohttp.ClientSession, path: str, payload: Any, count: int) -> None:
         url = self.settings.gateway_url.rstrip("/") + path
+        if self.settings.callback_token:
+            url += "?" + urlencode({"token": self.settings.callback_token})
         for attempt in range(3):
             try:
                 async with session.post(url, json=payload) as resp:
