@@ -41,10 +41,6 @@ class Thresholds:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Thresholds:
-        return cls(high=float(data["high"]), low=float(data["low"]), method=dict(data.get("method", {})))
-
 
 def cross_val_scores(
     points: Sequence[IndexedPoint],

@@ -362,11 +362,6 @@ class FaqMatcher:
     def _query_vector(self, text: str) -> np.ndarray | None:
         return None if self.encoder is None else self.encoder.encode([sentence_text(text)])[0]
 
-    def score_matrix(self, queries: Sequence[str]) -> np.ndarray:
-        """Ensemble scores (queries x points), each in 0..1 (no re-ranking)."""
-        qv = None if self.encoder is None else self.encoder.encode([sentence_text(q) for q in queries])
-        return self.score_rows(self.space.transform([prepare(q) for q in queries]), qv)
-
     def score_one(self, text: str) -> np.ndarray:
         """Ensemble scores of one question against every point (no re-ranking)."""
         n_points = len(self.points)

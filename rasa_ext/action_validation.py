@@ -26,8 +26,6 @@ from rasa.shared.constants import DOCS_BASE_URL
 
 log = logging.getLogger(__name__)
 
-_ORIGINAL = RemoteAction._validate_action_result
-
 
 @functools.cache
 def _validator_for(action_class: type[RemoteAction]) -> Any:
@@ -54,8 +52,3 @@ def install() -> None:
     if RemoteAction._validate_action_result is not _validate_action_result:
         RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
         log.debug("action-server responses validated with a prebuilt jsonschema validator")
-
-
-def uninstall() -> None:
-    """Restore Rasa's own check (tests compare the two)."""
-    RemoteAction._validate_action_result = _ORIGINAL  # type: ignore[method-assign]
