@@ -12,19 +12,14 @@ from sqlalchemy.orm import Session
 
 from actions.context import entity, idempotency_key, in_session, split_sender, verified
 from actions.forms import reset_slots
+from actions.texts import ticket_list
 from crm.access.identity import get_or_create_identity
 from crm.access.service import TicketResult, TicketView, open_complaint, ticket_statuses
-from crm.models.service import TicketStatus
 
 FORM = "complain_form"
 ACTION_VALIDATE_COMPLAINT = "validate_complain_form"
 ACTION_SUBMIT_COMPLAINT = "action_submit_complaint"
 ACTION_CHECK_TICKET = "action_check_ticket"
-STATUS_TEXT = {
-    TicketStatus.OPEN: "已受理，等待处理",
-    TicketStatus.PROCESSING: "正在处理中",
-    TicketStatus.RESOLVED: "已处理完毕",
-}
 HANDOFF = {"handoff": {"reason": "complaint", "priority": 1}}
 
 
@@ -88,8 +83,5 @@ class ActionCheckTicket(Action):
         if not rows:
             dispatcher.utter_message(response="utter_ticket_not_found" if ref else "utter_no_tickets")
             return []
-        lines = ["您的工单进度："]
-        for t in rows:
-            lines.append(f"· {t.ref}（{t.created_at:%m月%d日}提交）：{STATUS_TEXT.get(t.status, t.status)}")
-        dispatcher.utter_message(text="\n".join(lines))
+        dispatcher.utter_message(text=ticket_list(rows))
         return []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from typing import Any
 
@@ -75,7 +76,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     try:
         while not ws.closed:
             conv_id, after = watch["conv"], watch["after"]
-            data = await run_db(request, lambda s, c=conv_id, a=after: snapshot(s, c, a))
+            data = await run_db(request, functools.partial(snapshot, conv_id=conv_id, after=after))
             listing = json.dumps(data["conversations"], ensure_ascii=False, sort_keys=True)
             watched = data.get("watch")
             deliveries = json.dumps([conv_id, (watched or {}).get("deliveries")], sort_keys=True)

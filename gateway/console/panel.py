@@ -39,7 +39,7 @@ REASONS = {
     "rm_no_answer": "原经理未及时回复",
     "rm_offline": "原经理离线",
 }
-STATES = {
+STATES: dict[str, str] = {
     ConversationState.BOT: "机器人服务中",
     ConversationState.QUEUED: "排队中",
     ConversationState.AGENT: "人工服务中",
