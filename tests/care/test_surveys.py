@@ -197,3 +197,33 @@ def test_identity_is_the_one_the_invitation_went_to(session: Session) -> None:
     response = _open(session)
     identity = session.get(ChannelIdentity, response.identity_id)
     assert identity is not None and identity.customer_id == response.customer_id
+
+
+def test_cli_loads_surveys_with_campaigns_plans_and_reports(
+    factory: Any, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    import json
+
+    from bankcare.cli import main
+    from core.db import session_scope
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    with session_scope(factory) as s:
+        visited(s)
+    assert main(["care", "load"]) == 0  # the shipped surveys: after_appointment asks this customer
+    assert "个满意度调查" in capsys.readouterr().out
+    assert main(["surveys", "plan", "--date", DAY.isoformat()]) == 0
+    assert "新写入 1 条" in capsys.readouterr().out
+    with session_scope(factory) as s:
+        response = s.scalars(select(SurveyResponse)).one()
+        s.query(Delivery).update({"status": "sent"})
+        take_message(s, response, "5分", dt.datetime(2026, 12, 8, 3, tzinfo=dt.UTC))
+    assert main(["surveys", "report", "after_appointment", "--by", "branch", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["overall"]["invited"] == 1 and report["overall"]["csat"]["mean"] == 5.0
+    assert [g["label"] for g in report["groups"]] == ["城关支行"]
+    png = tmp_path / "chart.png"
+    assert main(["surveys", "report", "after_appointment", "--png", str(png)]) == 0
+    assert "满意度均分 5.00" in capsys.readouterr().out
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert main(["surveys", "report", "nope"]) == 1

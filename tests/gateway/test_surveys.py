@@ -282,3 +282,36 @@ async def test_expired_invitation_is_not_a_survey_any_more(gateway: TestClient) 
 def test_the_shipped_survey_definitions_load() -> None:
     codes = {d.code for d in survey_defs.read_files()}
     assert {"quarterly_nps", "after_appointment", "after_complaint", "loan_disbursed"} <= codes
+
+
+async def test_supervisor_report_page_and_chart_rm_forbidden(gateway: TestClient, http: aiohttp.ClientSession) -> None:
+    factory = gateway.app[SESSION_FACTORY]
+    ids = await plan_and_send(factory)
+    assert await say(gateway, WECHAT_A, "满意", 21)
+    with session_scope(factory) as s:
+        phone = s.scalar(select(Customer.phone).where(Customer.id == ids["b"]))
+        assert phone is not None and answer_from_sms(s, phone, "1") is not None
+        supervisor = s.scalar(select(RelationshipManager.login).where(RelationshipManager.role == "supervisor"))
+        rm = s.scalar(select(RelationshipManager.login).where(RelationshipManager.role == "rm"))
+    assert supervisor and rm
+    resp = await http.get("/console/surveys")
+    assert resp.status == 200 and "满意度调查" in await resp.text()
+    assert (await http.get(f"/console/api/surveys/{SMS_SURVEY}")).status == 401
+    await login(http, rm)
+    assert (await http.get(f"/console/api/surveys/{SMS_SURVEY}")).status == 403
+    http.cookie_jar.clear()
+    await login(http, supervisor)
+    listed = (await (await http.get("/console/api/surveys")).json())["surveys"]
+    assert {s["code"]: s["invitations"] for s in listed if s["code"].startswith("test_")} == {
+        CHAT_SURVEY: 2, SMS_SURVEY: 1
+    }  # fmt: skip
+    resp = await http.get(f"/console/api/surveys/{CHAT_SURVEY}", params={"by": "branch"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["overall"]["csat"]["n"] == 1 and body["overall"]["response_rate"] == 0.5
+    assert "Wilson" in body["method"] and len(body["groups"]) >= 1
+    resp = await http.get(f"/console/api/surveys/{SMS_SURVEY}/chart.png", params={"by": "channel"})
+    assert resp.status == 200 and resp.content_type == "image/png"
+    assert (await resp.read()).startswith(b"\x89PNG")
+    assert (await http.get(f"/console/api/surveys/{SMS_SURVEY}", params={"by": "x"})).status == 400
+    assert (await http.get("/console/api/surveys/no_such")).status == 404
