@@ -9,7 +9,8 @@ one is set.
 - A report updates the SMS's row and its campaign outbox row (delivered, or failed with the
   carrier's code); repeated hard failures (空号, 停机) mark the number unreachable.
 - A reply is stored; R/T/TD/退订 stops marketing by SMS at once (audited); any other reply is
-  credited to the care message it answers (reply rate).
+  credited to the care message it answers (reply rate), unless it answers an SMS survey
+  (:func:`gateway.surveys.answer_from_sms` records it; its thanks is not sent back by SMS yet).
 
 A body that is not the provider's format is a 400; the provider's acknowledgement otherwise.
 """
@@ -32,6 +33,7 @@ from crm.access.sms_delivery import apply_delivery_report, record_inbound_sms
 from crm.care_access import record_reply
 from crm.models import Customer
 from gateway.keys import SESSION_FACTORY, SETTINGS
+from gateway.surveys import answer_from_sms
 from outbound.sms.callbacks import (
     ALIYUN_ACK,
     TENCENT_ACK,
@@ -81,6 +83,8 @@ def apply_replies(session: Session, replies: Sequence[InboundReply]) -> None:
         if reply.is_opt_out:
             opt_out_sms_marketing(session, reply.phone, OPT_OUT_SOURCE)
             continue
+        if answer_from_sms(session, reply.phone, reply.text) is not None:
+            continue  # an answer to an SMS survey invitation, recorded by the survey module
         for customer_id in session.scalars(select(Customer.id).where(Customer.phone == reply.phone)):
             record_reply(session, customer_id)
 
