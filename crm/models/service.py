@@ -19,6 +19,24 @@ class TicketStatus(StrEnum):
     OPEN = "open"
     PROCESSING = "processing"
     RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+# What RMs and customers read; the stored values never reach a screen (#21).
+TICKET_STATUS_ZH: dict[str, str] = {
+    TicketStatus.OPEN: "待处理",
+    TicketStatus.PROCESSING: "处理中",
+    TicketStatus.RESOLVED: "已解决",
+    TicketStatus.CLOSED: "已关闭",
+}
+# Kinds of work item in the console's work queue (工单).
+TICKET_KIND_ZH: dict[str, str] = {
+    "complaint": "投诉",
+    "message": "留言",
+    "loss_report": "挂失",
+    "appointment": "预约",
+    "callback": "回电",
+}
 
 
 class Ticket(Base):
@@ -31,7 +49,7 @@ class Ticket(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identities.id"))
     rm_id: Mapped[int | None] = mapped_column(ForeignKey("relationship_managers.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # complaint | message
+    kind: Mapped[str] = mapped_column(String(16))  # complaint | message | loss_report | appointment | callback
     category: Mapped[str] = mapped_column(String(32), default="")
     content: Mapped[str] = mapped_column(Text)  # as the customer wrote it, numbers masked
     # A number the customer left on purpose to be called back on; only the assigned RM reads it,
@@ -41,6 +59,12 @@ class Ticket(Base):
     idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Work queue (#21): the branch that answers for it, when it is due (working-day SLA, set by the
+    # console's work queue from the statutory calendar), what the RM wrote on resolving, when.
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"), nullable=True, index=True)
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @validates("content")
     def _keep_callback_number_apart(self, _key: str, text: str) -> str:
