@@ -15,8 +15,9 @@ from crm.access.accounts import AccountBalance
 from crm.access.branches import BranchInfo, hours_on, next_open_day
 from crm.access.holdings import DepositSummary, LoanSummary
 from crm.access.products import LoanOffer, ProductInfo, WealthChoice
-from crm.access.service import CardChoice
+from crm.access.service import CardChoice, TicketView
 from crm.access.transactions import TxPage
+from crm.models.service import TicketStatus
 from crm.timeparse import DateRange
 
 WEEKDAYS = "一二三四五六日"
@@ -38,6 +39,14 @@ APPOINTMENT_REFUSALS = {
     "too_far": "目前只能预约30天以内的日期。",
     "closed": "这个网点那天不营业。",
     "full": "这个网点那天的预约已经满了。",
+}
+
+# Where a ticket stands, in the customer's words (every TicketStatus).
+TICKET_STATUS_TEXT: dict[str, str] = {
+    TicketStatus.OPEN: "已受理，等待处理",
+    TicketStatus.PROCESSING: "正在处理中",
+    TicketStatus.RESOLVED: "已处理完毕",
+    TicketStatus.CLOSED: "已办结",
 }
 
 
@@ -185,3 +194,10 @@ def date_refusal(reason: str, suggestion: dt.date | None) -> str:
 def booking_refusal(reason: str) -> str:
     """The day was taken between the question and the booking (the form is over: start again)."""
     return APPOINTMENT_REFUSALS.get(reason, "") + "预约没有成功，请回复“预约”重新选择日期。"
+
+
+def ticket_list(rows: list[TicketView]) -> str:
+    lines = ["您的工单进度："]
+    for t in rows:
+        lines.append(f"· {t.ref}（{t.created_at:%m月%d日}提交）：{TICKET_STATUS_TEXT[t.status]}")
+    return "\n".join(lines)
