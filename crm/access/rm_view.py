@@ -71,7 +71,7 @@ class CustomerSummary:
     deposit_count: int
     deposit_total: Decimal
     loans: list[LoanLine]  # not yet closed
-    open_tickets: list[TicketLine]  # newest first
+    open_tickets: list[TicketLine]  # still open or being processed, newest first
     care_messages: list[CareMessageLine]  # newest first
 
 
@@ -95,7 +95,7 @@ def customer_summary(session: Session, conv: Conversation) -> CustomerSummary | 
     loans = session.scalars(select(Loan).where(Loan.customer_id == customer.id, Loan.status != "closed"))
     tickets = session.scalars(
         select(Ticket)
-        .where(Ticket.customer_id == customer.id, Ticket.status != TicketStatus.RESOLVED)
+        .where(Ticket.customer_id == customer.id, Ticket.status.in_((TicketStatus.OPEN, TicketStatus.PROCESSING)))
         .order_by(Ticket.id.desc())
         .limit(OPEN_TICKETS_SHOWN)
     )
