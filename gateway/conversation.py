@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from gateway.surveys import SurveyHook
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RASA_DOWN_REPLY = BotReply(
     text="非常抱歉，系统暂时繁忙，您的留言我们已经记下了，不会丢失。您可以稍后再问，或者选择下面的方式：",
@@ -159,7 +160,8 @@ class ConversationService:
         self.channel_timeouts_s = CHANNEL_RASA_TIMEOUT_S if channel_timeouts_s is None else channel_timeouts_s
         self._late: set[asyncio.Future[None]] = set()
 
-    async def _db(self, work: Callable[[Session], Any]) -> Any:
+    async def _db(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction on a worker thread (``core.db.run_in_session``)."""
         return await run_in_session(self.factory, work)
 
     async def handle_message(self, message: InboundMessage, hooks: TurnHooks | None = None) -> list[BotReply]:
