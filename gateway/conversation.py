@@ -201,7 +201,7 @@ class ConversationService:
                 turn.answered, turn.kind = self.handoff.intercept(session, conv, msg.text, fx), HANDOFF_FLOW
                 if turn.answered is not None:
                     self._record_replies(session, conv, turn.answered)
-            if survey is not None and self.surveys is not None and turn.answered is None and conv.state == "bot":
+            if survey is not None and self.surveys is not None and turn.answered is None and conv.state == ConversationState.BOT:
                 turn.answered, turn.then = self.surveys.take(session, survey, msg.text)
                 if turn.answered is not None:
                     turn.kind = SURVEY
@@ -263,7 +263,7 @@ class ConversationService:
                 out.extend(self.handoff.after_bot(session, conv, message.text, controls, fx))
             if not out:
                 out.append(NO_REPLY)
-            if conv.state == "bot":
+            if conv.state == ConversationState.BOT:
                 out.extend(turn.then)
             self._record_replies(session, conv, out)
             if hooks is not None:

@@ -238,7 +238,7 @@ def supervisor_stats(
                 .select_from(ConversationTransition)
                 .where(
                     ConversationTransition.actor == f"rm:{rm.code}",
-                    ConversationTransition.to_state.in_(("bot", "closed")),
+                    ConversationTransition.to_state.in_((ConversationState.BOT, ConversationState.CLOSED)),
                     ConversationTransition.at >= since,
                 )
             )
