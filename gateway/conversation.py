@@ -201,7 +201,12 @@ class ConversationService:
                 turn.answered, turn.kind = self.handoff.intercept(session, conv, msg.text, fx), HANDOFF_FLOW
                 if turn.answered is not None:
                     self._record_replies(session, conv, turn.answered)
-            if survey is not None and self.surveys is not None and turn.answered is None and conv.state == ConversationState.BOT:
+            if (
+                survey is not None
+                and self.surveys is not None
+                and turn.answered is None
+                and conv.state == ConversationState.BOT
+            ):
                 turn.answered, turn.then = self.surveys.take(session, survey, msg.text)
                 if turn.answered is not None:
                     turn.kind = SURVEY
