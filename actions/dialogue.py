@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.context import in_session, verified
+from actions.insights import record_gap
 
 ACTION_DEFAULT_FALLBACK = "action_default_fallback"
 ACTION_UNSUBSCRIBE = "action_unsubscribe"
@@ -47,6 +48,7 @@ class ActionDefaultFallback(Action):
         else:
             dispatcher.utter_message(response="utter_default")
         dispatcher.utter_message(json_message={"fallback": True})
+        await record_gap(tracker, "fallback")  # kept for intent review and knowledge gaps (#23)
         # Like Rasa's own fallback: forget the misunderstood message so a form or story can resume.
         return [UserUtteranceReverted()]
 

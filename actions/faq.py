@@ -18,6 +18,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import session_factory
+from actions.insights import record_gap
 from actions.texts import FAQ_NONE_OF_THESE_BUTTON
 
 ACTION_ANSWER_FAQ = "action_answer_faq"
@@ -114,4 +115,5 @@ class ActionAnswerFaq(Action):
             dispatcher.utter_message(response="utter_faq_choose", buttons=buttons)
             return [SlotSet("faq_last_id", None)]
         dispatcher.utter_message(response="utter_faq_unsure")
+        await record_gap(tracker, "faq_unsure")  # a knowledge gap for staff to close (#23)
         return [SlotSet("faq_last_id", None)]
