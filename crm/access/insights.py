@@ -415,3 +415,39 @@ def alerts(session: Session, branch_id: int | None = None, since: dt.date | None
     if since is not None:
         stmt = stmt.where(InsightAlert.day >= since)
     return list(session.scalars(stmt.order_by(InsightAlert.day.desc(), InsightAlert.count.desc())))
+
+
+# --- trends -----------------------------------------------------------------------------------
+
+
+def handoff_reasons(session: Session, since: dt.datetime) -> dict[str, int]:
+    """Why conversations went to a person since ``since``: reason -> count."""
+    stmt = (
+        select(ConversationTransition.reason, func.count())
+        .where(ConversationTransition.to_state == "queued", ConversationTransition.at >= since)
+        .group_by(ConversationTransition.reason)
+    )
+    return {str(reason): int(n) for reason, n in session.execute(stmt)}
+
+
+def complaint_categories(session: Session, since: dt.datetime) -> dict[str, int]:
+    """Complaint tickets since ``since`` by category."""
+    from crm.models import Ticket
+
+    stmt = (
+        select(Ticket.category, func.count())
+        .where(Ticket.kind == "complaint", Ticket.created_at >= since)
+        .group_by(Ticket.category)
+    )
+    return {str(category or "其他"): int(n) for category, n in session.execute(stmt)}
+
+
+def customer_texts_since(session: Session, since: dt.datetime, limit: int = 20000) -> list[tuple[dt.datetime, str]]:
+    """The newest customer messages since ``since`` (masked as stored), for the sentiment trend."""
+    stmt = (
+        select(Message.created_at, Message.text)
+        .where(Message.direction == "in", Message.author == "customer", Message.created_at >= since)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    return [(at, str(text)) for at, text in session.execute(stmt)]
