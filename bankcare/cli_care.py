@@ -66,7 +66,8 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_preview(args: argparse.Namespace) -> int:
     from care.compliance import TZ
     from care.planner import plan_day
-    from care.report import REASONS_ZH
+    from care.report import CHANNEL_ZH, REASONS_ZH
+    from care.sms_channel import estimated_cost, price_per_segment
     from core.db import session_scope
 
     day = dt.date.fromisoformat(args.date)
@@ -83,9 +84,12 @@ def cmd_preview(args: argparse.Namespace) -> int:
         for d in group[: args.limit]:
             at = d.not_before.astimezone(TZ).strftime("%m-%d %H:%M")
             reason = f" ｜ 原因：{REASONS_ZH.get(d.reason or '', d.reason)}" if d.reason else ""
-            print(f"  {d.campaign:<28} {d.name_masked:<6} {d.channel or '-':<7} {at} ｜ {d.why}{reason}")
+            channel = CHANNEL_ZH.get(d.channel or "-", d.channel)
+            print(f"  {d.campaign:<28} {d.name_masked:<6} {channel:<5} {at} ｜ {d.why}{reason}")
             if args.show_text:
                 print("      " + d.text.replace("\n", "\n      "))
+                if d.channel == "sms":
+                    print(f"      （短信 {len(d.text)} 字，计费 {d.segments} 条）")
         if len(group) > args.limit:
             print(f"  …… 另有 {len(group) - args.limit:,} 条")
     print(
@@ -93,6 +97,14 @@ def cmd_preview(args: argparse.Namespace) -> int:
         if by_status
         else "\n当天没有消息。"
     )
+    going = [d for d in result.decisions if d.status in ("planned", "deferred")]
+    if going:
+        by_channel = Counter(d.channel or "-" for d in going)
+        print("按渠道：" + "，".join(f"{CHANNEL_ZH.get(c, c)} {n:,}" for c, n in by_channel.most_common()))
+        billed = sum(d.segments for d in going if d.channel == "sms")
+        if billed:
+            price = price_per_segment()
+            print(f"短信计费：{billed:,} 条，预计 {estimated_cost(billed, price):,} 元（每条 {price} 元）")
     return 0
 
 

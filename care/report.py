@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from care.sms_channel import SMS, estimated_cost, price_per_segment
 from crm.models import Campaign, Delivery
 from crm.models.care import DeliveryStatus
 
@@ -35,7 +37,16 @@ REASONS_ZH = {
     "retry_scheduled": "等待重试",
     "max_attempts": "多次失败，已停止",
     "permanent_failure": "无法送达",
+    "no_sms_consent": "未签约短信通知",
+    "sms_unreachable": "手机号多次无法接收（空号或停机）",
+    "sms_budget": "超过活动当日短信预算",
+    "provider_limit": "短信平台频率限制，稍后重发",
+    "undelivered": "运营商回执未送达",
+    "ambiguous_after_crash": "发送中断，结果不明，请人工核实",
 }
+CHANNEL_ZH = {"wechat": "微信", "web": "网页聊天", SMS: "短信", "none": "无", "-": "无"}
+# SMS billing segments of a stored text, in SQL (see crm.sms_templates.segments: 70, then 67 each).
+_SEGMENTS = case((func.length(Delivery.text) <= 70, 1), else_=(func.length(Delivery.text) + 66) / 67)
 
 
 class UnknownCampaign(LookupError):
@@ -52,6 +63,16 @@ class CampaignReport:
     metrics: Counter[str] = field(default_factory=Counter)
     suppressed_by_reason: Counter[str] = field(default_factory=Counter)
     by_variant: dict[str, Counter[str]] = field(default_factory=dict)
+    # Per channel: delivered / failed / replied ... (same keys as metrics).
+    by_channel: dict[str, Counter[str]] = field(default_factory=dict)
+    # Failures (gave up, or waiting for a retry) by reason, with the provider's code for SMS.
+    failed_by_reason: Counter[str] = field(default_factory=Counter)
+    sms_segments: int = 0  # billing segments of SMS sent or still to send
+    price_per_segment: Decimal = field(default_factory=price_per_segment)
+
+    @property
+    def sms_cost(self) -> Decimal:
+        return estimated_cost(self.sms_segments, self.price_per_segment)
 
     def lines(self) -> list[str]:
         out = [f"活动 {self.code}（{self.name}）"]
@@ -62,6 +83,20 @@ class CampaignReport:
             sent = counts["delivered"]
             rate = counts["replied"] / sent if sent else 0.0
             out.append(f"  版本 {variant}：送达 {sent:,}，回复 {counts['replied']:,}（回复率 {rate:.1%}）")
+        if self.failed_by_reason:
+            out.append("  失败原因：")
+            out += [f"    - {_reason_zh(r)}：{n:,}" for r, n in self.failed_by_reason.most_common()]
+        for channel, counts in sorted(self.by_channel.items()):
+            if channel == "none":
+                continue
+            sent = counts["delivered"]
+            rate = counts["replied"] / sent if sent else 0.0
+            waiting = counts["pending"] + counts["deferred"]
+            out.append(f"  {CHANNEL_ZH.get(channel, channel)}：送达 {sent:,}，失败 {counts['failed']:,}，"
+                       f"待发送 {waiting:,}，回复 {counts['replied']:,}（回复率 {rate:.1%}）")
+        if self.sms_segments:
+            price = self.price_per_segment
+            out.append(f"  短信计费 {self.sms_segments:,} 条，预计费用 {self.sms_cost:,} 元（每条 {price} 元）")
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -79,6 +114,17 @@ class CampaignReport:
                 {"reason": reason, "label": REASONS_ZH.get(reason, reason), "value": n}
                 for reason, n in self.suppressed_by_reason.most_common()
             ],
+            "channels": [
+                {"channel": channel, "label": CHANNEL_ZH.get(channel, channel),
+                 **{key: counts[key] for key in (*PLANNED_KEYS, "replied", "opted_out")}}
+                for channel, counts in sorted(self.by_channel.items()) if channel != "none"
+            ],
+            "failed": [
+                {"reason": reason, "label": _reason_zh(reason), "value": n}
+                for reason, n in self.failed_by_reason.most_common()
+            ],
+            "sms": {"segments": self.sms_segments, "price_per_segment": str(self.price_per_segment),
+                    "estimated_cost": str(self.sms_cost)},
             "variants": [
                 {
                     "variant": variant,
@@ -131,20 +177,26 @@ def _reports(session: Session, campaigns: list[Campaign]) -> list[CampaignReport
     }
     if not reports:
         return []
+    failure = case((Delivery.status.in_((DeliveryStatus.DEAD, DeliveryStatus.FAILED)), Delivery.last_error))
+    billed = case((Delivery.status != DeliveryStatus.SUPPRESSED, _SEGMENTS), else_=0)
     rows = session.execute(
         select(
             Delivery.campaign_id,
             Delivery.status,
             Delivery.reason,
             Delivery.variant,
+            Delivery.channel,
+            failure.label("failure"),
             func.count(),
             func.count(Delivery.replied_at),
             func.count(Delivery.opted_out_at),
+            func.sum(case((Delivery.channel == SMS, billed), else_=0)),
         )
         .where(Delivery.campaign_id.in_(list(reports)))
-        .group_by(Delivery.campaign_id, Delivery.status, Delivery.reason, Delivery.variant)
+        .group_by(Delivery.campaign_id, Delivery.status, Delivery.reason, Delivery.variant, Delivery.channel,
+                  failure)
     )
-    for campaign_id, status, reason, variant, n, replied, opted in rows:
+    for campaign_id, status, reason, variant, channel, failed_code, n, replied, opted, segments in rows:
         report = reports.get(campaign_id or 0)
         if report is None:  # cannot happen (the WHERE), but keeps a NULL campaign_id out
             continue
@@ -154,11 +206,31 @@ def _reports(session: Session, campaigns: list[Campaign]) -> list[CampaignReport
         report.metrics["opted_out"] += opted
         if status == DeliveryStatus.SUPPRESSED:
             report.suppressed_by_reason[reason or "unknown"] += n
+        if key == "failed":
+            report.failed_by_reason[_failure(reason, failed_code)] += n
+        per = report.by_channel.setdefault(channel or "none", Counter())
+        per[key] += n
+        per["replied"] += replied
+        per["opted_out"] += opted
+        report.sms_segments += int(segments or 0)
         if variant:
             v = report.by_variant.setdefault(variant, Counter())
             v[key] += n
             v["replied"] += replied
     return list(reports.values())
+
+
+def _failure(reason: str | None, code: str | None) -> str:
+    """``undelivered:MN:0001`` for a carrier's verdict, else the dispatcher's reason."""
+    if reason == "undelivered" and code:
+        return f"undelivered:{code}"
+    return reason or code or "unknown"
+
+
+def _reason_zh(reason: str) -> str:
+    if reason.startswith("undelivered:"):
+        return f"{REASONS_ZH['undelivered']}（{reason.split(':', 1)[1]}）"
+    return REASONS_ZH.get(reason, reason)
 
 
 def _cjk_font() -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -80,6 +81,15 @@ def load_params(stored: str | None) -> tuple[str, ...]:
     if not stored:
         return ()
     return tuple(str(p) for p in json.loads(stored))
+
+
+def price_per_segment() -> Decimal:
+    """SMS_PRICE_PER_SEGMENT (元 per billing segment, the bank's contract price), 0.045 by default."""
+    raw = os.environ.get("SMS_PRICE_PER_SEGMENT", "").strip()
+    try:
+        return Decimal(raw) if raw else DEFAULT_PRICE_PER_SEGMENT
+    except ArithmeticError:
+        return DEFAULT_PRICE_PER_SEGMENT
 
 
 def estimated_cost(segments: int, price_per_segment: Decimal = DEFAULT_PRICE_PER_SEGMENT) -> Decimal:
