@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select
+from sqlalchemy import BigInteger, and_, cast, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from care import compliance
@@ -247,7 +247,8 @@ def _sampled(session: Session, survey: SurveyDef, day: dt.date) -> Iterator[list
         return
     occurrence = quarter_of(day)
     salt = sum(ord(c) * 31**i for i, c in enumerate(f"{survey.code}{occurrence}")) % _SAMPLE_BUCKETS
-    bucket = (Customer.id * 7919 + salt) % _SAMPLE_BUCKETS
+    # BIGINT: id × 7919 overflows PostgreSQL's int4 beyond ~270,000 customers.
+    bucket = (cast(Customer.id, BigInteger) * 7919 + salt) % _SAMPLE_BUCKETS
     conditions = [bucket < int(aud.sample_rate * _SAMPLE_BUCKETS)]
     if aud.event == "quarterly_sample":
         since = dt.datetime.combine(day - dt.timedelta(days=aud.active_days), dt.time(), tzinfo=TZ)

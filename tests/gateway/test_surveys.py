@@ -315,3 +315,34 @@ async def test_supervisor_report_page_and_chart_rm_forbidden(gateway: TestClient
     assert (await resp.read()).startswith(b"\x89PNG")
     assert (await http.get(f"/console/api/surveys/{SMS_SURVEY}", params={"by": "x"})).status == 400
     assert (await http.get("/console/api/surveys/no_such")).status == 404
+
+
+async def test_web_chat_survey_for_an_invitation_sent_to_the_web_identity(gateway: TestClient) -> None:
+    """The same hook on web chat: the survey follows the identity the invitation went to."""
+    factory = gateway.app[SESSION_FACTORY]
+    ids = await plan_and_send(factory)
+    with session_scope(factory) as s:
+        web = s.scalar(select(ChannelIdentity.id).where(ChannelIdentity.external_id == "demo-zhangjianhua"))
+        assert web is not None
+        s.execute(update(SurveyResponse).where(SurveyResponse.customer_id == ids["a"]).values(identity_id=web))
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(base_url=str(gateway.make_url("")), cookie_jar=jar) as web_http:
+        assert (await web_http.post("/api/session", json={"persona": "demo-zhangjianhua"})).status == 200
+
+        async def web_say(text: str) -> list[str]:
+            resp = await web_http.post("/api/messages", json={"text": text})
+            assert resp.status == 200
+            return [m["text"] for m in (await resp.json())["messages"] if m["direction"] == "out"]
+
+        assert any("推荐给亲友" in t for t in await web_say("一般般"))
+        out = await web_say("附近网点在哪")
+        assert out[-2:] == ["小农收到：附近网点在哪", out[-1]] and out[-1].startswith("顺便说一句")
+        assert any("建议" in t for t in await web_say("8"))
+    # The WeChat identity of the same customer is not in the survey.
+    assert await say(gateway, WECHAT_A, "还行吧", 31) == "小农收到：还行吧"
+    with session_scope(factory) as s:
+        scores = sorted(
+            (a.question, a.score)
+            for a in s.scalars(select(SurveyAnswer).join(SurveyResponse).where(SurveyResponse.customer_id == ids["a"]))
+        )
+    assert scores == [("csat", 3), ("nps", 8)]
