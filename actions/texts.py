@@ -199,5 +199,8 @@ def booking_refusal(reason: str) -> str:
 def ticket_list(rows: list[TicketView]) -> str:
     lines = ["您的工单进度："]
     for t in rows:
-        lines.append(f"· {t.ref}（{t.created_at:%m月%d日}提交）：{TICKET_STATUS_TEXT[t.status]}")
+        line = f"· {t.ref}（{t.created_at:%m月%d日}提交）：{TICKET_STATUS_TEXT[t.status]}"
+        if t.resolution:  # what the RM wrote on resolving it in the console's work queue (#21)
+            line += f"。处理结果：{t.resolution}"
+        lines.append(line)
     return "\n".join(lines)

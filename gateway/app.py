@@ -14,6 +14,7 @@ from core.settings import Settings
 from gateway.console.api import setup_console
 from gateway.console.campaigns import setup_campaigns
 from gateway.console.surveys import setup_surveys
+from gateway.console.tickets import setup_tickets
 from gateway.conversation import ConversationService
 from gateway.handoff.service import HandoffService
 from gateway.handoff.settings import HandoffSettings
@@ -84,5 +85,6 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     setup_console(app, handoff)
     setup_campaigns(app)
     setup_surveys(app)
+    setup_tickets(app, handoff)
     app.cleanup_ctx.append(handoff.sweeper)  # after _resources: the sweeper talks to Rasa over HTTP
     return app

@@ -87,6 +87,7 @@ class TicketView:
     status: str
     category: str
     created_at: dt.datetime  # Asia/Shanghai
+    resolution: str | None = None  # what the RM wrote on resolving it (#21)
 
 
 def _ref(prefix: str, now: dt.datetime) -> str:
@@ -311,4 +312,6 @@ def ticket_statuses(
     if ref:
         stmt = stmt.where(func.upper(Ticket.ref) == ref.strip().upper())
     rows = session.scalars(stmt.order_by(Ticket.id.desc()).limit(limit))
-    return [TicketView(t.ref, t.status, t.category, t.created_at.astimezone(SHANGHAI)) for t in rows]
+    return [
+        TicketView(t.ref, t.status, t.category, t.created_at.astimezone(SHANGHAI), t.resolution) for t in rows
+    ]

@@ -23,3 +23,8 @@ def test_a_refused_day_suggests_the_nearest_bookable_one() -> None:
         "这个网点那天的预约已经满了。最近可以预约的是5月11日（周一）。请换一天。"
     )
     assert date_refusal("unknown", None) == "这天不能预约。请换一天。"
+
+
+def test_a_resolved_ticket_says_what_was_done() -> None:
+    row = TicketView("TS9", TicketStatus.RESOLVED, "投诉", dt.datetime(2026, 5, 8, 9, 30), "已为您开通绿色通道")
+    assert ticket_list([row]).splitlines()[1] == "· TS9（05月08日提交）：已处理完毕。处理结果：已为您开通绿色通道"
