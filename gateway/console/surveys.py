@@ -4,9 +4,9 @@
   response rates, comment topics and 回访 numbers, grouped by branch, RM, segment, channel or
   month, with a bar chart (matplotlib PNG from :mod:`care.survey_report`, the same code as
   ``bankcare surveys report``).
-- ``/console/api/callbacks`` (every RM): the 回访 tasks of the logged-in RM (a supervisor: also
-  their branch's), and ``POST /console/api/callbacks/{id}`` to record a call's outcome. The work
-  queue page can show the same list.
+- ``/console/callbacks`` and ``/console/api/callbacks`` (every RM): the 回访 tasks of the
+  logged-in RM (a supervisor: also their branch's), and ``POST /console/api/callbacks/{id}`` to
+  record a call's outcome. The work queue page can show the same list.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from gateway.db import run_db
 from gateway.validation import is_clean_text, json_object, path_id
 
 STATIC_PAGE = Path(__file__).parent / "static" / "surveys.html"
+CALLBACKS_PAGE = Path(__file__).parent / "static" / "callbacks.html"
 CODE = re.compile(r"^[a-z0-9_]{1,48}$")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -55,6 +56,13 @@ def _code_and_by(request: web.Request) -> tuple[str, str | None]:
 
 async def page(_request: web.Request) -> web.FileResponse:
     resp = web.FileResponse(STATIC_PAGE)
+    resp.headers["Content-Security-Policy"] = CSP
+    return resp
+
+
+async def callbacks_page(_request: web.Request) -> web.FileResponse:
+    """The RM's 回访 list (its script asks the API, which checks the session)."""
+    resp = web.FileResponse(CALLBACKS_PAGE)
     resp.headers["Content-Security-Policy"] = CSP
     return resp
 
@@ -133,5 +141,6 @@ def setup_surveys(app: web.Application) -> None:
     app.router.add_get("/console/api/surveys", survey_list)
     app.router.add_get("/console/api/surveys/{code}", survey_detail)
     app.router.add_get("/console/api/surveys/{code}/chart.png", survey_chart)
+    app.router.add_get("/console/callbacks", callbacks_page)
     app.router.add_get("/console/api/callbacks", callbacks)
     app.router.add_post("/console/api/callbacks/{task_id}", close_callback)
