@@ -103,8 +103,10 @@ async def page(_request: web.Request) -> web.FileResponse:
 async def me(request: web.Request) -> web.Response:
     user = await current_user(request)
     return web.json_response(
-        {"id": user.rm_id, "code": user.code, "name": user.name, "role": user.role, "csrf": user.csrf}
-    )
+        {"id": user.rm_id, "code": user.code, "name": user.name, "role": user.role, "csrf": user.csrf,
+         # Transcript times are shown in the bank's zone, not the device's (#21).
+         "timezone": request.app[SETTINGS].timezone}
+    )  # fmt: skip
 
 
 async def conversations(request: web.Request) -> web.Response:

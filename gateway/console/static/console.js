@@ -13,6 +13,43 @@
   let pendingReply = null;
   const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
   const seen = new Set();
+  // Stored values never reach the screen in English (#21).
+  const ZH = {
+    ticket: { open: "待处理", processing: "处理中", resolved: "已解决", closed: "已关闭" },
+    kind: { complaint: "投诉", message: "留言", loss_report: "挂失", appointment: "预约", callback: "回电" },
+    account: { normal: "正常", lost: "已挂失", frozen: "已冻结", active: "正常", dormant: "久悬" },
+    delivery: { planned: "待发送", deferred: "延后发送", sending: "发送中", sent: "已发送", suppressed: "未发送（规则拦截）", failed: "发送失败，将重试", dead: "发送失败" },
+    channel: { wechat: "微信", web: "网页", sms: "短信" },
+    reason: { fraud: "疑似诈骗，优先处理", complaint: "投诉", request_human: "客户要求人工" },
+  };
+  const zh = (group, value) => (ZH[group] && ZH[group][value]) || value;
+  let timeZone = "Asia/Shanghai";
+  // Urgent first: fraud, complaints, VIPs and long waits (5 minutes or more).
+  const LONG_WAIT_S = 300;
+  const isUrgent = (r) => r.state === "queued" && (r.priority >= 5 || /诈骗|投诉|fraud|complaint/.test(r.reason || "")
+    || r.tier === "贵宾" || r.tier === "私行" || r.waited_s >= LONG_WAIT_S);
+  const alerted = new Set();
+  let audio = null;
+  function beep() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880; gain.gain.value = 0.15;
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(); osc.stop(audio.currentTime + 0.3);
+    } catch (_) { /* no sound available */ }
+  }
+  function alertUrgent(rows) {
+    const fresh = rows.filter((r) => isUrgent(r) && !alerted.has(r.id));
+    fresh.forEach((r) => alerted.add(r.id));
+    if (!fresh.length || !document.hidden) return;
+    beep();
+    if ("Notification" in window && Notification.permission === "granted") {
+      const r = fresh[0];
+      new Notification("紧急会话待接入", { body: `${r.customer}：${zh("reason", r.reason) || "请尽快处理"}`, tag: `urgent-${r.id}` });
+    }
+    window.__urgentAlerts = (window.__urgentAlerts || 0) + fresh.length;
+  }
 
   async function api(path, options = {}) {
     const headers = { "Content-Type": "application/json" };
@@ -105,7 +142,12 @@
   async function start() {
     me = await api("/console/api/me");
     csrf = me.csrf;
+    if (me.timezone) timeZone = me.timezone;
     show("app");
+    // Browsers ask for notification permission only after a click on the page.
+    document.addEventListener("click", () => {
+      if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
+    }, { once: true });
     api("/console/api/totp").then((t) => { $("totp-open").hidden = t.enabled; $("totp-off").hidden = !t.enabled || t.required; }).catch(() => {});
     $("who").textContent = `${me.name}（${me.role === "supervisor" ? "主管" : "客户经理"} ${me.code}）`;
     $("tab-stats").hidden = me.role !== "supervisor";
@@ -134,7 +176,7 @@
     renderList(data.conversations || []);
     const w = data.watch;
     if (w && w.id === current) {
-      if (w.gone) { closeConversation("会话已不在您的权限范围内（可能已被转走）。"); return; }
+      if (w.gone) { closeConversation(leaving[w.id] || "会话已不在您的权限范围内（可能已被转走）。"); return; }
       (w.messages || []).forEach(renderMessage);
       for (const [id, d] of Object.entries(w.deliveries || {})) showDelivery(id, d);
       if (w.conversation) renderBar(w.conversation);
@@ -143,17 +185,20 @@
 
   function renderList(rows) {
     const groups = { queued: [], mine: [], branch: [] };
+    rows = rows.slice().sort((a, b) => (isUrgent(b) - isUrgent(a)) || ((b.priority || 0) - (a.priority || 0)) || ((b.waited_s || 0) - (a.waited_s || 0)));
+    alertUrgent(rows);
     for (const r of rows) (r.state === "queued" ? groups.queued : r.mine ? groups.mine : groups.branch).push(r);
     for (const [key, items] of Object.entries(groups)) {
       const ul = $(key);
       ul.textContent = "";
       for (const r of items) {
-        const li = el("li", r.id === current ? "selected" : "");
+        const li = el("li", (r.id === current ? "selected" : "") + (isUrgent(r) ? " urgent" : ""));
         li.dataset.id = r.id;
         li.dataset.state = r.state;
         const title = el("div", "", r.customer);
         if (r.tier === "贵宾" || r.tier === "私行") title.append(el("span", "tag vip", r.tier));
-        if (r.reason) title.append(el("span", "tag", r.reason));
+        if (isUrgent(r)) title.append(el("span", "tag urgent", "紧急"));
+        if (r.reason) title.append(el("span", "tag", zh("reason", r.reason)));
         const meta = el("div", "meta", r.state === "queued" ? `已等待 ${mins(r.waited_s)} · ${r.channel === "wechat" ? "微信" : "网页"}`
           : `${r.state_label}${r.rm ? " · " + r.rm : ""}${r.awaiting_s != null ? " · 客户等待回复 " + mins(r.awaiting_s) : ""}`);
         const last = el("div", "meta", r.last_text);
@@ -178,6 +223,7 @@
       renderCustomer(data.customer);
       renderNotes(data.notes);
       document.querySelectorAll(".list li").forEach((li) => li.classList.toggle("selected", Number(li.dataset.id) === id));
+      showPane("chat");
       watch();
     } catch (err) { $("action-error").textContent = err.message; }
   }
@@ -203,7 +249,8 @@
     lastId = Math.max(lastId, m.id);
     const li = el("li", `${m.direction} ${m.author}`);
     li.dataset.id = m.id;
-    const time = new Date(m.created_at).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" });
+    // Local date and time of the bank (the TIMEZONE setting), whatever the RM's device says.
+    const time = new Date(m.created_at).toLocaleString("zh-CN", { timeZone, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false });
     const who = el("span", "who", `${WHO[m.author] || m.author} · ${time}`);
     if (m.direction === "out" && m.author !== "campaign" && m.delivery !== "delivered") {
       const state = el("span", "delivery", m.delivery_label);
@@ -240,10 +287,10 @@
       for (const it of items) ul.append(el("li", "", fmt(it)));
       box.append(ul);
     };
-    section("账户", c.accounts, (a) => `${a.kind} ${a.no}：${a.balance}${a.status === "normal" ? "" : "（" + a.status + "）"}`);
+    section("账户", c.accounts, (a) => `${a.kind} ${a.no}：${a.balance}${a.status === "normal" ? "" : "（" + zh("account", a.status) + "）"}`);
     section("贷款", c.loans, (l) => `${l.no} 余额 ${l.outstanding}，到期 ${l.end_on}`);
-    section("未结工单", c.tickets, (t) => `${t.ref} ${t.kind === "complaint" ? "投诉" : "留言"} · ${t.status} · ${t.created}`);
-    section("近期关怀消息", c.deliveries, (d) => `${d.campaign} · ${d.channel} · ${d.status} · ${d.at}`);
+    section("未结工单", c.tickets, (t) => `${t.ref} ${zh("kind", t.kind)} · ${zh("ticket", t.status)} · ${t.created}`);
+    section("近期关怀消息", c.deliveries, (d) => `${d.campaign} · ${zh("channel", d.channel)} · ${zh("delivery", d.status)} · ${d.at}`);
   }
 
   function renderNotes(notes) {
@@ -259,8 +306,15 @@
     catch (err) { $("action-error").textContent = err.message; return null; }
   }
   $("take").addEventListener("click", async () => { if (await act("take")) openConversation(current); });
-  $("handback").addEventListener("click", async () => { if (await act("handback")) openConversation(current); });
-  $("close").addEventListener("click", async () => { if (confirm("确定结束这个会话吗？") && await act("close")) openConversation(current); });
+  // After the RM's own hand back or close the conversation leaves their view: say what happened.
+  const leaving = {};
+  async function leave(name, message) {
+    const id = current;
+    leaving[id] = message;
+    if (await act(name)) closeConversation(message); else delete leaving[id];
+  }
+  $("handback").addEventListener("click", () => leave("handback", "已交回机器人，客户会收到满意度评价邀请。"));
+  $("close").addEventListener("click", () => { if (confirm("确定结束这个会话吗？")) leave("close", "会话已结束，已邀请客户评价。"); });
   $("transfer").addEventListener("click", async () => {
     const to = Number($("transfer-to").value);
     if (to && await act("transfer", { rm_id: to })) closeConversation("会话已转接。");
@@ -299,6 +353,13 @@
       sel.append(o);
     }
   }
+
+  // --- phones: one column at a time (队列 / 会话 / 客户) ---------------------------------------------
+  function showPane(name) {
+    $("work").dataset.pane = name;
+    document.querySelectorAll("#panes button").forEach((b) => b.classList.toggle("active", b.dataset.pane === name));
+  }
+  document.querySelectorAll("#panes button").forEach((b) => b.addEventListener("click", () => showPane(b.dataset.pane)));
 
   // --- supervisor view ---------------------------------------------------------------------------
   $("tab-work").addEventListener("click", () => showTab("work"));

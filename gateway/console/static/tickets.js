@@ -1,0 +1,164 @@
+"use strict";
+// The work queue (工单): list with filters, assign, move, resolve with a note, reveal a callback number.
+// Everything the customer wrote is shown with textContent.
+(function () {
+  const $ = (id) => document.getElementById(id);
+  let csrf = "";
+  let me = null;
+  let rms = [];
+
+  function notice(text, isError) {
+    const el = $("notice");
+    el.textContent = text;
+    el.classList.toggle("error", !!isError);
+    el.hidden = !text;
+  }
+
+  async function api(path, body) {
+    const init = body === undefined ? {} : {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body),
+    };
+    const resp = await fetch(path, init);
+    let data = {};
+    try { data = await resp.json(); } catch (e) { data = {}; }
+    if (!resp.ok) {
+      const err = new Error(data.message || "操作失败，请稍后重试。");
+      err.status = resp.status;
+      throw err;
+    }
+    return data;
+  }
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function query() {
+    const params = new URLSearchParams();
+    for (const [id, key] of [["f-kind", "kind"], ["f-status", "status"], ["f-rm", "rm"], ["f-due", "due"]]) {
+      if ($(id).value) params.set(key, $(id).value);
+    }
+    return params.toString();
+  }
+
+  async function act(path, body, done) {
+    try {
+      const data = await api(path, body);
+      notice(data.message || "已保存。", false);
+      if (done) done(data);
+      await load();
+    } catch (e) {
+      notice(e.message, true);
+    }
+  }
+
+  function card(t) {
+    const li = el("li", "ticket" + (t.overdue ? " overdue" : ""));
+    li.dataset.id = t.id;
+    const head = el("div", "head");
+    head.append(el("span", "ref", t.ref), el("span", "pill kind-" + t.kind, t.kind_label),
+      el("span", "pill status", t.status_label));
+    if (t.overdue) head.append(el("span", "pill late", "已超时"));
+    li.append(head);
+    const who = t.customer + (t.channel ? "（" + t.channel + "）" : "");
+    li.append(el("div", "meta", "客户：" + who + " · 负责：" + (t.rm || "未分配") +
+      (t.branch ? " · " + t.branch : "")));
+    li.append(el("div", "meta", "提交：" + t.created + (t.due ? " · 应于 " + t.due + " 前处理" : "")));
+    li.append(el("div", "content", t.content));
+    if (t.callback_masked) {
+      const line = el("div", "meta", "回电号码：");
+      const phone = el("span", "phone", t.callback_masked);
+      line.append(phone);
+      if (t.can_reveal) {
+        const btn = el("button", "secondary reveal", "查看完整号码");
+        btn.type = "button";
+        btn.addEventListener("click", () => act("/console/api/tickets/" + t.id + "/reveal", {}, (d) => {
+          phone.textContent = d.phone;
+        }));
+        line.append(" ", btn);
+      }
+      li.append(line);
+    }
+    if (t.resolution) li.append(el("div", "resolution", "处理结果：" + t.resolution + (t.resolved ? "（" + t.resolved + "）" : "")));
+    const actions = el("div", "actions");
+    if (t.status !== "closed") {
+      const pick = el("select", "assign-to");
+      pick.setAttribute("aria-label", "分配给");
+      for (const r of rms) {
+        const opt = el("option", "", r.name + (r.id === me.id ? "（我）" : ""));
+        opt.value = r.id;
+        if (r.id === t.rm_id) opt.selected = true;
+        pick.append(opt);
+      }
+      const assign = el("button", "secondary", t.rm_id ? "改派" : "分配");
+      assign.type = "button";
+      assign.addEventListener("click", () => act("/console/api/tickets/" + t.id + "/assign", { rm_id: Number(pick.value) }));
+      actions.append(pick, assign);
+    }
+    if (t.mine || me.role === "supervisor") {
+      if (t.status === "open") actions.append(statusButton(t, "processing", "开始处理"));
+      if (t.active) {
+        const note = el("textarea", "resolution-text");
+        note.placeholder = "处理结果（会发给客户）";
+        note.maxLength = 1000;
+        const resolve = el("button", "resolve", "标记已解决并通知客户");
+        resolve.type = "button";
+        resolve.addEventListener("click", () => act("/console/api/tickets/" + t.id + "/status",
+          { status: "resolved", resolution: note.value }));
+        actions.append(note, resolve);
+      }
+      if (t.status !== "closed") actions.append(statusButton(t, "closed", "关闭工单"));
+    }
+    li.append(actions);
+    return li;
+  }
+
+  function statusButton(t, status, label) {
+    const btn = el("button", "secondary", label);
+    btn.type = "button";
+    btn.addEventListener("click", () => act("/console/api/tickets/" + t.id + "/status", { status: status }));
+    return btn;
+  }
+
+  async function load() {
+    const data = await api("/console/api/tickets?" + query());
+    rms = data.rms;
+    me = data.me;
+    const list = $("tickets");
+    list.replaceChildren(...data.tickets.map(card));
+    const late = data.tickets.filter((t) => t.overdue).length;
+    $("count").textContent = "共 " + data.tickets.length + " 条" + (late ? "，其中 " + late + " 条已超时" : "");
+    $("empty").hidden = data.tickets.length > 0;
+    return data;
+  }
+
+  async function start() {
+    try {
+      const who = await api("/console/api/me");
+      csrf = who.csrf;
+    } catch (e) {
+      $("login-needed").hidden = false;
+      return;
+    }
+    $("filters").hidden = false;
+    const first = await load();
+    for (const [value, label] of Object.entries(first.kinds)) {
+      const opt = el("option", "", label);
+      opt.value = value;
+      $("f-kind").append(opt);
+    }
+    for (const r of first.rms) {
+      const opt = el("option", "", r.name);
+      opt.value = r.id;
+      $("f-rm").append(opt);
+    }
+    $("filters").addEventListener("change", () => load().catch((e) => notice(e.message, true)));
+  }
+
+  start().catch((e) => notice(e.message, true));
+})();
