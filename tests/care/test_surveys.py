@@ -227,3 +227,19 @@ def test_cli_loads_surveys_with_campaigns_plans_and_reports(
     assert "满意度均分 5.00" in capsys.readouterr().out
     assert png.read_bytes().startswith(b"\x89PNG")
     assert main(["surveys", "report", "nope"]) == 1
+
+
+def test_segment_audience_and_the_tier_copied_for_reports(session: Session) -> None:
+    from crm.models.segments import SegmentMembership, SegmentVersion
+
+    b = f.branch(session)
+    vip, plain = f.customer(session, b), f.customer(session, b)
+    session.add(SegmentVersion(version=1, as_of=DAY))
+    session.flush()
+    for c, tier in ((vip, "贵宾"), (plain, "大众")):
+        session.add(SegmentMembership(version=1, customer_id=c.id, dimension="tier", value=tier))
+    session.flush()
+    load(session, code="vip_survey", audience={"event": "segment", "segments": {"tier": ["贵宾"]}})
+    plan = plan_surveys(session, dt.date(2027, 1, 2))
+    assert [i.customer_id for i in plan.invitations] == [vip.id]
+    assert session.scalars(select(SurveyResponse.segment)).all() == ["贵宾"]
