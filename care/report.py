@@ -233,38 +233,61 @@ def _reason_zh(reason: str) -> str:
     return REASONS_ZH.get(reason, reason)
 
 
-def _cjk_font() -> str | None:
+KNOWN_CJK_FILES = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+CJK_FONTS = (
+    "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Noto Sans CJK", "Source Han Sans", "SimHei"
+)
+
+
+def cjk_font_path() -> str | None:
+    """A CJK font file (fonts-wqy-microhei first) for one figure's texts; None without one.
+
+    Set per text with ``fontproperties=``: setting it in the global rcParams after the axes exist
+    leaves the labels as empty boxes and changes every later figure of the process (#21).
+    """
     from matplotlib import font_manager
 
-    for font in font_manager.fontManager.ttflist:
-        if any(k in font.name for k in ("Noto Sans CJK", "Noto Serif CJK", "WenQuanYi", "SimHei", "Source Han")):
-            return font.name
+    for known in KNOWN_CJK_FILES:  # matplotlib's font cache may predate the font's installation
+        if Path(known).is_file():
+            return known
+    for name in CJK_FONTS:
+        for font in font_manager.fontManager.ttflist:
+            if font.name.startswith(name):
+                return str(font.fname)
     return None
 
 
 def write_png(report: CampaignReport, path: Path) -> None:
-    """Bar chart of the report; Chinese labels when a CJK font is installed, English otherwise."""
+    """Bar chart of the report; Chinese labels when a CJK font is installed, English otherwise.
+
+    A campaign with nothing to count yet says so in the frame instead of drawing empty axes.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+    from matplotlib.figure import Figure
 
-    font = _cjk_font()
+    font_file = cjk_font_path()
+    font = font_manager.FontProperties(fname=font_file) if font_file else None
     labels = [zh if font else en for _, zh, en in METRICS]
     values = [report.metrics[key] for key, _, _ in METRICS]
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    try:
-        if font:
-            plt.rcParams["font.family"] = font
+    fig = Figure(figsize=(8, 4), dpi=100)
+    ax = fig.subplots()
+    ax.set_title(f"{report.code}" + (f" {report.name}" if font else ""), fontproperties=font)
+    if not any(values):
+        ax.set_axis_off()
+        empty = "还没有发送或计划的消息" if font else "nothing sent or planned yet"
+        ax.text(0.5, 0.5, empty, ha="center", va="center", fontsize=14, fontproperties=font, transform=ax.transAxes)
+    else:
         bars = ax.bar(
-            labels,
+            range(len(values)),
             values,
-            color=["#2e7d32", "#90a4ae", "#f9a825", "#8d6e63", "#c62828", "#1565c0", "#6a1b9a"],
+            color=["#2e7d32", "#90a4ae", "#f9a825", "#8d6e63", "#c62828", "#1565c0", "#6a1b9a"][: len(values)],
         )
         ax.bar_label(bars)
-        ax.set_title(f"{report.code}" + (f" {report.name}" if font else ""))
-        ax.set_ylabel("消息数" if font else "messages")
-        fig.tight_layout()
-        fig.savefig(path, format="png")
-    finally:
-        plt.close(fig)
+        ax.set_xticks(range(len(values)))
+        ax.set_xticklabels(labels, fontproperties=font, rotation=20 if len(values) > 6 else 0)
+        ax.set_ylabel("消息数" if font else "messages", fontproperties=font)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
