@@ -32,6 +32,7 @@ from crm.access.identity import get_or_create_identity, unbind
 from crm.care_access import refuse_channel
 from crm.models import AuditEvent, Conversation
 from crm.models.conversations import ConversationState
+from gateway.care_replies import credit_care_reply
 from gateway.chat_types import BotReply, Button, InboundMessage, TurnHooks
 from gateway.handoff.machine import Effects
 from gateway.rasa_client import RasaClient, RasaUnavailable, to_replies
@@ -185,6 +186,7 @@ class ConversationService:
             ref = find_conversation(session, msg.channel, msg.user_id) or start_conversation(
                 session, msg.channel, msg.user_id
             )
+            credit_care_reply(session, ref.identity_id, msg.channel, msg.text)  # reply rate of care messages
             survey = self.surveys.pending(session, ref) if self.surveys is not None else None
             if survey is None and self._routine(ref, msg.text):
                 # Most messages: for the bot, nothing pending. No ORM object needed.
