@@ -104,6 +104,8 @@ class Settings:
     session_secret: str = "dev-only-session-secret-change-me"  # noqa: S105
     log_format: str = "text"  # text | json
     timezone: str = "Asia/Shanghai"
+    # The bank's own customer hotline, named in 反诈 warnings; empty: "银行卡背面的本行客服热线".
+    bank_hotline: str = ""
     # Care messages per second the scheduler sends (WeChat's and the SMS gateway's limits, the bank's taste).
     care_dispatch_rate: float = 50.0
     # Days kept before the daily retention job deletes them; 0 keeps forever (docs/OPERATIONS.md

@@ -289,6 +289,8 @@ _MONEY_LEFT = re.compile(
 )
 _GENERIC = re.compile(_any("诈骗", "骗子", "被骗", "骗了", "骗局", "是不是骗", "是骗"))
 _NOT_ABOUT_FRAUD = re.compile(_any("怎么防", "如何防", "防范", "宣传", "讲座", "知识"))
+# "你们就是骗子" is anger at the bank (the handoff's negative-sentiment rule), not a scam story.
+_CALLING_US_CHEATS = re.compile(r"^(你们|你|银行|农商行|这银行)(银行)?(就|都|真|简直)?(是|就是)?(一群|一帮|一伙)?骗子")
 
 
 def normalise(text: str) -> str:
@@ -303,6 +305,6 @@ def detect(text: str) -> FraudAlert | None:
     for code, label, patterns in SCHEMES:
         if any(all(re.search(p, t) for p in pattern) for pattern in patterns):
             return FraudAlert(code, label, bool(_MONEY_LEFT.search(t)))
-    if _GENERIC.search(t) and not _NOT_ABOUT_FRAUD.search(t):
+    if _GENERIC.search(t) and not _NOT_ABOUT_FRAUD.search(t) and not _CALLING_US_CHEATS.search(t):
         return FraudAlert("other", "诈骗", bool(_MONEY_LEFT.search(t)))
     return None

@@ -13,6 +13,7 @@ from core.metrics import metrics_handler, metrics_middleware
 from core.settings import Settings
 from gateway.console.api import setup_console
 from gateway.console.campaigns import setup_campaigns
+from gateway.console.history import setup_history
 from gateway.console.surveys import setup_surveys
 from gateway.console.tickets import setup_tickets
 from gateway.conversation import ConversationService
@@ -48,7 +49,9 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     outbound = OutboundSender(app[SESSION_FACTORY], wechat=None)
     handoff = HandoffService(handoff_settings or HandoffSettings.from_env(), app[SESSION_FACTORY], rasa,
                              outbound)
-    chat = ConversationService(app[SESSION_FACTORY], rasa, handoff=handoff, surveys=SurveyHook())
+    chat = ConversationService(
+        app[SESSION_FACTORY], rasa, handoff=handoff, surveys=SurveyHook(), bank_hotline=settings.bank_hotline
+    )
     app[CHAT] = chat
     holder: dict[str, aiohttp.ClientSession] = {}
 
@@ -86,5 +89,6 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     setup_campaigns(app)
     setup_surveys(app)
     setup_tickets(app, handoff)
+    setup_history(app)
     app.cleanup_ctx.append(handoff.sweeper)  # after _resources: the sweeper talks to Rasa over HTTP
     return app

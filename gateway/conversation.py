@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import run_in_session
@@ -30,8 +32,10 @@ from crm.access.conversations import (
 )
 from crm.access.identity import get_or_create_identity, unbind
 from crm.care_access import refuse_channel
-from crm.models import AuditEvent, Conversation
+from crm.models import AuditEvent, Conversation, Message
 from crm.models.conversations import ConversationState
+from gateway import texts
+from gateway.antifraud import FraudAlert, detect
 from gateway.care_replies import credit_care_reply
 from gateway.chat_types import BotReply, Button, InboundMessage, TurnHooks
 from gateway.handoff.machine import Effects
@@ -99,6 +103,9 @@ RASA_SLOW = "rasa_slow"  # Rasa past the channel's deadline: told to wait, the a
 TO_RM = "to_rm"  # queued or with an RM: recorded for the RM, the bot stayed silent
 HANDOFF_FLOW = "handoff_flow"  # a rating or a left message, answered by the handoff itself
 SURVEY = "survey"  # an answer to the customer's open satisfaction survey (gateway/surveys.py)
+FRAUD = "fraud"  # a scam described: the gateway warned at once, the bot never saw it
+# How many latest messages are searched for an earlier 反诈 warning (then a short one is enough).
+FRAUD_RECENT = 8
 
 
 def message_kind(controls: list[dict[str, Any]]) -> str:
@@ -127,6 +134,7 @@ class _Turn:
     answered: list[BotReply] | None = None  # replies decided before (instead of) asking the bot
     kind: str = ANSWERED
     then: tuple[BotReply, ...] = ()  # said after the bot's reply (a survey question asked again)
+    queued: bool = False  # waiting for an RM: the bot answers only if it is sure (else the queue does)
 
     @property
     def conversation_id(self) -> int:
@@ -150,6 +158,7 @@ class ConversationService:
         handoff: HandoffService | None = None,
         channel_timeouts_s: dict[str, float] | None = None,
         surveys: SurveyHook | None = None,
+        bank_hotline: str = "",
     ) -> None:
         self.factory = session_factory
         self.rasa = rasa
@@ -158,6 +167,7 @@ class ConversationService:
         self.notify = notify
         self.handoff = handoff
         self.surveys = surveys
+        self.bank_hotline = bank_hotline
         self.channel_timeouts_s = CHANNEL_RASA_TIMEOUT_S if channel_timeouts_s is None else channel_timeouts_s
         self._late: set[asyncio.Future[None]] = set()
 
@@ -183,21 +193,34 @@ class ConversationService:
 
         def record_in(session: Session) -> _Turn:
             msg = hooks.begin(session, message) if hooks is not None else message
+            # 反诈 first, whatever the conversation is doing (a form, the queue, an RM serving).
+            alert = None if texts.is_payload(msg.text) else detect(msg.text)
             ref = find_conversation(session, msg.channel, msg.user_id) or start_conversation(
                 session, msg.channel, msg.user_id
             )
             credit_care_reply(session, ref.identity_id, msg.channel, msg.text)  # reply rate of care messages
             survey = self.surveys.pending(session, ref) if self.surveys is not None else None
-            if survey is None and self._routine(ref, msg.text):
+            if survey is None and alert is None and self._routine(ref, msg.text):
                 # Most messages: for the bot, nothing pending. No ORM object needed.
-                record_messages(session, ref, [NewMessage("in", "customer", msg.text)])
+                record_messages(session, ref, [NewMessage("in", "customer", self._shown(session, ref, msg.text))])
                 return _Turn(ref, msg)
             conv = open_conversation(session, msg.channel, msg.user_id)
-            record_messages(session, conv, [NewMessage("in", "customer", msg.text)])
+            record_messages(session, conv, [NewMessage("in", "customer", self._shown(session, conv, msg.text))])
             turn = _Turn(conv, msg)
-            if conv.state in (ConversationState.QUEUED, ConversationState.AGENT):
-                # An RM owns (or is about to own) the conversation: the bot stays silent.
+            if alert is not None:
+                # Nothing goes to Rasa: a scam story must not start a form or a "not understood" handoff.
+                turn.answered, turn.kind = self._fraud(session, conv, alert, fx), FRAUD
+            elif conv.state == ConversationState.AGENT or (
+                conv.state == ConversationState.QUEUED and self.handoff is None
+            ):
+                # An RM owns the conversation: the bot stays silent.
                 turn.answered, turn.kind = self._silent_state(session, conv, msg.text, fx), TO_RM
+            elif conv.state == ConversationState.QUEUED and self.handoff is not None:
+                # Waiting for an RM: queue commands are the handoff's, anything else goes to the bot.
+                turn.answered = self.handoff.queued_intercept(session, conv, msg.text, fx)
+                turn.kind, turn.queued = HANDOFF_FLOW, turn.answered is None
+                if turn.answered is not None:
+                    self._record_replies(session, conv, turn.answered)
             elif self.handoff is not None:
                 # Rating answers and left messages are the handoff's, not the bot's.
                 turn.answered, turn.kind = self.handoff.intercept(session, conv, msg.text, fx), HANDOFF_FLOW
@@ -254,6 +277,12 @@ class ConversationService:
             kind = message_kind(controls)
 
         def record_out(session: Session) -> list[BotReply]:
+            nonlocal kind
+            if turn.queued:
+                out, kind = self._while_queued(session, turn, kind, replies, controls)
+                if hooks is not None:
+                    hooks.finish(session, out)
+                return out
             if not self._needs_conversation(turn, message.text, controls):
                 out = (list(replies) or [NO_REPLY]) + list(turn.then)
                 self._record_replies(session, turn.conversation, out)
@@ -336,7 +365,8 @@ class ConversationService:
             if self.handoff is None:
                 self._record_replies(session, conv, out)
                 return
-            out.extend(self.handoff.after_bot(session, conv, text, controls, fx))
+            if conv.state == ConversationState.BOT:  # a customer in line is not queued twice
+                out.extend(self.handoff.after_bot(session, conv, text, controls, fx))
             for reply in out:
                 self.handoff.machine.notify(session, conv, reply.text, fx, author="bot", buttons=reply.buttons)
 
@@ -360,6 +390,69 @@ class ConversationService:
             NewMessage("out", r.author, r.text, [{"title": b.title, "payload": b.payload} for b in r.buttons] or None)
             for r in replies
         ])  # fmt: skip
+
+    def _while_queued(
+        self, session: Session, turn: _Turn, kind: str, replies: list[BotReply], controls: list[dict[str, Any]]
+    ) -> tuple[list[BotReply], str]:
+        """The bot's answer for a customer waiting for an RM: kept if it is sure, else where they stand.
+
+        A fallback, an unsure answer (one offering 转人工) or a handoff request never starts a second
+        handoff; the customer hears their place in line instead. The RM sees all of it.
+        """
+        conv = session.get(Conversation, turn.conversation_id)
+        assert conv is not None and self.handoff is not None
+        offers_human = any(b.payload == HUMAN_REQUEST_PAYLOAD for r in replies for b in r.buttons)
+        sure = kind == ANSWERED and bool(replies) and not offers_human
+        if conv.state != ConversationState.QUEUED:
+            out = list(replies) if sure else []  # taken (or cancelled) meanwhile: no queue talk
+        elif sure:
+            out = list(replies) + self.handoff.queue_reminder(session, conv)
+        else:
+            out, kind = self.handoff.queue_status(session, conv), TO_RM
+        if sure:
+            for control in controls:
+                for handler in self.control_handlers:
+                    out.extend(handler(session, conv, control))
+        self._record_replies(session, conv, out)
+        return out, kind
+
+    def _fraud(self, session: Session, conv: Conversation, alert: FraudAlert, fx: Effects) -> list[BotReply]:
+        """The 反诈 warning (short if one was just given), 止付 steps if money left, then the handoff's part."""
+        recent = session.scalars(
+            select(Message.text)
+            .where(Message.conversation_id == conv.id, Message.direction == "out")
+            .order_by(Message.id.desc())
+            .limit(FRAUD_RECENT)
+        ).all()
+        full = texts.fraud_warning(alert, self.bank_hotline)
+        stop = texts.stop_payment(self.bank_hotline)
+        warned = any(t.startswith(full[:8]) for t in recent)
+        replies = [BotReply(texts.FRAUD_AGAIN if warned else full)]
+        if alert.money_left and stop not in recent:
+            replies.append(BotReply(stop))
+        if self.handoff is not None:
+            replies.extend(self.handoff.fraud(session, conv, alert, fx))
+        self._record_replies(session, conv, replies)
+        return replies
+
+    @staticmethod
+    def _shown(session: Session, conv: ConversationKey, text: str) -> str:
+        """What the customer's message reads as in the transcript: a clicked button's title, not its payload."""
+        if not texts.is_payload(text):
+            return text
+        # The latest offers first; a few back, because a web page may still show older buttons.
+        rows = session.scalars(
+            select(Message.buttons_json)
+            .where(Message.conversation_id == conv.id, Message.direction == "out", Message.buttons_json.is_not(None))
+            .order_by(Message.id.desc())
+            .limit(5)
+        ).all()
+        buttons: list[dict[str, str]] = []
+        for raw in rows:
+            loaded = json.loads(raw) if raw else []
+            if isinstance(loaded, list):
+                buttons.extend(b for b in loaded if isinstance(b, dict))
+        return texts.shown_text(text, buttons)
 
     def _silent_state(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply]:
         if self.handoff is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.metrics import get_metrics
@@ -28,14 +29,28 @@ from crm.models import Conversation, Message, RelationshipManager, Ticket, utcno
 from crm.models.conversations import ConversationState
 from crm.models.handoff import HandoffState
 from crm.segments import VIP_TIERS
+from gateway.antifraud import FraudAlert
 from gateway.chat_types import BotReply
 from gateway.handoff import texts
-from gateway.handoff.hours import hours_text, is_working_time
+from gateway.handoff.hours import is_working_time, next_work_start
 from gateway.handoff.settings import HandoffSettings
+from gateway.texts import IN_SERVICE, is_payload
 
 VIP_BONUS = 10
 COMPLAINT_PRIORITY = 5
 URGENT_REASONS = frozenset({"complaint", "negative_sentiment"})
+# A customer whose money has just gone to a scammer is served before anyone, VIPs included.
+FRAUD_PRIORITY = 100
+FRAUD_REASON = "fraud"
+# A reminder that the customer is still in line goes with a bot answer when none of this many
+# latest messages was one (about every third answer).
+REMINDER_WINDOW = 5
+# Rasa events that end whatever form or slots a flow left open: nothing survives a handoff.
+END_FLOW_EVENTS: tuple[dict[str, Any], ...] = (
+    {"event": "active_loop", "name": None},
+    {"event": "slot", "name": "requested_slot", "value": None},
+    {"event": "reset_slots"},
+)
 
 
 def _channel(conv: Conversation) -> str:
@@ -54,6 +69,9 @@ class Effects:
 
     tracker: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
     push: list[int] = field(default_factory=list)  # ids of out-of-turn messages for the customer
+
+    def end_flows(self, conv: Conversation) -> None:
+        self.tracker.append((conv.sender_id, [dict(e) for e in END_FLOW_EVENTS]))
 
     def pause(self, conv: Conversation) -> None:
         self.tracker.append((conv.sender_id, [{"event": "pause"}]))
@@ -97,6 +115,8 @@ class HandoffMachine:
             if tier in VIP_TIERS:
                 preferred = customer.rm_id
         priority = max(priority, COMPLAINT_PRIORITY if reason in URGENT_REASONS else 0)
+        if reason == FRAUD_REASON:
+            priority = max(priority, FRAUD_PRIORITY)
         if tier in VIP_TIERS:
             priority += VIP_BONUS
         if not move(
@@ -122,27 +142,26 @@ class HandoffMachine:
         hs.scope_since, hs.assigned_at, hs.awaiting_since = now, None, None
         hs.message_offered_at, hs.awaiting_message, hs.rating_step = None, False, None
         hs.updated_at = now
-        fx.pause(conv)
-        position = position_in_queue(session, conv, hs)
-        hs.last_position_told = position
-        replies = [
-            BotReply(
-                texts.queue_text(
-                    position, self._online_for(session, hs, now), self.settings.seconds_per_position, reason
-                ),
-                author="system",
-            )
-        ]
+        # The bot keeps answering while the customer waits (the tracker is paused only when an RM
+        # takes over), but whatever form brought them here is over.
+        fx.end_flows(conv)
         if not is_working_time(now, self.settings):
             hs.message_offered_at = now
-            replies.append(
+            return [
                 BotReply(
-                    texts.out_of_hours(hours_text(self.settings)),
+                    texts.queue_text_out_of_hours(next_work_start(now, self.settings), reason),
                     (texts.LEAVE_MESSAGE_BUTTON, texts.CANCEL_BUTTON),
                     author="system",
                 )
-            )
-        return replies
+            ]
+        position = self._told_position(session, conv, hs)
+        online = self._online_for(session, hs, now)
+        buttons: tuple[Any, ...] = ()
+        if online <= 0:
+            hs.message_offered_at = now
+            buttons = (texts.LEAVE_MESSAGE_BUTTON, texts.CANCEL_BUTTON)
+        text = texts.queue_text(position, online, self.settings.seconds_per_position, reason)
+        return [BotReply(text, buttons, author="system")]
 
     @staticmethod
     def may_intercept(conv: ConversationRef, text: str) -> bool:
@@ -214,14 +233,28 @@ class HandoffMachine:
         return []
 
     def silent(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply]:
-        """A customer message while queued or with an RM: recorded, never answered by the bot."""
+        """A customer message while an RM serves: recorded for the RM, never answered by the bot.
+
+        A button payload (a stale "不用了，继续问小农" from before the RM took over) is answered by the
+        gateway and never reaches the RM as text. While queued, ``queued_intercept`` runs instead.
+        """
+        if conv.state == ConversationState.QUEUED:
+            return self.queued_intercept(session, conv, text, fx) or self.queue_status(session, conv)
+        stripped = text.strip()
+        if is_payload(stripped):
+            return [BotReply(IN_SERVICE, author="system")]
+        hs = handoff_state(session, conv.id)
+        fx.record(conv, "user", stripped, "customer")
+        if hs.awaiting_since is None:
+            hs.awaiting_since = utcnow()
+        return []
+
+    def queued_intercept(
+        self, session: Session, conv: Conversation, text: str, fx: Effects
+    ) -> list[BotReply] | None:
+        """Queue commands (留言, 取消, a repeated 转人工); None = let the bot answer while waiting."""
         hs = handoff_state(session, conv.id)
         stripped = text.strip()
-        fx.record(conv, "user", stripped, "customer")
-        if conv.state == ConversationState.AGENT:
-            if hs.awaiting_since is None:
-                hs.awaiting_since = utcnow()
-            return []
         if hs.awaiting_message:
             return [self._leave_message(session, conv, hs, stripped, fx)]
         if stripped in texts.LEAVE_COMMANDS:
@@ -233,11 +266,61 @@ class HandoffMachine:
                 fx.resume(conv)
                 return [BotReply(texts.CANCELLED, author="system")]
             return []
-        position = position_in_queue(session, conv, hs)
-        hs.last_position_told = position
-        ahead = "您是下一位。" if position <= 1 else f"您前面还有 {position - 1} 位。"
+        if stripped == "/request_human":
+            return self.queue_status(session, conv)
+        return None
+
+    def queue_status(self, session: Session, conv: Conversation, now: dt.datetime | None = None) -> list[BotReply]:
+        """Where a waiting customer stands (the answer when the bot has none of its own)."""
+        now = now or utcnow()
+        hs = handoff_state(session, conv.id)
+        working = is_working_time(now, self.settings)
+        position = self._told_position(session, conv, hs)
+        text = texts.still_queued(position, working, next_work_start(now, self.settings))
         buttons = (texts.LEAVE_MESSAGE_BUTTON,) if hs.message_offered_at else ()
-        return [BotReply(texts.STILL_QUEUED + ahead, buttons, author="system")]
+        return [BotReply(text, buttons, author="system")]
+
+    def queue_reminder(self, session: Session, conv: Conversation, now: dt.datetime | None = None) -> list[BotReply]:
+        """A short "still in line" after a bot answer while queued, not after every answer."""
+        latest = session.scalars(
+            select(Message.author)
+            .where(Message.conversation_id == conv.id)
+            .order_by(Message.id.desc())
+            .limit(REMINDER_WINDOW)
+        ).all()
+        if "system" in latest:
+            return []
+        now = now or utcnow()
+        hs = handoff_state(session, conv.id)
+        position = self._told_position(session, conv, hs)
+        return [BotReply(texts.queue_reminder(position, is_working_time(now, self.settings)), author="system")]
+
+    def fraud(self, session: Session, conv: Conversation, alert: FraudAlert, fx: Effects) -> list[BotReply]:
+        """After the 反诈 warning: flag the conversation for the RM; money gone = hand off first in line."""
+        if conv.state == ConversationState.BOT:
+            if alert.money_left:
+                return self.request(session, conv, FRAUD_REASON, FRAUD_PRIORITY, "system", fx)
+            return []
+        hs = handoff_state(session, conv.id)
+        hs.reason, hs.updated_at = FRAUD_REASON, utcnow()
+        if conv.state == ConversationState.QUEUED:
+            if conv.priority < FRAUD_PRIORITY:
+                move(
+                    session, conv, ConversationState.QUEUED, ConversationState.QUEUED, "system", FRAUD_REASON,
+                    values={"priority": conv.priority + FRAUD_PRIORITY},
+                )
+            return [BotReply(texts.FRAUD_FLAGGED, author="system")]
+        if conv.state == ConversationState.AGENT and hs.awaiting_since is None:
+            hs.awaiting_since = utcnow()  # the RM must answer this one
+        return []
+
+    def _told_position(self, session: Session, conv: Conversation, hs: HandoffState) -> int:
+        """The place to tell the customer: never further back than what they were told before."""
+        position = position_in_queue(session, conv, hs)
+        if hs.last_position_told is not None:
+            position = min(position, hs.last_position_told)
+        hs.last_position_told = position
+        return position
 
     def _leave_message(
         self, session: Session, conv: Conversation, hs: HandoffState, text: str, fx: Effects
@@ -278,6 +361,9 @@ class HandoffMachine:
             get_metrics().queue_wait.observe(max(0.0, (now - queued_at).total_seconds()))
         hs = handoff_state(session, conv.id)
         hs.assigned_at, hs.awaiting_since, hs.updated_at = now, None, now
+        # The RM answers from now on: the bot stops, and no flow it had started survives.
+        fx.end_flows(conv)
+        fx.pause(conv)
         self.notify(
             session,
             conv,
@@ -375,6 +461,7 @@ class HandoffMachine:
             session, conv, ConversationState.QUEUED, ConversationState.CLOSED, actor, "closed_by_rm"
         ):
             self.notify(session, conv, texts.CLOSED, fx)
+            fx.end_flows(conv)
             fx.resume(conv)
             return True
         return False
@@ -382,6 +469,7 @@ class HandoffMachine:
     def _ask_rating(self, session: Session, conv: Conversation, rm_id: int, fx: Effects) -> None:
         hs = handoff_state(session, conv.id)
         hs.rating_step, hs.rating_rm_id, hs.rating_id, hs.awaiting_since = "score", rm_id, None, None
+        fx.end_flows(conv)
         fx.resume(conv, then_say=texts.RATING_QUESTION.text)
         self.notify(
             session, conv, texts.RATING_QUESTION.text, fx, author="bot", buttons=texts.RATING_QUESTION.buttons

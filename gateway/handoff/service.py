@@ -22,6 +22,7 @@ from core.db import session_scope
 from crm.access.conversations import ConversationRef
 from crm.access.send_keys import send_key_of
 from crm.models import ChannelIdentity, Conversation, Message, utcnow
+from gateway.antifraud import FraudAlert
 from gateway.chat_types import BotReply
 from gateway.handoff.machine import Effects, HandoffMachine
 from gateway.handoff.settings import HandoffSettings
@@ -161,6 +162,20 @@ class HandoffService:
 
     def silent(self, session: Session, conv: Conversation, text: str, fx: Effects) -> list[BotReply]:
         return self.machine.silent(session, conv, text, fx)
+
+    def queued_intercept(
+        self, session: Session, conv: Conversation, text: str, fx: Effects
+    ) -> list[BotReply] | None:
+        return self.machine.queued_intercept(session, conv, text, fx)
+
+    def queue_status(self, session: Session, conv: Conversation) -> list[BotReply]:
+        return self.machine.queue_status(session, conv)
+
+    def queue_reminder(self, session: Session, conv: Conversation) -> list[BotReply]:
+        return self.machine.queue_reminder(session, conv)
+
+    def fraud(self, session: Session, conv: Conversation, alert: FraudAlert, fx: Effects) -> list[BotReply]:
+        return self.machine.fraud(session, conv, alert, fx)
 
     # --- background sweeper -------------------------------------------------------------------
 

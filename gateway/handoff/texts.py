@@ -34,6 +34,7 @@ THANKS_RATING = "感谢您的反馈，我们会继续改进服务。还有其他
 ASK_MESSAGE = "好的，请直接输入您想留给客户经理的话（一条消息即可），客户经理上班后会尽快联系您。"
 CANCELLED = "好的，已为您取消转人工，小农继续为您服务。有问题直接问我就行。"
 STILL_QUEUED = "您的消息已记下，客户经理接入后会看到。"
+FRAUD_FLAGGED = "已提醒客户经理优先处理您的情况。"
 TAKEN = "您好，我是{rm}，很高兴为您服务，请问有什么可以帮您？"
 REQUEUED_NO_ANSWER = "非常抱歉让您久等了，{rm}暂时无法及时回复，已为您重新排队，马上为您安排其他客户经理。"
 REQUEUED_OFFLINE = "非常抱歉，{rm}暂时离线，已为您重新排队，马上为您安排其他客户经理。"
@@ -47,24 +48,61 @@ def rm_title(name: str) -> str:
     return f"{name[:1]}经理" if name else "客户经理"
 
 
-def queue_text(position: int, online: int, seconds_per_position: float, reason: str) -> str:
-    """Where the customer stands and how long it may take."""
+def ahead_text(position: int) -> str:
+    """Where the customer stands, never "前面还有 0 位"."""
+    return "下一位就是您" if position <= 1 else f"您前面还有 {position - 1} 位"
+
+
+def _lead(reason: str) -> str:
+    if reason == "fraud":
+        return "已为您加急转接客户经理。"
     if reason in ("complaint", "negative_sentiment"):
-        lead = "非常抱歉给您带来不好的体验，已为您优先转接客户经理。"
-    else:
-        lead = "好的，正在为您转接客户经理。"
+        return "非常抱歉给您带来不好的体验，已为您优先转接客户经理。"
+    return "好的，正在为您转接客户经理。"
+
+
+KEEP_ASKING = "等待期间有别的问题，也可以继续问小农。"
+
+
+def queue_text(position: int, online: int, seconds_per_position: float, reason: str) -> str:
+    """Where the customer stands and how long it may take (working hours only)."""
+    lead = _lead(reason)
     if online <= 0:
-        return f"{lead}目前客户经理都不在线，您前面还有 {position - 1} 位。您可以继续等待，也可以给客户经理留言。"
+        return f"{lead}客户经理暂时都在忙，{ahead_text(position)}，有空后会按顺序接待您。{KEEP_ASKING}"
     minutes = max(1, math.ceil(position * seconds_per_position / online / 60))
-    ahead = "您是下一位" if position <= 1 else f"您前面还有 {position - 1} 位"
-    return f"{lead}{ahead}，预计等待约 {minutes} 分钟。"
+    return f"{lead}{ahead_text(position)}，预计等待约 {minutes} 分钟。{KEEP_ASKING}"
+
+
+def queue_text_out_of_hours(next_start: str, reason: str) -> str:
+    """Out of hours: no position, no waiting time; said once, when the customer is queued."""
+    lead = "已为您加急登记转人工。" if reason == "fraud" else "已为您登记转人工。"
+    return (
+        f"{lead}现在是非工作时间，客户经理上班后（{next_start}）会尽快联系您。"
+        "您可以先给客户经理留言；其他问题小农继续为您解答。"
+    )
 
 
 def position_update(position: int, online: int, seconds_per_position: float) -> str:
     if position <= 1:
         return "马上就轮到您了，客户经理即将接入，请稍候。"
-    minutes = max(1, math.ceil(position * seconds_per_position / max(online, 1) / 60))
-    return f"排队进度更新：您前面还有 {position - 1} 位，预计等待约 {minutes} 分钟。"
+    if online <= 0:
+        return f"排队进度更新：{ahead_text(position)}。"
+    minutes = max(1, math.ceil(position * seconds_per_position / online / 60))
+    return f"排队进度更新：{ahead_text(position)}，预计等待约 {minutes} 分钟。"
+
+
+def still_queued(position: int, working: bool, next_start: str) -> str:
+    """The answer to a message the bot could not answer while the customer waits."""
+    if not working:
+        return f"您的消息已记下，客户经理上班后（{next_start}）会看到并联系您。"
+    return f"您的消息已记下，客户经理接入后会看到。{ahead_text(position)}，请稍候。"
+
+
+def queue_reminder(position: int, working: bool) -> str:
+    """A short line after a bot answer, now and then, so the customer knows they are still in line."""
+    if not working:
+        return "（您的转人工登记还在，客户经理上班后会联系您。）"
+    return f"（您仍在排队等候客户经理，{ahead_text(position)}。）"
 
 
 def out_of_hours(hours: str) -> str:

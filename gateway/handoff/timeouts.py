@@ -86,6 +86,7 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
             )
             hs.scope_since, hs.assigned_at, hs.awaiting_since, hs.last_position_told = now, None, None, None
             machine.notify(session, conv, text.format(rm=f"客户经理{texts.rm_title(rm.name)}"), fx)
+            fx.resume(conv)  # back in line: the bot answers again while the customer waits
 
     for conv, hs in queued(session):
         report.escalated += _escalate(machine, session, hs, now)
@@ -102,13 +103,16 @@ def sweep(machine: HandoffMachine, session: Session, now: dt.datetime, fx: Effec
                 fx,
                 buttons=(texts.LEAVE_MESSAGE_BUTTON, texts.CANCEL_BUTTON),
             )
+    working = is_working_time(now, s)
     for conv, hs in queued(session):
         position = position_in_queue(session, conv, hs)
-        if hs.last_position_told is not None and position != hs.last_position_told:
+        # Positions only move forward: someone served first (a VIP, a fraud victim) is not news.
+        if hs.last_position_told is not None and position < hs.last_position_told and working:
             online = machine._online_for(session, hs, now)  # noqa: SLF001 - same package
             machine.notify(session, conv, texts.position_update(position, online, s.seconds_per_position), fx)
             report.updated += 1
-        hs.last_position_told = position
+        if hs.last_position_told is None or position < hs.last_position_told:
+            hs.last_position_told = position
     # Messages stored but never sent (the gateway stopped between the commit and the send): the
     # outbound key makes a second attempt safe, and only untried keys are picked up.
     unsent = never_tried(session, now - dt.timedelta(seconds=UNSENT_GRACE_S))

@@ -107,14 +107,15 @@ async def rig(factory: sessionmaker[Session], fake_rasa: tuple[FakeRasa, str]) -
         yield Rig(ConversationService(factory, rasa, handoff=service), service, fake_rasa[0], factory)
 
 
-async def test_request_human_queues_pauses_tracker_and_tells_position(rig: Rig) -> None:
+async def test_request_human_queues_ends_flows_and_tells_position(rig: Rig) -> None:
     now = utcnow()
     set_online(rig.factory, "rm001", now)
     replies = await rig.say(PLAIN_WEB_ID, "我要找人工")
     assert rig.conv(PLAIN_WEB_ID).state == ConversationState.QUEUED
     assert rig.transitions(PLAIN_WEB_ID) == [(ConversationState.BOT, ConversationState.QUEUED, "bot", "request_human")]
-    assert "您是下一位" in replies[0] and "分钟" in replies[0]
-    assert rig.rasa.event_names(f"web:{PLAIN_WEB_ID}") == ["pause"]
+    assert "下一位就是您" in replies[0] and "分钟" in replies[0]
+    # Any form is over, but the bot keeps answering while the customer waits: no pause yet.
+    assert rig.rasa.event_names(f"web:{PLAIN_WEB_ID}") == ["active_loop", "slot", "reset_slots"]
     assert rig.hs(PLAIN_WEB_ID).route_scope == "branch"  # a 潜力 customer goes to their branch
 
 
@@ -169,15 +170,16 @@ async def test_complaint_payload_priority_beats_earlier_request(rig: Rig) -> Non
         assert [c.id for c, _ in queued(s)][0] == rig.conv("visitor-x").id
 
 
-async def test_bot_is_silent_while_queued_and_with_rm_but_tracker_records(rig: Rig) -> None:
+async def test_bot_answers_while_queued_and_is_silent_with_rm_but_tracker_records(rig: Rig) -> None:
     await rig.say(PLAIN_WEB_ID, "人工")
     sent_before = len(rig.rasa.received)
     replies = await rig.say(PLAIN_WEB_ID, "还要等多久")
-    assert len(rig.rasa.received) == sent_before
-    assert "前面" in replies[0] or "下一位" in replies[0]
+    assert len(rig.rasa.received) == sent_before + 1  # waiting never silences the bot
+    assert replies[0] == "小农收到：还要等多久"
     await rig.act("rm001", PLAIN_WEB_ID, "take")
+    assert rig.rasa.event_names(f"web:{PLAIN_WEB_ID}")[-5:] == ["active_loop", "slot", "reset_slots", "pause", "bot"]
     assert await rig.say(PLAIN_WEB_ID, "我的卡被吞了") == []
-    assert len(rig.rasa.received) == sent_before
+    assert len(rig.rasa.received) == sent_before + 1
     assert rig.hs(PLAIN_WEB_ID).awaiting_since is not None
     sender = f"web:{PLAIN_WEB_ID}"
     assert [e for s, evs in rig.rasa.events if s == sender for e in evs if e["event"] == "user"][-1][
@@ -314,6 +316,7 @@ async def test_routing_scope_widens_rm_then_branch_then_any(rig: Rig) -> None:
 
 
 async def test_leave_message_after_wait_creates_ticket(rig: Rig) -> None:
+    set_online(rig.factory, "rm001", utcnow() + dt.timedelta(seconds=3600))  # else 留言 is offered at once
     await rig.say(PLAIN_WEB_ID, "人工")
     await rig.handoff.sweep_once(utcnow() + dt.timedelta(seconds=60))
     assert rig.hs(PLAIN_WEB_ID).message_offered_at is None
