@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm.access.handoff_queue import routed_to
+from crm.access.history import customer_records
 from crm.access.notes import add_note, notes
 from crm.access.presence import is_online, rm_by_id, touch_presence
 from crm.access.send_keys import message_for_key
@@ -135,6 +136,8 @@ async def conversation(request: web.Request) -> web.Response:
             "conversation": panel.row(session, conv, hs, rm.id, utcnow()),
             "messages": panel.transcript(session, conv.id),
             "customer": panel.customer_panel(session, conv, tz),
+            # Loss reports, appointments and tickets of a bound customer (#21).
+            "records": customer_records(session, hs.customer_id, tz) if hs.customer_id else None,
             "notes": [
                 {"id": n.id, "rm": name, "text": n.text, "created_at": n.created_at.isoformat()}
                 for n, name in notes(session, conv.id)

@@ -220,7 +220,7 @@
       $("empty").hidden = true; $("conversation").hidden = false;
       data.messages.forEach(renderMessage);
       renderBar(data.conversation);
-      renderCustomer(data.customer);
+      renderCustomer(data.customer, data.records);
       renderNotes(data.notes);
       document.querySelectorAll(".list li").forEach((li) => li.classList.toggle("selected", Number(li.dataset.id) === id));
       showPane("chat");
@@ -269,7 +269,7 @@
     if (span && span.dataset.state !== d.delivery) { span.textContent = d.delivery_label; span.dataset.state = d.delivery; }
   }
 
-  function renderCustomer(c) {
+  function renderCustomer(c, records) {
     const box = $("customer");
     box.textContent = "";
     if (!c.bound) { box.append(el("p", "", "访客未绑定账户，无法查看客户资料。")); return; }
@@ -291,6 +291,14 @@
     section("贷款", c.loans, (l) => `${l.no} 余额 ${l.outstanding}，到期 ${l.end_on}`);
     section("未结工单", c.tickets, (t) => `${t.ref} ${zh("kind", t.kind)} · ${zh("ticket", t.status)} · ${t.created}`);
     section("近期关怀消息", c.deliveries, (d) => `${d.campaign} · ${zh("channel", d.channel)} · ${zh("delivery", d.status)} · ${d.at}`);
+    if (records) {
+      section("挂失记录", records.loss_reports, (r) => `${r.ref} · ${r.card} · ${r.at}`);
+      section("网点预约", records.appointments, (a) => `${a.ref} · ${a.on} ${a.branch} · ${a.service} · ${a.status}`);
+      section("全部工单", records.tickets, (t) => `${t.ref} · ${t.kind} · ${t.status} · ${t.at}` + (t.resolution ? ` · 处理结果：${t.resolution}` : ""));
+    }
+    const more = el("a", "", "查看该客户的历史会话 →");
+    more.href = "/console/history";
+    box.append(more);
   }
 
   function renderNotes(notes) {
