@@ -107,3 +107,7 @@ class RecordingSender:
                 return outcome
         self.delivered.setdefault(delivery.idempotency_key, delivery)
         return SendOutcome.sent()
+
+    async def send_sms_batch(self, deliveries: list[DeliveryView]) -> list[SendOutcome]:
+        """SMS rows too (:class:`BatchSmsSender`), recorded like any other delivery."""
+        return [await self.send(d) for d in deliveries]
