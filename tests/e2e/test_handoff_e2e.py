@@ -34,7 +34,7 @@ from gateway.wechat.settings import WeChatSettings
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "bankcare-demo"
-POSITION = re.compile(r"您是下一位|前面还有 \d+ 位")
+POSITION = re.compile(r"下一位就是您|前面还有 \d+ 位")
 WAIT_S = 20.0
 
 
