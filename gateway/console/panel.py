@@ -30,6 +30,7 @@ from crm.models import (
 )
 from crm.models.conversations import ConversationState
 from crm.models.handoff import HandoffState, ServiceRating
+from gateway.texts import is_payload, payload_words
 
 REASONS = {
     "request_human": "客户要求人工",
@@ -89,6 +90,7 @@ def row(session: Session, conv: Conversation, hs: HandoffState, me: int, now: dt
         "customer": label,
         "tier": hs.tier,
         "reason": REASONS.get(hs.reason, hs.reason),
+        "fraud": hs.reason == "fraud",  # a red 反诈 badge in the list and the conversation header
         "priority": conv.priority,
         "waited_s": waited,
         "mine": conv.rm_id == me,
@@ -101,6 +103,8 @@ def row(session: Session, conv: Conversation, hs: HandoffState, me: int, now: dt
 
 def _shown(text: str, author: str) -> str:
     # Rows stored before a masking format was added are masked again on the way to the screen.
+    if author == "customer" and is_payload(text):
+        return payload_words(text)  # a button click stored before titles were kept (#20)
     return redact_customer_text(text) if author == "customer" else text
 
 
@@ -123,7 +127,7 @@ def transcript(session: Session, conv_id: int, after: int = 0, limit: int = 300)
             "id": m.id,
             "direction": m.direction,
             "author": m.author,
-            "text": redact_customer_text(m.text) if m.author == "customer" else m.text,
+            "text": _shown(m.text, m.author),
             "created_at": m.created_at.isoformat(),
             **delivery(m.delivery_status),
             "buttons": [b["title"] for b in json.loads(m.buttons_json)] if m.buttons_json else [],

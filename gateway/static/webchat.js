@@ -12,11 +12,33 @@
   const WHO = { customer: "我", bot: "小农（智能客服）", rm: "客户经理", system: "系统消息", campaign: "农商银行" };
 
   function setStatus(text) { $("status").textContent = text; }
+  let serving = "";  // "周经理" while an RM serves
+  // Who is serving and whether the RM is typing, pushed over the WebSocket (#21).
+  function showServing(st) {
+    serving = st.rm || "";
+    $("serving").textContent = st.label || "";
+    $("serving").dataset.state = st.state || "bot";
+    $("typing").hidden = !st.rm_typing;
+  }
+  // Tell the RM the customer is typing, at most every two seconds.
+  let typingSent = 0;
+  function typing() {
+    const now = Date.now();
+    if (socket && socket.readyState === 1 && now - typingSent > 2000) {
+      typingSent = now;
+      socket.send(JSON.stringify({ typing: true }));
+    }
+  }
 
   function render(m) {
     if (seen.has(m.id)) return;
     seen.add(m.id);
     lastId = Math.max(lastId, m.id);
+    // Buttons belong to the state they were offered in: once a newer answer arrives they are
+    // greyed out, so an old "不用了，继续问小农" cannot be clicked while an RM serves.
+    if (m.direction === "out") {
+      document.querySelectorAll("#messages .choices button").forEach((x) => (x.disabled = true));
+    }
     const li = document.createElement("li");
     li.className = `msg ${m.direction} ${m.author}`;
     li.dataset.id = m.id;
@@ -27,7 +49,12 @@
     body.className = "body";
     const who = document.createElement("div");
     who.className = "who";
-    who.textContent = WHO[m.author] || "";
+    // Who and when (the device's local time; today's messages show the time only).
+    const at = new Date(m.created_at);
+    const today = at.toDateString() === new Date().toDateString();
+    const when = at.toLocaleString("zh-CN", today ? { hour: "2-digit", minute: "2-digit", hour12: false }
+      : { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
+    who.textContent = `${(m.author === "rm" && serving) || WHO[m.author] || ""} ${when}`.trim();
     const bubble = document.createElement("div");
     bubble.className = "bubble";
     bubble.textContent = m.text;  // textContent: customer and RM text is never parsed as HTML
@@ -39,7 +66,8 @@
         const btn = document.createElement("button");
         btn.type = "button";
         btn.textContent = b.title;
-        btn.addEventListener("click", () => { send(b.payload, b.title); choices.querySelectorAll("button").forEach((x) => (x.disabled = true)); });
+        // The payload goes to the bot; the server stores (and echoes) the button's title as the customer's words.
+        btn.addEventListener("click", () => { choices.querySelectorAll("button").forEach((x) => (x.disabled = true)); send(b.payload); });
         choices.append(btn);
       }
       body.append(choices);
@@ -55,7 +83,7 @@
     return resp.json();
   }
 
-  async function send(text, shown) {
+  async function send(text) {
     text = (text || "").trim();
     if (!text) return;
     $("send").disabled = true;
@@ -71,14 +99,18 @@
       $("send").disabled = false;
       $("text").focus();
     }
-    void shown;
   }
 
   function connect() {
     const proto = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${proto}://${location.host}/ws?after=${lastId}`);
     socket.onopen = () => { retry = 1000; setStatus("在线"); };
-    socket.onmessage = (ev) => { try { render(JSON.parse(ev.data)); } catch (_) { /* ignore */ } };
+    socket.onmessage = (ev) => {
+      try {
+        const data = JSON.parse(ev.data);
+        if (data.type === "status") showServing(data); else render(data);
+      } catch (_) { /* ignore */ }
+    };
     socket.onclose = () => {
       setStatus("重新连接中…");
       setTimeout(async () => { await loadHistory(); connect(); }, retry);
@@ -133,6 +165,7 @@
     }
   }
 
+  $("text").addEventListener("input", typing);
   $("composer").addEventListener("submit", (ev) => { ev.preventDefault(); const t = $("text").value; $("text").value = ""; send(t); });
   $("visitor").addEventListener("click", () => choose(null));
   $("switch").addEventListener("click", () => { localStorage.removeItem("bankcare.started"); if (socket) socket.onclose = null, socket.close(); showPicker(); });

@@ -395,3 +395,25 @@ def test_payload_words() -> None:
 def test_fraud_warning_names_the_scheme_plainly() -> None:
     text = texts.fraud_warning(FraudAlert("other", "诈骗", False))
     assert "很可能是诈骗" in text and "“诈骗”类诈骗" not in text
+
+
+# --- the RM console -------------------------------------------------------------------------------------
+
+
+async def test_console_flags_fraud_and_shows_buttons_as_words(rig: Rig) -> None:
+    from gateway.console import panel
+
+    await rig.say(PLAIN_WEB_ID, "人工")
+    await rig.say(PLAIN_WEB_ID, SCAM_PAID)
+    conv_id = rig.conv(PLAIN_WEB_ID).id
+    with rig.factory.begin() as s:  # a click stored as a payload by an older gateway
+        s.add(Message(conversation_id=conv_id, direction="in", author="customer", text="/affirm"))
+    me = rm_by_login(rig.factory, "rm001").id
+    with rig.factory() as s:
+        conv = s.get(Conversation, conv_id)
+        hs = s.get(HandoffState, conv_id)
+        assert conv is not None and hs is not None
+        row = panel.row(s, conv, hs, me, utcnow())
+        assert row["fraud"] is True and row["last_text"] == "（选择了：是的）"
+        shown = [m["text"] for m in panel.transcript(s, conv_id)]
+    assert any("止付" in t for t in shown) and "/affirm" not in shown

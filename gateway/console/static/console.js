@@ -178,6 +178,7 @@
     if (w && w.id === current) {
       if (w.gone) { closeConversation(leaving[w.id] || "会话已不在您的权限范围内（可能已被转走）。"); return; }
       (w.messages || []).forEach(renderMessage);
+      $("customer-typing").hidden = !w.customer_typing;
       for (const [id, d] of Object.entries(w.deliveries || {})) showDelivery(id, d);
       if (w.conversation) renderBar(w.conversation);
     }
@@ -197,6 +198,7 @@
         li.dataset.state = r.state;
         const title = el("div", "", r.customer);
         if (r.tier === "贵宾" || r.tier === "私行") title.append(el("span", "tag vip", r.tier));
+        if (r.fraud) title.append(el("span", "tag fraud", "反诈"));
         if (isUrgent(r)) title.append(el("span", "tag urgent", "紧急"));
         if (r.reason) title.append(el("span", "tag", zh("reason", r.reason)));
         const meta = el("div", "meta", r.state === "queued" ? `已等待 ${mins(r.waited_s)} · ${r.channel === "wechat" ? "微信" : "网页"}`
@@ -227,6 +229,15 @@
       watch();
     } catch (err) { $("action-error").textContent = err.message; }
   }
+  // Tell the customer the RM is typing, at most every two seconds (#21).
+  let typingSent = 0;
+  $("reply-text").addEventListener("input", () => {
+    const now = Date.now();
+    if (current && socket && socket.readyState === 1 && now - typingSent > 2000) {
+      typingSent = now;
+      socket.send(JSON.stringify({ typing: current }));
+    }
+  });
   function closeConversation(message) {
     current = null; lastId = 0;
     $("conversation").hidden = true; $("empty").hidden = false; $("empty").textContent = message || "请从左侧选择一个会话。";
@@ -235,6 +246,7 @@
 
   function renderBar(c) {
     $("conv-title").textContent = `${c.customer}（${c.channel === "wechat" ? "微信" : "网页"}）`;
+    if (c.fraud) $("conv-title").append(el("span", "tag fraud", "反诈"));
     $("conv-state").textContent = c.state_label;
     const own = c.mine && c.state === "agent";
     $("take").hidden = c.state !== "queued";
