@@ -13,6 +13,17 @@ from pathlib import Path
 
 from core.settings import Settings
 
+# How ``surveys plan`` names each decision (staff read this, not the codes).
+DECISIONS_ZH = {
+    "planned": "将发送",
+    "deferred": "免打扰时段，推迟发送",
+    "quiet_hours": "免打扰时段，推迟发送",
+    "already_planned": "已在计划中",
+    "recently_surveyed": "近期已调查过，本次不打扰",
+    "opted_out": "客户已退订，不发送",
+    "no_channel": "没有可用渠道，不发送",
+}
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``surveys`` and its subcommands to the ``bankcare`` CLI."""
@@ -90,5 +101,5 @@ def cmd_plan(args: argparse.Namespace) -> int:
             session.rollback()
     print(f"{day.isoformat()} 调查邀请{'预览' if args.dry_run else ''}：新写入 {plan.inserted} 条")
     for (code, status), n in sorted(plan.counts.items()):
-        print(f"  {code:<24} {status:<20} {n}")
+        print(f"  {code:<24} {DECISIONS_ZH.get(str(status), str(status))}：{n}")
     return 0
