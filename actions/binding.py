@@ -30,7 +30,8 @@ from core.masking import ascii_digits, number_runs
 from crm.access.accounts import customer_greeting
 from crm.access.identity import VerifyOutcome, get_or_create_identity, start_binding, verify_binding
 from crm.errors import BindingLocked
-from crm.sms import OtpPolicy, OtpRefused, make_sms_sender
+from crm.sms import OtpPolicy, OtpRefused
+from outbound.sms.otp import make_otp_sender
 
 FORM = "bind_account_form"
 ACTION_VALIDATE_BIND = "validate_bind_account_form"
@@ -138,7 +139,7 @@ class ValidateBindAccountForm(FormValidationAction):
             identity = get_or_create_identity(session, channel, external)
             try:
                 outcome = start_binding(
-                    session, identity, phone, found, make_sms_sender(settings().sms_backend),
+                    session, identity, phone, found, make_otp_sender(settings()),
                     client_address=address, policy=OtpPolicy.from_settings(settings()),
                 )  # fmt: skip
             except BindingLocked:
