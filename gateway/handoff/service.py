@@ -19,6 +19,7 @@ from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import session_scope
+from crm import wechat_store as store
 from crm.access.conversations import ConversationRef
 from crm.access.send_keys import send_key_of
 from crm.models import ChannelIdentity, Conversation, Message, utcnow
@@ -26,6 +27,7 @@ from gateway.antifraud import FraudAlert
 from gateway.chat_types import BotReply
 from gateway.handoff.machine import Effects, HandoffMachine
 from gateway.handoff.settings import HandoffSettings
+from gateway.handoff.texts import parse_score
 from gateway.handoff.timeouts import SweepReport, sweep
 from gateway.rasa_client import RasaClient, RasaUnavailable
 from outbound.contract import SendOutcome
@@ -33,6 +35,18 @@ from outbound.sender import IN_PROGRESS, DeliveryState, OutboundMessage, Outboun
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def _numbered_for_wechat(session: Session, openid: str, text: str, buttons: list[dict[str, str]]) -> str:
+    """WeChat has no buttons: choices read "回复 1：…" and the number the customer sends is resolved
+    like a passive reply's choices. The rating question already says "回复 1–5 分": number n is score n."""
+    payloads = [b["payload"] for b in buttons]
+    if payloads and all(p.startswith("/rate_service") for p in payloads):
+        store.save_choices(session, openid, sorted(payloads, key=lambda p: parse_score(p) or 0))
+        return text
+    store.save_choices(session, openid, payloads)
+    lines = [f"回复 {i}：{b['title']}" for i, b in enumerate(buttons, start=1)]
+    return text + "\n" + "\n".join(lines)
 
 
 class HandoffService:
@@ -102,8 +116,7 @@ class HandoffService:
                 return None
             text = msg.text
             if msg.buttons_json and identity.channel == "wechat":
-                titles = [b["title"] for b in json.loads(msg.buttons_json)]
-                text += "\n可直接回复：" + " / ".join(titles)
+                text = _numbered_for_wechat(session, identity.external_id, text, json.loads(msg.buttons_json))
             return OutboundMessage(
                 idempotency_key=send_key_of(session, msg.id) or f"handoff:{msg.id}",
                 channel=identity.channel,
