@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "bankcare.cli_config",
     "bankcare.cli_console",
     "bankcare.cli_retention",
+    "bankcare.cli_insights",
 )
 
 
