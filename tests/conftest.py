@@ -89,9 +89,9 @@ def demo_engine(migrated_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def rasa_model():  # type: ignore[no-untyped-def]
-    from devstack.stack import train_model
+    from tests.e2e.helpers import model_path
 
-    return train_model()
+    return model_path()  # BANKCARE_E2E_MODEL pins a model while someone edits the training data
 
 
 @pytest.fixture(scope="session")
