@@ -27,7 +27,7 @@ RATING_QUESTION = BotReply(
     ),
 )
 ASK_REASON = BotReply(
-    text="谢谢您的评价！如果方便，请告诉我们原因或建议（直接回复即可）；不想填写请点“跳过”。",
+    text="谢谢您的评价！如果方便，请告诉我们原因或建议（直接回复即可）；不想填写的话回复“跳过”就行。",
     buttons=(Button("跳过", "/skip"),),
 )
 THANKS_RATING = "感谢您的反馈，我们会继续改进服务。还有其他需要，随时跟小农说。"
