@@ -19,7 +19,7 @@ export WECHAT_API_BASE ?= http://127.0.0.1:8090
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-faq bench-gateway bench-care bench-sms bench-seed bench-fuzz bench-load lock clean
+.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-faq bench-insights bench-gateway bench-care bench-sms bench-seed bench-fuzz bench-load lock clean
 
 help: ## 显示所有命令 (show this help)
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -78,7 +78,7 @@ test-fast: $(APP_STAMP) ## 只跑不启动进程的快速测试 (skip e2e and br
 
 lint: $(APP_STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy core bankcare crm faq outbound care gateway actions care_scheduler
+	$(VENV)/bin/mypy core bankcare crm faq outbound care insights gateway actions care_scheduler
 
 bench-seed: $(APP_STAMP) ## 生成 100 万客户演示银行的耗时 (seed 1,000,000 customers)
 	$(PY) -m bench.seed
@@ -89,11 +89,15 @@ bench-nlu: install ## NLU 准确率与延迟 (intent/entity F1, parse latency)
 bench-faq: $(APP_STAMP) ## 知识库问答准确率与延迟
 	$(PY) -m bench.faq
 
+bench-insights: $(APP_STAMP) ## 客户之声：10 万条未答问题聚类耗时与纯度
+	$(PY) -m bench.insights
+
 bench-gateway: $(APP_STAMP) ## 网关验签、解密、解析、去重吞吐
 	$(PY) -m bench.gateway
 
-bench-care: $(APP_STAMP) ## 关怀活动规划与发送吞吐
+bench-care: $(APP_STAMP) ## 关怀活动规划与发送吞吐（含短信：调度器经短信沙箱批量发送，发送中途被杀后重启）
 	$(PY) -m bench.care
+	$(PY) -m bench.care_sms --dispatch
 
 bench-sms: $(APP_STAMP) ## 短信发送吞吐：真实腾讯云 SDK 经短信沙箱，每批 200 个号码
 	$(PY) -m bench.care_sms

@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from care.render import date_zh
@@ -77,7 +78,9 @@ def dump_params(params: Sequence[str]) -> str:
     return json.dumps(list(params), ensure_ascii=False)
 
 
+@lru_cache(maxsize=65536)
 def load_params(stored: str | None) -> tuple[str, ...]:
+    """Parameters as stored (cached: a campaign's rows share few distinct lists)."""
     if not stored:
         return ()
     return tuple(str(p) for p in json.loads(stored))
