@@ -19,7 +19,9 @@ from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
 
 from crm.access.conversations import MessageView, messages_after
+from crm.access.typing import BOT_SERVING, mark_customer_typing, serving_status
 from crm.demo.seed import demo_identities
+from crm.models import utcnow
 from gateway.chat_types import InboundMessage
 from gateway.client_address import client_address
 from gateway.db import run_db
@@ -143,11 +145,16 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     data = json.loads(msg.data)
                 except (ValueError, RecursionError):
                     continue
+                if isinstance(data, dict) and data.get("typing") is True:
+                    # The customer is typing: the RM serving them sees "客户正在输入…" (#21).
+                    await run_db(request, functools.partial(_typing, sender_id=f"web:{web_id}"))
+                    continue
                 after = bounded_int(data.get("after", 0)) if isinstance(data, dict) else None
                 if after is not None:  # anything else is ignored: the socket keeps pushing
                     last = max(last, after)
 
     read_task = asyncio.create_task(reader())
+    last_status: dict[str, object] = dict(BOT_SERVING)  # said only once it changes: the bot needs no banner
     try:
         while not ws.closed:
             # partial binds the cursor now: the reader task may move ``last`` while the query runs.
@@ -155,12 +162,25 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             for m in rows:
                 await ws.send_json(m.to_json())
                 last = max(last, m.id)
+            # Who is serving and whether the RM is typing, each time it changes (#21).
+            status = await run_db(request, functools.partial(_status, sender_id=f"web:{web_id}"))
+            if status != last_status:
+                await ws.send_json({"type": "status", **status})
+                last_status = status
             await asyncio.sleep(PUSH_POLL_S)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
         read_task.cancel()
     return ws
+
+
+def _typing(session: Session, sender_id: str) -> None:
+    mark_customer_typing(session, sender_id, utcnow())
+
+
+def _status(session: Session, sender_id: str) -> dict[str, object]:
+    return serving_status(session, sender_id, utcnow())
 
 
 def _fetch(session: Session, web_id: str, after: int) -> list[MessageView]:

@@ -37,6 +37,9 @@ class Conversation(Base):
     consecutive_fallbacks: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Typing indicators (#21): when each side last said it was typing (stored, so every gateway agrees).
+    customer_typing_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    rm_typing_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Message(Base):

@@ -17,6 +17,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
 
 from crm.access.presence import rm_by_id, touch_presence
+from crm.access.typing import is_recent, mark_rm_typing
 from crm.access.visibility import visible
 from crm.errors import NotFound
 from crm.models import utcnow
@@ -26,6 +27,10 @@ from gateway.db import run_db
 from gateway.validation import bounded_int
 
 POLL_S = 1.0
+
+
+def _rm_typing(session: Session, conv_id: int, rm_id: int) -> None:
+    mark_rm_typing(session, conv_id, rm_id, utcnow())
 
 
 async def live(request: web.Request) -> web.WebSocketResponse:
@@ -45,6 +50,12 @@ async def live(request: web.Request) -> web.WebSocketResponse:
             try:
                 data = json.loads(msg.data)
             except (ValueError, RecursionError):
+                continue
+            if isinstance(data, dict) and "typing" in data:
+                # The RM is typing a reply: the customer's web chat says "对方正在输入…" (#21).
+                typing_id = bounded_int(data["typing"] or 0, lo=1)
+                if typing_id is not None:
+                    await run_db(request, functools.partial(_rm_typing, conv_id=typing_id, rm_id=user.rm_id))
                 continue
             if not isinstance(data, dict) or "watch" not in data:
                 continue
@@ -66,6 +77,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                     "messages": panel.transcript(session, conv_id, after),
                     "conversation": panel.row(session, conv, hs, rm.id, now),
                     "deliveries": panel.delivery_states(session, conv_id),
+                    "customer_typing": is_recent(conv.customer_typing_at, now),
                 }
             except NotFound:
                 out["watch"] = {"id": conv_id, "gone": True}
@@ -79,7 +91,9 @@ async def live(request: web.Request) -> web.WebSocketResponse:
             data = await run_db(request, functools.partial(snapshot, conv_id=conv_id, after=after))
             listing = json.dumps(data["conversations"], ensure_ascii=False, sort_keys=True)
             watched = data.get("watch")
-            deliveries = json.dumps([conv_id, (watched or {}).get("deliveries")], sort_keys=True)
+            deliveries = json.dumps(
+                [conv_id, (watched or {}).get("deliveries"), (watched or {}).get("customer_typing")], sort_keys=True
+            )
             if (
                 listing != last_list
                 or deliveries != last_deliveries

@@ -1,4 +1,4 @@
-"""work_queue: tickets as a work queue, reveal audit (#21)
+"""work_queue: tickets as a work queue, typing indicators (#21)
 
 Revision ID: 0007
 Revises: 0006
@@ -17,6 +17,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("customer_typing_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("rm_typing_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("branch_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
@@ -38,3 +41,6 @@ def downgrade() -> None:
         batch_op.drop_column("resolution")
         batch_op.drop_column("due_at")
         batch_op.drop_column("branch_id")
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_column("rm_typing_at")
+        batch_op.drop_column("customer_typing_at")
