@@ -134,7 +134,7 @@ def cmd_leads(args: argparse.Namespace) -> int:
 
     with session_scope(_factory()) as session:
         harvest(session)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"id": x.id, "customer_id": x.customer_id, "rm_id": x.rm_id, "product": x.product,
              "product_name": PRODUCT_NAMES.get(x.product, x.product), "trigger_words": x.trigger_words,
              "text": x.text, "status": x.status, "created_at": x.created_at.isoformat()}
