@@ -15,6 +15,7 @@ outbox through :func:`care.outbox.outbox_sink` (COPY on PostgreSQL).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -297,6 +298,8 @@ class _Context:
                         capped = compliance.cap_reason(on_day, in_week, policy)
                     if capped is None and channel == SMS and self.sms_left is not None and self.sms_left <= 0:
                         capped = "sms_budget"
+                    if capped is None and promotion and in_holdout(code, cid, campaign):
+                        capped = HOLDOUT  # the random group not sent, to measure conversion against (#21)
                     if capped:
                         status, reason, not_before = DeliveryStatus.SUPPRESSED, capped, send_at
                     else:
@@ -446,6 +449,21 @@ class _Context:
 def _salutation(name: str, gender: str, kind: str) -> str:
     # Names repeat a lot (a village of 张建华s); the cache keeps this off the per-customer cost.
     return salutation(name, gender, kind)
+
+
+HOLDOUT = "holdout"
+DEFAULT_HOLDOUT_SHARE = 0.10
+
+
+def in_holdout(code: str, customer_id: int, campaign: CampaignDef) -> bool:
+    """Whether the customer is in this promotion's hold-out group (``holdout_share``, 10 % unless set).
+
+    Chosen by a hash of campaign and customer: random across customers, stable across re-plans, and
+    recorded as a suppressed row (reason ``holdout``) so the report compares the two groups.
+    """
+    share = float(campaign.params.get("holdout_share", DEFAULT_HOLDOUT_SHARE))
+    digest = hashlib.sha256(f"holdout:{code}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < share
 
 
 def why(campaign: CampaignDef, cand: Candidate) -> str:

@@ -26,6 +26,7 @@ METRICS = (
     ("opted_out", "已退订", "opted out"),
 )
 REASONS_ZH = {
+    "holdout": "对照组（随机留出不发送，用于衡量转化）",
     "no_consent": "未获营销授权",
     "opted_out": "客户已退订",
     "no_channel": "无可用渠道",

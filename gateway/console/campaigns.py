@@ -16,9 +16,12 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from care import report
-from gateway.console.auth import ConsoleUser, current_user, json_error
+from care import campaign_status, report
+from care.conversion import conversion
+from crm.models import utcnow
+from gateway.console.auth import ConsoleUser, current_user, json_error, state_changing_user
 from gateway.db import run_db
+from gateway.keys import SETTINGS
 
 STATIC_PAGE = Path(__file__).parent / "static" / "campaigns.html"
 CODE = re.compile(r"^[a-z0-9_]{1,48}$")
@@ -70,9 +73,60 @@ async def campaign_detail(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
+async def campaign_outlook(request: web.Request) -> web.Response:
+    """What happens next and whether it works (#21): next planning and sending, today's audience, a
+    masked sample message, and for a promotion the conversion against its hold-out group."""
+    await _supervisor(request)
+    code = request.match_info["code"]
+    if not CODE.match(code):
+        raise json_error(404, "not_found", "没有这个关怀活动。")
+    tz = request.app[SETTINGS].timezone
+
+    def work(session: Session) -> dict[str, Any] | None:
+        try:
+            found = campaign_status.status(session, code, utcnow(), tz)
+        except campaign_status.UnknownCampaign:
+            return None
+        measured = conversion(session, code, tz=tz)
+        found["conversion"] = measured.as_dict() if measured else None
+        return found
+
+    found = await run_db(request, work)
+    if found is None:
+        raise json_error(404, "not_found", "没有这个关怀活动。")
+    return web.json_response(found)
+
+
+def _pause_or_resume(active: bool):  # type: ignore[no-untyped-def]
+    async def handler(request: web.Request) -> web.Response:
+        user = await state_changing_user(request)
+        if user.role != "supervisor":
+            raise json_error(403, "forbidden", "只有主管可以暂停或恢复关怀活动。")
+        code = request.match_info["code"]
+        if not CODE.match(code):
+            raise json_error(404, "not_found", "没有这个关怀活动。")
+
+        def work(session: Session) -> bool | None:
+            try:
+                return campaign_status.set_active(session, code, active, f"rm:{user.code}")
+            except campaign_status.UnknownCampaign:
+                return None
+
+        state = await run_db(request, work)
+        if state is None:
+            raise json_error(404, "not_found", "没有这个关怀活动。")
+        message = "活动已恢复，下次计划时会重新安排发送。" if state else "活动已暂停，暂停期间不会计划新的消息。"
+        return web.json_response({"ok": True, "active": state, "message": message})
+
+    return handler
+
+
 def setup_campaigns(app: web.Application) -> None:
     """Add the campaign report pages and their JSON API to the gateway (after the console)."""
     app.router.add_get("/console/campaigns", page)
     app.router.add_get("/console/campaigns/{code}", page)
     app.router.add_get("/console/api/campaigns", campaign_list)
     app.router.add_get("/console/api/campaigns/{code}", campaign_detail)
+    app.router.add_get("/console/api/campaigns/{code}/outlook", campaign_outlook)
+    app.router.add_post("/console/api/campaigns/{code}/pause", _pause_or_resume(False))
+    app.router.add_post("/console/api/campaigns/{code}/resume", _pause_or_resume(True))

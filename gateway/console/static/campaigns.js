@@ -77,7 +77,37 @@
         tbody.append(tr);
       }
     }
-    chart($("chart"), r.metrics);
+    // Empty charts say so instead of drawing a blank frame (#21).
+    const empty = r.metrics.every((m) => !m.value);
+    $("chart-empty").hidden = !empty;
+    $("chart").hidden = empty;
+    if (!empty) chart($("chart"), r.metrics);
+    outlook(r.code);
+  }
+
+  let csrf = "";
+  // What happens next: planning and sending times, today's audience, a masked sample, conversion.
+  async function outlook(code) {
+    let o;
+    try { o = await api(`/console/api/campaigns/${encodeURIComponent(code)}/outlook`); }
+    catch (err) { $("o-state").textContent = err.message; return; }
+    $("o-state").textContent = o.active ? "进行中" : "已暂停";
+    $("o-plan").textContent = o.active ? `${o.next_planning}（每天自动计划）` : "暂停中，不计划";
+    $("o-send").textContent = o.next_sending ? `${o.next_sending}（${o.next_sending_note}）` : o.next_sending_note;
+    $("o-audience").textContent = o.active ? `今天符合条件并可发送 ${num(o.audience_today)} 人（共评估 ${num(o.considered_today)} 人）` : "暂停中";
+    $("o-sample").textContent = o.sample ? `发给 ${o.sample.customer}：\n${o.sample.text}` : "今天没有符合条件的客户，暂无示例。";
+    const c = o.conversion;
+    $("o-conversion").textContent = c ? c.text : "本活动没有推广产品，不统计转化。";
+    const btn = $("o-toggle");
+    btn.hidden = false;
+    btn.textContent = o.active ? "暂停活动" : "恢复活动";
+    btn.onclick = async () => {
+      const resp = await fetch(`/console/api/campaigns/${encodeURIComponent(code)}/${o.active ? "pause" : "resume"}`,
+        { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: "{}" });
+      const data = await resp.json().catch(() => ({}));
+      $("o-feedback").textContent = data.message || "操作失败，请稍后重试。";
+      if (resp.ok) outlook(code);
+    };
   }
 
   // Inline SVG bar chart with the value above each bar and the Chinese label below it.
@@ -114,6 +144,7 @@
   (async () => {
     try {
       const me = await api("/console/api/me");
+      csrf = me.csrf;
       $("who").textContent = `${me.name}（${me.role === "supervisor" ? "主管" : "客户经理"} ${me.code}）`;
       const match = location.pathname.match(/^\/console\/campaigns\/([^/]+)$/);
       if (match) showDetail(await api(`/console/api/campaigns/${match[1]}`));
