@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from crm.models import Customer, Delivery, utcnow
@@ -172,27 +173,32 @@ def reserve_many(
     """
     now = now or utcnow()
     keys = [i.delivery_key for i in items]
+    if not keys:
+        return []
     table: Table = SmsMessage.__table__  # type: ignore[assignment]
-    found = {
-        r.delivery_key: r
-        for r in session.execute(
-            select(table.c.delivery_key, table.c.status, table.c.code, table.c.created_at).where(
-                table.c.delivery_key.in_(keys)
-            )
-        )
-    }
     stamp = f"{CONTEXT_PREFIX}{context}"
-    fresh = [i for i in items if i.delivery_key not in found]
-    if fresh:
+    # Most keys are new: insert them all, skipping keys that exist, then read only those.
+    stmt = _insert(session)(table).on_conflict_do_nothing(index_elements=["delivery_key"])
+    inserted = set(
         session.execute(
-            insert(table),
+            stmt.returning(table.c.delivery_key),
             [
                 dict(delivery_key=i.delivery_key, phone=i.phone, provider=provider, template_key=i.template_key,
                      segments=i.segments, customer_id=i.customer_id, status="pending", attempts=1, code=stamp,
                      created_at=now)
-                for i in fresh
+                for i in items
             ],
+        ).scalars()
+    )
+    existing = [k for k in keys if k not in inserted]
+    found = {
+        r.delivery_key: r
+        for r in session.execute(
+            select(table.c.delivery_key, table.c.status, table.c.code, table.c.created_at).where(
+                table.c.delivery_key.in_(existing)
+            )
         )
+    } if existing else {}
     again = [k for k, r in found.items() if r.status == "retry"]
     if again:
         session.execute(
@@ -212,6 +218,17 @@ def reserve_many(
             earlier = (r.code or "").removeprefix(CONTEXT_PREFIX)
             out.append(Reservation(key, "unanswered", context=earlier, reserved_at=r.created_at))
     return out
+
+
+def _insert(session: Session) -> Any:
+    """``insert`` with ON CONFLICT for this session's database (PostgreSQL or SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def restamp(session: Session, keys: Sequence[str], context: str, now: dt.datetime | None = None) -> None:
