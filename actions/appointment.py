@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from actions.context import idempotency_key, in_session, today, verified
 from actions.forms import reset_slots
-from actions.texts import booking_refusal, branch_buttons, date_refusal, day_with_weekday
-from crm.access.branches import BranchInfo, find_branches, get_branch
+from actions.normalise import visit_period
+from actions.texts import booking_refusal, branch_buttons, date_refusal, day_with_weekday, visit_window
+from crm.access.branches import BranchInfo, find_branches, get_branch, hours_on
 from crm.access.service import AppointmentRefused, AppointmentResult, book_appointment, check_booking
 from crm.timeparse import parse_date
 
@@ -83,7 +84,9 @@ class ValidateBookAppointmentForm(FormValidationAction):
         if problem:
             dispatcher.utter_message(text=problem)
             return {"appt_date": None}
-        return {"appt_date": day.isoformat()}
+        # 明天上午 / 下午3点: the part of the day is kept and shown as concrete times on booking.
+        period = visit_period(tracker.latest_message.get("text")) or tracker.get_slot("appt_period")
+        return {"appt_date": day.isoformat(), "appt_period": period}
 
     def validate_appt_service(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -103,8 +106,8 @@ class ActionSubmitAppointment(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        branch_id, date_text, service = (
-            tracker.get_slot(s) for s in ("appt_branch_id", "appt_date", "appt_service")
+        branch_id, date_text, service, period = (
+            tracker.get_slot(s) for s in ("appt_branch_id", "appt_date", "appt_service", "appt_period")
         )
         key = idempotency_key("appt", tracker)
 
@@ -112,10 +115,14 @@ class ActionSubmitAppointment(Action):
             who = verified(session, tracker.sender_id)
             if who is None or not branch_id or not date_text or not service:
                 return None
+            on_date = dt.date.fromisoformat(date_text)
+            branch = get_branch(session, int(branch_id))
+            hours = hours_on(branch, on_date) if branch else None
+            # No time column on appointments: the part of the day asked for is kept with the service
+            # ("开户（上午08:30-11:30）") so the booking, the look-up and the RM's work queue all show it.
+            stored = f"{service}（{visit_window(hours, str(period))}）" if period and hours else str(service)
             try:
-                return book_appointment(
-                    session, who, int(branch_id), dt.date.fromisoformat(date_text), str(service), key
-                )
+                return book_appointment(session, who, int(branch_id), on_date, stored[:32], key)
             except AppointmentRefused as refused:
                 return refused
 
@@ -129,10 +136,9 @@ class ActionSubmitAppointment(Action):
                 response="utter_appt_booked",
                 ref=result.ref,
                 day=day_with_weekday(result.on_date),
-                opens=result.hours[0],
-                closes=result.hours[1],
+                window=visit_window(result.hours, str(period) if period else None),
                 branch=result.branch,
                 address=result.address,
-                service=result.service,
+                service=str(service),
             )
         return reset_slots(FORM)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from actions.context import in_session, settings, split_sender, verified
 from actions.forms import FLOW_STATUS, reset_slots
+from actions.resume import answer_pending_question
 from actions.sealed import seal, unseal
 from actions.texts import BIND_ALREADY, BIND_EXPIRED, BIND_LOCKED, BIND_SUCCESS, BIND_WRONG_CODE, SYSTEM_BUSY
 from core.masking import ascii_digits, number_runs
@@ -202,6 +203,7 @@ class ActionSubmitBind(Action):
                 dispatcher.utter_message(text=SYSTEM_BUSY)
             elif status == "verified":
                 dispatcher.utter_message(text=BIND_SUCCESS.format(salutation=salutation))
+                await answer_pending_question(tracker, dispatcher)  # the question that needed binding (#20)
             else:
                 dispatcher.utter_message(text=BIND_ALREADY)
         return reset_slots(FORM)

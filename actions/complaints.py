@@ -23,6 +23,19 @@ ACTION_CHECK_TICKET = "action_check_ticket"
 HANDOFF = {"handoff": {"reason": "complaint", "priority": 1}}
 
 
+# What a complaint starts with; what is left after these is the customer's account of what happened.
+COMPLAINT_OPENERS = ("我要投诉", "我想投诉", "我要举报", "我要反映", "投诉一下", "投诉", "举报", "反映个事",
+                     "反映", "我要", "我想", "俺要", "俺想", "你们", "一下")
+
+
+def complaint_details(text: str) -> str:
+    """The message without its opener words and punctuation ("我要投诉！" → "")."""
+    rest = text
+    for word in COMPLAINT_OPENERS:
+        rest = rest.replace(word, "")
+    return "".join(ch for ch in rest if ch.isalnum())
+
+
 class ValidateComplainForm(FormValidationAction):
     def name(self) -> str:
         return ACTION_VALIDATE_COMPLAINT
@@ -31,8 +44,10 @@ class ValidateComplainForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = str(value or "").strip()
-        if len(text) < 4:
-            dispatcher.utter_message(response="utter_complaint_too_short")
+        if len(complaint_details(text)) < 4:
+            if tracker.get_slot("requested_slot") == "complaint_text":
+                dispatcher.utter_message(response="utter_complaint_too_short")
+            # else: just "我要投诉" to start the form; its question follows, no second request
             return {"complaint_text": None}
         return {"complaint_text": text}
 

@@ -19,7 +19,7 @@ FORM_SLOTS: dict[str, list[str]] = {
     "book_appointment_form": ["appt_branch", "appt_date", "appt_service"],
     "complain_form": ["complaint_text"],
 }
-EXTRA_SLOTS = ["appt_branch_id", FLOW_STATUS]
+EXTRA_SLOTS = ["appt_branch_id", "appt_period", FLOW_STATUS]
 
 
 def reset_slots(form: str) -> list[EventType]:
@@ -45,3 +45,20 @@ class ActionCancelForm(Action):
             return []
         dispatcher.utter_message(response="utter_form_cancelled")
         return [ActiveLoop(None), *reset_slots(form)]
+
+
+ACTION_LEAVE_FORM = "action_leave_form"
+
+
+class ActionLeaveForm(Action):
+    """The customer clearly moved on mid-form (another question or request, #20): end the form
+    quietly and forget its half-typed answers; the rule that called this answers the new message."""
+
+    def name(self) -> str:
+        return ACTION_LEAVE_FORM
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        form = tracker.active_loop_name
+        return [ActiveLoop(None), *reset_slots(form or "")]

@@ -3,6 +3,7 @@ products matched to the verified customer's risk level."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -11,29 +12,79 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.context import in_session, verified
+from actions.normalise import amount_in, mentions, term_months_in
 from actions.reply import Reply
-from actions.texts import loan_offer_list, rate_list, wealth_list
-from crm.access.products import deposit_rates, loan_offers, wealth_products
+from actions.texts import interest_text, loan_offer_list, rate_list, term_rate_text, wealth_list
+from crm.access.products import (
+    LoanOffer,
+    ProductInfo,
+    WealthChoice,
+    deposit_product_for_term,
+    deposit_rates,
+    loan_offers,
+    wealth_products,
+)
 
 ACTION_DEPOSIT_RATES = "action_deposit_rates"
 ACTION_LOAN_PRODUCTS = "action_loan_products"
 ACTION_WEALTH_PRODUCTS = "action_wealth_products"
 
 
-def loans_text(session: Session, sender_id: str) -> str:
+FARM_WORDS = ("种地", "种田", "种植", "种大棚", "种菜", "种果", "养殖", "养猪", "养牛", "养羊", "养鸡", "农民", "务农",
+              "农户", "庄稼", "亩")
+FARM_LOANS = ("LN-HNL", "LN-NHXE")  # 惠农贷 and 农户小额信用贷款: the farm products, in that order
+MATERIAL_WORDS = ("手续", "材料", "带啥", "带什么", "准备啥", "准备什么", "证件", "要啥", "需要什么")
+CAUTIOUS_WORDS = ("稳当", "稳妥", "稳健", "保本", "不亏", "风险小", "风险低", "低风险", "保险点", "安全点",
+                  "不想担风险")
+CAUTIOUS_MAX_RISK = 2  # 稳当 → R1/R2 only, whatever else the customer's level would allow
+
+
+def farm_first(offers: list[LoanOffer]) -> list[LoanOffer]:
+    """The farm loans first (惠农贷 leading), then the rest in their usual order."""
+    rank = {code: i for i, code in enumerate(FARM_LOANS)}
+    return sorted(offers, key=lambda o: rank.get(o.product.code, len(FARM_LOANS)))
+
+
+def loans_text(session: Session, sender_id: str, text: str | None = None) -> list[Reply]:
     who = verified(session, sender_id)
-    return loan_offer_list(loan_offers(session, who), known_customer=who is not None)
+    offers = loan_offers(session, who)
+    farmer = mentions(text, *FARM_WORDS)
+    if farmer:
+        offers = farm_first(offers)
+    replies = [Reply.computed(loan_offer_list(offers, known_customer=who is not None))]
+    if farmer or mentions(text, *MATERIAL_WORDS):
+        replies.append(Reply.of("utter_farm_loan_materials"))
+    return replies
 
 
-def wealth_answer(session: Session, sender_id: str) -> Reply:
+def wealth_answer(session: Session, sender_id: str, text: str | None = None) -> Reply:
     who = verified(session, sender_id)
     if who is None:
         # Suitability rules: products are matched to an assessed risk level, so we need to know who asks.
         return Reply.of("utter_wealth_needs_binding")
     choice = wealth_products(session, who)
+    cautious = mentions(text, *CAUTIOUS_WORDS)
+    if cautious:
+        low = [p for p in choice.products if (p.risk_level or 5) <= CAUTIOUS_MAX_RISK]
+        choice = WealthChoice(choice.risk_level, low, choice.above_level + len(choice.products) - len(low))
     if not choice.products:
         return Reply.of("utter_no_suitable_wealth")
-    return Reply.computed(wealth_list(choice))
+    return Reply.computed(wealth_list(choice, cautious=cautious))
+
+
+def rate_answer(session: Session, text: str | None) -> Reply:
+    """With a term: that term's rate, and with an amount too, the interest worked out; else the table."""
+    months = term_months_in(text)
+    amount = amount_in(text)
+    product: ProductInfo | None = deposit_product_for_term(session, months) if months else None
+    if product is None and amount is not None and months is None:
+        product = deposit_product_for_term(session, 12)  # "存一万利息多少" → the common one-year term
+        months = 12
+    if product is None or product.rate is None or months is None:
+        return Reply.computed(rate_list(deposit_rates(session)))
+    if amount is None:
+        return Reply.computed(term_rate_text(product))
+    return Reply.computed(interest_text(product, amount, Decimal(months) / Decimal(12)))
 
 
 class ActionDepositRates(Action):
@@ -43,7 +94,8 @@ class ActionDepositRates(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        dispatcher.utter_message(text=await in_session(lambda s: rate_list(deposit_rates(s))))
+        text = tracker.latest_message.get("text")
+        (await in_session(lambda s: rate_answer(s, text))).send(dispatcher)
         return []
 
 
@@ -54,7 +106,9 @@ class ActionLoanProducts(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        dispatcher.utter_message(text=await in_session(lambda s: loans_text(s, tracker.sender_id)))
+        text = tracker.latest_message.get("text")
+        for reply in await in_session(lambda s: loans_text(s, tracker.sender_id, text)):
+            reply.send(dispatcher)
         return []
 
 
@@ -65,5 +119,6 @@ class ActionWealthProducts(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        (await in_session(lambda s: wealth_answer(s, tracker.sender_id))).send(dispatcher)
+        text = tracker.latest_message.get("text")
+        (await in_session(lambda s: wealth_answer(s, tracker.sender_id, text))).send(dispatcher)
         return []

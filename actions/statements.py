@@ -11,7 +11,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.context import entity, in_session, today, verified
-from actions.texts import MORE_BUTTON, statement_page
+from actions.normalise import mentions
+from actions.reply import Reply
+from actions.texts import MORE_BUTTON, pension_text, statement_page
+from crm.access.pension import last_pension_credit
 from crm.access.transactions import TxPage, transactions
 from crm.timeparse import DateRange, parse_range
 
@@ -44,6 +47,18 @@ async def _answer(
     ]
 
 
+PENSION_WORDS = ("养老金", "退休金", "养老钱", "退休工资", "养老保险")
+
+
+def pension_answer(session: Session, sender_id: str) -> Reply:
+    """养老金到账了没: the last pension credit's date and amount (verified owners only)."""
+    who = verified(session, sender_id)
+    if who is None:
+        return Reply.of("utter_bind_invitation")
+    credit = last_pension_credit(session, who)
+    return Reply.computed(pension_text(credit)) if credit else Reply.of("utter_no_pension")
+
+
 class ActionCheckTransactions(Action):
     def name(self) -> str:
         return ACTION_CHECK_TRANSACTIONS
@@ -52,6 +67,9 @@ class ActionCheckTransactions(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         phrase = entity(tracker, "time_range") or entity(tracker, "date")
+        if not phrase and mentions(tracker.latest_message.get("text"), *PENSION_WORDS):
+            (await in_session(lambda s: pension_answer(s, tracker.sender_id))).send(dispatcher)
+            return []
         period = parse_range(phrase, today())
         return await _answer(dispatcher, tracker, period, 0, entity(tracker, "card_tail"))
 

@@ -8,17 +8,20 @@ data is built here, so that each sentence has one home.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from core.masking import format_yuan
 from crm.access.accounts import AccountBalance
+from crm.access.appointments import BookingView
 from crm.access.branches import BranchInfo, hours_on, next_open_day
 from crm.access.holdings import DepositSummary, LoanSummary
+from crm.access.pension import PensionCredit
 from crm.access.products import LoanOffer, ProductInfo, WealthChoice
 from crm.access.service import CardChoice, TicketView
 from crm.access.transactions import TxPage
 from crm.models.service import TicketStatus
-from crm.timeparse import DateRange
+from crm.timeparse import SHANGHAI, DateRange
 
 WEEKDAYS = "一二三四五六日"
 
@@ -132,7 +135,7 @@ def loan_offer_list(offers: list[LoanOffer], known_customer: bool) -> str:
     for o in offers:
         p = o.product
         limit = (
-            f"，额度{format_yuan(p.min_amount)}至{format_yuan(p.max_amount)}"
+            f"，额度{spoken_yuan(p.min_amount)}–{spoken_yuan(p.max_amount)}"
             if p.min_amount and p.max_amount
             else ""
         )
@@ -144,13 +147,109 @@ def loan_offer_list(offers: list[LoanOffer], known_customer: bool) -> str:
     return "\n".join(lines)
 
 
-def wealth_list(choice: WealthChoice) -> str:
-    lines = [f"根据您的风险承受能力（C{choice.risk_level}），适合您的理财产品有："]
+# Risk words the customer understands, for the assessed level (C1..C5) and the product rating (R1..R5).
+CUSTOMER_RISK_TYPE = {1: "保守型", 2: "稳健型", 3: "平衡型", 4: "成长型", 5: "进取型"}
+PRODUCT_RISK_WORDS = {1: "低风险", 2: "中低风险", 3: "中等风险", 4: "中高风险", 5: "高风险"}
+
+
+def wealth_list(choice: WealthChoice, cautious: bool = False) -> str:
+    """Products within the customer's level; ``cautious`` (稳当/保本) says only low-risk ones are shown."""
+    kind = CUSTOMER_RISK_TYPE.get(choice.risk_level, "稳健型")
+    if cautious:
+        head = f"您想要稳当一点的，下面是风险低的理财（您的风险测评结果是{kind}，这些都在您能承受的范围内）："
+    else:
+        head = f"您的风险测评结果是{kind}，适合您的理财有："
+    lines = [head]
     for p in choice.products:
-        start = f"，{format_yuan(p.min_amount)}起购" if p.min_amount else ""
-        lines.append(f"· {p.name}（R{p.risk_level}）：业绩比较基准{pct(p.rate)}{start}。{p.description}")
-    lines.append("理财非存款，产品有风险，投资须谨慎。过往业绩不代表未来表现。")
+        start = f"，{spoken_yuan(p.min_amount)}起购" if p.min_amount else ""
+        words = PRODUCT_RISK_WORDS.get(p.risk_level or 3, "")
+        note = _plain_description(p.description)
+        lines.append(f"· {p.name}（{words}）：业绩比较基准年化{pct(p.rate)}{start}{note}。")
+    lines.append("理财不是存款，不保本，有风险；业绩比较基准不是承诺的收益。想要本金有保障，可以选定期存款或大额存单。")
     return "\n".join(lines)
+
+
+def _plain_description(description: str) -> str:
+    """The catalogue's description without its rating part ("R2中低风险，90天封闭" → "，90天封闭"):
+    the risk is already said in words, and "R2" means nothing to a customer."""
+    parts = [part for part in description.split("，") if "风险" not in part and part.strip()]
+    text = "，".join(parts).replace("T+0赎回", "随时可以赎回，当天到账").strip("，。 ")
+    return f"，{text}" if text else ""
+
+
+def spoken_yuan(amount: Decimal | float | int | None) -> str:
+    """Amounts the way people say them: 1 → 1元, 10000 → 1万元, 300000 → 30万元, 15000 → 1.5万元."""
+    if amount is None:
+        return ""
+    value = Decimal(amount)
+    if value >= 10000:
+        wan = (value / 10000).normalize()
+        return f"{wan:f}万元"
+    return f"{value.normalize():f}元"
+
+
+def interest_text(product: ProductInfo, principal: Decimal, years: Decimal) -> str:
+    """Simple interest of a 整存整取 deposit, with the sum written out (本金 × 年利率 × 年数)."""
+    rate = Decimal(product.rate or 0)
+    interest = (principal * rate * years).quantize(Decimal("0.01"))
+    year_words = f"{years.normalize():f}年"
+    return (
+        f"{product.name}年利率{pct(rate)}。存{spoken_yuan(principal)}，到期利息大约是：\n"
+        f"{format_yuan(principal)} × {pct(rate)} × {year_words} = {format_yuan(interest)}\n"
+        f"到期连本带息约{format_yuan(principal + interest)}。利率以办理当天网点公告为准，提前支取按活期计息。"
+    )
+
+
+def term_rate_text(product: ProductInfo) -> str:
+    extra = f"，{product.description}" if product.description else ""
+    return (
+        f"{product.name}目前年利率{pct(product.rate)}{extra}。告诉我想存多少，我帮您算算利息，"
+        f"比如“存一万一年利息多少”。"
+    )
+
+
+def pension_text(credit: PensionCredit) -> str:
+    when = credit.booked_at.astimezone(SHANGHAI)
+    tail = credit.account_no[-4:]
+    return (
+        f"您最近一笔养老金是{when.month}月{when.day}日到账的，金额{format_yuan(credit.amount)}，"
+        f"进了尾号{tail}的账户。"
+    )
+
+
+def hours_text(branch: BranchInfo, today: dt.date) -> str:
+    """The customer's own branch: today and usually."""
+    return "您常去的" + branch_line(branch, today).removeprefix("· ")
+
+
+def booking_list(rows: list[BookingView]) -> str:
+    lines = ["您的预约如下：" if len(rows) > 1 else "您的预约还在，信息如下："]
+    for b in rows:
+        service = b.service
+        hours = f" {b.hours[0]}-{b.hours[1]}" if b.hours and "（" not in service else ""
+        where = f"{b.branch}（{b.address}）"
+        lines.append(f"· {day_with_weekday(b.on_date)}{hours}，{where}，办理{service}，预约号{b.ref}。")
+    lines.append("要取消就说“取消预约”，要换日子就说“预约改到下周一”这样。")
+    return "\n".join(lines)
+
+
+def visit_window(hours: tuple[str, str], period: str | None) -> str:
+    """The part of the opening hours the customer asked for: 上午 → opening–11:30, 下午 → 13:30–closing,
+    9点 → 09:00-10:00; nothing asked → the whole day."""
+    opens, closes = hours
+    if period is None:
+        return f"{opens}-{closes}"
+    if period == "上午":
+        return f"上午{opens}-11:30"
+    if period == "下午":
+        return f"下午13:30-{closes}"
+    if period.isdigit():
+        hour = int(period)
+        start = f"{hour:02d}:00"
+        end = f"{hour + 1:02d}:00"
+        if opens <= start < closes:
+            return f"{start}-{min(end, closes)}"
+    return f"{opens}-{closes}"
 
 
 def branch_line(branch: BranchInfo, today: dt.date) -> str:

@@ -11,7 +11,7 @@ import chinese_calendar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm.models import Branch
+from crm.models import Branch, Customer
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -133,3 +133,9 @@ def next_open_day(branch: BranchInfo, after: dt.date, within_days: int = 30) -> 
 def get_branch(session: Session, branch_id: int) -> BranchInfo | None:
     b = session.get(Branch, branch_id)
     return _info(b) if b else None
+
+
+def home_branch(session: Session, customer_id: int) -> BranchInfo | None:
+    """The branch a customer belongs to (their account branch), for hours and the branch finder (#20)."""
+    customer = session.get(Customer, customer_id)
+    return get_branch(session, customer.branch_id) if customer else None

@@ -136,8 +136,11 @@ async def test_no_suggestion_after_unsubscribe(webhook: Any, db: Session) -> Non
 async def test_wealth_products_respect_risk_level(webhook: Any, db: Session) -> None:
     level = db.scalar(select(Customer.risk_level).where(Customer.id == 1))
     said = texts(await webhook("action_wealth_products", tracker(OWNER, "理财", "ask_wealth_product")))[0]
-    for r in range(1, 5):
-        assert (f"（R{r}）" in said) == (r <= level)
+    words = {1: "（低风险）", 2: "（中低风险）", 3: "（中等风险）", 4: "（中高风险）"}
+    for r, word in words.items():
+        assert (word in said) == (r <= level)
+    assert not re.search(r"[RC]\d", said)  # no rating codes, plain words only (#20)
+    assert "理财不是存款" in said
 
 
 async def test_loan_products_hint_for_the_customer(webhook: Any) -> None:

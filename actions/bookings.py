@@ -1,0 +1,118 @@
+"""A booking the customer already has: 预约还在不, 把预约取消了吧, 预约改到后天 (#20).
+
+Cancelling really cancels the stored appointment; moving checks the new day like a new booking.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
+
+from actions.context import entity, in_session, today, verified
+from actions.reply import Reply
+from actions.texts import booking_list, date_refusal, day_with_weekday
+from crm.access.appointments import cancel_booking, move_booking, upcoming_bookings
+from crm.access.service import AppointmentRefused
+from crm.timeparse import parse_date
+
+ACTION_CHECK_APPOINTMENT = "action_check_appointment"
+ACTION_CANCEL_APPOINTMENT = "action_cancel_appointment"
+ACTION_CHANGE_APPOINTMENT = "action_change_appointment"
+
+
+
+
+def check_answer(session: Session, sender_id: str) -> Reply:
+    who = verified(session, sender_id)
+    if who is None:
+        return Reply.of("utter_appointment_needs_binding")
+    rows = upcoming_bookings(session, who, today())
+    return Reply.computed(booking_list(rows)) if rows else Reply.of("utter_no_appointment")
+
+
+def cancel_answer(session: Session, sender_id: str, day_text: str | None) -> Reply:
+    who = verified(session, sender_id)
+    if who is None:
+        return Reply.of("utter_appointment_needs_binding")
+    on_date = parse_date(day_text, today()) if day_text else None
+    view = cancel_booking(session, who, today(), on_date)
+    if view is None:
+        return Reply.of("utter_no_appointment")
+    return Reply.of(
+        "utter_appointment_cancelled",
+        day=day_with_weekday(view.on_date),
+        branch=view.branch,
+        service=view.service,
+        ref=view.ref,
+    )
+
+
+def change_answer(session: Session, sender_id: str, day_text: str | None) -> Reply:
+    who = verified(session, sender_id)
+    if who is None:
+        return Reply.of("utter_appointment_needs_binding")
+    if not upcoming_bookings(session, who, today()):
+        return Reply.of("utter_no_appointment")
+    new_day = parse_date(day_text, today()) if day_text else None
+    if new_day is None:
+        return Reply.of("utter_appointment_which_day")
+    try:
+        view = move_booking(session, who, new_day, today())
+    except AppointmentRefused as refused:
+        return Reply.computed(date_refusal(refused.reason, refused.suggestion))
+    if view is None:
+        return Reply.of("utter_no_appointment")
+    return Reply.of(
+        "utter_appointment_moved",
+        day=day_with_weekday(view.on_date),
+        branch=view.branch,
+        service=view.service,
+        ref=view.ref,
+    )
+
+
+class ActionCheckAppointment(Action):
+    def name(self) -> str:
+        return ACTION_CHECK_APPOINTMENT
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        (await in_session(lambda s: check_answer(s, tracker.sender_id))).send(dispatcher)
+        return []
+
+
+class ActionCancelAppointment(Action):
+    def name(self) -> str:
+        return ACTION_CANCEL_APPOINTMENT
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        day = entity(tracker, "date")
+        (await in_session(lambda s: cancel_answer(s, tracker.sender_id, day))).send(dispatcher)
+        return []
+
+
+class ActionChangeAppointment(Action):
+    def name(self) -> str:
+        return ACTION_CHANGE_APPOINTMENT
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        day = entity(tracker, "date") or _day_words(tracker.latest_message.get("text"))
+        (await in_session(lambda s: change_answer(s, tracker.sender_id, day))).send(dispatcher)
+        return []
+
+
+def _day_words(text: str | None) -> str | None:
+    """The part after 改到/换到/挪到 when the NLU found no date entity ("改到礼拜五吧")."""
+    for marker in ("改到", "换到", "挪到", "推到", "改成", "换成"):
+        if text and marker in text:
+            return text.split(marker, 1)[1].strip(" 吧呗行不好吗？?。")
+    return None
