@@ -195,7 +195,8 @@ class Dispatcher:
                 ),
                 else_=true(),
             )
-            rows = session.execute(
+            # Through the Connection: plain column rows, without the ORM's per-row result processing.
+            rows = session.connection().execute(
                 select(
                     Delivery.id,
                     Delivery.idempotency_key,
