@@ -6,6 +6,7 @@
   let csrf = "";
   let me = null;
   let rms = [];
+  const revealed = {};
 
   function notice(text, isError) {
     const el = $("notice");
@@ -65,20 +66,20 @@
       el("span", "pill status", t.status_label));
     if (t.overdue) head.append(el("span", "pill late", "已超时"));
     li.append(head);
-    const who = t.customer + (t.channel ? "（" + t.channel + "）" : "");
+    const who = t.customer + (t.channel && t.bound ? "（" + t.channel + "）" : "");
     li.append(el("div", "meta", "客户：" + who + " · 负责：" + (t.rm || "未分配") +
       (t.branch ? " · " + t.branch : "")));
     li.append(el("div", "meta", "提交：" + t.created + (t.due ? " · 应于 " + t.due + " 前处理" : "")));
     li.append(el("div", "content", t.content));
     if (t.callback_masked) {
       const line = el("div", "meta", "回电号码：");
-      const phone = el("span", "phone", t.callback_masked);
+      const phone = el("span", "phone", revealed[t.id] || t.callback_masked);
       line.append(phone);
       if (t.can_reveal) {
         const btn = el("button", "secondary reveal", "查看完整号码");
         btn.type = "button";
         btn.addEventListener("click", () => act("/console/api/tickets/" + t.id + "/reveal", {}, (d) => {
-          phone.textContent = d.phone;
+          revealed[t.id] = d.phone;  // kept for this page only; every reveal is audited
         }));
         line.append(" ", btn);
       }
