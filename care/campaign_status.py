@@ -73,6 +73,7 @@ def status(session: Session, code: str, now: dt.datetime, tz: str) -> dict[str, 
         "next_sending": next_send,
         "next_sending_note": why if row.active else "活动已暂停，恢复后才会计划和发送",
         "audience_today": len(would_send),
+        "product_code": defn.raw.get("product_code"),
         "considered_today": len(plan.decisions),
         "sample": None if sample is None else {
             "customer": sample.name_masked,

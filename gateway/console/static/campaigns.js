@@ -97,7 +97,8 @@
     $("o-audience").textContent = o.active ? `今天符合条件并可发送 ${num(o.audience_today)} 人（共评估 ${num(o.considered_today)} 人）` : "暂停中";
     $("o-sample").textContent = o.sample ? `发给 ${o.sample.customer}：\n${o.sample.text}` : "今天没有符合条件的客户，暂无示例。";
     const c = o.conversion;
-    $("o-conversion").textContent = c ? c.text : "本活动没有推广产品，不统计转化。";
+    $("o-conversion").textContent = c ? `${c.text}（对照组为随机留出、未发送的客户）`
+      : o.product_code ? `推广产品 ${o.product_code} 不在产品目录中，无法统计转化。` : "本活动没有推广产品，不统计转化。";
     const btn = $("o-toggle");
     btn.hidden = false;
     btn.textContent = o.active ? "暂停活动" : "恢复活动";
