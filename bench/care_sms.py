@@ -376,6 +376,7 @@ def run_dispatch(messages: int, kill_messages: int, workdir: Path) -> dict[str, 
         "accepted": int(sandbox_stats["accepted"]),  # type: ignore[call-overload]
         "lost": sum(1 for p in every if reports[p] == 0), "twice": sum(1 for p in every if reports[p] > 1),
         "killed_status": dict(killed_status),
+        "load": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
 
 
@@ -391,7 +392,9 @@ def render_dispatch(r: dict[str, object]) -> str:
         f"{r['unanswered_at_kill']:,} reserved without an answer; after the restart outbox sent "
         f"{r['kill_sent']:,}, sms_messages sent {r['kill_sms_sent']:,}\n"
         f"- both runs: the sandbox accepted {r['accepted']:,} for {r['messages'] + r['kill_messages']:,} "  # type: ignore[operator]
-        f"numbers; numbers without a delivery report (lost) {r['lost']}, reported twice {r['twice']}"
+        f"numbers; numbers without a delivery report (lost) {r['lost']}, reported twice {r['twice']}\n"
+        f"- machine load average while measuring: {r['load']} (other work on the same 2 cores; the "
+        f"provider path alone is `make bench-sms`)"
     )
 
 
