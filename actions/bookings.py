@@ -13,17 +13,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.context import entity, in_session, today, verified
+from actions.normalise import normalise
 from actions.reply import Reply
 from actions.texts import booking_list, date_refusal, day_with_weekday
 from crm.access.appointments import cancel_booking, move_booking, upcoming_bookings
 from crm.access.service import AppointmentRefused
 from crm.timeparse import parse_date
-
-ACTION_CHECK_APPOINTMENT = "action_check_appointment"
-ACTION_CANCEL_APPOINTMENT = "action_cancel_appointment"
-ACTION_CHANGE_APPOINTMENT = "action_change_appointment"
-
-
 
 
 def check_answer(session: Session, sender_id: str) -> Reply:
@@ -75,38 +70,42 @@ def change_answer(session: Session, sender_id: str, day_text: str | None) -> Rep
     )
 
 
-class ActionCheckAppointment(Action):
+CANCEL_WORDS = ("取消", "撤销", "不去了", "不要了", "作废", "退了", "不用了", "去不了了")
+CHANGE_WORDS = ("改到", "换到", "挪到", "推到", "改成", "换成", "改约", "改个", "改一下", "换个",
+                "往后推", "改时间", "换一下")
+ACTION_MY_APPOINTMENT = "action_my_appointment"
+
+
+def booking_request(text: str | None) -> str:
+    """What the customer wants done with their booking: "change", "cancel" or "check"."""
+    normal = normalise(text)
+    if any(word in normal for word in CHANGE_WORDS):
+        return "change"
+    if any(word in normal for word in CANCEL_WORDS):
+        return "cancel"
+    return "check"
+
+
+class ActionMyAppointment(Action):
+    """预约还在不 / 把预约取消了吧 / 预约改到后天: one intent, the wording says which."""
+
     def name(self) -> str:
-        return ACTION_CHECK_APPOINTMENT
+        return ACTION_MY_APPOINTMENT
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        (await in_session(lambda s: check_answer(s, tracker.sender_id))).send(dispatcher)
-        return []
-
-
-class ActionCancelAppointment(Action):
-    def name(self) -> str:
-        return ACTION_CANCEL_APPOINTMENT
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
+        text = tracker.latest_message.get("text")
+        request = booking_request(text)
         day = entity(tracker, "date")
-        (await in_session(lambda s: cancel_answer(s, tracker.sender_id, day))).send(dispatcher)
-        return []
-
-
-class ActionChangeAppointment(Action):
-    def name(self) -> str:
-        return ACTION_CHANGE_APPOINTMENT
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        day = entity(tracker, "date") or _day_words(tracker.latest_message.get("text"))
-        (await in_session(lambda s: change_answer(s, tracker.sender_id, day))).send(dispatcher)
+        if request == "change":
+            day = day or _day_words(text)
+            reply = await in_session(lambda s: change_answer(s, tracker.sender_id, day))
+        elif request == "cancel":
+            reply = await in_session(lambda s: cancel_answer(s, tracker.sender_id, day))
+        else:
+            reply = await in_session(lambda s: check_answer(s, tracker.sender_id))
+        reply.send(dispatcher)
         return []
 
 

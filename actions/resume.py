@@ -27,7 +27,7 @@ ANSWERS: dict[str, Callable[[Session, str, str], Reply | None]] = {
     "check_deposit": lambda s, sender, _text: _owner(s, sender, deposit_answer),
     "check_points": lambda s, sender, _text: _owner(s, sender, points_answer),
     "ask_wealth_product": lambda s, sender, text: wealth_answer(s, sender, text),
-    "check_appointment": lambda s, sender, _text: check_answer(s, sender),
+    "my_appointment": lambda s, sender, _text: check_answer(s, sender),
     "check_transactions": lambda s, sender, text: pension_answer(s, sender) if "养老" in text else None,
 }
 BIND_INTENTS = {"bind_account", "inform", "affirm"}

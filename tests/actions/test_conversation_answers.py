@@ -128,24 +128,33 @@ async def test_a_morning_booking_has_concrete_morning_times(webhook: Any, db: Se
 async def test_a_booking_is_looked_up_cancelled_for_real_and_moved(webhook: Any, db: Session) -> None:
     _, day, _ = await _book(webhook, db, "9点")
     ref = db.scalar(select(Appointment.ref))
-    found = texts(await webhook("action_check_appointment", tracker(ZHANG, "预约还在不", "check_appointment")))[0]
+    found = texts(await webhook("action_my_appointment", tracker(ZHANG, "预约还在不", "my_appointment")))[0]
     assert ref and ref in found and "09:00-10:00" in found
     later = day + dt.timedelta(days=1)
     while hours_on(get_branch(db, db.scalar(select(Appointment.branch_id))), later) is None:  # type: ignore[arg-type]
         later += dt.timedelta(days=1)
     moved = texts(await webhook(
-        "action_change_appointment",
-        tracker(ZHANG, "预约改到那天", "change_appointment", entities={"date": later.isoformat()}),
+        "action_my_appointment",
+        tracker(ZHANG, "预约改到那天", "my_appointment", entities={"date": later.isoformat()}),
     ))[0]
     assert ref in moved
     db.expire_all()
     assert db.scalar(select(Appointment.on_date)) == later
-    cancelled = texts(await webhook("action_cancel_appointment", tracker(ZHANG, "把预约取消了吧", "cancel_appointment")))
+    cancelled = texts(await webhook("action_my_appointment", tracker(ZHANG, "把预约取消了吧", "my_appointment")))
     assert ref in cancelled[0] and "已为您取消" in cancelled[0]
     db.expire_all()
     assert db.scalar(select(Appointment.status)) == "cancelled"
-    none = texts(await webhook("action_check_appointment", tracker(ZHANG, "我的预约呢", "check_appointment")))[0]
+    none = texts(await webhook("action_my_appointment", tracker(ZHANG, "我的预约呢", "my_appointment")))[0]
     assert none == response_text("utter_no_appointment")
+
+
+def test_the_booking_wording_says_what_to_do() -> None:
+    from actions.bookings import booking_request
+
+    assert booking_request("预约还在不") == "check"
+    assert booking_request("把预约取消了吧") == "cancel"
+    assert booking_request("明天去不了了 改到后天") == "change"
+    assert booking_request("约的日子换一下") == "change"
 
 
 async def test_the_branch_finder_uses_the_customers_town_and_says_when_far(webhook: Any, db: Session) -> None:
