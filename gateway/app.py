@@ -13,6 +13,7 @@ from core.metrics import metrics_handler, metrics_middleware
 from core.settings import Settings
 from gateway.console.api import setup_console
 from gateway.console.campaigns import setup_campaigns
+from gateway.console.insights import setup_insights
 from gateway.console.history import setup_history
 from gateway.console.surveys import setup_surveys
 from gateway.console.tickets import setup_tickets
@@ -87,6 +88,7 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     app.cleanup_ctx.append(_outbound_wechat)
     setup_console(app, handoff)
     setup_campaigns(app)
+    setup_insights(app)
     setup_surveys(app)
     setup_tickets(app, handoff)
     setup_history(app)
