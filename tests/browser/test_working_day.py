@@ -196,3 +196,38 @@ async def test_campaign_outlook_and_empty_state(
         await page.wait_for_selector("#o-state:has-text('进行中')")
     finally:
         await context.close()
+
+
+async def test_urgent_conversations_come_first_and_alert_a_background_tab(
+    browser: Any, gateway: TestClient, tmp_path: Path
+) -> None:
+    base = str(gateway.make_url("")).rstrip("/")
+    shots = _shots(tmp_path)
+    rm_ctx = await browser.new_context(locale="zh-CN", viewport=DESKTOP)
+    plain_ctx = await browser.new_context(locale="zh-CN")
+    angry_ctx = await browser.new_context(locale="zh-CN")
+    try:
+        rm = await rm_ctx.new_page()
+        # The console tab is in the background: the page must beep and notify for a new urgent item.
+        await rm.add_init_script("Object.defineProperty(document, 'hidden', { get: () => true })")
+        await _login(rm, base, "rm001")
+        # A visitor asks for a person first, then a customer of rm001's branch complains.
+        for ctx, persona, text in ((plain_ctx, None, "我要人工服务"), (angry_ctx, "张先生", "我要投诉，柜员态度太差")):
+            page = await ctx.new_page()
+            await page.goto(base + "/")
+            if persona:
+                await page.get_by_role("button", name=persona).click()
+            else:
+                await page.click("#visitor")
+            await page.wait_for_selector("#composer")
+            await page.fill("#text", text)
+            await page.press("#text", "Enter")
+            await page.wait_for_selector(".msg.in .bubble")
+        await rm.wait_for_function("document.querySelectorAll('#queued li').length >= 1", timeout=15_000)
+        first = await rm.wait_for_selector("#queued li:first-child.urgent", timeout=15_000)
+        assert "紧急" in await first.inner_text() and "投诉" in await first.inner_text()
+        assert await rm.evaluate("window.__urgentAlerts || 0") >= 1
+        await _fits(rm, shots, "console-urgent-desktop")
+    finally:
+        for ctx in (rm_ctx, plain_ctx, angry_ctx):
+            await ctx.close()

@@ -5,7 +5,7 @@
   "use strict";
   const $ = (id) => document.getElementById(id);
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
-  const WHO = { customer: "客户", bot: "小农（机器人）", rm: "客户经理", system: "系统" };
+  const WHO = { customer: "客户", bot: "小农（机器人）", rm: "客户经理", system: "系统", campaign: "关怀消息" };
   const QUICK = ["您好，我是您的客户经理，很高兴为您服务。", "请稍等，我帮您查询一下。", "您反映的问题我已记录，会尽快给您答复。", "还有其他可以帮您的吗？", "感谢您的耐心等待！"];
   let me = null, csrf = "", socket = null, current = null, lastId = 0, retry = 1000;
   // One key per reply, kept until the server has it: a double click or a retry after a lost
@@ -263,7 +263,7 @@
     li.dataset.id = m.id;
     // Local date and time of the bank (the TIMEZONE setting), whatever the RM's device says.
     const time = new Date(m.created_at).toLocaleString("zh-CN", { timeZone, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false });
-    const who = el("span", "who", `${WHO[m.author] || m.author} · ${time}`);
+    const who = el("span", "who", `${WHO[m.author] || "系统"} · ${time}`);
     if (m.direction === "out" && m.author !== "campaign" && m.delivery !== "delivered") {
       const state = el("span", "delivery", m.delivery_label);
       state.dataset.state = m.delivery;
