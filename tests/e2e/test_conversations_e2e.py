@@ -10,6 +10,7 @@ not depend on when the suite runs (weekends and holidays are outside working hou
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 import sys
@@ -109,17 +110,50 @@ async def rm(gateways: Gateways) -> AsyncIterator[RM]:
     await console.close()
 
 
+class Visitor(WebCustomer):
+    """A web chat visitor whose ``say`` returns the answers to this message only.
+
+    The socket also carries status frames (who is serving, typing): only messages are kept.
+    """
+
+    last_id = 0
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                frame = json.loads(msg.data)
+                if isinstance(frame, dict) and "id" in frame and "text" in frame:
+                    self.pushed.append(frame)
+
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        after = max([self.last_id, *(m["id"] for m in self.pushed)])
+        async with self.http.post(f"{self.base}/api/messages", json={"text": text, "after": after}) as r:
+            assert r.status == 200, await r.text()
+            messages = list((await r.json())["messages"])
+        self.last_id = max([after, *(m["id"] for m in messages)])
+        return [m for m in messages if m["direction"] == "out"]
+
+    async def said(self, text: str) -> list[dict[str, Any]]:
+        """Send ``text``; every message of the response, the customer's own echo included."""
+        after = max([self.last_id, *(m["id"] for m in self.pushed)])
+        async with self.http.post(f"{self.base}/api/messages", json={"text": text, "after": after}) as r:
+            assert r.status == 200, await r.text()
+            messages = list((await r.json())["messages"])
+        self.last_id = max([after, *(m["id"] for m in messages)])
+        return messages
+
+
 @pytest.fixture
-async def web(gateways: Gateways) -> AsyncIterator[WebCustomer]:
-    person = WebCustomer(gateways.open)
+async def web(gateways: Gateways) -> AsyncIterator[Visitor]:
+    person = Visitor(gateways.open)
     await person.start()
     yield person
     await person.close()
 
 
 @pytest.fixture
-async def night_web(gateways: Gateways) -> AsyncIterator[WebCustomer]:
-    person = WebCustomer(gateways.closed)
+async def night_web(gateways: Gateways) -> AsyncIterator[Visitor]:
+    person = Visitor(gateways.closed)
     await person.start()
     yield person
     await person.close()
@@ -221,7 +255,7 @@ def no_contradiction(told: str) -> None:
     assert len(sentences) == len(set(sentences)), told
 
 
-async def queue(web: WebCustomer) -> str:
+async def queue(web: Visitor) -> str:
     told = texts_of(await web.say("/request_human"))
     no_contradiction(told)
     return told
@@ -233,7 +267,7 @@ SCAMS = {
     "orders": "网上有人让俺帮忙刷单 说一单返好几十",
     "refund": "有个自称淘宝客服的说给俺退款 让俺把验证码报给他",
     "loan_fee": "有个网贷说给俺放款 让先交5000保证金",
-    "boss": "微信上领导让俺先转3万给他 说急用",
+    "boss": "有个自称俺领导的人加俺微信 让俺先转3万给他 说急用",
     "screen": "对方让俺下载个会议软件开屏幕共享 说帮俺操作",
 }
 PAID = "俺被骗了 刚才已经转了两万到他说的安全账户"
@@ -248,7 +282,7 @@ def is_warning(text: str) -> bool:
 
 @pytest.mark.parametrize("scheme", sorted(SCAMS))
 async def test_web_scam_in_bot_state_is_warned_and_the_bot_never_sees_it(
-    scheme: str, stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: WebCustomer
+    scheme: str, stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: Visitor
 ) -> None:
     replies = await web.say(SCAMS[scheme])
     assert len(replies) == 1 and is_warning(replies[0]["text"]), replies
@@ -260,7 +294,7 @@ async def test_web_scam_in_bot_state_is_warned_and_the_bot_never_sees_it(
 
 
 async def test_web_money_gone_stop_payment_and_first_in_line_with_fraud_badge(
-    engine: Engine, web: WebCustomer, rm: RM
+    engine: Engine, web: Visitor, rm: RM
 ) -> None:
     told = texts_of(await web.say(PAID))
     assert is_warning(told) and "止付" in told and "110" in told and "收款账号" in told and "冻结" in told
@@ -278,7 +312,7 @@ async def test_web_money_gone_stop_payment_and_first_in_line_with_fraud_badge(
 
 
 async def test_web_scam_inside_a_form_warns_and_the_form_waits(
-    stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: WebCustomer
+    stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: Visitor
 ) -> None:
     await web.say("/bind_account")
     sender = f"web:{web.web_id}"
@@ -289,7 +323,7 @@ async def test_web_scam_inside_a_form_warns_and_the_form_waits(
 
 
 async def test_web_scam_while_queued_is_warned_flagged_and_moved_up(
-    engine: Engine, web: WebCustomer, rm: RM
+    engine: Engine, web: Visitor, rm: RM
 ) -> None:
     await queue(web)
     conv = conv_of(engine, f"web:{web.web_id}")
@@ -302,7 +336,7 @@ async def test_web_scam_while_queued_is_warned_flagged_and_moved_up(
     await rm.end(conv.id)
 
 
-async def test_web_scam_while_an_rm_serves_reaches_both(engine: Engine, web: WebCustomer, rm: RM) -> None:
+async def test_web_scam_while_an_rm_serves_reaches_both(engine: Engine, web: Visitor, rm: RM) -> None:
     await queue(web)
     conv_id = conv_of(engine, f"web:{web.web_id}").id
     await rm.act(conv_id, "take")
@@ -363,7 +397,7 @@ async def test_wechat_money_gone_stop_payment_and_handoff(
 
 
 async def test_web_queued_in_hours_gets_bot_answers_the_rm_sees_them(
-    engine: Engine, web: WebCustomer, rm: RM
+    engine: Engine, web: Visitor, rm: RM
 ) -> None:
     told = await queue(web)
     assert POSITION.search(told) and "非工作时间" not in told
@@ -375,7 +409,7 @@ async def test_web_queued_in_hours_gets_bot_answers_the_rm_sees_them(
     await rm.end(conv_id)
 
 
-async def test_web_queued_reminder_now_and_then(engine: Engine, web: WebCustomer, rm: RM) -> None:
+async def test_web_queued_reminder_now_and_then(engine: Engine, web: Visitor, rm: RM) -> None:
     await queue(web)
     answers = [await web.say(q) for q in ("你好", "谢谢", "你好", "谢谢", "你好")]
     reminders = sum(1 for a in answers if any("仍在排队" in m["text"] for m in a))
@@ -386,7 +420,7 @@ async def test_web_queued_reminder_now_and_then(engine: Engine, web: WebCustomer
 
 
 async def test_web_asking_for_a_person_again_while_queued_never_queues_twice(
-    engine: Engine, web: WebCustomer, rm: RM
+    engine: Engine, web: Visitor, rm: RM
 ) -> None:
     await queue(web)
     for text in ("转人工", "/request_human", "人工客服"):
@@ -399,7 +433,7 @@ async def test_web_asking_for_a_person_again_while_queued_never_queues_twice(
 
 
 async def test_web_not_understood_while_queued_tells_the_place_not_a_second_handoff(
-    engine: Engine, web: WebCustomer, rm: RM
+    engine: Engine, web: Visitor, rm: RM
 ) -> None:
     await queue(web)
     for text in ("啊吧啊吧咕噜咕噜", "嗯嗯啊啊哦哦"):
@@ -413,7 +447,7 @@ async def test_web_not_understood_while_queued_tells_the_place_not_a_second_hand
 
 
 async def test_web_positions_only_move_forward(gateways: Gateways, engine: Engine, rm: RM) -> None:
-    first, second, jumper = (WebCustomer(gateways.open) for _ in range(3))
+    first, second, jumper = (Visitor(gateways.open) for _ in range(3))
     for person in (first, second, jumper):
         await person.start()
     try:
@@ -431,7 +465,7 @@ async def test_web_positions_only_move_forward(gateways: Gateways, engine: Engin
 
 
 async def test_web_rm_takes_over_and_the_bot_falls_silent(
-    stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: WebCustomer, rm: RM
+    stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: Visitor, rm: RM
 ) -> None:
     await queue(web)
     sender = f"web:{web.web_id}"
@@ -462,7 +496,7 @@ async def test_wechat_queued_in_hours_gets_bot_answers(
 
 
 async def test_web_out_of_hours_said_once_and_the_bot_keeps_serving(
-    engine: Engine, night_web: WebCustomer, rm: RM
+    engine: Engine, night_web: Visitor, rm: RM
 ) -> None:
     replies = await night_web.say("/request_human")
     told = texts_of(replies)
@@ -477,7 +511,7 @@ async def test_web_out_of_hours_said_once_and_the_bot_keeps_serving(
     await rm.end(conv.id)
 
 
-async def test_web_out_of_hours_leave_a_message(engine: Engine, night_web: WebCustomer) -> None:
+async def test_web_out_of_hours_leave_a_message(engine: Engine, night_web: Visitor) -> None:
     await night_web.say("/request_human")
     assert "请直接输入" in texts_of(await night_web.say("/leave_message"))
     done = texts_of(await night_web.say("明天上午给俺回个电话 说说贷款的事"))
@@ -516,10 +550,9 @@ async def test_wechat_out_of_hours_cancel_by_number(
 # --- buttons read as words ------------------------------------------------------------------------------
 
 
-async def test_web_cancel_button_echoes_its_title(engine: Engine, web: WebCustomer) -> None:
+async def test_web_cancel_button_echoes_its_title(engine: Engine, web: Visitor) -> None:
     await queue(web)
-    async with web.http.post(f"{web.base}/api/messages", json={"text": "/cancel_handoff", "after": 0}) as r:
-        messages = (await r.json())["messages"]
+    messages = await web.said("/cancel_handoff")
     mine = [m for m in messages if m["direction"] == "in"]
     assert mine[-1]["text"] == "不用了，继续问小农"
     assert not any(m["text"].startswith("/") for m in mine)
@@ -527,17 +560,14 @@ async def test_web_cancel_button_echoes_its_title(engine: Engine, web: WebCustom
 
 
 async def test_web_rating_button_reads_as_words_in_chat_and_console(
-    engine: Engine, web: WebCustomer, rm: RM
+    engine: Engine, web: Visitor, rm: RM
 ) -> None:
     await queue(web)
     conv_id = conv_of(engine, f"web:{web.web_id}").id
     await rm.act(conv_id, "take")
     await rm.act(conv_id, "handback")
     await web.wait_for("满意吗")
-    async with web.http.post(
-        f"{web.base}/api/messages", json={"text": '/rate_service{"score": 4}', "after": 0}
-    ) as r:
-        messages = (await r.json())["messages"]
+    messages = await web.said('/rate_service{"score": 4}')
     assert [m["text"] for m in messages if m["direction"] == "in"][-1] == "4分 满意"
     shown = [m["text"] for m in await rm.transcript(conv_id) if m["author"] == "customer"]
     assert "4分 满意" in shown and not any(t.startswith("/") for t in shown)
@@ -547,7 +577,7 @@ async def test_web_rating_button_reads_as_words_in_chat_and_console(
 
 
 async def test_web_stale_cancel_while_an_rm_serves_never_reaches_the_rm(
-    engine: Engine, web: WebCustomer, rm: RM
+    engine: Engine, web: Visitor, rm: RM
 ) -> None:
     await queue(web)
     conv_id = conv_of(engine, f"web:{web.web_id}").id
@@ -562,7 +592,7 @@ async def test_web_stale_cancel_while_an_rm_serves_never_reaches_the_rm(
     await rm.end(conv_id)
 
 
-async def test_web_payload_typed_without_a_button_reads_as_words(engine: Engine, web: WebCustomer) -> None:
+async def test_web_payload_typed_without_a_button_reads_as_words(engine: Engine, web: Visitor) -> None:
     await web.say("/bind_account")
     conv = conv_of(engine, f"web:{web.web_id}")
     customer = [t for a, t in transcript(engine, conv.id) if a == "customer"]
@@ -590,7 +620,7 @@ async def test_wechat_rating_by_number_is_the_score(
 
 
 async def test_web_complaint_then_handoff_close_rating_and_a_balance_question_is_not_a_complaint(
-    stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: WebCustomer, rm: RM
+    stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: Visitor, rm: RM
 ) -> None:
     sender = f"web:{web.web_id}"
     await web.say("我要投诉")
@@ -621,7 +651,7 @@ async def test_web_complaint_then_handoff_close_rating_and_a_balance_question_is
 
 
 async def test_web_form_then_money_gone_ends_the_form(
-    stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: WebCustomer, rm: RM
+    stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: Visitor, rm: RM
 ) -> None:
     sender = f"web:{web.web_id}"
     await web.say("/bind_account")
@@ -634,7 +664,7 @@ async def test_web_form_then_money_gone_ends_the_form(
 
 
 async def test_web_after_the_rm_closes_the_bot_is_back_and_the_rating_may_be_skipped(
-    stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: WebCustomer, rm: RM
+    stack: Stack, engine: Engine, http: aiohttp.ClientSession, web: Visitor, rm: RM
 ) -> None:
     await queue(web)
     sender = f"web:{web.web_id}"
