@@ -19,7 +19,7 @@ export WECHAT_API_BASE ?= http://127.0.0.1:8090
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-faq bench-insights bench-gateway bench-care bench-sms bench-seed bench-fuzz bench-load lock clean
+.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-dialogue bench-faq bench-insights bench-gateway bench-care bench-sms bench-seed bench-fuzz bench-load lock clean
 
 help: ## 显示所有命令 (show this help)
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench-seed: $(APP_STAMP) ## 生成 100 万客户演示银行的耗时 (seed 1,00
 
 bench-nlu: install ## NLU 准确率与延迟 (intent/entity F1, parse latency)
 	$(PY) -m bench.nlu
+
+bench-dialogue: install ## 多轮对话脚本通过率 (rasa test on scripted conversations, failing turns listed)
+	$(PY) -m bench.dialogue
 
 bench-faq: $(APP_STAMP) ## 知识库问答准确率与延迟
 	$(PY) -m bench.faq
