@@ -213,6 +213,19 @@ def _row(name: str, row: dict[str, Any]) -> str:
     return f"| {name} | {p:.2f} | {r:.2f} | {f1:.2f} | {n} |"
 
 
+def reviewed_note(directory: Path = ROOT / "nlu_data" / "reviewed") -> str:
+    """Whether staff-reviewed utterances (``bankcare nlu export-reviewed``, #23) were trained on."""
+    count = 0
+    for path in sorted(directory.glob("*.yml")) if directory.is_dir() else []:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for item in data.get("nlu") or []:
+            count += sum(1 for line in str(item.get("examples", "")).splitlines() if line.strip().startswith("- "))
+    if not count:
+        return "No reviewed utterances in `nlu_data/reviewed/` yet (`bankcare nlu export-reviewed`)."
+    return (f"Includes {count} staff-reviewed utterances from `nlu_data/reviewed/` "
+            "(`bankcare nlu export-reviewed`): compare with the previous run to see their effect.")
+
+
 def render(res: Results, command: str) -> str:
     """Markdown section for BENCHMARKS.md."""
     now = dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M %Z")
@@ -225,6 +238,8 @@ def render(res: Results, command: str) -> str:
         f"evaluates on the held-out `tests/nlu/test.yml` ({res.n_test} sentences, never trained on; "
         f"FallbackClassifier active, so `nlu_fallback` counts as an error), then times "
         f"`POST /model/parse` on `rasa run --enable-api`. 2 shared CPU cores. Measured {now}.",
+        "",
+        reviewed_note(),
         "",
         "| measure | result | target |",
         "|---|---|---|",
