@@ -12,7 +12,9 @@ one is set.
   credited to the care message it answers (reply rate), unless it answers an SMS survey
   (:func:`gateway.surveys.answer_from_sms` records it; its thanks is not sent back by SMS yet).
 
-A body that is not the provider's format is a 400; the provider's acknowledgement otherwise.
+A body that is not the provider's format is a 400; a report that overtook the dispatcher's record
+of its send a 503 (the providers push again; applying a report twice counts it once); the
+provider's acknowledgement otherwise.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from core.db import run_in_session
 from crm.access.consent import opt_out_sms_marketing
-from crm.access.sms_delivery import apply_delivery_report, record_inbound_sms
+from crm.access.sms_delivery import apply_delivery_report, record_inbound_sms, report_too_early
 from crm.care_access import record_reply
 from crm.models import Customer
 from gateway.keys import SESSION_FACTORY, SETTINGS
@@ -64,15 +66,18 @@ def _authorised(request: web.Request) -> bool:
 
 
 def apply_reports(session: Session, reports: Sequence[DeliveryReport]) -> int:
-    """Apply each report; returns how many matched an SMS this bank sent."""
-    matched = 0
+    """Apply each report; returns how many came too early (their send's answer not yet recorded:
+    the provider is asked to push them again). Applying a report twice counts it once."""
+    early = 0
     for r in reports:
-        row = apply_delivery_report(
+        if report_too_early(session, provider=r.provider, provider_message_id=r.provider_message_id, phone=r.phone):
+            early += 1
+            continue
+        apply_delivery_report(
             session, provider=r.provider, provider_message_id=r.provider_message_id, phone=r.phone,
             delivered=r.delivered, code=r.code or r.description, hard_failure=r.hard_failure,
         )
-        matched += row is not None
-    return matched
+    return early
 
 
 def apply_replies(session: Session, replies: Sequence[InboundReply]) -> None:
@@ -103,7 +108,12 @@ def _route(
                 raise CallbackError("手机号格式不对")
         except CallbackError as exc:
             return web.json_response({"result": 1, "errmsg": str(exc)}, status=400)
-        await run_in_session(request.app[SESSION_FACTORY], lambda s: apply(s, items))
+        early = await run_in_session(request.app[SESSION_FACTORY], lambda s: apply(s, items))
+        if early:
+            # Reports that overtook the dispatcher's record of the send: the providers push again
+            # after an error answer (the others are applied and will be counted once).
+            return web.json_response({"result": 1, "errmsg": "retry later"}, status=503,
+                                     headers={"Retry-After": "1"})
         return web.json_response(ack)
 
     return handler

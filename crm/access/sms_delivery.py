@@ -75,6 +75,8 @@ def apply_delivery_report(
             SmsMessage.phone == phone,
         )
     )
+    if row is not None and row.reported_at is not None:
+        return row  # the same report pushed again (a provider's retry): counted once
     if row is not None:
         row.status = "delivered" if delivered else "undelivered"
         row.code, row.reported_at = code[:64], now
@@ -92,6 +94,26 @@ def apply_delivery_report(
     reach.last_code, reach.updated_at = code[:64], now
     session.flush()
     return row
+
+
+def report_too_early(session: Session, *, provider: str, provider_message_id: str, phone: str) -> bool:
+    """A report for a number whose send is still waiting for its answer to be recorded (the
+    provider reported faster than the dispatcher wrote the message id): retry it later."""
+    known = session.scalar(
+        select(SmsMessage.id).where(
+            SmsMessage.provider == provider,
+            SmsMessage.provider_message_id == provider_message_id,
+            SmsMessage.phone == phone,
+        ).limit(1)
+    )
+    if known is not None:
+        return False
+    waiting = session.scalar(
+        select(SmsMessage.id).where(
+            SmsMessage.provider == provider, SmsMessage.phone == phone, SmsMessage.status == "pending"
+        ).limit(1)
+    )
+    return waiting is not None
 
 
 def _report_to_outbox(session: Session, key: str, delivered: bool, code: str, now: dt.datetime) -> None:

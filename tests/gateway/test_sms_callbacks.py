@@ -161,3 +161,27 @@ async def test_a_real_provider_needs_the_callback_token(demo_engine: Engine, mon
         assert (await c.post("/sms/tencent/report?token=s3cret-callback", json=report)).status == 200
     finally:
         await c.close()
+
+
+async def test_a_report_faster_than_the_record_of_its_send_is_asked_again_and_counted_once(
+    client: TestClient, demo_engine: Engine
+) -> None:
+    with Session(demo_engine) as s:
+        c = _customer(s)
+        phone = c.phone
+        s.add(SmsMessage(delivery_key="k:early", phone=phone, provider="tencent", template_key="birthday_greeting",
+                         segments=1, status="pending", attempts=1, code="ctx:abc"))
+        s.commit()
+    report = [{"mobile": phone, "report_status": "FAIL", "errmsg": "MN:0001", "description": "空号", "sid": "2640:e"}]
+    resp = await client.post("/sms/tencent/report", json=report)
+    assert resp.status == 503  # the dispatcher has not recorded SerialNo 2640:e yet: push again
+    with Session(demo_engine) as s:
+        row = s.scalars(select(SmsMessage).where(SmsMessage.delivery_key == "k:early")).one()
+        row.status, row.provider_message_id = "sent", "2640:e"
+        s.commit()
+    for _ in range(2):  # the provider's retry, and a duplicate push
+        resp = await client.post("/sms/tencent/report", json=report)
+        assert resp.status == 200
+    with Session(demo_engine) as s:
+        assert s.scalars(select(SmsMessage.status).where(SmsMessage.delivery_key == "k:early")).one() == "undelivered"
+        assert s.get_one(SmsReach, phone).hard_failures == 1
