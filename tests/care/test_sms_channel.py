@@ -26,6 +26,7 @@ from crm.sms_templates import segments
 from tests.care import factories as f
 
 SPRING_FESTIVAL = "2027-02-06"
+NOW = dt.datetime(2027, 2, 6, 1, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,17 @@ def test_caps_count_across_channels_and_the_daily_sms_budget(loaded: Session) ->
     assert got[("festival_greetings", by_sms.id)] == (DeliveryStatus.SUPPRESSED, "frequency_cap_day", "sms")
     festival_rows = Counter(got[("festival_greetings", c.id)][:2] for c in others)
     assert festival_rows == Counter({(DeliveryStatus.PLANNED, None): 2, (DeliveryStatus.SUPPRESSED, "sms_budget"): 2})
+    # A WeChat greeting sent earlier today counts against the same daily cap as an SMS would.
+    had_wechat = f.customer(s, b, channel=None)
+    s.add(Delivery(customer_id=had_wechat.id, idempotency_key=f"other:{had_wechat.id}:1", channel="wechat",
+                   is_marketing=True, text="…", status=DeliveryStatus.SENT, not_before=NOW, local_day=day))
+    festival.definition = {**festival.definition, "sms_daily_budget": 10}
+    s.flush()
+    plan_day(s, day, codes=["festival_greetings"])
+    capped = s.scalars(select(Delivery).where(Delivery.idempotency_key.like(f"festival_greetings:{had_wechat.id}:%")))
+    assert [(d.status, d.reason) for d in capped] == [(DeliveryStatus.SUPPRESSED, "frequency_cap_day")]
+    festival.definition = {**festival.definition, "sms_daily_budget": 2}
+    s.flush()
     # Planning again the same day: the budget is spent, nothing more goes by SMS.
     plan_day(s, day, codes=["festival_greetings"])
     assert sum(1 for d in s.scalars(select(Delivery)) if d.channel == "sms" and d.status == "planned") == 3
