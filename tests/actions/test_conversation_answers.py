@@ -35,11 +35,11 @@ def test_the_transfer_answer_says_where_and_the_limits_without_moving_money() ->
 
 async def test_hours_are_general_plus_the_customers_own_branch(webhook: Any, db: Session) -> None:
     said = texts(await webhook("action_ask_branch", tracker(ZHANG, "你们几点下班", "ask_branch")))
-    assert "9:00-17:00" in said[0]
+    assert "17:00关门" in said[0]
     branch = db.get(Branch, db.get(Customer, 1).branch_id)  # type: ignore[union-attr]
     assert branch is not None and branch.name in said[1] and "请告诉我您在哪个乡镇" not in "".join(said)
     anon = "".join(texts(await webhook("action_ask_branch", tracker(STRANGER, "你们几点关门", "ask_branch"))))
-    assert "9:00-17:00" in anon and "乡镇" in anon  # a tip, not a question that blocks the answer
+    assert "17:00关门" in anon and "乡镇" in anon  # a tip, not a question that blocks the answer
 
 
 async def test_interest_is_worked_out_from_the_product_rate(webhook: Any) -> None:
