@@ -101,12 +101,28 @@ class ActionMyAppointment(Action):
         if request == "change":
             day = day or _day_words(text)
             reply = await in_session(lambda s: change_answer(s, tracker.sender_id, day))
+        elif request == "cancel" and left_booking_form(tracker.events):
+            # "不约了 取消预约" while booking: the booking being made is dropped, not one made earlier.
+            reply = Reply.of("utter_form_cancelled")
         elif request == "cancel":
             reply = await in_session(lambda s: cancel_answer(s, tracker.sender_id, day))
         else:
             reply = await in_session(lambda s: check_answer(s, tracker.sender_id))
         reply.send(dispatcher)
         return []
+
+
+def left_booking_form(events: list[dict[str, Any]]) -> bool:
+    """True when this message just ended a booking form (action_leave_form after the last user message,
+    and the booking form was the loop running when the message came)."""
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
+    if last_user < 0:
+        return False
+    after = events[last_user + 1:]
+    if not any(e.get("event") == "action" and e.get("name") == "action_leave_form" for e in after):
+        return False
+    loops = [e.get("name") for e in events[:last_user] if e.get("event") == "active_loop"]
+    return bool(loops) and loops[-1] == "book_appointment_form"
 
 
 def _day_words(text: str | None) -> str | None:

@@ -148,6 +148,21 @@ async def test_a_booking_is_looked_up_cancelled_for_real_and_moved(webhook: Any,
     assert none == response_text("utter_no_appointment")
 
 
+async def test_cancel_while_booking_drops_only_the_booking_being_made(webhook: Any, db: Session) -> None:
+    await _book(webhook, db, "上午")
+    earlier = [
+        user_event("我要预约", "book_appointment"),
+        {"event": "action", "name": "book_appointment_form"},
+        {"event": "active_loop", "name": "book_appointment_form"},
+    ]
+    call = tracker(ZHANG, "不约了 取消预约", "my_appointment", events=earlier)
+    call["events"] += [{"event": "action", "name": "action_leave_form"}, {"event": "active_loop", "name": None}]
+    said = texts(await webhook("action_my_appointment", call))
+    assert said == [response_text("utter_form_cancelled")]
+    db.expire_all()
+    assert db.scalar(select(Appointment.status)) == "booked"
+
+
 def test_the_booking_wording_says_what_to_do() -> None:
     from actions.bookings import booking_request
 
