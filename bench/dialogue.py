@@ -123,7 +123,7 @@ def scripted_stories(path: Path = SCRIPTS) -> list[str]:
     stories = []
     for conv in data["conversations"]:
         turns = [tuple(part.strip() for part in t.rsplit("|", 1)) for t in conv["turns"]]
-        stories.append(story_yaml(f"bench: {conv['name']}", steps_for(turns)))  # type: ignore[arg-type]
+        stories.append(story_yaml(f"bench {conv['name']}", steps_for(turns)))  # type: ignore[arg-type]
     return stories
 
 

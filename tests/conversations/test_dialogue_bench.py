@@ -24,7 +24,7 @@ def test_the_bench_set_is_large_enough() -> None:
 def test_failing_turns_are_read_from_rasas_annotations() -> None:
     failed = """version: "3.1"
 stories:
-- story: bench: weather (/tmp/x.yml)
+- story: bench weather (/tmp/x.yml)
   steps:
   - intent: out_of_scope  # predicted: nlu_fallback: 明天下雨不
     user: |-
@@ -32,9 +32,9 @@ stories:
   - action: utter_out_of_scope  # predicted: action_default_fallback
 """
     count, failing = failing_turns(failed)
-    assert count == 1 and len(failing) == 1 and failing[0][0] == "bench: weather"
+    assert count == 1 and len(failing) == 1 and failing[0][0] == "bench weather"
     assert failing[0][1] == "明天下雨不" and "nlu_fallback" in failing[0][2]
-    other_order = """- story: bench: loan (/tmp/x.yml)
+    other_order = """- story: bench loan (/tmp/x.yml)
   steps:
   - user: |-
       代款啥时候换
@@ -42,4 +42,4 @@ stories:
   - action: action_check_loan  # predicted: action_loan_products
 """
     count, failing = failing_turns(other_order)
-    assert count == 1 and failing == [("bench: loan", "代款啥时候换", "action: action_check_loan → 预测为 action_loan_products")]
+    assert count == 1 and failing == [("bench loan", "代款啥时候换", "action: action_check_loan → 预测为 action_loan_products")]
