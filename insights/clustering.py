@@ -73,6 +73,13 @@ def clean(text: str) -> str:
     return strip_chatter(text) or text.strip()
 
 
+def readable(text: str) -> str:
+    """:func:`clean` for people: the same words, in the customer's own case (ETC, not etc)."""
+    cleaned = clean(text)
+    start = text.lower().find(cleaned.lower())
+    return text[start : start + len(cleaned)] if start >= 0 and cleaned else cleaned
+
+
 def _word_tokens(text: str) -> list[str]:
     return words(text)
 
@@ -130,11 +137,11 @@ def _average_linkage(similarity_matrix: np.ndarray, threshold: float) -> np.ndar
 
 
 def _exact(
-    unique: Sequence[str], x: sp.csr_matrix, weights: np.ndarray, encoder: Encoder | None
+    unique: Sequence[str], x: sp.csr_matrix, weights: np.ndarray, encoder: Encoder | None, semantic_max: int
 ) -> tuple[np.ndarray, np.ndarray, str]:
     sim = (x @ x.T).toarray().astype(np.float32)
     threshold, method = LEXICAL_THRESHOLD, "lexical"
-    if encoder is not None and len(unique) <= SEMANTIC_MAX:
+    if encoder is not None and len(unique) <= semantic_max:
         vectors = encoder.encode([sentence_text(t) for t in unique])
         semantic = similarity(vectors @ vectors.T, SEMANTIC_FLOOR)
         sim = (1.0 - SEMANTIC_WEIGHT) * sim + SEMANTIC_WEIGHT * semantic
@@ -196,14 +203,18 @@ def _central(labels: np.ndarray, x: sp.csr_matrix, sim: np.ndarray | None, weigh
     return central
 
 
-def cluster_texts(texts: Sequence[str], encoder: Any = _AUTO, seed: int = 0) -> Clustering:
+def cluster_texts(
+    texts: Sequence[str], encoder: Any = _AUTO, seed: int = 0, semantic_max: int = SEMANTIC_MAX
+) -> Clustering:
     """Cluster ``texts`` (already masked customer questions) into topics.
 
     Args:
         texts: The questions; duplicates are fine (and common).
         encoder: Sentence encoder for small pools; default: the FAQ's (None where not installed
             or switched off with ``FAQ_SEMANTIC=0``); pass ``None`` for lexical only.
-        seed: For the large path's SVD and k-means (deterministic results).
+        seed: For the large path's sampling (deterministic results).
+        semantic_max: Embed at most this many distinct questions (else lexical only); a web
+            request passes less than a batch job.
 
     Returns:
         Labels numbered by decreasing cluster size (0 = largest), and each cluster's most
@@ -218,7 +229,7 @@ def cluster_texts(texts: Sequence[str], encoder: Any = _AUTO, seed: int = 0) -> 
     x = lexical_features(unique_list)
     sim: np.ndarray | None = None
     if len(unique_list) <= EXACT_MAX:
-        unique_labels, sim, method = _exact(unique_list, x, weights, _resolve(encoder))
+        unique_labels, sim, method = _exact(unique_list, x, weights, _resolve(encoder), semantic_max)
     else:
         unique_labels, method = _large(x, weights, seed), "lexical (exact sample, nearest topic)"
     # Renumber by total size, largest first.

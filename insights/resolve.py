@@ -21,7 +21,7 @@ from crm.models.base import utcnow
 from crm.models.insights import ClusterStatus
 from crm.models.knowledge import KnowledgePoint
 from faq.service import import_knowledge
-from insights.clustering import clean
+from insights.clustering import readable
 
 CATEGORY = "客户之声"
 MAX_SIMILAR = 200
@@ -63,7 +63,7 @@ def resolve(
         if cluster.status == ClusterStatus.RESOLVED:
             raise ResolveError(f"主题 {cluster_id} 已经处理过了（知识点 {cluster.knowledge_point_id}）。")
         members = store.cluster_members(session, cluster_id)
-        standard = clean(standard_question or cluster.suggested_question).strip()
+        standard = readable(standard_question or cluster.suggested_question).strip()
         if not standard:
             raise ResolveError("标准问题不能为空。")
         if session.scalars(select(KnowledgePoint).where(KnowledgePoint.standard_question == standard)).first():

@@ -20,7 +20,7 @@ from crm.access import insights as store
 from crm.models import Branch
 from crm.models.base import utcnow
 from crm.models.insights import ClusterStatus, InsightCluster, UnansweredQuestion
-from insights.clustering import _AUTO, clean, cluster_texts
+from insights.clustering import _AUTO, SEMANTIC_MAX, cluster_texts, readable
 
 SEGMENT_UNKNOWN = "未绑定客户"
 
@@ -60,7 +60,11 @@ def _branch_names(session: Session) -> dict[int, str]:
 
 
 def build_topics(
-    session: Session, days: int = 7, now: dt.datetime | None = None, encoder: Any = _AUTO
+    session: Session,
+    days: int = 7,
+    now: dt.datetime | None = None,
+    encoder: Any = _AUTO,
+    semantic_max: int = SEMANTIC_MAX,
 ) -> list[Topic]:
     """Cluster the open pool of the last ``days`` days into stored topics, largest first."""
     now = now or utcnow()
@@ -70,7 +74,7 @@ def build_topics(
     rows = [r for r in store.pool_since(session, before, now) if r.cluster_id not in resolved]
     if not rows:
         return []
-    clustering = cluster_texts([r.text for r in rows], encoder=encoder)
+    clustering = cluster_texts([r.text for r in rows], encoder=encoder, semantic_max=semantic_max)
     groups: dict[int, list[UnansweredQuestion]] = {}
     for row, label in zip(rows, clustering.labels.tolist(), strict=True):
         groups.setdefault(int(label), []).append(row)
@@ -84,7 +88,7 @@ def build_topics(
             continue
         cluster = _claim(session, members, stale_open, claimed)
         central = rows[clustering.central[label]] if label in clustering.central else current[0]
-        cluster.suggested_question = (clean(central.text) or central.text)[:500]
+        cluster.suggested_question = (readable(central.text) or central.text)[:500]
         cluster.size, cluster.previous_size = len(current), len(members) - len(current)
         cluster.branches = dict(Counter(names.get(m.branch_id, "未知网点") for m in current if m.branch_id))
         cluster.segments = dict(Counter(m.segment or SEGMENT_UNKNOWN for m in current))

@@ -33,6 +33,7 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'"
 )
+PAGE_SEMANTIC_MAX = 1000
 LEAD_STATUS_NAMES = {"open": "待跟进", "won": "已成交", "lost": "未成交", "not_interested": "无意向"}
 SOURCE_NAMES = {
     "fallback": "没听懂", "faq_unsure": "知识库没把握", "faq_declined": "候选都不对",
@@ -65,7 +66,9 @@ def _lead(lead: Any) -> dict[str, Any]:
 def overview(session: Session, branch_id: int, days: int) -> dict[str, Any]:
     """Everything the supervisor page shows, for the supervisor's branch where it is per branch."""
     harvest(session)
-    topics = [t.as_dict() for t in build_topics(session, days=days)]
+    # Sentence vectors for up to PAGE_SEMANTIC_MAX distinct questions (new ones embedded at ~5 ms
+    # each, then remembered): larger pools are clustered lexically here, fully by the CLI.
+    topics = [t.as_dict() for t in build_topics(session, days=days, semantic_max=PAGE_SEMANTIC_MAX)]
     for t in topics:
         t["sources"] = {SOURCE_NAMES.get(k, k): v for k, v in t["sources"].items()}
     detect_spikes(session)
