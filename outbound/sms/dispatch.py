@@ -175,11 +175,14 @@ class SmsDispatchSender:
         return resend
 
     def _send_groups(self, views: list[DeliveryView], context: str) -> list[tuple[DeliveryView, SmsResult]]:
-        """One request per template + parameters (a number appears once per request)."""
+        """One request per template + parameters (Tencent: one parameter list per request); with
+        Alibaba Cloud, differing parameters share ``SendBatchSms`` requests (100 numbers each).
+        A number appears once per request."""
+        per_number = self.provider_name == "aliyun"
         groups: dict[tuple[str, tuple[str, ...], int], list[DeliveryView]] = {}
         seen: dict[tuple[str, tuple[str, ...], str], int] = {}
         for v in views:
-            base = (v.sms_template or "", v.sms_params)
+            base = (v.sms_template or "", () if per_number else v.sms_params)
             n = seen.get((*base, v.phone or ""), 0)
             seen[(*base, v.phone or "")] = n + 1
             groups.setdefault((*base, n), []).append(v)
@@ -187,9 +190,13 @@ class SmsDispatchSender:
         def send(group: list[DeliveryView]) -> list[tuple[DeliveryView, SmsResult]]:
             first = group[0]
             template = self.book.get(first.sms_template or "")
-            results = self._provider().send_batch(
-                template, [v.phone or "" for v in group], first.sms_params, context=context
-            )
+            provider = self._provider()
+            personalized = getattr(provider, "send_personalized", None)
+            if per_number and personalized is not None and len({v.sms_params for v in group}) > 1:
+                results = personalized(template, [(v.phone or "", v.sms_params) for v in group], context=context)
+            else:
+                results = provider.send_batch(template, [v.phone or "" for v in group], first.sms_params,
+                                              context=context)
             return list(zip(group, results, strict=True))
 
         out: list[tuple[DeliveryView, SmsResult]] = []

@@ -218,3 +218,28 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_sends_nothing_twice(fa
             assert Counter(s.scalars(select(Delivery.status))) == Counter({DeliveryStatus.SENT: n})
             assert Counter(s.scalars(select(SmsMessage.status))) == Counter({"sent": n})
         assert all(len(box.inboxes.messages(p)) == 1 for p in phones)
+
+
+async def test_alibaba_sends_differing_parameters_in_one_batch_request(factory, sandbox, clock) -> None:
+    from outbound.sms.aliyun import AliyunSms
+
+    url, box = sandbox
+    account = SandboxAccount()
+    with session_scope(factory) as s:
+        _sms_rows(s, 30, salutations=("张先生", "李女士", "王先生"))
+    sms = SmsDispatchSender(
+        factory,
+        lambda: AliyunSms(access_key_id=account.aliyun_access_key_id,
+                          access_key_secret=account.aliyun_access_key_secret,
+                          sign_name=load_templates().signature, endpoint=url, timeout_s=5),
+        settle_s=0, clock=clock.utc,
+    )
+    try:
+        await _dispatcher(factory, sms, clock).drain()
+    finally:
+        sms.close()
+    assert _status(factory) == Counter({DeliveryStatus.SENT: 30})
+    assert box.stats.requests == 1 and box.stats.accepted == 30  # one SendBatchSms for three salutations
+    with session_scope(factory) as s:
+        phone = s.scalars(select(Customer.phone).order_by(Customer.id.desc()).limit(1)).one()
+    assert box.inboxes.messages(phone)[0].text.startswith("【XX农商银行】王先生，新春快乐！")
