@@ -113,7 +113,7 @@ class Delivery(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The channel identity chosen at planning time (WeChat openid or web chat id).
     identity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # channel_identities.id
-    # SMS rows: the registered template (outbound/sms/templates.yml key) and its parameters as a
+    # SMS rows: the registered template (crm/sms_templates.yml key) and its parameters as a
     # JSON array; the provider sends those, ``text`` is what the phone will show (#22).
     sms_template: Mapped[str | None] = mapped_column(String(48), nullable=True)
     sms_params: Mapped[str | None] = mapped_column(Text, nullable=True)
