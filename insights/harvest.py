@@ -41,11 +41,14 @@ def _is_question(text: str) -> bool:
     return len(strip_chatter(text)) >= MIN_QUESTION_CHARS and not text.startswith("/")
 
 
-def harvest(session: Session, batch: int = 5000) -> HarvestReport:
-    """Process the messages and handoffs stored since the last harvest; returns what it found."""
+def harvest(session: Session, batch: int = 5000, max_batches: int = 40) -> HarvestReport:
+    """Process the messages and handoffs stored since the last harvest; returns what it found.
+
+    At most ``max_batches`` batches per call (a page load must not read years of history at
+    once: the first harvest of a large bank continues on the next calls)."""
     report = HarvestReport()
     after = store.cursor(session, MESSAGES)
-    while True:
+    for _ in range(max_batches):
         messages = store.messages_after(session, after, batch)
         if not messages:
             break
@@ -68,7 +71,7 @@ def harvest(session: Session, batch: int = 5000) -> HarvestReport:
                         report.rm_answered += 1
         after = messages[-1].id
         store.move_cursor(session, MESSAGES, after)
-    report_handoffs(session, report, batch)
+    report_handoffs(session, report, batch, max_batches)
     return report
 
 
@@ -82,9 +85,9 @@ def _declined_faq_choice(buttons_json: str | None) -> bool:
     return any(str(b.get("title", "")).startswith(DECLINE_TITLES) for b in buttons if isinstance(b, dict))
 
 
-def report_handoffs(session: Session, report: HarvestReport, batch: int = 5000) -> None:
+def report_handoffs(session: Session, report: HarvestReport, batch: int = 5000, max_batches: int = 40) -> None:
     after = store.cursor(session, HANDOFFS)
-    while True:
+    for _ in range(max_batches):
         events = store.handoffs_after(session, after, batch)
         if not events:
             break

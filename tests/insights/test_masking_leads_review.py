@@ -158,3 +158,16 @@ def test_spike_at_one_branch_raises_an_alert(factory: sessionmaker[Session]) -> 
         assert session.scalars(select(InsightAlert)).one().branch_id == branch_id
         trends = build_trends(session, days=7, now=now + dt.timedelta(seconds=1))
         assert sum(sum(v.values()) for v in trends.topics_by_branch.values()) == 7
+
+
+def test_harvest_continues_where_it_stopped(factory: sessionmaker[Session]) -> None:
+    with session_scope(factory) as session:
+        for i, text in enumerate(["想存个定期", "想买理财", "想贷款买台收割机"]):
+            _customer(session, f"h{i}")
+            conv = open_conversation(session, "web", f"h{i}")
+            record_messages(session, conv, [NewMessage("in", "customer", text)])
+        seen = []
+        for _ in range(4):
+            harvest(session, batch=1, max_batches=1)
+            seen.append(len(store.leads(session)))
+        assert seen == [1, 2, 3, 3]
