@@ -147,7 +147,8 @@ def start_stack(workdir: Path, database_url: str, model: Path, with_sandbox: boo
         gateway = stack.start("gateway", [sys.executable, "-m", "gateway"])
         wait_http(f"http://127.0.0.1:{actions_port}/health", 90, actions.proc)
         wait_http(f"{stack.gateway_url}/healthz", 60, gateway.proc)
-        wait_http(f"{stack.rasa_url}/status?token={stack.env['RASA_TOKEN']}", 240, rasa.proc)
+        # Loading the model took 3.5 minutes at load average 14 on 2 cores (measured 2026-12-07).
+        wait_http(f"{stack.rasa_url}/status?token={stack.env['RASA_TOKEN']}", 480, rasa.proc)
         wait_http(f"{stack.gateway_url}/readyz", 60, gateway.proc)
     except Exception:
         logs = stack.logs()
