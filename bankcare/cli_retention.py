@@ -1,4 +1,4 @@
-"""``bankcare retention run``: delete conversation texts, SMS outbox rows and audit events past their
+"""``bankcare retention run``: delete conversation texts, SMS records and audit events past their
 retention (RETENTION_*_DAYS; the scheduler also runs this daily). ``--dry-run`` only counts."""
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"对话内容 messages: {verb} {result.messages} 条（{keep(policy.messages_days)}）")
     print(f"短信发件箱 sms_outbox: {verb} {result.sms} 条（{keep(policy.sms_days)}）")
+    print(f"短信发送记录 sms_messages: {verb} {result.sms_messages} 条（{keep(policy.sms_days)}）")
+    print(f"客户回复短信 sms_inbound: {verb} {result.sms_inbound} 条（{keep(policy.sms_days)}）")
+    print(f"号码可达状态 sms_reach: {verb} {result.sms_reach} 条（{keep(policy.sms_days)}）")
     print(f"审计记录 audit_events: {verb} {result.audit} 条（{keep(policy.audit_days)}）")
+    if not args.dry_run:
+        print(f"验证码计数 otp_guards: 已删除 (deleted) {result.otp_guards} 条（闲置 2 天后）")
     return 0
 
 

@@ -79,7 +79,9 @@ def retention_job() -> None:
     if rt is None:
         return
     done = run_retention(rt.factory, rt.retention)
-    log.info("retention: %d messages, %d sms, %d audit events deleted", done.messages, done.sms, done.audit)
+    log.info("retention: %d messages, %d sms outbox, %d sms sent, %d sms inbound, %d sms reach, %d otp counters, "
+             "%d audit events deleted", done.messages, done.sms, done.sms_messages, done.sms_inbound, done.sms_reach,
+             done.otp_guards, done.audit)
 
 
 async def dispatch_job() -> None:

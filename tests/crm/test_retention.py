@@ -99,3 +99,38 @@ def test_the_cli_runs_it(tmp_path: Path) -> None:
     engine = make_engine(url)
     assert count(make_sessionmaker(engine), SmsOutbox) == 1
     engine.dispose()
+
+
+def test_sms_records_otp_counters_and_insight_links(migrated_url: str) -> None:
+    """Every SMS table holds phone numbers: each goes after RETENTION_SMS_DAYS; idle OTP counters go too;
+    a deleted text's insight rows stay without the link (PostgreSQL enforces the foreign key)."""
+    from crm.models import OtpGuard
+    from crm.models.insights import Lead, UnansweredQuestion
+    from crm.models.sms import SmsInbound, SmsMessage, SmsReach
+
+    engine = make_engine(migrated_url)
+    factory = make_sessionmaker(engine)
+    try:
+        seed(factory, [400])
+        with factory() as s:
+            old_text = s.scalar(select(Message.id))
+            s.add(UnansweredQuestion(source="web", text="怎么办理", message_id=old_text))
+            s.add(Lead(product="loan", trigger_words="贷款", text="想贷款", message_id=old_text))
+            for i, days in enumerate([1, 45]):  # counters go after two idle days, the rest after 30
+                s.add(SmsMessage(delivery_key=f"d{i}", phone="13800000000", provider="sandbox", template_key="otp",
+                                 created_at=age(days)))
+                s.add(SmsInbound(provider="sandbox", phone=f"1380000000{i}", text="好的", received_at=age(days)))
+                s.add(SmsReach(phone=f"1390000000{i}", updated_at=age(days)))
+                s.add(OtpGuard(scope="phone", subject=f"h{i}", updated_at=age(days)))
+            s.commit()
+        done = run_retention(factory, RetentionPolicy(messages_days=365, sms_days=30, audit_days=1095), now=NOW)
+        assert (done.messages, done.sms_messages, done.sms_inbound, done.sms_reach, done.otp_guards) == (1, 1, 1, 1, 1)
+        with factory() as s:
+            assert list(s.scalars(select(SmsMessage.delivery_key))) == ["d0"]
+            assert list(s.scalars(select(SmsInbound.phone))) == ["13800000000"]
+            assert list(s.scalars(select(SmsReach.phone))) == ["13900000000"]
+            assert list(s.scalars(select(OtpGuard.subject))) == ["h0"]
+            assert s.scalar(select(UnansweredQuestion.message_id)) is None
+            assert s.scalar(select(Lead.message_id)) is None
+    finally:
+        engine.dispose()
