@@ -6,6 +6,11 @@ at its placeholder, a development secret on a gateway others can reach (GATEWAY_
 or PUBLIC_URL not localhost: the gateway refuses to start), a database that cannot be reached.
 Warnings (exit status 0): Rasa, the action server or Redis not answering -- they may simply not be
 started yet.
+
+SMS (SMS_BACKEND=sandbox|tencent|aliyun): the provider account is checked for completeness, the
+sign name against the signature in crm/sms_templates.yml (the registered SMS templates), and a real
+provider without SMS_CALLBACK_TOKEN is a warning: its delivery reports and replies are refused.
+SMS_PRICE_PER_SEGMENT is the 元 per billing segment used for estimated costs.
 """
 
 from __future__ import annotations
@@ -97,13 +102,22 @@ def sms_findings(settings: Settings) -> list[Finding]:
             Finding(
                 "warning",
                 f"短信签名 {sign_name!r} 与模板文件的签名 {signature!r} 不同；签名不带【】 "
-                "(sign name differs from outbound/sms/templates.yml)",
+                "(sign name differs from crm/sms_templates.yml)",
             )
         )
     if settings.sms_backend != "sandbox" and settings.sms_endpoint:
         found.append(
             Finding(
                 "warning", f"短信将发往 SMS_ENDPOINT={settings.sms_endpoint}，而不是服务商 (SDK endpoint overridden)"
+            )
+        )
+    if settings.sms_backend != "sandbox" and not settings.sms_callback_token:
+        found.append(
+            Finding(
+                "warning",
+                f"SMS_BACKEND={settings.sms_backend} 但未设置 SMS_CALLBACK_TOKEN：服务商推送的状态回执和上行短信"
+                "（含退订）都会被拒绝；请设置并在服务商控制台的回调地址加上 ?token=… "
+                "(no SMS_CALLBACK_TOKEN: delivery reports and replies are refused)",
             )
         )
     if settings.sms_backend == "sandbox" and settings.exposed:

@@ -19,8 +19,10 @@ def run_sandbox(args: argparse.Namespace) -> int:
     from outbound.sms.config import sandbox_account
     from outbound.sms.sandbox.app import SmsSandboxSettings, create_sms_sandbox_app
 
+    env = Settings.from_env()
     settings = SmsSandboxSettings(
-        account=sandbox_account(Settings.from_env()), gateway_url=args.gateway, report_delay_s=args.report_delay
+        account=sandbox_account(env), gateway_url=args.gateway, report_delay_s=args.report_delay,
+        callback_token=env.sms_callback_token,
     )
     target = f"回执与上行推送到 {args.gateway}" if args.gateway else "不推送回执"
     print(f"短信沙箱: http://{args.host}:{args.port}/sandbox/sms  （{target}）")

@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from care.render import date_zh
+from core.settings import Settings
 from crm.sms_templates import TemplateBook, TemplateError
 
 CHANNEL_POLICIES = ("wechat_then_sms", "sms_only", "wechat_only")
 SMS = "sms"
 # Estimated price of one billing segment (元); SMS_PRICE_PER_SEGMENT overrides it for reports.
-DEFAULT_PRICE_PER_SEGMENT = Decimal("0.045")
+DEFAULT_PRICE_PER_SEGMENT = Decimal(str(Settings.sms_price_per_segment))  # SMS_PRICE_PER_SEGMENT's default
 
 
 def sms_template_key(value: Any, book: TemplateBook) -> str:
@@ -86,13 +86,10 @@ def load_params(stored: str | None) -> tuple[str, ...]:
     return tuple(str(p) for p in json.loads(stored))
 
 
-def price_per_segment() -> Decimal:
-    """SMS_PRICE_PER_SEGMENT (元 per billing segment, the bank's contract price), 0.045 by default."""
-    raw = os.environ.get("SMS_PRICE_PER_SEGMENT", "").strip()
-    try:
-        return Decimal(raw) if raw else DEFAULT_PRICE_PER_SEGMENT
-    except ArithmeticError:
-        return DEFAULT_PRICE_PER_SEGMENT
+def price_per_segment(settings: Settings | None = None) -> Decimal:
+    """SMS_PRICE_PER_SEGMENT from Settings (元 per billing segment, the bank's contract price), as
+    written (str() of the float: 0.045, not its binary expansion)."""
+    return Decimal(str((settings or Settings.from_env()).sms_price_per_segment))
 
 
 def estimated_cost(segments: int, price_per_segment: Decimal = DEFAULT_PRICE_PER_SEGMENT) -> Decimal:

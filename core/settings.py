@@ -19,7 +19,7 @@ DEFAULT_DB = f"sqlite:///{PROJECT_ROOT / 'var' / 'bankcare.db'}"
 
 SECRET_FIELDS = frozenset({
     "wechat_app_secret", "wechat_encoding_aes_key", "wechat_token", "session_secret",
-    "tencent_sms_secret_key", "aliyun_access_key_secret", "rasa_token", "actions_token",
+    "tencent_sms_secret_key", "aliyun_access_key_secret", "rasa_token", "actions_token", "sms_callback_token",
 })
 # Settings whose built-in defaults are public development values (see ``development_secrets``).
 DEVELOPMENT_VALUES = ("session_secret", "wechat_token", "wechat_encoding_aes_key", "wechat_app_secret", "wechat_app_id")
@@ -101,6 +101,11 @@ class Settings:
     aliyun_access_key_id: str = ""
     aliyun_access_key_secret: str = ""
     aliyun_sms_sign_name: str = ""
+    # The ?token= the providers' report and reply URLs carry (gateway/sms_callbacks.py); the sandbox
+    # sends it too. Empty: only SMS_BACKEND=sandbox callbacks are accepted.
+    sms_callback_token: str = ""
+    # 元 per billing segment (the bank's contract price): care preview and campaign reports' estimated cost.
+    sms_price_per_segment: float = 0.045
     session_secret: str = "dev-only-session-secret-change-me"  # noqa: S105
     log_format: str = "text"  # text | json
     timezone: str = "Asia/Shanghai"
@@ -159,6 +164,10 @@ class Settings:
             raise ConfigError("WECHAT_MODE 只能是 plain、compatible 或 safe (message encryption mode)")
         if self.sms_backend not in SMS_BACKENDS:
             raise ConfigError(f"SMS_BACKEND 只能是 {' / '.join(SMS_BACKENDS)} (unknown SMS backend)")
+        if not 0 <= self.sms_price_per_segment <= 10:
+            raise ConfigError("SMS_PRICE_PER_SEGMENT 应在 0 到 10 元之间 (yuan per billing segment, e.g. 0.045)")
+        if self.sms_callback_token.strip() != self.sms_callback_token or "&" in self.sms_callback_token:
+            raise ConfigError("SMS_CALLBACK_TOKEN 不能含空格或 & (it goes into the callback URL as ?token=)")
         for proxy in filter(None, (p.strip() for p in self.trusted_proxies.split(","))):
             try:
                 ipaddress.ip_network(proxy, strict=False)

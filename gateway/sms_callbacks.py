@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -49,16 +48,11 @@ from outbound.sms.callbacks import (
 )
 
 log = logging.getLogger(__name__)
-TOKEN_ENV = "SMS_CALLBACK_TOKEN"  # noqa: S105 - the variable's name, not a secret
 OPT_OUT_SOURCE = "短信退订"
 
 
-def callback_token() -> str:
-    return os.environ.get(TOKEN_ENV, "").strip()
-
-
 def _authorised(request: web.Request) -> bool:
-    expected = callback_token()
+    expected = request.app[SETTINGS].sms_callback_token  # SMS_CALLBACK_TOKEN (core/settings.py)
     if not expected:
         return request.app[SETTINGS].sms_backend == "sandbox"
     given = request.query.get("token", "")

@@ -38,3 +38,29 @@ def test_complete_aliyun_account_is_fine_and_an_endpoint_override_is_pointed_out
 def test_unknown_backend_is_an_error() -> None:
     _, found = messages({"SMS_BACKEND": "twilio"})
     assert any("SMS_BACKEND 只能是" in m for m in found)
+
+
+def test_a_real_provider_without_callback_token_is_warned_and_the_token_is_hidden() -> None:
+    env = {"SMS_BACKEND": "aliyun", "ALIYUN_ACCESS_KEY_ID": "LTAI5t000", "ALIYUN_ACCESS_KEY_SECRET": "s" * 30,
+           "ALIYUN_SMS_SIGN_NAME": "XX农商银行"}
+    shown, found = messages(env)
+    assert any("SMS_CALLBACK_TOKEN" in m and m.startswith("warning") for m in found)
+    assert shown["SMS_CALLBACK_TOKEN"] == ""
+    assert shown["SMS_PRICE_PER_SEGMENT"] == "0.045"
+    shown, found = messages({**env, "SMS_CALLBACK_TOKEN": "cb-token-1234", "SMS_PRICE_PER_SEGMENT": "0.04"})
+    assert not any("SMS_CALLBACK_TOKEN" in m for m in found)
+    assert shown["SMS_CALLBACK_TOKEN"] == "******"
+    assert shown["SMS_PRICE_PER_SEGMENT"] == "0.04"
+
+
+def test_sms_price_must_be_a_plausible_number() -> None:
+    _, found = messages({"SMS_PRICE_PER_SEGMENT": "4分"})
+    assert any("SMS_PRICE_PER_SEGMENT" in m and m.startswith("error") for m in found)
+    _, found = messages({"SMS_PRICE_PER_SEGMENT": "-1"})
+    assert any("SMS_PRICE_PER_SEGMENT 应在 0 到 10 元之间" in m for m in found)
+
+
+def test_help_names_the_template_file() -> None:
+    from bankcare import cli_config
+
+    assert "crm/sms_templates.yml" in (cli_config.__doc__ or "")

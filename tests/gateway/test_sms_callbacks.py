@@ -19,7 +19,7 @@ from crm.models import AuditEvent, Customer, Delivery, MarketingConsent
 from crm.models.care import DeliveryStatus
 from crm.models.sms import SmsInbound, SmsMessage, SmsReach
 from gateway.keys import SESSION_FACTORY, SETTINGS
-from gateway.sms_callbacks import TOKEN_ENV, setup_sms_callbacks
+from gateway.sms_callbacks import setup_sms_callbacks
 from outbound.sms.callbacks import ALIYUN_ACK, TENCENT_ACK
 
 NOW = dt.datetime.now(dt.UTC)
@@ -36,8 +36,7 @@ async def _client(engine: Engine, settings: Settings) -> TestClient:
 
 
 @pytest.fixture
-async def client(demo_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TestClient]:
-    monkeypatch.delenv(TOKEN_ENV, raising=False)
+async def client(demo_engine: Engine) -> AsyncIterator[TestClient]:
     c = await _client(demo_engine, Settings())
     yield c
     await c.close()
@@ -148,14 +147,16 @@ async def test_bad_payloads_are_400(client: TestClient, path: str, body: bytes) 
     assert resp.status == 400
 
 
-async def test_a_real_provider_needs_the_callback_token(demo_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_real_provider_needs_the_callback_token(demo_engine: Engine) -> None:
     report = [{"mobile": "13800000000", "report_status": "SUCCESS", "errmsg": "DELIVRD", "sid": "s"}]
     settings = dataclasses.replace(Settings(), sms_backend="tencent")
-    monkeypatch.delenv(TOKEN_ENV, raising=False)
     c = await _client(demo_engine, settings)
     try:
         assert (await c.post("/sms/tencent/report", json=report)).status == 403  # no token configured
-        monkeypatch.setenv(TOKEN_ENV, "s3cret-callback")
+    finally:
+        await c.close()
+    c = await _client(demo_engine, Settings.from_env({"SMS_BACKEND": "tencent", "SMS_CALLBACK_TOKEN": "s3cret-callback"}))
+    try:
         assert (await c.post("/sms/tencent/report", json=report)).status == 403
         assert (await c.post("/sms/tencent/report?token=wrong", json=report)).status == 403
         assert (await c.post("/sms/tencent/report?token=s3cret-callback", json=report)).status == 200

@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -74,7 +73,8 @@ class SmsSandboxSettings:
     # Where delivery reports and replies go (the gateway's base URL); empty: nowhere.
     gateway_url: str = "http://127.0.0.1:8080"
     # The gateway's SMS_CALLBACK_TOKEN, sent as ?token= like the providers' configured URLs.
-    callback_token: str = field(default_factory=lambda: os.environ.get("SMS_CALLBACK_TOKEN", "").strip())
+    # (Settings.sms_callback_token; bankcare sms-sandbox passes it.)
+    callback_token: str = ""
     report_delay_s: float = 1.0
     windows: tuple[Window, ...] = DEFAULT_WINDOWS
     # The clock of frequency limits and reports (signatures are checked against the real one).
