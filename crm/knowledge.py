@@ -176,13 +176,6 @@ def upsert_points(
     return result
 
 
-def points_by_ids(session: Session, ids: Sequence[int]) -> list[KnowledgePoint]:
-    """Points for the given ids (missing ids are skipped)."""
-    if not ids:
-        return []
-    return list(session.scalars(select(KnowledgePoint).where(KnowledgePoint.id.in_(list(ids)))))
-
-
 def save_calibration(
     session: Session, kb_version: str, high: float, low: float, method: dict[str, Any]
 ) -> KnowledgeCalibration:

@@ -363,16 +363,16 @@ def _relative(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
     if m and (re.search(r"最近|近|过去|这", p) or p.startswith(m.group(0))) and not re.search(_NUM + r"月份", p):
         unit = m.group(2)
         raw = m.group(1)
-        n = 0.5 if raw == "半" else 3 if raw == "几" else cn_number(raw)
-        if n:
+        amount: float | None = 0.5 if raw == "半" else 3 if raw == "几" else cn_number(raw)
+        if amount:
             if unit in ("天", "日"):
-                return today - (int(n) - 1) * day, today
+                return today - (int(amount) - 1) * day, today
             if unit in ("周", "星期", "礼拜"):
-                return today - (int(n * 7) - 1) * day, today
+                return today - (int(amount * 7) - 1) * day, today
             if unit == "月":
-                return _add_months(today, -(6 if n == 0.5 else int(n))) + day, today
+                return _add_months(today, -(6 if amount == 0.5 else int(amount))) + day, today
             if unit == "年":
-                return _add_months(today, -(6 if n == 0.5 else 12 * int(n))) + day, today
+                return _add_months(today, -(6 if amount == 0.5 else 12 * int(amount))) + day, today
     if re.search(r"最近一周|近一周|这一周|一个?星期|一个?礼拜", p) or p in ("最近", "近期", "这阵子", "这段时间"):
         return today - 6 * day, today
     if re.search(r"上上(一个|个|一)?(周|星期|礼拜)", p):

@@ -20,7 +20,6 @@ REPLIED = "replied"
 DEFERRED = "deferred"
 DELIVERED = "delivered"
 FAILED = "failed"
-FINAL_STATUSES = frozenset({REPLIED, DEFERRED, DELIVERED, FAILED})
 
 
 def digest(value: str) -> str:
@@ -94,11 +93,6 @@ def finish_inbound(session: Session, dedupe_key: str, status: str, reply_text: s
     session.execute(
         _FINISH, {"key": digest(dedupe_key), "status": status, "reply_text": reply_text, "updated_at": utcnow()}
     )
-
-
-def count_inbound(session: Session) -> int:
-    """Number of inbound rows (tests and metrics)."""
-    return len(session.scalars(select(WeChatInbound.id)).all())
 
 
 def purge_inbound(session: Session, older_than: dt.datetime) -> int:
