@@ -1,8 +1,10 @@
 """SMS sending, and the limits on one-time binding codes (#19).
 
-Development and tests use the sandbox sender, which keeps messages readable in ``sms_outbox`` so
-`bankcare sms-inbox` can show the demo's codes. Any other sender is told which part of a text is
-secret (``secret=``) and must store only :func:`storable_text` of it.
+Which sender carries a binding code is chosen in one place, :func:`outbound.sms.otp.make_otp_sender`
+(``SMS_BACKEND``): ``sandbox`` gets :class:`SandboxSmsSender` below, which keeps messages readable
+in ``sms_outbox`` so `bankcare sms-inbox` can show the demo's codes; ``tencent``/``aliyun`` get the
+provider sender, which is told which part of a text is secret (``secret=``) and stores only
+:func:`storable_text` of it. (This layer cannot reach the providers: crm sits below outbound.)
 
 Binding codes are limited per phone, per chat identity and per client address (the gateway passes
 the address it saw). Each request counts against all three in one savepoint, every counter moving
@@ -64,12 +66,6 @@ def sandbox_inbox(session: Session, phone: str, limit: int = 5) -> list[str]:
         select(SmsOutbox.text).where(SmsOutbox.phone == phone).order_by(SmsOutbox.id.desc()).limit(limit)
     )
     return list(rows)
-
-
-def make_sms_sender(backend: str) -> SmsSender:
-    if backend == "sandbox":
-        return SandboxSmsSender()
-    raise ValueError(f"unknown SMS_BACKEND {backend!r}; supported: sandbox")
 
 
 # --- limits on binding codes -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from crm.migrate import upgrade
 from crm.models import SmsOutbox
 from crm.models.sms import SmsMessage
 from crm.sms import OtpPolicy, OtpRefused, OtpSent, SandboxSmsSender, send_binding_code
+from outbound.sms.config import SandboxAccount
 from outbound.sms.otp import ProviderOtpSender, make_otp_sender
 from outbound.sms.sandbox.app import SmsSandbox
 from outbound.sms.tencent import TencentSms
@@ -68,3 +69,30 @@ def test_otp_sender_per_backend() -> None:
         aliyun_sms_sign_name="XX农商银行",
     )
     assert isinstance(make_otp_sender(configured), ProviderOtpSender)
+
+
+def test_binding_with_tencent_backend_pointed_at_the_sandbox_goes_through_the_real_sdk(
+    factory: sessionmaker[Session], sandbox: tuple[str, SmsSandbox]
+) -> None:
+    """SMS_BACKEND=tencent with SMS_ENDPOINT at the sandbox: the settings path the action server
+    takes (make_otp_sender), the Tencent SDK signing and sending the binding_code template."""
+    url, box = sandbox
+    account = SandboxAccount()
+    settings = Settings.from_env({
+        "SMS_BACKEND": "tencent", "SMS_ENDPOINT": url, "TENCENT_SMS_SECRET_ID": account.tencent_secret_id,
+        "TENCENT_SMS_SECRET_KEY": account.tencent_secret_key, "TENCENT_SMS_SDK_APP_ID": account.tencent_sdk_app_id,
+        "TENCENT_SMS_SIGN_NAME": "XX农商银行",
+    })
+    sender = make_otp_sender(settings)
+    assert isinstance(sender, ProviderOtpSender)
+    with session_scope(factory) as s:
+        outcome = send_binding_code(s, sender, OtpPolicy(), phone=PHONE, identity_id=7, client_address=None,
+                                    code="605118", now=T0)
+    assert outcome == OtpSent()
+    [received] = box.inboxes.messages(PHONE)
+    assert received.template_key == "binding_code"
+    assert "605118" in received.text and received.text.startswith("【XX农商银行】")
+    with session_scope(factory) as s:
+        sms = s.scalars(select(SmsMessage)).one()
+        assert (sms.provider, sms.status) == ("tencent", "sent")
+        assert "605118" not in s.scalars(select(SmsOutbox.text)).one()
