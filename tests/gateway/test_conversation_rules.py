@@ -417,3 +417,20 @@ async def test_console_flags_fraud_and_shows_buttons_as_words(rig: Rig) -> None:
         assert row["fraud"] is True and row["last_text"] == "（选择了：是的）"
         shown = [m["text"] for m in panel.transcript(s, conv_id)]
     assert any("止付" in t for t in shown) and "/affirm" not in shown
+
+
+def test_pushed_choices_on_wechat_are_numbered_and_resolvable(factory: sessionmaker[Session]) -> None:
+    from crm import wechat_store as store
+    from gateway.handoff import texts as handoff_texts
+    from gateway.handoff.service import _numbered_for_wechat
+
+    offer = [{"title": b.title, "payload": b.payload} for b in (handoff_texts.LEAVE_MESSAGE_BUTTON,
+                                                                  handoff_texts.CANCEL_BUTTON)]
+    rating = [{"title": b.title, "payload": b.payload} for b in handoff_texts.RATING_QUESTION.buttons]
+    with factory.begin() as s:
+        text = _numbered_for_wechat(s, "oNumbered", "让您久等了。", offer)
+        assert text == "让您久等了。\n回复 1：给客户经理留言\n回复 2：不用了，继续问小农"
+        assert store.resolve_choice(s, "oNumbered", 2, dt.timedelta(minutes=5)) == "/cancel_handoff"
+        question = _numbered_for_wechat(s, "oNumbered", handoff_texts.RATING_QUESTION.text, rating)
+        assert question == handoff_texts.RATING_QUESTION.text  # it already says 回复 1–5 分
+        assert store.resolve_choice(s, "oNumbered", 4, dt.timedelta(minutes=5)) == '/rate_service{"score": 4}'
