@@ -97,7 +97,12 @@ CHINESE_DIGITS = {
 }  # fmt: skip
 _CN = "".join(CHINESE_DIGITS)
 _ANY_DIGIT = rf"[\d{_CN}]"  # \d on str patterns is every Unicode decimal digit (ASCII, full-width ...)
-_SEPARATOR = r"[ \t\u3000.\uff0e\-\uff0d\u2010-\u2015\u2212/\uff0f\u00b7\u30fb_]"
+# Also what copy-paste and Chinese input methods put between groups: no-break and thin spaces,
+# 。 for a dot typed in Chinese mode, tildes, and brackets around the first group ((170)0015-0003).
+_SEPARATOR = (
+    r"[ \t\u3000\u00a0\u2000-\u200b\u202f\u205f\ufeff.\uff0e\u3002\uff61\-\uff0d\u2010-\u2015\u2212"
+    r"~\uff5e\u301c/\uff0f\u00b7\u30fb_()\uff08\uff09]"
+)
 _CHECK = "[Xx\uff38\uff58]"
 _RUN = re.compile(
     rf"(?:[+\uff0b]\s?)?{_ANY_DIGIT}(?:{_SEPARATOR}{{0,3}}{_ANY_DIGIT})*"
@@ -155,8 +160,9 @@ def _separator_kind(between: str) -> str:
     return " " if between else ""
 
 
-_KIND = {".": ".", "\uff0e": ".", "\u00b7": ".", "\u30fb": ".", "/": "/", "\uff0f": "/", "_": "_"}
-_KIND.update({c: "-" for c in "-\uff0d\u2010\u2011\u2012\u2013\u2014\u2015\u2212"})
+_KIND = {".": ".", "\uff0e": ".", "\u3002": ".", "\uff61": ".", "\u00b7": ".", "\u30fb": ".", "/": "/", "\uff0f": "/",
+         "_": "_"}
+_KIND.update({c: "-" for c in "-\uff0d\u2010\u2011\u2012\u2013\u2014\u2015\u2212~\uff5e\u301c"})
 
 
 def number_runs(text: str) -> list[NumberRun]:
@@ -365,7 +371,7 @@ def mobile_numbers(text: str) -> list[str]:
     return found
 
 
-_DATE_SHAPE = re.compile(r"(?:19|20)\d\d[./-]\d{1,2}[./-]\d{1,2}")
+_DATE_SHAPE = re.compile(r"(?:19|20)\d\d[./\-\uff0e\u3002]\d{1,2}[./\-\uff0e\u3002]\d{1,2}")
 _TRIM = " \t\u3000。.!！?？"
 
 

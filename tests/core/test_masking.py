@@ -66,7 +66,8 @@ from core.masking import CHINESE_DIGITS, ascii_digits, redact_customer_text, red
 
 FULL_WIDTH = {str(d): chr(0xFF10 + d) for d in range(10)}
 CHINESE = {d: [c for c, v in CHINESE_DIGITS.items() if v == d] for d in "0123456789"}
-SEPARATORS = [" ", ".", "-", "/", "\u3000", "\uff0e", "\uff0d", "\uff0f", " - "]
+SEPARATORS = [" ", ".", "-", "/", "\u3000", "\uff0e", "\uff0d", "\uff0f", " - ",
+              "\u00a0", "\u2009", "\u3002", "~", "\uff5e"]  # no-break/thin space, 。 of Chinese IMEs, tildes
 # Sentence filler: Chinese characters and punctuation, never a digit (Chinese digits included).
 FILLER = st.text(
     alphabet=st.sampled_from(list("我的手机号码请帮忙查一下谢谢您好存款贷款网点明天上午电话，。！")).filter(
@@ -179,6 +180,23 @@ def test_ordinary_numbers_stay_as_typed(parts: list[str], joiner: str) -> None:
     ],
 )
 def test_the_formats_from_the_penetration_test(typed_text: str, stored: str) -> None:
+    assert redact_customer_text(typed_text) == stored
+
+
+@pytest.mark.parametrize(
+    ("typed_text", "stored"),
+    [
+        ("170。0015。0003", "170****0003"),  # a dot typed in a Chinese input method
+        ("170\u00a00015\u00a00003", "170****0003"),  # no-break spaces from copy-paste
+        ("电话170～0015～0003谢谢", "电话170****0003谢谢"),
+        ("170~0015~0003", "170****0003"),
+        ("（170）0015-0003", "（170****0003"),
+        ("验证码 493\u00a0433", "验证码 ******"),
+        ("2024。3。5", "2024。3。5"),
+        ("余额5000。还有", "余额5000。还有"),
+    ],
+)
+def test_the_formats_a_second_probe_found(typed_text: str, stored: str) -> None:
     assert redact_customer_text(typed_text) == stored
 
 
