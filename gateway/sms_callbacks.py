@@ -10,7 +10,8 @@ one is set.
   carrier's code); repeated hard failures (空号, 停机) mark the number unreachable.
 - A reply is stored; R/T/TD/退订 stops marketing by SMS at once (audited); any other reply is
   credited to the care message it answers (reply rate), unless it answers an SMS survey
-  (:func:`gateway.surveys.answer_from_sms` records it; its thanks is not sent back by SMS yet).
+  (:func:`gateway.surveys.answer_from_sms` records it; the thanks go back by SMS as the
+  ``survey_thanks`` template after the transaction, :mod:`gateway.sms_survey_thanks`).
 
 A body that is not the provider's format is a 400; a report that overtook the dispatcher's record
 of its send a 503 (the providers push again; applying a report twice counts it once); the
@@ -34,6 +35,7 @@ from crm.access.sms_delivery import apply_delivery_report, record_inbound_sms, r
 from crm.care_access import record_reply
 from crm.models import Customer
 from gateway.keys import SESSION_FACTORY, SETTINGS
+from gateway.sms_survey_thanks import SurveyThanks, SurveyThanksSender
 from gateway.surveys import answer_from_sms
 from outbound.sms.callbacks import (
     ALIYUN_ACK,
@@ -46,9 +48,11 @@ from outbound.sms.callbacks import (
     parse_tencent_replies,
     parse_tencent_reports,
 )
+from outbound.sms.config import make_sms_provider
 
 log = logging.getLogger(__name__)
 OPT_OUT_SOURCE = "短信退订"
+SURVEY_THANKS = web.AppKey("sms_survey_thanks", SurveyThanksSender)
 
 
 def _authorised(request: web.Request) -> bool:
@@ -74,18 +78,23 @@ def apply_reports(session: Session, reports: Sequence[DeliveryReport]) -> int:
     return early
 
 
-def apply_replies(session: Session, replies: Sequence[InboundReply]) -> None:
-    """Store each reply; opt-outs stop SMS marketing, other replies count as answers."""
+def apply_replies(session: Session, replies: Sequence[InboundReply]) -> list[SurveyThanks]:
+    """Store each reply; opt-outs stop SMS marketing, other replies count as answers. Returns the
+    survey answers among them, to thank by SMS once this transaction has committed."""
+    thanks: list[SurveyThanks] = []
     for reply in replies:
-        record_inbound_sms(session, provider=reply.provider, phone=reply.phone, text=reply.text,
-                           is_opt_out=reply.is_opt_out)
+        row = record_inbound_sms(session, provider=reply.provider, phone=reply.phone, text=reply.text,
+                                 is_opt_out=reply.is_opt_out)
         if reply.is_opt_out:
             opt_out_sms_marketing(session, reply.phone, OPT_OUT_SOURCE)
             continue
         if answer_from_sms(session, reply.phone, reply.text) is not None:
-            continue  # an answer to an SMS survey invitation, recorded by the survey module
+            # An answer to an SMS survey invitation, recorded by the survey module.
+            thanks.append(SurveyThanks(reply.phone, row.id, row.customer_id))
+            continue
         for customer_id in session.scalars(select(Customer.id).where(Customer.phone == reply.phone)):
             record_reply(session, customer_id)
+    return thanks
 
 
 def _route(
@@ -102,8 +111,10 @@ def _route(
                 raise CallbackError("手机号格式不对")
         except CallbackError as exc:
             return web.json_response({"result": 1, "errmsg": str(exc)}, status=400)
-        early = await run_in_session(request.app[SESSION_FACTORY], lambda s: apply(s, items))
-        if early:
+        outcome = await run_in_session(request.app[SESSION_FACTORY], lambda s: apply(s, items))
+        if isinstance(outcome, list):  # replies: survey answers to thank
+            request.app[SURVEY_THANKS].send_soon(request.app[SESSION_FACTORY], outcome)
+        elif outcome:
             # Reports that overtook the dispatcher's record of the send: the providers push again
             # after an error answer (the others are applied and will be counted once).
             return web.json_response({"result": 1, "errmsg": "retry later"}, status=503,
@@ -123,3 +134,4 @@ def setup_sms_callbacks(app: web.Application) -> None:
     )
     for path, parse, apply, ack in routes:
         app.router.add_post(path, _route(parse, apply, ack))
+    app[SURVEY_THANKS] = SurveyThanksSender(lambda: make_sms_provider(app[SETTINGS]))

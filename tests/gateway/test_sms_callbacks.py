@@ -186,3 +186,50 @@ async def test_a_report_faster_than_the_record_of_its_send_is_asked_again_and_co
     with Session(demo_engine) as s:
         assert s.scalars(select(SmsMessage.status).where(SmsMessage.delivery_key == "k:early")).one() == "undelivered"
         assert s.get_one(SmsReach, phone).hard_failures == 1
+
+
+async def test_an_sms_survey_answer_is_thanked_by_sms_through_the_provider(demo_engine: Engine) -> None:
+    """The reply "5" to an SMS survey invitation: recorded by the survey module, and the
+    survey_thanks template goes back to that number through the Tencent SDK and the sandbox."""
+    from care import survey_defs
+    from crm.models import Survey, SurveyResponse
+    from gateway.sms_callbacks import SURVEY_THANKS
+    from outbound.sms.sandbox.app import SmsSandboxSettings
+    from outbound.sms.sandbox.runner import sandbox_in_thread
+
+    definition = {
+        "code": "test_sms_thanks", "name": "测试：短信调查致谢", "channels": "sms_only",
+        "audience": {"event": "ticket_resolved", "delay_days": 1}, "sms_template": "survey_csat_invite",
+        "questions": [{"code": "csat", "kind": "csat", "text": "您对处理结果满意吗？请回复1到5分。"}],
+    }
+    with Session(demo_engine) as s:
+        c = _customer(s)
+        phone, customer_id = c.phone, c.id
+        survey_defs.load_into_db(s, [survey_defs.parse(definition)])
+        survey_id = s.scalars(select(Survey.id).where(Survey.code == "test_sms_thanks")).one()
+        s.add(Delivery(customer_id=customer_id, idempotency_key="survey:thanks-test", channel="sms",
+                       is_marketing=False, text="【XX农商银行】…", status=DeliveryStatus.SENT, not_before=NOW,
+                       sent_at=NOW, local_day=NOW.date()))
+        s.add(SurveyResponse(survey_id=survey_id, customer_id=customer_id, delivery_key="survey:thanks-test",
+                             channel="sms", trigger="ticket_resolved", invited_on=NOW.date(),
+                             expires_at=NOW + dt.timedelta(days=3)))
+        s.commit()
+    with sandbox_in_thread(SmsSandboxSettings(gateway_url="", report_delay_s=0)) as (url, box):
+        c = await _client(demo_engine, dataclasses.replace(Settings(), sms_endpoint=url))
+        try:
+            resp = await c.post("/sms/tencent/reply", json={"extend": "", "mobile": phone, "nationcode": "86",
+                                                            "sign": "XX农商银行", "text": "5",
+                                                            "time": int(NOW.timestamp())})
+            assert resp.status == 200
+            await c.server.app[SURVEY_THANKS].drain()
+        finally:
+            await c.close()
+        [thanks] = box.inboxes.messages(phone)
+    assert thanks.template_key == "survey_thanks"
+    assert thanks.text.startswith("【XX农商银行】已收到您的回复，感谢您")
+    with Session(demo_engine) as s:
+        sms = s.scalars(select(SmsMessage).where(SmsMessage.template_key == "survey_thanks")).one()
+        assert (sms.status, sms.phone, sms.customer_id) == ("sent", phone, customer_id)
+        assert sms.provider_message_id == thanks.message_id
+        response = s.scalars(select(SurveyResponse).where(SurveyResponse.delivery_key == "survey:thanks-test")).one()
+        assert response.status == "completed"
