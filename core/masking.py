@@ -330,6 +330,19 @@ def redact_numbers(text: str) -> str:
     only digits, '*' and CJK) and is idempotent."""
     if not text:
         return text
+    spans = _mask_spans(text)
+    return _replace(text, spans) if spans else text
+
+
+def masked_spans(text: str) -> list[tuple[int, int]]:
+    """Where :func:`redact_numbers` replaces something in ``text`` (start, end), in order.
+
+    For data that points into the text: an entity Rasa found inside a masked number must not
+    keep the digits the text no longer shows."""
+    return [(start, end) for start, end, _mask in _mask_spans(text)] if text else []
+
+
+def _mask_spans(text: str) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
     for whole, pieces in _scan(text):
         if len(whole.groups) == 1 and len(whole.groups[0].digits) < 5:
@@ -343,7 +356,7 @@ def redact_numbers(text: str) -> str:
                 continue
         for run in pieces:
             _mask_run(text, run, spans)
-    return _replace(text, spans) if spans else text
+    return spans
 
 
 def _structured_mask(text: str, run: NumberRun) -> str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.masking import redact_numbers
+from core.masking import masked_spans, redact_numbers
 
 SECRET_SLOTS = frozenset({"phone", "id_last6", "otp_code"})
 HIDDEN = "［已隐藏］"
@@ -69,19 +69,28 @@ def _redact_user(event: dict[str, Any], whole: bool) -> dict[str, Any]:
     parse = event.get("parse_data")
     if isinstance(parse, dict):
         parse = dict(parse)
-        parse["text"] = clean(parse.get("text"))
-        parse["entities"] = [_redact_entity(e, clean) for e in parse.get("entities") or []]
+        original = parse.get("text")
+        # Rasa splits "4101 2319 8001 0121 35" into card_tail 4101, 2319 ... entities: each piece
+        # alone is no identifier, together they are the ID number the text now masks.
+        hidden = masked_spans(original) if isinstance(original, str) and not whole else []
+        parse["text"] = clean(original)
+        parse["entities"] = [_redact_entity(e, clean, hidden) for e in parse.get("entities") or []]
         copy["parse_data"] = parse
     return copy
 
 
-def _redact_entity(entity: Any, clean: Any) -> Any:
+def _redact_entity(entity: Any, clean: Any, hidden: list[tuple[int, int]]) -> Any:
     if not isinstance(entity, dict):
         return entity
     copy = dict(entity)
+    start, end = copy.get("start"), copy.get("end")
+    inside = isinstance(start, int) and isinstance(end, int) and any(start < e and s < end for s, e in hidden)
     for key in ("value", "text"):
         if key in copy:
-            copy[key] = clean(copy[key]) if isinstance(copy[key], str) else copy[key]
+            if inside:
+                copy[key] = HIDDEN
+            else:
+                copy[key] = clean(copy[key]) if isinstance(copy[key], str) else copy[key]
     return copy
 
 

@@ -4,6 +4,7 @@ exercised through a real Rasa server in tests/e2e/test_privacy.py)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from hypothesis import given
@@ -107,3 +108,19 @@ def test_the_client_address_is_not_kept_in_the_store() -> None:
 def test_free_text_slots_keep_their_words_with_numbers_masked() -> None:
     out = redact_events([slot("complaint_text", "网点排队太久，请打我电话 139 1234 5678"), slot("town", "王集镇")])
     assert out[0]["value"] == "网点排队太久，请打我电话 139****5678" and out[1]["value"] == "王集镇"
+
+
+def test_entities_inside_a_masked_number_lose_their_digits() -> None:
+    # Second probe of #19: Rasa split an ID and a card number into card_tail entities of four digits
+    # each; the text was masked, the entities kept the whole number between them.
+    text = "身份证 4101 2319 8001 0121 35，卡号 6217 0000 1234 5678 901，存了 5000 元"
+    groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", text)]
+    entities = [{"entity": "card_tail", "value": text[s:e], "start": s, "end": e} for s, e in groups]
+    out = redact_events([user(text, entities)])[0]
+    stored = json.dumps(out, ensure_ascii=False)
+    for digits in ("4101", "2319", "8001", "0121", "6217", "1234"):  # 尾号8901 is the mask itself
+        assert digits not in stored
+    kept = out["parse_data"]["entities"]
+    assert [e["value"] for e in kept[:10]] == [HIDDEN] * 10 and kept[-1]["value"] == "5000"  # the amount stays
+    assert kept[0]["entity"] == "card_tail" and (kept[0]["start"], kept[0]["end"]) == (4, 8)
+    assert redact_events([out]) == [out]
