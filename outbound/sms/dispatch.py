@@ -38,6 +38,7 @@ from outbound.contract import DeliveryView, SendOutcome
 from outbound.sms.results import SmsProvider, SmsResult
 
 log = logging.getLogger(__name__)
+_SENT = SendOutcome.sent()  # frozen: one shared instance instead of one per number
 
 
 class LookupProvider(Protocol):
@@ -89,11 +90,16 @@ class SmsDispatchSender:
         outcomes: dict[str, SendOutcome] = {}
         items: list[SmsToSend] = []
         by_key: dict[str, DeliveryView] = {}
+        # A claim of thousands shares a few templates and parameter lists: check each pair once.
+        problems: dict[tuple[str | None, tuple[str, ...]], str | None] = {}
         for d in deliveries:
             if d.idempotency_key in by_key:
                 continue
             by_key[d.idempotency_key] = d
-            problem = self._problem(d)
+            pair = (d.sms_template, d.sms_params)
+            if pair not in problems:
+                problems[pair] = self._template_problem(d)
+            problem = "sms_no_phone" if not d.phone else problems[pair]
             if problem:
                 outcomes[d.idempotency_key] = SendOutcome.failed(problem)
                 continue
@@ -110,7 +116,7 @@ class SmsDispatchSender:
             if r.state == "send":
                 to_send.append(view)
             elif r.state == "accepted":
-                outcomes[r.key] = SendOutcome.sent()
+                outcomes[r.key] = _SENT
             elif r.state == "failed":
                 outcomes[r.key] = SendOutcome.failed(f"sms_{r.code or 'failed'}")
             else:
@@ -129,9 +135,7 @@ class SmsDispatchSender:
             record_many(session, recorded, self.clock())
         return [outcomes[d.idempotency_key] for d in deliveries]
 
-    def _problem(self, d: DeliveryView) -> str | None:
-        if not d.phone:
-            return "sms_no_phone"
+    def _template_problem(self, d: DeliveryView) -> str | None:
         try:
             template = self.book.get(d.sms_template or "")
             template.render(d.sms_params)
@@ -165,7 +169,7 @@ class SmsDispatchSender:
                 continue
             if found is not None:
                 recorded.append((key, "sent", "Ok", found.provider_message_id))
-                outcomes[key] = SendOutcome.sent()
+                outcomes[key] = _SENT
                 continue
             waited = (now - (r.reserved_at or now)).total_seconds()
             if waited < self.settle_s:
@@ -207,7 +211,7 @@ class SmsDispatchSender:
 
 def _outcome(result: SmsResult) -> SendOutcome:
     if result.outcome == "sent":
-        return SendOutcome.sent()
+        return _SENT
     if result.outcome == "retry":
         return SendOutcome.retry(f"sms_{result.code}", result.retry_after_s)
     return SendOutcome.failed(f"sms_{result.code}")
