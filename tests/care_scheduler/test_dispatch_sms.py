@@ -243,3 +243,33 @@ async def test_alibaba_sends_differing_parameters_in_one_batch_request(factory, 
     with session_scope(factory) as s:
         phone = s.scalars(select(Customer.phone).order_by(Customer.id.desc()).limit(1)).one()
     assert box.inboxes.messages(phone)[0].text.startswith("【XX农商银行】王先生，新春快乐！")
+
+
+def test_rows_that_cannot_be_sent_fail_alone_without_a_request(factory, sandbox, clock) -> None:  # type: ignore[no-untyped-def]
+    """Within one claim: a row without a number and rows whose parameters do not fit the template
+    fail as such; the rows sharing that template with fitting parameters still go out."""
+    from outbound.contract import DeliveryView, SendStatus
+
+    def view(i: int, phone: str | None, params: tuple[str, ...]) -> DeliveryView:
+        return DeliveryView(delivery_id=i, idempotency_key=f"k:{i}", customer_id=ids[i - 1], campaign_code="c",
+                            campaign_kind="festival", channel="sms", identity_id=None, external_id=None,
+                            last_inbound_at=None, is_marketing=True, text="【XX农商银行】…", attempt=1,
+                            phone=phone, sms_template="spring_festival_greeting", sms_params=params)
+
+    with session_scope(factory) as s:
+        b = f.branch(s)
+        ids = [f.customer(s, b, channel=None).id for _ in range(5)]
+    good = ("张先生", "城关支行")
+    views = [view(1, "13900000001", good), view(2, None, good), view(3, "13900000003", ("张先生",)),
+             view(4, "13900000004", good), view(5, "13900000005", ("张先生",))]
+    url, box = sandbox
+    sms = _sms_sender(factory, url, clock)
+    try:
+        outcomes = sms.send_now(views)
+    finally:
+        sms.close()
+    assert [o.status for o in outcomes] == [SendStatus.SENT, SendStatus.FAILED, SendStatus.FAILED,
+                                            SendStatus.SENT, SendStatus.FAILED]
+    assert [o.reason for o in outcomes] == [None, "sms_no_phone", "sms_template_invalid", None,
+                                            "sms_template_invalid"]
+    assert len(box.inboxes.messages("13900000001")) == 1 and not box.inboxes.messages("13900000003")
