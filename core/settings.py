@@ -191,9 +191,12 @@ class Settings:
     @property
     def exposed(self) -> bool:
         """True when the gateway serves more than this machine: a GATEWAY_HOST other than loopback,
-        or a PUBLIC_URL (behind a proxy) that is not localhost."""
+        a PUBLIC_URL (behind a proxy) that is not localhost, or TRUSTED_PROXIES (a proxy in front of
+        a loopback gateway forwards others' requests, even when PUBLIC_URL was forgotten)."""
         public_host = urlsplit(self.public_url).hostname or ""
-        return not is_loopback_host(self.gateway_host) or not is_loopback_host(public_host)
+        return (
+            not is_loopback_host(self.gateway_host) or not is_loopback_host(public_host) or bool(self.trusted_proxies)
+        )
 
     def development_secrets(self) -> list[str]:
         """Names of secrets still at their public development value (or, for RASA_TOKEN, unset)."""

@@ -18,6 +18,7 @@ from typing import TypeVar
 from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from crm.access.conversations import MessageView, messages_after
 from crm.access.typing import BOT_SERVING, mark_customer_typing, serving_status
 from crm.demo.seed import demo_identities
@@ -35,6 +36,19 @@ MAX_TEXT = 2000
 PUSH_POLL_S = 1.0
 
 
+# Outside demo mode a SESSION_SECRET still at its public development value (this repository) must
+# not sign web chat cookies anyone could forge: such a gateway signs with a secret of its own, new
+# each start (sessions do not survive a restart; several gateways need a real SESSION_SECRET).
+_PROCESS_SECRET = secrets.token_urlsafe(32)
+
+
+def cookie_secret(settings: Settings) -> str:
+    """The key web chat cookies are signed with (see ``_PROCESS_SECRET``)."""
+    if settings.demo_mode or "SESSION_SECRET" not in settings.development_secrets():
+        return settings.session_secret
+    return _PROCESS_SECRET
+
+
 def _sign(secret: str, value: str) -> str:
     mac = hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
     return f"{value}.{mac}"
@@ -49,7 +63,7 @@ def _unsign(secret: str, token: str) -> str | None:
 
 def web_identity(request: web.Request) -> str | None:
     token = ascii_token(request.cookies.get(COOKIE))  # raw bytes in a cookie are no session, not a 500
-    return _unsign(request.app[SETTINGS].session_secret, token) if token else None
+    return _unsign(cookie_secret(request.app[SETTINGS]), token) if token else None
 
 
 async def page(_request: web.Request) -> web.FileResponse:
@@ -80,7 +94,7 @@ async def start_session(request: web.Request) -> web.Response:
     else:
         web_id = "visitor-" + secrets.token_hex(12)
     resp = web.json_response({"ok": True})
-    resp.set_cookie(COOKIE, _sign(settings.session_secret, web_id), httponly=True, samesite="Lax",
+    resp.set_cookie(COOKIE, _sign(cookie_secret(settings), web_id), httponly=True, samesite="Lax",
                     max_age=30 * 86400, secure=settings.public_url.startswith("https://"))
     return resp
 

@@ -91,6 +91,7 @@ def test_demo_mode_is_off_unless_asked_for() -> None:
         {"GATEWAY_HOST": "192.168.1.20"},
         {"GATEWAY_HOST": "::"},
         {"PUBLIC_URL": "https://kefu.example-bank.cn"},  # loopback behind a proxy is public all the same
+        {"TRUSTED_PROXIES": "127.0.0.1"},  # a proxy in front, PUBLIC_URL forgotten (second probe of #19)
         {**PRODUCTION_SECRETS, "RASA_TOKEN": "", "GATEWAY_HOST": ANY},
         {**PRODUCTION_SECRETS, "SESSION_SECRET": "", "GATEWAY_HOST": ANY},
     ],

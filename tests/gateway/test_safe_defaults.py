@@ -92,3 +92,25 @@ def test_the_gateway_refuses_a_public_address_with_development_secrets() -> None
     for name in ("SESSION_SECRET", "WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_SECRET", "RASA_TOKEN"):
         assert name in result.stderr, name
     assert "dev-only" not in result.stderr and "bankcare-dev" not in result.stderr  # names only, no values
+
+
+async def test_the_public_development_secret_signs_no_web_chat_cookie_outside_demo_mode(tmp_path: Path) -> None:
+    """Second probe of #19: with DEMO_MODE unset, a cookie signed with the repository's SESSION_SECRET
+    opened a demo customer's account (balances); now such a gateway signs with a secret of its own."""
+    from gateway.webchat import COOKIE, _sign
+
+    public = Settings().session_secret
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    upgrade(url)
+    for demo, opens in ((False, False), (True, True)):
+        client = TestClient(TestServer(create_app(Settings(database_url=url, demo_mode=demo))))
+        await client.start_server()
+        try:
+            forged = {COOKIE: _sign(public, "demo-zhangjianhua")}
+            resp = await client.get("/api/messages", cookies=forged)
+            assert (resp.status == 200) is opens, (demo, resp.status)
+            own = await client.post("/api/session", json={})  # the gateway's own cookies still work
+            assert own.status == 200
+            assert (await client.get("/api/messages")).status == 200
+        finally:
+            await client.close()
