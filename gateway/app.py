@@ -13,8 +13,8 @@ from core.metrics import metrics_handler, metrics_middleware
 from core.settings import Settings
 from gateway.console.api import setup_console
 from gateway.console.campaigns import setup_campaigns
-from gateway.console.insights import setup_insights
 from gateway.console.history import setup_history
+from gateway.console.insights import setup_insights
 from gateway.console.surveys import setup_surveys
 from gateway.console.tickets import setup_tickets
 from gateway.conversation import ConversationService
