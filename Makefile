@@ -78,7 +78,7 @@ test-fast: $(APP_STAMP) ## 只跑不启动进程的快速测试 (skip e2e and br
 
 lint: $(APP_STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy core bankcare crm faq outbound care insights gateway actions care_scheduler
+	$(VENV)/bin/mypy core bankcare crm faq outbound care insights gateway actions care_scheduler devstack rasa_ext
 
 bench-seed: $(APP_STAMP) ## 生成 100 万客户演示银行的耗时 (seed 1,000,000 customers)
 	$(PY) -m bench.seed
