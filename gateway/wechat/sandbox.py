@@ -323,9 +323,37 @@ async def _page(_request: web.Request) -> web.Response:
     return web.Response(text=PAGE_HTML, content_type="text/html", charset="utf-8")
 
 
+# The page has its script and style inline, so the policy allows them; everything else is as strict
+# as the gateway's pages (gateway/security_headers.py): no framing, no sniffing, no referrer.
+JSON = "application/json"
+SANDBOX_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+@web.middleware
+async def _json_posts_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A POST must say application/json: a form or text/plain POST from another site's page (no CORS
+    preflight) could otherwise make the sandbox sign and send messages as any WeChat user."""
+    if request.method == "POST" and request.path.startswith("/sandbox/") and request.content_type != JSON:
+        return web.json_response({"error": "请求须为 application/json"}, status=415)
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+async def _hardening_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if response.content_type == "text/html":
+        response.headers["Content-Security-Policy"] = SANDBOX_CSP
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+
+
 def create_sandbox_app(settings: SandboxSettings) -> web.Application:
     """The sandbox as an aiohttp application (see module docstring)."""
-    app = web.Application()
+    app = web.Application(middlewares=[_json_posts_only])
+    app.on_response_prepare.append(_hardening_headers)
     state = SandboxState()
     api = _Api(settings, state)
     app[SANDBOX_SETTINGS_KEY] = settings

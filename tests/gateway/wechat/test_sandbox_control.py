@@ -41,3 +41,18 @@ async def test_touch_users_opens_the_window_of_every_listed_user_only(
 async def test_touch_users_needs_a_list(sandbox: Client) -> None:
     resp = await sandbox.post("/sandbox/control", json={"action": "touch_users", "openids": "o-one"})
     assert resp.status == 400
+
+
+async def test_the_page_cannot_be_framed_and_other_sites_cannot_drive_the_sandbox(sandbox: Client) -> None:
+    """Second probe of #19: the sandbox page had no hardening headers, and a text/plain POST (which
+    another site's page can send without a CORS preflight) made it sign and send a message."""
+    page = await sandbox.get("/sandbox")
+    assert page.status == 200
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff" and page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    body = '{"openid": "o_sandbox_zhangsan", "type": "text", "content": "挂失"}'
+    for path in ("/sandbox/play", "/sandbox/control"):
+        forged = await sandbox.post(path, data=body, headers={"Content-Type": "text/plain"})
+        assert forged.status == 415, path
+    assert (await (await sandbox.get("/sandbox/messages")).json())["received"] == []
