@@ -26,7 +26,6 @@ from actions.context import in_session, settings, split_sender, verified
 from actions.forms import FLOW_STATUS, reset_slots
 from actions.resume import answer_pending_question
 from actions.sealed import seal, unseal
-from actions.texts import BIND_ALREADY, BIND_EXPIRED, BIND_LOCKED, BIND_SUCCESS, BIND_WRONG_CODE, SYSTEM_BUSY
 from core.masking import ascii_digits, number_runs
 from crm.access.accounts import customer_greeting
 from crm.access.identity import VerifyOutcome, get_or_create_identity, start_binding, verify_binding
@@ -78,20 +77,24 @@ def client_address(tracker: Tracker) -> str | None:
     return str(address)[:64] if address else None
 
 
-def retry_text(refused: OtpRefused) -> str:
-    """验证码发送太频繁了，请 45 秒后再试。 — when the customer may ask again, in words."""
-    seconds = refused.retry_after_s
+def wait_words(seconds: int) -> str:
+    """45 秒 / 3 分钟 / 2 小时: when the customer may ask for a code again, rounded up."""
     if seconds < 120:
-        wait = f"{seconds} 秒"
-    elif seconds < 2 * 3600:
-        wait = f"{(seconds + 59) // 60} 分钟"
-    else:
-        wait = f"{(seconds + 3599) // 3600} 小时"
+        return f"{seconds} 秒"
+    if seconds < 2 * 3600:
+        return f"{(seconds + 59) // 60} 分钟"
+    return f"{(seconds + 3599) // 3600} 小时"
+
+
+def say_retry(dispatcher: CollectingDispatcher, refused: OtpRefused) -> None:
+    """验证码发送太频繁了，请 45 秒后再试。 — which limit refused the code, and when to retry."""
+    wait = wait_words(refused.retry_after_s)
     if refused.limit == "day":
-        return f"今天获取验证码的次数已经用完了，为了您的账户安全，请 {wait}后再试。如需帮助可回复“人工”。"
-    if refused.limit == "hour":
-        return f"验证码获取得有点多，为了您的账户安全，请 {wait}后再试。"
-    return f"验证码发送太频繁了，请 {wait}后再试。"
+        dispatcher.utter_message(response="utter_otp_daily_limit", wait=wait)
+    elif refused.limit == "hour":
+        dispatcher.utter_message(response="utter_otp_hourly_limit", wait=wait)
+    else:
+        dispatcher.utter_message(response="utter_otp_too_often", wait=wait)
 
 
 class ValidateBindAccountForm(FormValidationAction):
@@ -115,7 +118,7 @@ class ValidateBindAccountForm(FormValidationAction):
             return {"phone": value}
         found = phone_in(str(value))
         if not found:
-            dispatcher.utter_message(text="手机号好像不太对，请输入11位手机号码，例如 138 开头的那种。")
+            dispatcher.utter_message(response="utter_bind_phone_invalid")
             return {"phone": None}
         return {"phone": seal(found, settings().session_secret)}
 
@@ -128,10 +131,10 @@ class ValidateBindAccountForm(FormValidationAction):
         phone = unseal(tracker.get_slot("phone"), settings().session_secret)
         if phone is None and tracker.get_slot("phone") not in (None, SENT):
             # The sealed phone expired (form left open too long) or the key changed: ask again.
-            dispatcher.utter_message(text="时间有点久了，为了安全请重新输入一次手机号。")
+            dispatcher.utter_message(response="utter_bind_phone_expired")
             return {"phone": None, "id_last6": None}
         if not found or not phone:
-            dispatcher.utter_message(text="请输入身份证号码的最后6位（最后一位是X的请输入X）。")
+            dispatcher.utter_message(response="utter_bind_id_invalid")
             return {"id_last6": None}
         channel, external = split_sender(tracker.sender_id)
         address = client_address(tracker)
@@ -152,7 +155,7 @@ class ValidateBindAccountForm(FormValidationAction):
             return {"phone": None, "id_last6": None, FLOW_STATUS: "locked"}
         if isinstance(outcome, OtpRefused):
             # No code went out: say so and when to retry, instead of "验证码已发送".
-            dispatcher.utter_message(text=retry_text(outcome))
+            say_retry(dispatcher, outcome)
             return {"phone": None, "id_last6": None, FLOW_STATUS: THROTTLED}
         # From here on only placeholders remain: the digits are not kept in the conversation.
         return {"phone": SENT, "id_last6": SENT}
@@ -162,7 +165,7 @@ class ValidateBindAccountForm(FormValidationAction):
     ) -> dict[str, Any]:
         code = ascii_digits(str(value))
         if len(code) != 6:
-            dispatcher.utter_message(text="验证码是短信里的6位数字，请重新输入。")
+            dispatcher.utter_message(response="utter_bind_code_invalid")
             return {"otp_code": None}
         channel, external = split_sender(tracker.sender_id)
 
@@ -174,7 +177,7 @@ class ValidateBindAccountForm(FormValidationAction):
         if outcome is VerifyOutcome.VERIFIED:
             return {"otp_code": SENT, FLOW_STATUS: "verified"}
         if outcome is VerifyOutcome.WRONG_CODE:
-            dispatcher.utter_message(text=BIND_WRONG_CODE)
+            dispatcher.utter_message(response="utter_bind_wrong_code")
             return {"otp_code": None}
         status = "locked" if outcome is VerifyOutcome.LOCKED else "expired"
         return {"otp_code": None, FLOW_STATUS: status}
@@ -189,9 +192,9 @@ class ActionSubmitBind(Action):
         if status == THROTTLED:
             pass  # the validation already said why no code was sent and when to retry
         elif status == "locked":
-            dispatcher.utter_message(text=BIND_LOCKED)
+            dispatcher.utter_message(response="utter_bind_locked")
         elif status == "expired":
-            dispatcher.utter_message(text=BIND_EXPIRED)
+            dispatcher.utter_message(response="utter_bind_expired")
         else:
 
             def greet(session: Session) -> str | None:
@@ -200,10 +203,10 @@ class ActionSubmitBind(Action):
 
             salutation = await in_session(greet)
             if salutation is None:
-                dispatcher.utter_message(text=SYSTEM_BUSY)
+                dispatcher.utter_message(response="utter_system_busy")
             elif status == "verified":
-                dispatcher.utter_message(text=BIND_SUCCESS.format(salutation=salutation))
+                dispatcher.utter_message(response="utter_bind_success", salutation=salutation)
                 await answer_pending_question(tracker, dispatcher)  # the question that needed binding (#20)
             else:
-                dispatcher.utter_message(text=BIND_ALREADY)
+                dispatcher.utter_message(response="utter_bind_already")
         return reset_slots(FORM)

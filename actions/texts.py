@@ -28,14 +28,6 @@ WEEKDAYS = "一二三四五六日"
 MORE_BUTTON = {"title": "更多", "payload": "/show_more"}
 FAQ_NONE_OF_THESE_BUTTON = {"title": "都不是，转人工", "payload": "/request_human"}
 
-# Identity binding (actions/binding.py sends these as text).
-SYSTEM_BUSY = "抱歉，系统暂时有点忙，请稍后再试；着急的话也可以回复“人工”联系客户经理。"
-BIND_SUCCESS = "{salutation}，绑定成功！以后您可以直接问我余额、明细、贷款、定期这些账户问题了。"
-BIND_LOCKED = "验证码输错次数较多，为了您的账户安全，绑定功能已暂停30分钟，请稍后再试。如需帮助可回复“人工”。"
-BIND_EXPIRED = "验证码已过期（有效期5分钟）。请回复“绑定账户”重新获取验证码。"
-BIND_WRONG_CODE = "验证码不正确，请核对短信后重新输入。连续输错5次将暂停绑定30分钟。"
-BIND_ALREADY = "您已经完成账户绑定，可以直接查询余额、明细等业务。"
-
 # Why a day cannot be booked (crm.access.service.AppointmentRefused.reason).
 APPOINTMENT_REFUSALS = {
     "past": "只能预约明天及以后的日期。",

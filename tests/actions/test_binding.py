@@ -10,11 +10,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from actions.binding import SENT
-from actions.texts import BIND_ALREADY, BIND_EXPIRED, BIND_LOCKED, BIND_SUCCESS, BIND_WRONG_CODE
 from crm.access.identity import find_verified
 from crm.demo.catalogue import PERSONAS
 from crm.models import BindingChallenge, SmsOutbox
 from tests.actions.conftest import slot_events, texts, tracker
+from tests.actions.responses import response_text
 
 ZHAOLI = next(p for p in PERSONAS if p.key == "zhaoli")
 FORM = "bind_account_form"
@@ -77,7 +77,7 @@ async def test_binding_happy_path(webhook: Any, db: Session) -> None:
         "action_submit_bind",
         tracker(SENDER, code, "inform", slots={"flow_status": "verified", "phone": SENT}),
     )
-    assert texts(submit) == [BIND_SUCCESS.format(salutation="赵女士")]
+    assert texts(submit) == [response_text("utter_bind_success", salutation="赵女士")]
     cleared = slot_events(submit)
     assert all(cleared[name] is None for name in ("phone", "id_last6", "otp_code", "flow_status"))
 
@@ -91,7 +91,7 @@ async def test_wrong_details_get_the_same_reply_and_no_sms(webhook: Any, db: Ses
     assert db.scalar(select(SmsOutbox.id).where(SmsOutbox.phone == "13900000000")) is None
     # Whatever code the stranger tries, it is wrong (no customer behind the challenge).
     r = await _otp(webhook, "web:b", "000000")
-    assert texts(r) == [BIND_WRONG_CODE]
+    assert texts(r) == [response_text("utter_bind_wrong_code")]
 
 
 async def test_five_wrong_codes_lock_binding(webhook: Any, db: Session) -> None:
@@ -100,7 +100,7 @@ async def test_five_wrong_codes_lock_binding(webhook: Any, db: Session) -> None:
     wrong = "111111" if right != "111111" else "222222"
     for _ in range(4):
         r = await _otp(webhook, SENDER, wrong)
-        assert texts(r) == [BIND_WRONG_CODE]
+        assert texts(r) == [response_text("utter_bind_wrong_code")]
     r = await _otp(webhook, SENDER, wrong)
     assert slot_events(r)["flow_status"] == "locked"
     assert slot_events(r)["requested_slot"] is None  # the form ends
@@ -108,7 +108,7 @@ async def test_five_wrong_codes_lock_binding(webhook: Any, db: Session) -> None:
     again = await _send_details(webhook, SENDER, ZHAOLI.phone, ZHAOLI.id_number[-6:])
     assert slot_events(again)["flow_status"] == "locked"
     submit = await webhook("action_submit_bind", tracker(SENDER, "x", "inform", slots={"flow_status": "locked"}))
-    assert texts(submit) == [BIND_LOCKED]
+    assert texts(submit) == [response_text("utter_bind_locked")]
     db.expire_all()
     assert find_verified(db, "web", "test-zhaoli") is None
 
@@ -122,7 +122,7 @@ async def test_expired_code(webhook: Any, db: Session) -> None:
     r = await _otp(webhook, SENDER, code)
     assert slot_events(r)["flow_status"] == "expired"
     submit = await webhook("action_submit_bind", tracker(SENDER, code, "inform", slots={"flow_status": "expired"}))
-    assert texts(submit) == [BIND_EXPIRED]
+    assert texts(submit) == [response_text("utter_bind_expired")]
 
 
 async def test_bad_phone_is_asked_again(webhook: Any) -> None:
@@ -141,7 +141,7 @@ async def test_already_bound_skips_the_form(webhook: Any) -> None:
     )
     assert slot_events(r)["requested_slot"] is None
     submit = await webhook("action_submit_bind", tracker("web:demo-zhangjianhua", "绑定账户", "bind_account"))
-    assert texts(submit) == [BIND_ALREADY]
+    assert texts(submit) == [response_text("utter_bind_already")]
 
 
 async def test_a_phone_sealed_under_another_key_is_asked_again(webhook: Any, db: Session) -> None:
