@@ -25,7 +25,7 @@ from crm.models.care import DeliveryStatus
 from crm.models.sms import SmsMessage
 from crm.sms_templates import load_templates
 from gateway.keys import SESSION_FACTORY, SETTINGS
-from gateway.sms_callbacks import TOKEN_ENV, setup_sms_callbacks
+from gateway.sms_callbacks import setup_sms_callbacks
 from outbound.contract import DeliveryView
 from outbound.sms.aliyun import AliyunSms
 from outbound.sms.config import SandboxAccount
@@ -57,9 +57,8 @@ async def _until(check: Callable[[], bool], seconds: float = 15.0, why: Callable
 
 @pytest.mark.parametrize("kind", ["tencent", "aliyun"])
 async def test_reports_and_unsubscribe_come_back_through_the_gateway(
-    demo_engine: Engine, monkeypatch: pytest.MonkeyPatch, kind: str
+    demo_engine: Engine, kind: str
 ) -> None:
-    monkeypatch.delenv(TOKEN_ENV, raising=False)
     factory = make_sessionmaker(demo_engine)
     app = web.Application()
     app[SETTINGS], app[SESSION_FACTORY] = Settings(), factory
