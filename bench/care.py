@@ -33,6 +33,7 @@ from care.planner import plan_day
 from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Base, Branch, ChannelIdentity, Customer, Delivery, MarketingConsent
+from crm.models.care import DeliveryStatus
 from outbound.contract import RecordingSender
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,7 +260,7 @@ async def bench_dispatch(url: str, limit: int) -> Timing:
     await asyncio.gather(*(d.drain(max_batches=rounds) for d in dispatchers))
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
     with session_scope(factory) as s:
-        sent = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "sent")) or 0
+        sent = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT)) or 0
     engine.dispose()
     assert sent == len(sender.delivered), "every sent row reached the sender exactly once"
     return Timing(seconds, cpu, None, sent)

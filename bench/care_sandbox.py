@@ -37,8 +37,8 @@ from care.compliance import Policy
 from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import make_engine, make_sessionmaker, session_scope
 from crm.models import ChannelIdentity, Delivery
-from crm.models.care import OPEN_STATUSES
-from crm.models.outbound import OutboundSend
+from crm.models.care import OPEN_STATUSES, DeliveryStatus
+from crm.models.outbound import OutboundSend, OutboundSendStatus
 from crm.models.wechat import WeChatSendAttempt
 from gateway.wechat.settings import WeChatSettings
 from outbound.sender import OutboundSender
@@ -165,7 +165,7 @@ def prepare_sample(url: str, n: int) -> tuple[list[int], list[str], dt.datetime]
         rows = s.execute(
             select(Delivery.id, Delivery.identity_id, ChannelIdentity.external_id)
             .join(ChannelIdentity, ChannelIdentity.id == Delivery.identity_id)
-            .where(Delivery.status == "planned", Delivery.channel == "wechat")
+            .where(Delivery.status == DeliveryStatus.PLANNED, Delivery.channel == "wechat")
             .order_by(Delivery.id.desc())  # the far end of the outbox: away from the in-memory run
             .limit(n)
         ).all()
@@ -232,9 +232,9 @@ def bench_dispatch_sandbox(url: str, n: int, dispatchers: int = 2, concurrency: 
         attempts = s.scalar(
             select(func.count()).select_from(WeChatSendAttempt).where(WeChatSendAttempt.kind == "custom")
         )
-        keys_sent = s.scalar(select(func.count()).select_from(OutboundSend).where(OutboundSend.status == "sent"))
+        keys_sent = s.scalar(select(func.count()).select_from(OutboundSend).where(OutboundSend.status == OutboundSendStatus.SENT))
     engine.dispose()
-    sent = sum(c for st, _r, c in statuses if st == "sent")
+    sent = sum(c for st, _r, c in statuses if st == DeliveryStatus.SENT)
     assert keys_sent == sent, f"outbound_sends says {keys_sent} sent, the outbox {sent}"
     return SandboxRun(
         sample=len(ids),
@@ -247,5 +247,5 @@ def bench_dispatch_sandbox(url: str, n: int, dispatchers: int = 2, concurrency: 
         recipients=int(summary["recipients"]),
         attempts=int(attempts or 0),
         token_requests=int(summary["token_requests"]),
-        other={f"{st}:{r}": c for st, r, c in statuses if st != "sent"},
+        other={f"{st}:{r}": c for st, r, c in statuses if st != DeliveryStatus.SENT},
     )

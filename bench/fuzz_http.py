@@ -35,6 +35,7 @@ from sqlalchemy import select
 
 from core.settings import Settings
 from crm.models import Conversation
+from crm.models.conversations import ConversationState
 from gateway.handoff.settings import HandoffSettings
 from gateway.keys import SESSION_FACTORY
 
@@ -378,7 +379,7 @@ class Gateway:
             assert (await customer.post(client.make_url("/api/session"), json={"persona": CUSTOMER})).status == 200
             assert (await customer.post(client.make_url("/api/messages"), json={"text": "我要人工服务"})).status == 200
             with client.app[SESSION_FACTORY]() as s:
-                conv_id = s.scalar(select(Conversation.id).where(Conversation.state == "queued"))
+                conv_id = s.scalar(select(Conversation.id).where(Conversation.state == ConversationState.QUEUED))
             assert conv_id is not None
             take = await rm.post(client.make_url(f"/console/api/conversations/{conv_id}/take"),
                                  headers={"X-CSRF-Token": csrf})  # fmt: skip

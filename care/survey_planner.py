@@ -42,6 +42,7 @@ from crm.models import (
 )
 from crm.models.care import DeliveryStatus
 from crm.models.segments import SegmentMembership, SegmentVersion
+from crm.models.service import TicketStatus
 from crm.models.sms import SmsReach, SmsServiceConsent
 from crm.models.surveys import ResponseStatus
 from crm.sms_templates import load_templates
@@ -218,7 +219,7 @@ def _audience(session: Session, survey: SurveyDef, day: dt.date) -> Iterator[lis
         stmt = (
             select(Ticket.customer_id, func.max(Ticket.id))
             .where(
-                Ticket.status == "resolved",
+                Ticket.status == TicketStatus.RESOLVED,
                 Ticket.customer_id.is_not(None),
                 Ticket.kind.in_(list(aud.ticket_kinds)),
                 Ticket.updated_at >= start,

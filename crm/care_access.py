@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from crm.models import AuditEvent, Delivery, MarketingConsent
 from crm.models.base import utcnow
+from crm.models.care import DeliveryStatus
 
 # Statuses of outbox rows that have not gone out yet (and so can still be stopped).
 PENDING_STATUSES = ("planned", "deferred", "failed")
@@ -105,7 +106,7 @@ def opt_out(session: Session, customer_id: int, source: str, *, now: dt.datetime
             Delivery.is_marketing.is_(True),
             Delivery.status.in_(PENDING_STATUSES),
         )
-        .values(status="suppressed", reason="opted_out", decided_at=now)
+        .values(status=DeliveryStatus.SUPPRESSED, reason="opted_out", decided_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     last = _last_sent(session, customer_id, now, marketing_only=True)
@@ -193,7 +194,7 @@ def _last_sent(
 ) -> Delivery | None:
     stmt = select(Delivery).where(
         Delivery.customer_id == customer_id,
-        Delivery.status == "sent",
+        Delivery.status == DeliveryStatus.SENT,
         Delivery.sent_at >= now - ATTRIBUTION_WINDOW,
         Delivery.sent_at <= now,
     )

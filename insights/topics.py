@@ -70,7 +70,8 @@ def build_topics(
     now = now or utcnow()
     since = now - dt.timedelta(days=days)
     before = since - dt.timedelta(days=days)
-    resolved = {c.id for c in session.scalars(select(InsightCluster).where(InsightCluster.status == "resolved"))}
+    clusters = select(InsightCluster)
+    resolved = {c.id for c in session.scalars(clusters.where(InsightCluster.status == ClusterStatus.RESOLVED))}
     rows = [r for r in store.pool_since(session, before, now) if r.cluster_id not in resolved]
     if not rows:
         return []
@@ -78,7 +79,7 @@ def build_topics(
     groups: dict[int, list[UnansweredQuestion]] = {}
     for row, label in zip(rows, clustering.labels.tolist(), strict=True):
         groups.setdefault(int(label), []).append(row)
-    stale_open = {c.id: c for c in session.scalars(select(InsightCluster).where(InsightCluster.status == "open"))}
+    stale_open = {c.id: c for c in session.scalars(clusters.where(InsightCluster.status == ClusterStatus.OPEN))}
     claimed: set[int] = set()
     names = _branch_names(session)
     topics: list[Topic] = []

@@ -12,6 +12,7 @@ from crm.care_access import ATTRIBUTION_WINDOW, PENDING_STATUSES, marketing_allo
 from crm.care_access import opt_in as _care_opt_in
 from crm.care_access import opt_out as _care_opt_out
 from crm.models import AuditEvent, Customer, Delivery, utcnow
+from crm.models.care import DeliveryStatus
 
 SMS_CHANNEL = "sms"
 
@@ -57,12 +58,12 @@ def opt_out_sms_marketing(
         suppressed = session.execute(  # type: ignore[attr-defined]  # an UPDATE's result has rowcount
             update(Delivery)
             .where(*pending_sms, Delivery.status.in_(PENDING_STATUSES))
-            .values(status="suppressed", reason="opted_out", decided_at=now)
+            .values(status=DeliveryStatus.SUPPRESSED, reason="opted_out", decided_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
         last = session.scalars(
             select(Delivery)
-            .where(*pending_sms, Delivery.status == "sent", Delivery.sent_at >= now - ATTRIBUTION_WINDOW,
+            .where(*pending_sms, Delivery.status == DeliveryStatus.SENT, Delivery.sent_at >= now - ATTRIBUTION_WINDOW,
                    Delivery.sent_at <= now)
             .order_by(Delivery.sent_at.desc())
             .limit(1)

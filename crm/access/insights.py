@@ -20,7 +20,9 @@ from crm.access.identity import customer_of
 from crm.access.tiers import customer_tier
 from crm.models import Conversation, ConversationTransition, Message
 from crm.models.base import utcnow
+from crm.models.conversations import ConversationState
 from crm.models.insights import (
+    ClusterStatus,
     InsightAlert,
     InsightCluster,
     InsightCursor,
@@ -219,7 +221,7 @@ def handoffs_after(session: Session, after_id: int, limit: int = 5000) -> list[H
     """Conversations handed from the bot to the queue, after transition ``after_id``."""
     stmt = (
         select(ConversationTransition)
-        .where(ConversationTransition.id > after_id, ConversationTransition.to_state == "queued")
+        .where(ConversationTransition.id > after_id, ConversationTransition.to_state == ConversationState.QUEUED)
         .order_by(ConversationTransition.id)
         .limit(limit)
     )
@@ -277,7 +279,9 @@ def cluster_members(session: Session, cluster_id: int) -> list[UnansweredQuestio
 
 
 def open_clusters(session: Session) -> list[InsightCluster]:
-    stmt = select(InsightCluster).where(InsightCluster.status == "open").order_by(InsightCluster.size.desc())
+    stmt = (
+        select(InsightCluster).where(InsightCluster.status == ClusterStatus.OPEN).order_by(InsightCluster.size.desc())
+    )
     return list(session.scalars(stmt))
 
 
@@ -424,7 +428,7 @@ def handoff_reasons(session: Session, since: dt.datetime) -> dict[str, int]:
     """Why conversations went to a person since ``since``: reason -> count."""
     stmt = (
         select(ConversationTransition.reason, func.count())
-        .where(ConversationTransition.to_state == "queued", ConversationTransition.at >= since)
+        .where(ConversationTransition.to_state == ConversationState.QUEUED, ConversationTransition.at >= since)
         .group_by(ConversationTransition.reason)
     )
     return {str(reason): int(n) for reason, n in session.execute(stmt)}

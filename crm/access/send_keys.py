@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm.models import Message
-from crm.models.outbound import OutboundSend
+from crm.models.outbound import OutboundSend, OutboundSendStatus
 
 
 def reserve_send(session: Session, msg: Message, channel: str, key: str) -> OutboundSend:
@@ -17,7 +17,7 @@ def reserve_send(session: Session, msg: Message, channel: str, key: str) -> Outb
     A second message with the same key fails the whole transaction with IntegrityError (the
     unique key), so a repeated console request stores nothing twice.
     """
-    row = OutboundSend(idempotency_key=key[:128], channel=channel, status="pending", message_id=msg.id)
+    row = OutboundSend(idempotency_key=key[:128], channel=channel, status=OutboundSendStatus.PENDING, message_id=msg.id)
     session.add(row)
     session.flush()
     return row
@@ -42,7 +42,7 @@ def never_tried(session: Session, reserved_before: dt.datetime, limit: int = 100
         session.scalars(
             select(OutboundSend.message_id)
             .where(
-                OutboundSend.status == "pending",
+                OutboundSend.status == OutboundSendStatus.PENDING,
                 OutboundSend.message_id.is_not(None),
                 OutboundSend.created_at < reserved_before,
             )

@@ -16,7 +16,7 @@ from core.settings import ConfigError, Settings
 from crm.access.retention import RetentionPolicy, run_retention
 from crm.migrate import upgrade
 from crm.models import AuditEvent, ChannelIdentity, Conversation, Message, SmsOutbox
-from crm.models.outbound import OutboundSend
+from crm.models.outbound import OutboundSend, OutboundSendStatus
 
 NOW = dt.datetime(2026, 12, 7, 3, 15, tzinfo=dt.UTC)
 
@@ -37,7 +37,7 @@ def seed(factory: object, ages: list[float]) -> None:
             msg = Message(conversation_id=conv.id, direction="in", author="customer", text=f"第{i}条", created_at=age(days))
             s.add(msg)
             s.flush()
-            s.add(OutboundSend(idempotency_key=f"k{i}", channel="web", status="sent", message_id=msg.id))
+            s.add(OutboundSend(idempotency_key=f"k{i}", channel="web", status=OutboundSendStatus.SENT, message_id=msg.id))
             s.add(SmsOutbox(phone="13800000000", text="验证码 123456", idempotency_key=f"s{i}", created_at=age(days)))
             s.add(AuditEvent(actor="bot", action="view", at=age(days)))
         s.commit()

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from core.db import make_engine
 from crm.models import ChannelIdentity, Conversation, ConversationTransition, Message, Ticket
+from crm.models.conversations import ConversationState
 from crm.models.handoff import HandoffState, ServiceRating
 from devstack.stack import Stack, free_port, wait_http
 from gateway.wechat.messages import render_xml
@@ -94,10 +95,10 @@ class RM(Console):
     async def end(self, conv_id: int) -> None:
         """Leave nothing queued for later tests: take (if still waiting) and close."""
         state = (await self.row(conv_id))["state"]
-        if state == "queued":
+        if state == ConversationState.QUEUED:
             await self.act(conv_id, "take")
-            state = "agent"
-        if state == "agent":
+            state = ConversationState.AGENT
+        if state == ConversationState.AGENT:
             await self.act(conv_id, "close")
 
 
@@ -221,7 +222,7 @@ def queued_count(engine: Engine, conv_id: int) -> int:
         return int(
             s.scalar(
                 select(func.count()).select_from(ConversationTransition).where(
-                    ConversationTransition.conversation_id == conv_id, ConversationTransition.to_state == "queued"
+                    ConversationTransition.conversation_id == conv_id, ConversationTransition.to_state == ConversationState.QUEUED
                 )
             )
             or 0
@@ -288,7 +289,7 @@ async def test_web_scam_in_bot_state_is_warned_and_the_bot_never_sees_it(
     assert len(replies) == 1 and is_warning(replies[0]["text"]), replies
     assert "挂断" in replies[0]["text"] and "验证码" in replies[0]["text"]
     sender = f"web:{web.web_id}"
-    assert conv_of(engine, sender).state == "bot"
+    assert conv_of(engine, sender).state == ConversationState.BOT
     events = (await tracker(http, stack, sender))["events"]
     assert not any(e.get("event") == "user" and e.get("text") == SCAMS[scheme] for e in events)
 
@@ -301,13 +302,13 @@ async def test_web_money_gone_stop_payment_and_first_in_line_with_fraud_badge(
     assert "下一位就是您" in told  # before every VIP
     no_contradiction(told)
     conv = conv_of(engine, f"web:{web.web_id}")
-    assert conv.state == "queued" and conv.priority >= 100
+    assert conv.state == ConversationState.QUEUED and conv.priority >= 100
     row = await rm.row(conv.id)
     assert row["fraud"] is True
     listing = (await rm.get("/console/api/conversations"))["conversations"]
     mine = next(r for r in listing if r["id"] == conv.id)
     assert mine["fraud"] is True
-    assert max(r["priority"] for r in listing if r["state"] == "queued") == mine["priority"]
+    assert max(r["priority"] for r in listing if r["state"] == ConversationState.QUEUED) == mine["priority"]
     await rm.end(conv.id)
 
 
@@ -331,7 +332,7 @@ async def test_web_scam_while_queued_is_warned_flagged_and_moved_up(
     told = texts_of(await web.say(SCAMS["police"]))
     assert is_warning(told) and "优先处理" in told
     after = conv_of(engine, f"web:{web.web_id}")
-    assert after.state == "queued" and after.priority > before
+    assert after.state == ConversationState.QUEUED and after.priority > before
     assert (await rm.row(conv.id))["fraud"] is True
     await rm.end(conv.id)
 
@@ -363,7 +364,7 @@ async def test_wechat_scam_while_queued(
     reply = await user.say(SCAMS["orders"])
     assert is_warning(reply) and "优先处理" in reply
     conv = conv_of(engine, user.sender_id)
-    assert conv.state == "queued" and hs_of(engine, conv.id).reason == "fraud"
+    assert conv.state == ConversationState.QUEUED and hs_of(engine, conv.id).reason == "fraud"
     await rm.end(conv.id)
 
 
@@ -389,7 +390,7 @@ async def test_wechat_money_gone_stop_payment_and_handoff(
     reply = await user.say(PAID)
     assert is_warning(reply) and "止付" in reply and POSITION.search(reply)
     conv = conv_of(engine, user.sender_id)
-    assert conv.state == "queued" and hs_of(engine, conv.id).reason == "fraud"
+    assert conv.state == ConversationState.QUEUED and hs_of(engine, conv.id).reason == "fraud"
     await rm.end(conv.id)
 
 
@@ -404,7 +405,7 @@ async def test_web_queued_in_hours_gets_bot_answers_the_rm_sees_them(
     conv_id = conv_of(engine, f"web:{web.web_id}").id
     answer = await web.say("你好")
     assert answer and answer[0]["author"] == "bot", answer
-    assert conv_of(engine, f"web:{web.web_id}").state == "queued"
+    assert conv_of(engine, f"web:{web.web_id}").state == ConversationState.QUEUED
     assert answer[0]["text"] in [m["text"] for m in await rm.transcript(conv_id)]
     await rm.end(conv_id)
 
@@ -442,7 +443,7 @@ async def test_web_not_understood_while_queued_tells_the_place_not_a_second_hand
         no_contradiction(told)
         assert not any(b["payload"] == "/request_human" for m in replies for b in m.get("buttons", [])), replies
     conv_id = conv_of(engine, f"web:{web.web_id}").id
-    assert queued_count(engine, conv_id) == 1 and conv_of(engine, f"web:{web.web_id}").state == "queued"
+    assert queued_count(engine, conv_id) == 1 and conv_of(engine, f"web:{web.web_id}").state == ConversationState.QUEUED
     await rm.end(conv_id)
 
 
@@ -491,7 +492,7 @@ async def test_wechat_queued_in_hours_gets_bot_answers(
     answer = await user.say("你好")
     assert answer and "您的消息已记下" not in answer
     conv = conv_of(engine, user.sender_id)
-    assert conv.state == "queued"
+    assert conv.state == ConversationState.QUEUED
     await rm.end(conv.id)
 
 
@@ -507,7 +508,7 @@ async def test_web_out_of_hours_said_once_and_the_bot_keeps_serving(
     later = [texts_of(await night_web.say(q)) for q in ("你好", "谢谢", "啊吧啊吧")]
     assert later[0] and all("非工作时间" not in t and "预计等待" not in t for t in later), later
     conv = conv_of(engine, f"web:{night_web.web_id}")
-    assert conv.state == "queued"
+    assert conv.state == ConversationState.QUEUED
     await rm.end(conv.id)
 
 
@@ -517,7 +518,7 @@ async def test_web_out_of_hours_leave_a_message(engine: Engine, night_web: Visit
     done = texts_of(await night_web.say("明天上午给俺回个电话 说说贷款的事"))
     assert "工单号" in done
     conv = conv_of(engine, f"web:{night_web.web_id}")
-    assert conv.state == "bot"
+    assert conv.state == ConversationState.BOT
     with Session(engine) as s:
         assert s.scalar(select(Ticket).where(Ticket.identity_id == conv.identity_id, Ticket.kind == "message"))
 
@@ -543,7 +544,7 @@ async def test_wechat_out_of_hours_cancel_by_number(
     await user.say("/request_human")
     assert "已为您取消转人工" in await user.say("2")
     conv = conv_of(engine, user.sender_id)
-    assert conv.state == "bot"
+    assert conv.state == ConversationState.BOT
     assert ("customer", "不用了，继续问小农") in transcript(engine, conv.id)
 
 
@@ -556,7 +557,7 @@ async def test_web_cancel_button_echoes_its_title(engine: Engine, web: Visitor) 
     mine = [m for m in messages if m["direction"] == "in"]
     assert mine[-1]["text"] == "不用了，继续问小农"
     assert not any(m["text"].startswith("/") for m in mine)
-    assert conv_of(engine, f"web:{web.web_id}").state == "bot"
+    assert conv_of(engine, f"web:{web.web_id}").state == ConversationState.BOT
 
 
 async def test_web_rating_button_reads_as_words_in_chat_and_console(
@@ -587,7 +588,7 @@ async def test_web_stale_cancel_while_an_rm_serves_never_reaches_the_rm(
     await web.wait_for("很高兴为您服务")
     replies = await web.say("/cancel_handoff")
     assert len(replies) == 1 and "人工服务中" in replies[0]["text"]
-    assert conv_of(engine, f"web:{web.web_id}").state == "agent"
+    assert conv_of(engine, f"web:{web.web_id}").state == ConversationState.AGENT
     assert hs_of(engine, conv_id).awaiting_since is None
     shown = [m["text"] for m in await rm.transcript(conv_id)]
     assert "/cancel_handoff" not in shown
@@ -628,10 +629,10 @@ async def test_web_complaint_then_handoff_close_rating_and_a_balance_question_is
     await web.say("我要投诉")
     assert active_loop(await tracker(http, stack, sender)) == "complain_form"
     await web.say("你们城关网点排队太久了 等了两个小时 柜员态度也不好")
-    if conv_of(engine, sender).state != "queued":
+    if conv_of(engine, sender).state != ConversationState.QUEUED:
         await web.say("/request_human")
     conv = conv_of(engine, sender)
-    assert conv.state == "queued"
+    assert conv.state == ConversationState.QUEUED
     assert active_loop(await tracker(http, stack, sender)) is None
     await rm.act(conv.id, "take")
     await rm.end(conv.id)
@@ -659,7 +660,7 @@ async def test_web_form_then_money_gone_ends_the_form(
     await web.say("/bind_account")
     assert active_loop(await tracker(http, stack, sender)) == "bind_account_form"
     await web.say(PAID)
-    assert conv_of(engine, sender).state == "queued"
+    assert conv_of(engine, sender).state == ConversationState.QUEUED
     state = await tracker(http, stack, sender)
     assert active_loop(state) is None and state["slots"].get("requested_slot") is None
     await rm.end(conv_of(engine, sender).id)
@@ -676,7 +677,7 @@ async def test_web_after_the_rm_closes_the_bot_is_back_and_the_rating_may_be_ski
     assert state["paused"] is False and active_loop(state) is None
     answer = await web.say("你好")
     assert answer and answer[0]["author"] == "bot"
-    assert conv_of(engine, sender).state == "bot"
+    assert conv_of(engine, sender).state == ConversationState.BOT
 
 
 async def test_wechat_binding_form_does_not_survive_a_handoff(
@@ -687,10 +688,10 @@ async def test_wechat_binding_form_does_not_survive_a_handoff(
     assert active_loop(await tracker(http, stack, user.sender_id)) == "bind_account_form"
     await user.say("/request_human")
     conv = conv_of(engine, user.sender_id)
-    if conv.state != "queued":  # the form may have taken the payload as an answer: ask plainly
+    if conv.state != ConversationState.QUEUED:  # the form may have taken the payload as an answer: ask plainly
         await user.say("转人工")
         conv = conv_of(engine, user.sender_id)
-    assert conv.state == "queued"
+    assert conv.state == ConversationState.QUEUED
     assert active_loop(await tracker(http, stack, user.sender_id)) is None
     await rm.end(conv.id)
 

@@ -30,6 +30,7 @@ from core.db import make_engine, make_sessionmaker
 from crm import wechat_store as store
 from crm.models import Conversation, Message, Ticket
 from crm.models.base import Base
+from crm.models.conversations import ConversationState
 from devstack.stack import Stack, free_port, wait_http
 from gateway.conversation import RASA_DOWN_REPLY
 from gateway.wechat.settings import WeChatSettings
@@ -162,7 +163,7 @@ async def test_rasa_down_apology_and_human_handoff_still_possible(
     assert inbound_texts(engine, openid) == ["贷款利率是多少？", "/request_human"]
     with Session(engine) as s:
         conv = s.scalar(select(Conversation).where(Conversation.sender_id.contains(openid)))
-        assert conv is not None and conv.state == "queued"
+        assert conv is not None and conv.state == ConversationState.QUEUED
 
 
 # --- action server down -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from core.db import make_engine
 from crm.models import ChannelIdentity, Conversation, Message
+from crm.models.conversations import ConversationState
 from crm.models.handoff import ServiceRating
 from crm.models.outbound import OutboundSend
 from devstack.stack import Stack
@@ -182,7 +183,7 @@ async def test_web_customer_rm_takes_replies_hands_back_and_rating_is_stored(
     assert "转接客户经理" in told and POSITION.search(told), told
     sender_id = f"web:{customer.web_id}"
     conv = conversation_of(engine, sender_id)
-    assert conv.state == "queued"
+    assert conv.state == ConversationState.QUEUED
 
     listing = (await console.get("/console/api/conversations"))["conversations"]
     assert conv.id in [c["id"] for c in listing]
@@ -292,7 +293,7 @@ async def queue_wechat_customer(user: WeChatUser, console: Console, engine: Engi
     reply = await user.say("转人工")
     assert reply is not None and POSITION.search(reply), reply
     conv = conversation_of(engine, f"wechat:{user.openid}")
-    assert conv.state == "queued"
+    assert conv.state == ConversationState.QUEUED
     await console.act(conv.id, "take")
     await user.wait_received("很高兴为您服务")
     return conv.id

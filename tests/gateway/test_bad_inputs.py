@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from bench.fuzz_http import raw_request
 from crm.models import AuditEvent, Conversation, Message
+from crm.models.conversations import ConversationState
 from gateway.keys import SESSION_FACTORY
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
     PASSWORD,
@@ -106,7 +107,7 @@ async def owned_conversation(gateway: TestClient, customer: Person, rm: Person) 
     await customer.start_chat(PLAIN_WEB_ID)
     assert (await customer.post("/api/messages", {"text": "我要人工服务"})).status == 200
     with gateway.app[SESSION_FACTORY]() as s:
-        conv_id = s.scalar(select(Conversation.id).where(Conversation.state == "queued"))
+        conv_id = s.scalar(select(Conversation.id).where(Conversation.state == ConversationState.QUEUED))
     assert conv_id is not None
     assert (await rm.post(f"/console/api/conversations/{conv_id}/take")).status == 200
     return conv_id
@@ -259,7 +260,7 @@ async def test_transfer_to_an_impossible_rm_id_is_400(gateway: TestClient, peopl
     assert counts(gateway) == before
     with gateway.app[SESSION_FACTORY]() as s:
         conv = s.get(Conversation, conv_id)
-        assert conv is not None and conv.state == "agent"
+        assert conv is not None and conv.state == ConversationState.AGENT
 
 
 @pytest.mark.parametrize("conv_id", [str(HUGE), "9" * 30, "-" + str(HUGE), "１", "0x10"])

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from care import report
 from crm.models import ChannelIdentity, Delivery
+from crm.models.care import DeliveryStatus
 from gateway.chat_types import InboundMessage
 from gateway.keys import CHAT, SESSION_FACTORY
 from tests.gateway.console.support import db_url, fake_rasa, gateway, template_db  # noqa: F401 - fixtures
@@ -22,7 +23,7 @@ async def test_a_wechat_answer_to_a_greeting_is_counted_once_in_the_report(gatew
     now = dt.datetime.now(dt.UTC)
     with factory.begin() as s:
         before = report.build(s, CODE).metrics["replied"]
-        sent = list(s.scalars(select(Delivery).where(Delivery.status == "sent", Delivery.replied_at.is_(None),
+        sent = list(s.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.SENT, Delivery.replied_at.is_(None),
                                                      Delivery.identity_id.is_not(None)).order_by(Delivery.id)))  # fmt: skip
         fresh, stale = sent[0], sent[1]
         fresh.sent_at = now - dt.timedelta(hours=2)  # within the three-day window

@@ -34,6 +34,8 @@ from crm.models import (
     SurveyResponse,
     Ticket,
 )
+from crm.models.care import DeliveryStatus
+from crm.models.service import TicketStatus
 from crm.models.sms import SmsServiceConsent
 from gateway.keys import SESSION_FACTORY
 from gateway.surveys import answer_from_sms
@@ -101,7 +103,7 @@ async def plan_and_send(factory: sessionmaker[Session]) -> dict[str, int]:
         ids = {name: customer_id(s, openid) for name, openid in (("a", WECHAT_A), ("b", WECHAT_B), ("c", WECHAT_C))}
         for name, cid in ids.items():
             s.add(Ticket(ref=f"T-SURVEY-{name}", customer_id=cid, kind="complaint", content="排队太久",
-                         status="resolved", idempotency_key=f"survey-test-{name}", created_at=yesterday,
+                         status=TicketStatus.RESOLVED, idempotency_key=f"survey-test-{name}", created_at=yesterday,
                          updated_at=yesterday))  # fmt: skip
         for name, cid in ids.items():  # whatever the demo bank says: only B takes service SMS
             s.merge(SmsServiceConsent(customer_id=cid, granted=name == "b", source="柜面", updated_at=yesterday))
@@ -116,7 +118,7 @@ async def plan_and_send(factory: sessionmaker[Session]) -> dict[str, int]:
         assert rows[ids["b"]].channel == "sms" and rows[ids["b"]].sms_template == "survey_csat_invite"
         assert rows[ids["a"]].channel == "wechat" and "您对处理结果满意吗" in rows[ids["a"]].text
         send_at = max(r.not_before for r in rows.values())
-        s.execute(update(Delivery).where(Delivery.id == rows[ids["b"]].id).values(status="sent", sent_at=send_at))
+        s.execute(update(Delivery).where(Delivery.id == rows[ids["b"]].id).values(status=DeliveryStatus.SENT, sent_at=send_at))
     clock = send_at + dt.timedelta(minutes=1)
     sender = RecordingSender()
     await Dispatcher(factory, sender, DispatchConfig(rate_per_second=0, batch_size=50), clock=lambda: clock).drain()

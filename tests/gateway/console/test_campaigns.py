@@ -19,6 +19,7 @@ from care_scheduler.dispatcher import DispatchConfig, Dispatcher
 from core.db import session_scope
 from crm.care_access import opt_out, record_reply
 from crm.models import Delivery
+from crm.models.care import DeliveryStatus
 from gateway.keys import SESSION_FACTORY
 from outbound.contract import RecordingSender, SendOutcome
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
@@ -42,7 +43,7 @@ async def seed_campaign_results(factory: sessionmaker[Session]) -> dict[str, int
         load_into_db(s, read_files())
         plan_day(s, SPRING, codes=[CODE])
         keys = list(
-            s.scalars(select(Delivery.idempotency_key).where(Delivery.status == "planned").order_by(Delivery.id))
+            s.scalars(select(Delivery.idempotency_key).where(Delivery.status == DeliveryStatus.PLANNED).order_by(Delivery.id))
         )
     assert len(keys) >= 3, "the demo bank must give the greeting some recipients"
     sender = RecordingSender(script={keys[0]: [SendOutcome.failed("blocked_by_user")]})
@@ -50,7 +51,7 @@ async def seed_campaign_results(factory: sessionmaker[Session]) -> dict[str, int
     await Dispatcher(factory, sender, config, clock=lambda: NOON).drain()
     later = NOON + dt.timedelta(hours=2)
     with session_scope(factory) as s:
-        sent = list(s.scalars(select(Delivery.customer_id).where(Delivery.status == "sent").order_by(Delivery.id)))
+        sent = list(s.scalars(select(Delivery.customer_id).where(Delivery.status == DeliveryStatus.SENT).order_by(Delivery.id)))
         assert record_reply(s, sent[0], now=later)
         opt_out(s, sent[1], "微信退订", now=later)
     with session_scope(factory) as s:

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from crm.models import AuditEvent, Card, ChannelIdentity, Conversation, Customer, LossReport, Message, Ticket
+from crm.models.service import TicketStatus
 from gateway.keys import SESSION_FACTORY
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
     PLAIN_WEB_ID,
@@ -115,7 +116,7 @@ async def test_resolving_needs_a_note_tells_the_customer_and_check_ticket_tells_
 
     with gateway.app[SESSION_FACTORY]() as s:
         rows = ticket_statuses(s, None, identity.id, "TS20261207BBBBBB")
-        assert rows[0].status == "resolved" and rows[0].resolution == "已为您开通绿色通道"
+        assert rows[0].status == TicketStatus.RESOLVED and rows[0].resolution == "已为您开通绿色通道"
         assert s.scalar(select(AuditEvent).where(AuditEvent.action == "ticket_status")) is not None
     closed = await own.post(f"/console/api/tickets/{ticket_id}/status", {"status": "closed"})
     assert (await closed.json())["ticket"]["status_label"] == "已关闭"
