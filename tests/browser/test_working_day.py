@@ -109,6 +109,14 @@ async def test_work_queue_and_history(
         await page.goto(base + "/console/history")
         await page.wait_for_selector("#search:not([hidden])")
         await page.wait_for_selector("#count:has-text('会话')")
+        # Date fields speak Chinese whatever the browser's language, and take the way people write dates.
+        assert await page.get_attribute("html", "lang") == "zh-CN"
+        assert "年-月-日" in (await page.get_attribute("#h-from", "placeholder") or "")
+        await page.fill("#h-from", "2000年1月1日")
+        async with page.expect_response(lambda r: "/console/api/history?" in r.url) as searched:
+            await page.click("#h-go")
+        response = await searched.value
+        assert "from=2000-01-01" in response.url and response.status == 200
         await _fits(page, shots, f"history-{tag}")
     finally:
         await context.close()

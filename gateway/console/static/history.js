@@ -16,10 +16,17 @@
   function notice(text) { $("notice").textContent = text || ""; $("notice").hidden = !text; }
   const stars = (r) => `${"★".repeat(r.score)}${"☆".repeat(5 - r.score)} ${r.score}分` + (r.comment ? `：${r.comment}` : "");
 
+  // 2026/3/4, 2026.3.4 and 2026年3月4日 all mean 2026-03-04; anything else goes as typed and the server explains.
+  function isoDate(text) {
+    const m = text.trim().match(/^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$/);
+    return m ? `${m[1]}-${m[2].padStart(2, "0")}-${m[3].padStart(2, "0")}` : text.trim();
+  }
+
   function query() {
     const p = new URLSearchParams();
     for (const [id, key] of [["h-customer", "customer"], ["h-q", "q"], ["h-from", "from"], ["h-to", "to"], ["h-rm", "rm"], ["h-rating", "rating"]]) {
-      if ($(id).value.trim()) p.set(key, $(id).value.trim());
+      const value = id === "h-from" || id === "h-to" ? isoDate($(id).value) : $(id).value.trim();
+      if (value) p.set(key, value);
     }
     return p.toString();
   }
