@@ -30,6 +30,8 @@ def json_error(status: int, code: str, message: str) -> web.HTTPException:
         401: web.HTTPUnauthorized,
         403: web.HTTPForbidden,
         404: web.HTTPNotFound,
+        409: web.HTTPConflict,
+        429: web.HTTPTooManyRequests,
     }[status]
     return cls(
         text=json.dumps({"error": code, "message": message}, ensure_ascii=False),

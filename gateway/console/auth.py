@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from crm.models import AuditEvent, utcnow
 from gateway.client_address import client_address
 from gateway.db import run_db
 from gateway.keys import SETTINGS
-from gateway.validation import ascii_token, parse_json
+from gateway.validation import ascii_token, json_error, parse_json
 
 log = logging.getLogger(__name__)
 COOKIE = "bc_console"
@@ -67,22 +66,6 @@ def _verify(stored: str | None, password: str) -> bool:
 def _hash_token(token: str) -> str:
     # A forged cookie may carry any bytes (surrogate-escaped by aiohttp): hash them, never fail.
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-
-
-def json_error(status: int, code: str, message: str) -> web.HTTPException:
-    """An HTTP error with a JSON body ``{"error": code, "message": 中文说明}``."""
-    cls = {
-        400: web.HTTPBadRequest,
-        401: web.HTTPUnauthorized,
-        403: web.HTTPForbidden,
-        404: web.HTTPNotFound,
-        409: web.HTTPConflict,
-        429: web.HTTPTooManyRequests,
-    }[status]
-    return cls(
-        text=json.dumps({"error": code, "message": message}, ensure_ascii=False),
-        content_type="application/json",
-    )
 
 
 def too_many_attempts(wait_s: int) -> web.HTTPException:
