@@ -3,9 +3,12 @@ what the WeChat sandbox received."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from sqlalchemy import Engine, text
@@ -16,6 +19,7 @@ from crm.demo.seed import seed_demo_bank
 from crm.migrate import upgrade
 from devstack.stack import Stack, import_faq, start_stack, train_model
 
+WEB_WAIT_S = 20.0  # how long a web chat visitor waits for a pushed message
 APOLOGY_MARK = "抱歉"  # in the replies given when the bot cannot answer (Rasa hung or down)
 
 
@@ -72,3 +76,62 @@ async def open_window(http: aiohttp.ClientSession, sandbox_url: str, openid: str
 async def assert_alive(http: aiohttp.ClientSession, stack: Stack) -> None:
     async with http.get(f"{stack.gateway_url}/healthz") as resp:
         assert resp.status == 200
+
+
+class WebCustomer:
+    """A web chat visitor: HTTP for sending, the page's WebSocket for everything pushed.
+
+    The socket carries messages (``id``, ``text``) and status frames (``{"type": "status", …}``: who is
+    serving, typing); messages are kept in ``pushed``, status frames in ``statuses``.
+    """
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.pushed: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    async def start(self) -> None:
+        async with self.http.post(f"{self.base}/api/session", json={}) as r:
+            assert r.status == 200
+        self._ws = await self.http.ws_connect(f"{self.base}/ws?after=0")
+        self._reader = asyncio.create_task(self._read(self._ws))
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                frame = json.loads(msg.data)
+                if isinstance(frame, dict) and "id" in frame and "text" in frame:
+                    self.pushed.append(frame)
+                elif isinstance(frame, dict) and frame.get("type") == "status":
+                    self.statuses.append(frame)
+
+    @property
+    def web_id(self) -> str:
+        token = next(c.value for c in self.http.cookie_jar if c.key == "bc_web")
+        return token.rpartition(".")[0]
+
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        """Send ``text``; the assistant's answers to it (what the HTTP response carries besides the echo)."""
+        seen = max((m["id"] for m in self.pushed), default=0)
+        async with self.http.post(f"{self.base}/api/messages", json={"text": text, "after": seen}) as r:
+            assert r.status == 200, await r.text()
+            data = await r.json()
+        return [m for m in data["messages"] if m["direction"] == "out"]
+
+    async def wait_for(self, needle: str) -> dict[str, Any]:
+        for _ in range(int(WEB_WAIT_S / 0.2)):
+            for m in self.pushed:
+                if needle in m["text"]:
+                    return m
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"{needle!r} never pushed; got {[m['text'] for m in self.pushed]}")
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await self._reader
+        await self.http.close()

@@ -10,7 +10,6 @@ not depend on when the suite runs (weekends and holidays are outside working hou
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import secrets
 import sys
@@ -32,7 +31,8 @@ from devstack.stack import Stack, free_port, wait_http
 from gateway.wechat.messages import render_xml
 from gateway.wechat.sandbox import read_reply, sign_request
 from gateway.wechat.settings import WeChatSettings
-from tests.e2e.test_handoff_e2e import Console, WebCustomer, build_user_message_for
+from tests.e2e.helpers import WebCustomer
+from tests.e2e.test_handoff_e2e import Console, build_user_message_for
 
 pytestmark = pytest.mark.e2e
 
@@ -112,19 +112,10 @@ async def rm(gateways: Gateways) -> AsyncIterator[RM]:
 
 
 class Visitor(WebCustomer):
-    """A web chat visitor whose ``say`` returns the answers to this message only.
-
-    The socket also carries status frames (who is serving, typing): only messages are kept.
-    """
+    """A web chat visitor whose ``say`` returns the answers to this message only (status frames are
+    kept apart by ``WebCustomer``)."""
 
     last_id = 0
-
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                frame = json.loads(msg.data)
-                if isinstance(frame, dict) and "id" in frame and "text" in frame:
-                    self.pushed.append(frame)
 
     async def say(self, text: str) -> list[dict[str, Any]]:
         after = max([self.last_id, *(m["id"] for m in self.pushed)])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +30,7 @@ from devstack.stack import Stack
 from gateway.wechat.messages import render_xml
 from gateway.wechat.sandbox import build_user_message, read_reply, sign_request
 from gateway.wechat.settings import WeChatSettings
+from tests.e2e.helpers import WebCustomer
 
 pytestmark = pytest.mark.e2e
 
@@ -79,56 +79,6 @@ class Console:
         return list((await self.get(f"/console/api/conversations/{conv_id}"))["messages"])
 
     async def close(self) -> None:
-        await self.http.close()
-
-
-class WebCustomer:
-    """A web chat visitor: HTTP for sending, the page's WebSocket for everything pushed."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        self.pushed: list[dict[str, Any]] = []
-        self._reader: asyncio.Task[None] | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-
-    async def start(self) -> None:
-        async with self.http.post(f"{self.base}/api/session", json={}) as r:
-            assert r.status == 200
-        self._ws = await self.http.ws_connect(f"{self.base}/ws?after=0")
-        self._reader = asyncio.create_task(self._read(self._ws))
-
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                self.pushed.append(json.loads(msg.data))
-
-    @property
-    def web_id(self) -> str:
-        token = next(c.value for c in self.http.cookie_jar if c.key == "bc_web")
-        return token.rpartition(".")[0]
-
-    async def say(self, text: str) -> list[dict[str, Any]]:
-        """Send ``text``; the assistant's answers to it (what the HTTP response carries besides the echo)."""
-        seen = max((m["id"] for m in self.pushed), default=0)
-        async with self.http.post(f"{self.base}/api/messages", json={"text": text, "after": seen}) as r:
-            assert r.status == 200, await r.text()
-            data = await r.json()
-        return [m for m in data["messages"] if m["direction"] == "out"]
-
-    async def wait_for(self, needle: str) -> dict[str, Any]:
-        for _ in range(int(WAIT_S / 0.2)):
-            for m in self.pushed:
-                if needle in m["text"]:
-                    return m
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"{needle!r} never pushed; got {[m['text'] for m in self.pushed]}")
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            await self._reader
         await self.http.close()
 
 
