@@ -42,12 +42,12 @@ from gateway.surveys import answer_from_sms
 from gateway.wechat.messages import parse_xml_fields, render_xml
 from gateway.wechat.settings import WeChatSettings
 from outbound.contract import RecordingSender
+from tests.gateway.console.support import console_login as login
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
-    PASSWORD,
     db_url,
     fake_rasa,
-    finish_login,
     handoff_settings,
+    http,
     template_db,
 )
 from tests.gateway.wechat.conftest import signed_query
@@ -151,21 +151,6 @@ async def say(client: TestClient, openid: str, content: str, msg_id: int) -> str
     assert resp.status == 200, await resp.text()
     body = await resp.text()
     return "" if body == "success" else parse_xml_fields(body.encode())["Content"]
-
-
-@pytest.fixture
-async def http(gateway: TestClient) -> AsyncIterator[aiohttp.ClientSession]:
-    session = aiohttp.ClientSession(base_url=str(gateway.make_url("")), cookie_jar=aiohttp.CookieJar(unsafe=True))
-    yield session
-    await session.close()
-
-
-async def login(http: aiohttp.ClientSession, name: str) -> str:
-    """Log in on the console; returns the CSRF token."""
-    resp = await http.post("/console/api/login", json={"login": name, "password": PASSWORD})
-    assert resp.status == 200, await resp.text()
-    answer = await finish_login(http, lambda path: path, name, await resp.json())
-    return str(answer["csrf"])
 
 
 async def test_survey_answered_in_words_with_a_question_in_the_middle_and_a_low_sms_score_called_back(

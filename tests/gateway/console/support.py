@@ -87,6 +87,21 @@ async def finish_login(
 
 
 @pytest.fixture
+async def http(gateway: TestClient) -> AsyncIterator[aiohttp.ClientSession]:
+    """A cookie jar against the test gateway (a module's own ``gateway`` fixture wins), paths relative."""
+    session = aiohttp.ClientSession(base_url=str(gateway.make_url("")), cookie_jar=aiohttp.CookieJar(unsafe=True))
+    yield session
+    await session.close()
+
+
+async def console_login(http: aiohttp.ClientSession, name: str) -> str:
+    """Log in on the console, second factor included where due; returns the CSRF token."""
+    resp = await http.post("/console/api/login", json={"login": name, "password": PASSWORD})
+    assert resp.status == 200, await resp.text()
+    return str((await finish_login(http, lambda path: path, name, await resp.json()))["csrf"])
+
+
+@pytest.fixture
 def login_clock(monkeypatch: pytest.MonkeyPatch) -> list[dt.datetime]:
     """Stops the login code's clock at the real now (``clock[0] += ...`` moves it), so backoff waits
     do not run out while a slow, shared machine is still sending a test's attempts."""

@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,12 +20,12 @@ from crm.models import Delivery
 from crm.models.care import DeliveryStatus
 from gateway.keys import SESSION_FACTORY
 from outbound.contract import RecordingSender, SendOutcome
+from tests.gateway.console.support import console_login as login
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
-    PASSWORD,
     db_url,
     fake_rasa,
-    finish_login,
     gateway,
+    http,
     template_db,
 )
 
@@ -63,19 +61,6 @@ async def seed_campaign_results(factory: sessionmaker[Session]) -> dict[str, int
         "replied": 1,
         "opted_out": 1,
     }
-
-
-@pytest.fixture
-async def http(gateway: TestClient) -> AsyncIterator[aiohttp.ClientSession]:
-    session = aiohttp.ClientSession(base_url=str(gateway.make_url("")), cookie_jar=aiohttp.CookieJar(unsafe=True))
-    yield session
-    await session.close()
-
-
-async def login(http: aiohttp.ClientSession, name: str) -> None:
-    resp = await http.post("/console/api/login", json={"login": name, "password": PASSWORD})
-    assert resp.status == 200, await resp.text()
-    await finish_login(http, lambda path: path, name, await resp.json())  # supervisors enrol a second factor
 
 
 async def test_only_supervisors_see_campaign_reports(gateway: TestClient, http: aiohttp.ClientSession) -> None:

@@ -4,10 +4,7 @@ alerts; RMs see their own leads and record outcomes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -17,29 +14,16 @@ from crm.access.conversations import open_conversation
 from crm.models import ChannelIdentity, Customer, RelationshipManager
 from crm.models.base import utcnow
 from gateway.keys import SESSION_FACTORY
+from tests.gateway.console.support import console_login as login
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
-    PASSWORD,
     db_url,
     fake_rasa,
-    finish_login,
     gateway,
+    http,
     template_db,
 )
 
 QUESTIONS = ["ETC怎么办理", "ETC在哪办理", "货车ETC怎么办理", "ETC卡办理流程", "在你们这能办ETC吗", "ETC办理要带什么"]
-
-
-@pytest.fixture
-async def http(gateway: TestClient) -> AsyncIterator[aiohttp.ClientSession]:
-    session = aiohttp.ClientSession(base_url=str(gateway.make_url("")), cookie_jar=aiohttp.CookieJar(unsafe=True))
-    yield session
-    await session.close()
-
-
-async def login(http: aiohttp.ClientSession, name: str) -> str:
-    resp = await http.post("/console/api/login", json={"login": name, "password": PASSWORD})
-    assert resp.status == 200, await resp.text()
-    return str((await finish_login(http, lambda path: path, name, await resp.json()))["csrf"])
 
 
 async def test_supervisor_resolves_a_gap_and_rm_records_a_lead(gateway: TestClient, http: aiohttp.ClientSession) -> None:
