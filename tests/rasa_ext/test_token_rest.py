@@ -7,36 +7,14 @@ Rasa venv (Python 3.10) through a probe.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-RASA_PY = ROOT / ".venv-rasa" / "bin" / "python"
-PROBE = Path(__file__).parent / "helpers" / "token_rest_probe.py"
+from tests.rasa_ext.rasa_probe import run_probe
 
 
 @pytest.fixture(scope="module")
 def probe() -> dict[str, dict[str, str]]:
-    if not RASA_PY.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("Rasa venv .venv-rasa missing")
-        pytest.skip("Rasa venv .venv-rasa missing")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "RASA_TELEMETRY_ENABLED": "false",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": str(ROOT),
-    }
-    result = subprocess.run(
-        [str(RASA_PY), "-W", "ignore", str(PROBE)], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_probe("token_rest_probe.py")
 
 
 def test_with_a_token_only_its_holder_gets_through(probe: dict[str, dict[str, str]]) -> None:
