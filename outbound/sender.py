@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import aiohttp
@@ -67,8 +68,18 @@ class Finish(NamedTuple):
 
 
 MessageKind = Literal["marketing", "service", "conversation"]
-# What the RM console shows next to a message (labels in gateway/console/panel.py).
-DeliveryState = Literal["sent", "outside_window", "quota", "failed", "unknown"]
+
+
+class DeliveryState(StrEnum):
+    """What the RM console shows next to a message (``messages.delivery_status``; gateway/console/panel.py)."""
+
+    SENT = "sent"
+    OUTSIDE_WINDOW = "outside_window"  # WeChat's 48-hour window had closed
+    QUOTA = "quota"  # WeChat's sending quota used up
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # may or may not have reached the customer: staff check
+
+
 # Reasons of failures whose meaning is known: nothing reached the customer.
 _KNOWN_FAILURES = frozenset(
     {"failed", "network_error", "token_error", "no_wechat_identity", "no_web_identity", "wechat_not_configured",
@@ -107,14 +118,14 @@ def delivery_state(outcome: SendOutcome) -> DeliveryState:
     """What the customer got, for the console: unknown outcomes become ``unknown`` (staff check)."""
     reason = outcome.reason or ""
     if outcome.status == SendStatus.SENT:
-        return "sent"
+        return DeliveryState.SENT
     if reason == "outside_48h_window":
-        return "outside_window"
+        return DeliveryState.OUTSIDE_WINDOW
     if reason == "quota_exceeded":
-        return "quota"
+        return DeliveryState.QUOTA
     if reason in _KNOWN_FAILURES or reason.startswith("wechat_failed_"):
-        return "failed"
-    return "unknown"  # e.g. ambiguous: the message may or may not have reached the customer
+        return DeliveryState.FAILED
+    return DeliveryState.UNKNOWN  # e.g. ambiguous: the message may or may not have reached the customer
 
 
 class OutboundSender:

@@ -137,8 +137,8 @@ class HandoffService:
             outcome = SendOutcome.failed("exception")
         if outcome.reason == IN_PROGRESS:
             return  # another gateway is sending it and will record the state
-        state: DeliveryState = delivery_state(outcome)
-        if state != "sent":
+        state = delivery_state(outcome)
+        if state != DeliveryState.SENT:
             log.info("handoff message %s not delivered: %s", message_id, outcome.reason)
 
         def mark(session: Session) -> None:
