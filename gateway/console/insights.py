@@ -54,7 +54,7 @@ async def page(_request: web.Request) -> web.FileResponse:
     return resp
 
 
-def _lead(lead: Any) -> dict[str, Any]:
+def lead_view(lead: Any) -> dict[str, Any]:
     return {
         "id": lead.id, "customer_id": lead.customer_id, "rm_id": lead.rm_id, "product": lead.product,
         "product_name": PRODUCT_NAMES.get(lead.product, lead.product), "trigger_words": lead.trigger_words,
@@ -83,7 +83,7 @@ def overview(session: Session, branch_id: int, days: int) -> dict[str, Any]:
     ]
     return {
         "days": days, "topics": topics, "trends": build_trends(session, days=days).as_dict(), "alerts": alerts,
-        "leads": [_lead(x) for x in store.leads(session, branch_id=branch_id)], "reviews": reviews,
+        "leads": [lead_view(x) for x in store.leads(session, branch_id=branch_id)], "reviews": reviews,
     }  # fmt: skip
 
 
@@ -138,7 +138,7 @@ async def my_leads(request: web.Request) -> web.Response:
 
     def work(session: Session) -> list[dict[str, Any]]:
         harvest(session)
-        return [_lead(x) for x in store.leads(session, rm_id=user.rm_id)]
+        return [lead_view(x) for x in store.leads(session, rm_id=user.rm_id)]
 
     return web.json_response({"leads": await run_db(request, work)})
 

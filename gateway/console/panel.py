@@ -16,7 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.masking import format_yuan, redact_customer_text
+from crm.access import insights as lead_store
 from crm.access.handoff_queue import queued
+from crm.access.identity import customer_of
 from crm.access.presence import is_online, rm_by_id
 from crm.access.rm_view import customer_label, customer_summary
 from crm.access.visibility import list_for
@@ -30,7 +32,9 @@ from crm.models import (
 )
 from crm.models.conversations import ConversationState
 from crm.models.handoff import HandoffState, ServiceRating
+from gateway.console.insights import lead_view
 from gateway.texts import is_payload, payload_words
+from insights.harvest import harvest
 
 REASONS = {
     "request_human": "客户要求人工",
@@ -147,14 +151,22 @@ def delivery_states(session: Session, conv_id: int, limit: int = 100) -> dict[st
     return {str(mid): delivery(status) for mid, status in rows}
 
 
+LEADS_SHOWN = 10
+
+
 def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, Any]:
     """Masked profile, holdings summary, tier, open tickets and recent care messages."""
     summary = customer_summary(session, conv)
     if summary is None:
         return {"bound": False}
     zone = ZoneInfo(tz)
+    customer = customer_of(session, conv)
+    harvest(session)  # incremental: picks up leads in messages stored since the last harvest
+    leads = lead_store.leads(session, customer_id=customer.id, limit=LEADS_SHOWN) if customer else []
     return {
         "bound": True,
+        # Products the customer's words pointed to (trigger words masked when stored) and their outcome.
+        "leads": [lead_view(x) for x in leads],
         "name": summary.masked_name,
         "phone": summary.masked_phone,
         "kind": summary.kind,

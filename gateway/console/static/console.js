@@ -303,6 +303,7 @@
     section("贷款", c.loans, (l) => `${l.no} 余额 ${l.outstanding}，到期 ${l.end_on}`);
     section("未结工单", c.tickets, (t) => `${t.ref} ${zh("kind", t.kind)} · ${zh("ticket", t.status)} · ${t.created}`);
     section("近期关怀消息", c.deliveries, (d) => `${d.campaign} · ${zh("channel", d.channel)} · ${zh("delivery", d.status)} · ${d.at}`);
+    renderLeads(box, c.leads || []);
     if (records) {
       section("挂失记录", records.loss_reports, (r) => `${r.ref} · ${r.card} · ${r.at}`);
       section("网点预约", records.appointments, (a) => `${a.ref} · ${a.on} ${a.branch} · ${a.service} · ${a.status}`);
@@ -311,6 +312,32 @@
     const more = el("a", "", "查看该客户的历史会话 →");
     more.href = "/console/history";
     box.append(more);
+  }
+
+  // Leads (#23): what the customer's words suggested (trigger words masked when stored); the RM records the outcome.
+  function renderLeads(box, leads) {
+    box.append(el("h3", "", "商机线索"));
+    const ul = el("ul", "leads");
+    if (!leads.length) ul.append(el("li", "", "无"));
+    for (const l of leads) {
+      const li = el("li", "lead", `${l.product_name} · ${l.status_name} · 触发词：${l.trigger_words || "—"}`);
+      li.dataset.lead = l.id;
+      if (l.status === "open") {
+        for (const [status, label] of [["won", "已成交"], ["lost", "未成交"], ["not_interested", "无意向"]]) {
+          const btn = el("button", "secondary lead-" + status, label);
+          btn.type = "button";
+          btn.addEventListener("click", async () => {
+            try {
+              await post(`/console/api/leads/${Number(l.id)}/outcome`, { status });
+              li.textContent = `${l.product_name} · ${label} · 触发词：${l.trigger_words || "—"}`;
+            } catch (e) { li.append(el("span", "error", ` ${e.message}`)); }
+          });
+          li.append(" ", btn);
+        }
+      }
+      ul.append(li);
+    }
+    box.append(ul);
   }
 
   function renderNotes(notes) {

@@ -126,7 +126,68 @@
     return btn;
   }
 
+  // 回访 tasks (survey call-backs, #24) sit in the same queue: kind 回访, due day, closed here.
+  function callbackCard(c) {
+    const li = el("li", "ticket callback" + (c.overdue ? " overdue" : ""));
+    li.dataset.callback = c.id;
+    const head = el("div", "head");
+    head.append(el("span", "pill kind-callback", "回访"), el("span", "pill status", c.status_zh));
+    if (c.overdue) head.append(el("span", "pill late", "已超时"));
+    li.append(head);
+    li.append(el("div", "meta", "客户：" + c.customer + " · " + c.phone + " · 应于 " + c.due_on + " 前回访"));
+    li.append(el("div", "content", c.survey + "：" + c.scale + " " + c.score + " 分" +
+      (c.comments.length ? " · 客户留言：" + c.comments.join("；") : "")));
+    if (c.status === "open") {
+      const actions = el("div", "actions");
+      const note = el("textarea", "callback-note");
+      note.placeholder = "回访记录（选填）";
+      note.maxLength = 500;
+      actions.append(note);
+      for (const [outcome, label] of [["done", "已回访"], ["unreachable", "未联系上"]]) {
+        const btn = el("button", outcome === "done" ? "callback-done" : "secondary callback-unreachable", label);
+        btn.type = "button";
+        btn.addEventListener("click", () => act("/console/api/callbacks/" + c.id, { outcome: outcome, note: note.value },
+          () => notice("回访结果已记录。", false)));
+        actions.append(btn);
+      }
+      li.append(actions);
+    }
+    return li;
+  }
+
+  // Leads (#23): the words that suggested a product (masked when stored) and the RM's outcome.
+  function leadCard(l) {
+    const li = el("li", "ticket lead");
+    li.dataset.lead = l.id;
+    const head = el("div", "head");
+    head.append(el("span", "pill kind-lead", "商机"), el("span", "pill", l.product_name), el("span", "pill status", l.status_name));
+    li.append(head);
+    li.append(el("div", "meta", "触发词：" + (l.trigger_words || "—") + " · " + l.created_at.slice(0, 10)));
+    li.append(el("div", "content", l.text));
+    if (l.status === "open") {
+      const actions = el("div", "actions");
+      for (const [status, label] of [["won", "已成交"], ["lost", "未成交"], ["not_interested", "无意向"]]) {
+        const btn = el("button", "secondary lead-" + status, label);
+        btn.type = "button";
+        btn.addEventListener("click", () => act("/console/api/leads/" + l.id + "/outcome", { status: status },
+          () => notice("线索结果已记录。", false)));
+        actions.append(btn);
+      }
+      li.append(actions);
+    }
+    return li;
+  }
+
+  async function loadExtras() {
+    const [cb, ld] = await Promise.all([api("/console/api/callbacks"), api("/console/api/leads")]);
+    $("callbacks").replaceChildren(...cb.callbacks.map(callbackCard));
+    $("callbacks-box").hidden = cb.callbacks.length === 0;
+    $("leads").replaceChildren(...ld.leads.map(leadCard));
+    $("leads-box").hidden = ld.leads.length === 0;
+  }
+
   async function load() {
+    loadExtras().catch((e) => notice(e.message, true));
     const data = await api("/console/api/tickets?" + query());
     rms = data.rms;
     me = data.me;
