@@ -16,7 +16,7 @@ from crm.models import Conversation, RelationshipManager
 from crm.models.conversations import ConversationState
 
 TYPING_TTL = dt.timedelta(seconds=5)
-BOT_SERVING: dict[str, Any] = {"state": "bot", "label": "智能客服小农为您服务", "rm_typing": False}
+BOT_SERVING: dict[str, Any] = {"state": ConversationState.BOT, "label": "智能客服小农为您服务", "rm_typing": False}
 
 
 def _latest(session: Session, sender_id: str) -> Conversation | None:
@@ -52,8 +52,8 @@ def serving_status(session: Session, sender_id: str, now: dt.datetime) -> dict[s
     if conv is None or conv.state in (ConversationState.BOT, ConversationState.CLOSED):
         return dict(BOT_SERVING)
     if conv.state == ConversationState.QUEUED:
-        return {"state": "queued", "label": "正在为您转接人工客服…", "rm_typing": False}
+        return {"state": ConversationState.QUEUED, "label": "正在为您转接人工客服…", "rm_typing": False}
     rm = session.get(RelationshipManager, conv.rm_id) if conv.rm_id else None
     title = f"{rm.name[0]}经理" if rm else "客户经理"
     typing = is_recent(conv.rm_typing_at, now)
-    return {"state": "agent", "label": f"{title} 人工服务中", "rm": title, "rm_typing": typing}
+    return {"state": ConversationState.AGENT, "label": f"{title} 人工服务中", "rm": title, "rm_typing": typing}
