@@ -19,7 +19,9 @@ from aiohttp.test_utils import TestClient
 
 from care.definitions import load_into_db, read_files
 from core.db import session_scope
-from crm.models import ChannelIdentity, RelationshipManager, Ticket
+from crm.access import insights as insights_store
+from crm.access.conversations import open_conversation
+from crm.models import CallbackTask, ChannelIdentity, RelationshipManager, Survey, SurveyResponse, Ticket
 from gateway.keys import SESSION_FACTORY
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
     PASSWORD,
@@ -57,6 +59,9 @@ async def _login(page: Any, base: str, login: str) -> None:
     await page.wait_for_selector("#app:not([hidden])")
 
 
+CALLBACK_DUE = dt.date(2026, 12, 9)
+
+
 def _seed_tickets(gateway: TestClient) -> None:
     """An overdue 留言 from an unbound WeChat user (number left on purpose) and a complaint, both rm001's."""
     with session_scope(gateway.app[SESSION_FACTORY]) as s:
@@ -69,6 +74,20 @@ def _seed_tickets(gateway: TestClient) -> None:
                      content="想办理贷款，请回电17012347006", idempotency_key="b-ly", created_at=past, updated_at=past))
         s.add(Ticket(ref="TS20261207QWERTY", customer_id=1, rm_id=rm.id, kind="complaint", category="投诉",
                      content="柜台排队太久，等了一个多小时还没办上业务", idempotency_key="b-ts"))  # fmt: skip
+        # A lead (#23) and a 回访 task (#24) of rm001's, both shown in the work queue.
+        conv = open_conversation(s, "web", "browser-lead")
+        lead = insights_store.record_lead(s, conv.id, "deposit", ["想", "定期"], "想存个定期，电话17012347006")
+        assert lead is not None
+        lead.rm_id = rm.id
+        survey = Survey(code="browser_csat", name="服务满意度", definition={})
+        s.add(survey)
+        s.flush()
+        response = SurveyResponse(survey_id=survey.id, customer_id=1, delivery_key="b-sv", channel="sms", rm_id=rm.id,
+                                  trigger="segment", invited_on=CALLBACK_DUE, expires_at=past)
+        s.add(response)
+        s.flush()
+        s.add(CallbackTask(response_id=response.id, customer_id=1, rm_id=rm.id, scale="csat", score=2,
+                           due_on=CALLBACK_DUE))  # fmt: skip
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
@@ -105,6 +124,17 @@ async def test_work_queue_and_history(
         await page.wait_for_selector(".ticket:has-text('TS20261207QWERTY') .resolution")
         assert "已解决" in await page.locator(".ticket:has-text('TS20261207QWERTY')").inner_text()
         await _fits(page, shots, f"tickets-resolved-{tag}")
+
+        lead = page.locator("#leads .lead")
+        assert "触发词" in await lead.inner_text() and "17012347006" not in await lead.inner_text()
+        await lead.locator("button.lead-won").click()
+        await page.wait_for_selector("#leads .lead:has-text('已成交')")
+        callback = page.locator("#callbacks .callback")
+        callback_text = await callback.inner_text()
+        assert "回访" in callback_text and CALLBACK_DUE.isoformat() in callback_text
+        await callback.locator("button.callback-done").click()
+        await page.wait_for_selector("#notice:has-text('回访结果已记录')")
+        await page.wait_for_selector("#callbacks-box", state="hidden")  # closed: no open 回访 left
 
         await page.goto(base + "/console/history")
         await page.wait_for_selector("#search:not([hidden])")
