@@ -104,7 +104,7 @@ def customer(
     return c
 
 
-def product(session: Session, code: str = "TD-1Y", kind: str = "deposit") -> Product:
+def product(session: Session, code: str = "DEP-1Y", kind: str = "deposit") -> Product:
     p = Product(code=code, name="丰收一年定期", kind=kind, rate=Decimal("0.0175"), term_months=12)
     session.add(p)
     session.flush()

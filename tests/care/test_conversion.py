@@ -37,7 +37,7 @@ def test_product_opened_by_part_of_the_targeted_group_shows_uplift_over_the_hold
     campaign = session.scalar(select(Campaign).where(Campaign.code == PROMO))
     assert campaign is not None
     b = f.branch(session)
-    product = f.product(session, "TD-1Y")
+    product = f.product(session, "DEP-1Y")
     targeted = [f.customer(session, b, name=f"客户{i}") for i in range(40)]
     held = [f.customer(session, b, name=f"对照{i}") for i in range(20)]
     for c in targeted:

@@ -124,7 +124,7 @@ def test_rebuild_stores_versioned_memberships_with_metrics(session, bank):
     auc = v1.metrics["churn_auc"]
     assert auc is not None and 0.7 <= auc <= 1.0
     assert len(v1.metrics["clusters"]) == 4 and all("万元" in c["profile"] for c in v1.metrics["clusters"])
-    rule = next(r for r in v1.metrics["rules"] if (r["antecedent"], r["consequent"]) == ("TD-1Y", "借记卡"))
+    rule = next(r for r in v1.metrics["rules"] if (r["antecedent"], r["consequent"]) == ("DEP-1Y", "借记卡"))
     # 27 deposit holders (i % 3 == 0), 14 of them also hold a card (i % 6 == 0); 40 card holders of 81
     assert rule["support"] == round(14 / 81, 4) and rule["confidence"] == round(14 / 27, 4)
     v2 = rebuild(session, AS_OF, progress=False)
