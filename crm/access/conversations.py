@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.masking import redact_customer_text
 from crm.models import ChannelIdentity, Conversation, ConversationTransition, Message, utcnow
-from crm.models.conversations import ConversationState
+from crm.models.conversations import ConversationState, MessageDelivery
 from crm.models.handoff import HandoffState
 
 
@@ -154,7 +154,7 @@ def record_message(
     text: str,
     buttons: list[dict[str, str]] | None = None,
     rm_id: int | None = None,
-    delivery_status: str = "delivered",
+    delivery_status: str = MessageDelivery.DELIVERED,
 ) -> Message:
     msg = Message(
         conversation_id=conv.id, direction=direction, author=author, text=_stored_text(author, text), rm_id=rm_id,
@@ -204,7 +204,7 @@ def record_messages(session: Session, conv: ConversationKey, messages: Sequence[
             {
                 "conversation_id": conv.id, "direction": m.direction, "author": m.author,
                 "text": _stored_text(m.author, m.text),
-                "rm_id": None, "intent": None, "delivery_status": "delivered", "created_at": now,
+                "rm_id": None, "intent": None, "delivery_status": MessageDelivery.DELIVERED, "created_at": now,
                 "buttons_json": json.dumps(m.buttons, ensure_ascii=False) if m.buttons else None,
             }
             for m in messages

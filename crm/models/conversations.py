@@ -42,6 +42,15 @@ class Conversation(Base):
     rm_typing_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class MessageDelivery(StrEnum):
+    """A message's own delivery state: in-turn replies are delivered with the answer; out-of-turn ones
+    (RM replies, late bot answers) stay pending until the outbound sender says how they went (then one of
+    ``outbound.sender.DeliveryState``)."""
+
+    DELIVERED = "delivered"
+    PENDING = "pending"
+
+
 class Message(Base):
     __tablename__ = "messages"
 
@@ -53,7 +62,7 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text)
     buttons_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     intent: Mapped[str | None] = mapped_column(String(48), nullable=True)
-    delivery_status: Mapped[str] = mapped_column(String(12), default="delivered")
+    delivery_status: Mapped[str] = mapped_column(String(12), default=MessageDelivery.DELIVERED)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 

@@ -30,7 +30,7 @@ from crm.models import (
     RelationshipManager,
     utcnow,
 )
-from crm.models.conversations import ConversationState
+from crm.models.conversations import ConversationState, MessageDelivery
 from crm.models.handoff import HandoffState, ServiceRating
 from gateway.console.insights import lead_view
 from gateway.texts import is_payload, payload_words
@@ -104,7 +104,6 @@ def row(session: Session, conv: Conversation, hs: HandoffState, me: int, now: dt
     }
 
 
-
 def _shown(text: str, author: str) -> str:
     # Rows stored before a masking format was added are masked again on the way to the screen.
     if author == "customer" and is_payload(text):
@@ -144,7 +143,11 @@ def delivery_states(session: Session, conv_id: int, limit: int = 100) -> dict[st
     """Delivery state of the recent out-of-turn messages (they change after the message is shown)."""
     rows = session.execute(
         select(Message.id, Message.delivery_status)
-        .where(Message.conversation_id == conv_id, Message.direction == "out", Message.delivery_status != "delivered")
+        .where(
+            Message.conversation_id == conv_id,
+            Message.direction == "out",
+            Message.delivery_status != MessageDelivery.DELIVERED,
+        )
         .order_by(Message.id.desc())
         .limit(limit)
     )
@@ -211,9 +214,7 @@ def customer_panel(session: Session, conv: Conversation, tz: str) -> dict[str, A
     }
 
 
-def supervisor_stats(
-    session: Session, branch_id: int, now: dt.datetime, tz: str, days: int = 14
-) -> dict[str, Any]:
+def supervisor_stats(session: Session, branch_id: int, now: dt.datetime, tz: str, days: int = 14) -> dict[str, Any]:
     """Queue, waiting times, load per RM and satisfaction per day for one branch."""
     zone = ZoneInfo(tz)
     queue = [(c, h) for c, h in queued(session) if h.branch_id == branch_id or h.route_scope == "any"]
@@ -261,9 +262,7 @@ def supervisor_stats(
             or 0
         )
         avg = session.scalar(
-            select(func.avg(ServiceRating.score)).where(
-                ServiceRating.rm_id == rm.id, ServiceRating.created_at >= since
-            )
+            select(func.avg(ServiceRating.score)).where(ServiceRating.rm_id == rm.id, ServiceRating.created_at >= since)
         )
         per_rm.append(
             {

@@ -26,7 +26,7 @@ from crm.access.send_keys import message_for_key, reserve_send
 from crm.access.tiers import customer_tier
 from crm.access.transitions import handoff_state, move
 from crm.models import Conversation, Message, RelationshipManager, Ticket, utcnow
-from crm.models.conversations import ConversationState
+from crm.models.conversations import ConversationState, MessageDelivery
 from crm.models.handoff import HandoffState
 from crm.segments import VIP_TIERS
 from gateway.antifraud import FraudAlert
@@ -502,7 +502,7 @@ class HandoffMachine:
             text,
             [{"title": b.title, "payload": b.payload} for b in buttons] or None,
             rm_id=rm_id,
-            delivery_status="pending",
+            delivery_status=MessageDelivery.PENDING,
         )
         reserve_send(session, msg, _channel(conv), send_key or f"handoff:{msg.id}")
         fx.push.append(msg.id)
