@@ -486,6 +486,9 @@ class SmsSandbox:
         return web.Response(text=html, content_type="text/html")
 
     async def page_reply(self, request: web.Request) -> web.Response:
+        if not _same_origin(request):
+            # Another site's page could otherwise post "TD" as any phone and opt it out of SMS.
+            return web.json_response({"error": "只接受本页面提交的上行短信"}, status=403)
         form = await request.post()
         phone = national_number(str(form.get("phone", "")))
         text = str(form.get("text", "")).strip()
@@ -500,10 +503,17 @@ class SmsSandbox:
         return web.json_response([asdict(m) for m in self.inboxes.messages(phone)])
 
     async def api_reply(self, request: web.Request) -> web.Response:
-        data = await request.json()
+        if request.content_type != "application/json":
+            return web.json_response({"error": "请求须为 application/json"}, status=415)
+        try:
+            data = await request.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            return web.json_response({"error": "请求不是有效的 JSON 对象"}, status=400)
         phone = national_number(str(data.get("phone", "")))
         if not MOBILE.match(phone):
-            return web.json_response({"error": "bad phone"}, status=400)
+            return web.json_response({"error": "手机号不正确"}, status=400)
         sms = self.receive_reply(phone, str(data.get("text", ""))[:500])
         return web.json_response(asdict(sms))
 
@@ -517,12 +527,30 @@ def hmac_equal(a: str, b: str) -> bool:
 
 SANDBOX_KEY: web.AppKey[SmsSandbox] = web.AppKey("sms_sandbox", SmsSandbox)
 
+# The inbox page has its style inline and a plain form; nothing else may load, frame it or post to it.
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A form post from the sandbox's own page (browsers send Origin on POST; curl sends none)."""
+    origin = request.headers.get("Origin")
+    return origin is None or origin == f"{request.scheme}://{request.host}"
+
+
+async def _hardening_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if response.content_type == "text/html":
+        response.headers["Content-Security-Policy"] = PAGE_CSP
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+
 
 def create_sms_sandbox_app(settings: SmsSandboxSettings | None = None) -> web.Application:
     sandbox = SmsSandbox(settings or SmsSandboxSettings())
     # Alibaba's SDK puts SendSms's up to 1,000 numbers in the query string: allow long request lines.
     app = web.Application(client_max_size=4 * 1024 * 1024, handler_args={"max_line_size": 65536})
     app[SANDBOX_KEY] = sandbox
+    app.on_response_prepare.append(_hardening_headers)
     app.on_startup.append(sandbox.start)
     app.on_cleanup.append(sandbox.stop)
     app.router.add_post("/", sandbox.handle_api)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -51,3 +52,27 @@ def test_a_body_changed_after_signing_is_rejected(sandbox: tuple[str, SmsSandbox
     assert answer["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure"
     assert hashlib.sha256(sent).hexdigest() != hashlib.sha256(signed).hexdigest()
     assert box.stats.accepted == 0
+
+
+def test_the_inbox_page_cannot_be_framed_or_driven_by_another_site(sandbox: tuple[str, SmsSandbox]) -> None:
+    url, box = sandbox
+    with urllib.request.urlopen(url + "/sandbox/sms", timeout=5) as resp:
+        assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    form = urllib.parse.urlencode({"phone": "13800007009", "text": "TD"}).encode()
+    forged = urllib.request.Request(url + "/sandbox/sms/reply", data=form, headers={"Origin": "https://evil.example"})
+    try:
+        urllib.request.urlopen(forged, timeout=5)
+        raise AssertionError("a cross-site form post was accepted")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 403
+    text_plain = urllib.request.Request(
+        url + "/sandbox/sms/api/reply", data=b'{"phone": "13800007009", "text": "TD"}',
+        headers={"Content-Type": "text/plain"},
+    )
+    try:
+        urllib.request.urlopen(text_plain, timeout=5)
+        raise AssertionError("a text/plain post was accepted")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 415
+    assert not box.inboxes.messages("13800007009")
