@@ -112,7 +112,7 @@ SOAK_MINUTES ?= 10
 bench-load: install ## 全链路压测：吞吐、延迟、内存、10 分钟浸泡（SOAK_MINUTES=0 跳过），对比 Rasa 单独的能力
 	$(PY) -m bench.load --soak-minutes $(SOAK_MINUTES)
 
-bench: bench-seed bench-nlu bench-faq bench-gateway bench-care bench-fuzz bench-load ## 全部基准测试，结果写入 BENCHMARKS.md
+bench: bench-seed bench-nlu bench-dialogue bench-faq bench-insights bench-gateway bench-care bench-sms bench-fuzz bench-load ## 全部基准测试，结果写入 BENCHMARKS.md
 
 clean: ## 删除生成的数据库、模型和缓存（保留虚拟环境）
 	rm -rf var models results .pytest_cache
