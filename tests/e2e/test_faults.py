@@ -49,6 +49,7 @@ BOOKKEEPING = {
     "wechat_inbound",
     "wechat_choices",
     "wechat_send_attempts",
+    "wechat_replay",  # each callback's (timestamp, nonce), remembered against replays
     "wechat_access_tokens",
     "conversation_transitions",
     "handoff_states",
@@ -123,7 +124,7 @@ async def test_hung_rasa_apology_is_the_passive_reply_and_leaving_a_message_work
     assert left.text and "LY" in left.text  # the message's reference number
     assert inbound_texts(engine, openid) == [
         "我的卡找不到了，怎么办？",
-        "/leave_message",
+        "给客户经理留言",  # the numbered choice is stored as the customer read it, not as its payload
         "请客户经理明天上午给我回电话",
     ]
     with Session(engine) as s:
@@ -160,7 +161,7 @@ async def test_rasa_down_apology_and_human_handoff_still_possible(
         fault_stack.stop("gateway-norasa")
     assert first.status == 200 and first.text and first.text.startswith(RASA_DOWN_REPLY.text)
     assert human.status == 200 and human.text and not human.text.startswith(RASA_DOWN_REPLY.text)
-    assert inbound_texts(engine, openid) == ["贷款利率是多少？", "/request_human"]
+    assert inbound_texts(engine, openid) == ["贷款利率是多少？", "转人工客服"]
     with Session(engine) as s:
         conv = s.scalar(select(Conversation).where(Conversation.sender_id.contains(openid)))
         assert conv is not None and conv.state == ConversationState.QUEUED
