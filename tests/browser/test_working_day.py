@@ -261,7 +261,7 @@ async def test_urgent_conversations_come_first_and_alert_a_background_tab(
             await page.fill("#text", text)
             await page.press("#text", "Enter")
             await page.wait_for_selector(".msg.in .bubble")
-        await rm.wait_for_function("document.querySelectorAll('#queued li').length >= 1", timeout=15_000)
+        await rm.locator('#queued li').first.wait_for(timeout=15_000)  # no eval: the page's CSP forbids it
         first = await rm.wait_for_selector("#queued li:first-child.urgent", timeout=15_000)
         assert "紧急" in await first.inner_text() and "投诉" in await first.inner_text()
         assert await rm.evaluate("window.__urgentAlerts || 0") >= 1
