@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -281,17 +282,27 @@ def record_attempt(
     duration_ms: int,
 ) -> None:
     """Log one API call. The openid is stored only as a digest."""
-    session.add(
-        WeChatSendAttempt(
-            send_id=send_id,
-            kind=kind,
-            recipient_hash=digest(openid) if openid else None,
-            attempt=attempt,
-            outcome=outcome,
-            errcode=errcode,
-            duration_ms=duration_ms,
-        )
-    )
+    record_attempts(session, [dict(send_id=send_id, kind=kind, openid=openid, attempt=attempt, outcome=outcome,
+                                   errcode=errcode, duration_ms=duration_ms)])
+
+
+def record_attempts(session: Session, attempts: Sequence[Mapping[str, Any]]) -> None:
+    """Log many API calls in one statement (the sender's group commit writes a round at once);
+    each mapping has :func:`record_attempt`'s keywords. Openids are stored only as digests."""
+    if not attempts:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "send_id": a["send_id"], "kind": a["kind"],
+            "recipient_hash": digest(a["openid"]) if a.get("openid") else None,
+            "attempt": a["attempt"], "outcome": a["outcome"], "errcode": a.get("errcode"),
+            "duration_ms": a.get("duration_ms", 0), "created_at": now,
+        }
+        for a in attempts
+    ]  # fmt: skip
+    # Core executemany on the table: no unit-of-work bookkeeping for rows nobody reads back here.
+    session.execute(insert(cast(Table, WeChatSendAttempt.__table__)), rows)
 
 
 def list_attempts(session: Session, send_id: str | None = None) -> list[WeChatSendAttempt]:

@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import aiohttp
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import make_engine, make_sessionmaker, run_in_session, session_scope
@@ -257,22 +257,21 @@ class OutboundSender:
         return answers
 
     def _finish_many(self, session: Session, finishes: Sequence[Finish]) -> list[None]:
+        # One UPDATE per distinct outcome (usually one: all sent by the same route), not one per
+        # key: a round of hundreds of sends costs a statement, not hundreds of round trips.
         table = _SENDS
-        stmt = (
-            update(table)
-            .where(table.c.idempotency_key == bindparam("b_key"))
-            .values(
-                status=bindparam("b_status"),
-                route=bindparam("b_route"),
-                reason=bindparam("b_reason"),
-                updated_at=utcnow(),
+        groups: dict[tuple[str, str, str | None], list[str]] = {}
+        last = {f.key: f for f in finishes}  # a key finished twice in a round: the later one counts
+        for f in last.values():
+            groups.setdefault((f.status, f.route, (f.reason or "")[:64] or None), []).append(f.key)
+        now = utcnow()
+        conn = session.connection()
+        for (status, route, reason), keys in groups.items():
+            conn.execute(
+                update(table)
+                .where(table.c.idempotency_key.in_(keys))
+                .values(status=status, route=route, reason=reason, updated_at=now)
             )
-        )
-        params = [
-            {"b_key": f.key, "b_status": f.status, "b_route": f.route, "b_reason": (f.reason or "")[:64] or None}
-            for f in finishes
-        ]
-        session.connection().execute(stmt, params)
         return [None] * len(finishes)
 
     async def _finish(self, key: str, status: Key, route: str, reason: str | None) -> None:

@@ -250,8 +250,7 @@ class WeChatApiClient:
 
     def _record_many(self, attempts: Sequence[dict[str, Any]]) -> list[None]:
         with session_scope(self._factory) as session:
-            for attempt in attempts:
-                store.record_attempt(session, **attempt)
+            store.record_attempts(session, attempts)
         return [None] * len(attempts)
 
     def _delay(self, attempt: int) -> float:
