@@ -393,8 +393,8 @@ def render_dispatch(r: dict[str, object]) -> str:
         f"{r['kill_sent']:,}, sms_messages sent {r['kill_sms_sent']:,}\n"
         f"- both runs: the sandbox accepted {r['accepted']:,} for {r['messages'] + r['kill_messages']:,} "  # type: ignore[operator]
         f"numbers; numbers without a delivery report (lost) {r['lost']}, reported twice {r['twice']}\n"
-        f"- machine load average while measuring: {r['load']} (other work on the same 2 cores; the "
-        f"provider path alone is `make bench-sms`)"
+        f"- machine load average while measuring: {r['load']} (above 2 means other work shared the 2 cores; "
+        f"the provider path alone is `make bench-sms`)"
     )
 
 
