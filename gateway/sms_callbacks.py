@@ -3,8 +3,8 @@
 Tencent Cloud and Alibaba Cloud push to URLs configured in their consoles. Neither signs its
 pushes, so the URL carries a shared secret: configure ``{PUBLIC_URL}/sms/tencent/report?token=...``
 with the value of ``SMS_CALLBACK_TOKEN`` (compared in constant time). Without a token only the
-local sandbox (``SMS_BACKEND=sandbox``) may push; with a real provider every push is refused until
-one is set.
+local sandbox (``SMS_BACKEND=sandbox``) may push, to a gateway only this machine reaches
+(``Settings.exposed`` false); otherwise every push is refused until one is set.
 
 - A report updates the SMS's row and its campaign outbox row (delivered, or failed with the
   carrier's code); repeated hard failures (空号, 停机) mark the number unreachable.
@@ -56,9 +56,12 @@ SURVEY_THANKS = web.AppKey("sms_survey_thanks", SurveyThanksSender)
 
 
 def _authorised(request: web.Request) -> bool:
-    expected = request.app[SETTINGS].sms_callback_token  # SMS_CALLBACK_TOKEN (core/settings.py)
+    settings = request.app[SETTINGS]
+    expected = settings.sms_callback_token  # SMS_CALLBACK_TOKEN (core/settings.py)
     if not expected:
-        return request.app[SETTINGS].sms_backend == "sandbox"
+        # Only the local sandbox pushes without a token, and only to a gateway nobody else can
+        # reach: an exposed one would take anyone's forged 退订 or delivery report for any phone.
+        return settings.sms_backend == "sandbox" and not settings.exposed
     given = request.query.get("token", "")
     return hmac.compare_digest(given.encode(), expected.encode())
 

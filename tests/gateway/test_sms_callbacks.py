@@ -233,3 +233,28 @@ async def test_an_sms_survey_answer_is_thanked_by_sms_through_the_provider(demo_
         assert sms.provider_message_id == thanks.message_id
         response = s.scalars(select(SurveyResponse).where(SurveyResponse.delivery_key == "survey:thanks-test")).one()
         assert response.status == "completed"
+
+
+@pytest.mark.parametrize("exposure", [{"GATEWAY_HOST": "0.0.0.0"}, {"PUBLIC_URL": "https://kf.example-bank.cn"},
+                                      {"TRUSTED_PROXIES": "127.0.0.1"}])
+async def test_an_exposed_sandbox_gateway_takes_no_push_without_the_token(
+    demo_engine: Engine, exposure: dict[str, str]
+) -> None:
+    """Probe: a reachable gateway left on SMS_BACKEND=sandbox took anyone's forged 退订 for any phone."""
+    with Session(demo_engine) as s:
+        phone = _customer(s).phone
+    reply = {"extend": "", "mobile": phone, "nationcode": "86", "sign": "XX农商银行", "text": "TD",
+             "time": int(NOW.timestamp())}
+    c = await _client(demo_engine, Settings.from_env({"SMS_BACKEND": "sandbox", **exposure}))
+    try:
+        assert (await c.post("/sms/tencent/reply", json=reply)).status == 403
+    finally:
+        await c.close()
+    with Session(demo_engine) as s:
+        assert s.scalars(select(SmsInbound)).all() == []
+    token = {"SMS_CALLBACK_TOKEN": "s3cret-callback"}
+    c = await _client(demo_engine, Settings.from_env({"SMS_BACKEND": "sandbox", **exposure, **token}))
+    try:
+        assert (await c.post("/sms/tencent/reply?token=s3cret-callback", json=reply)).status == 200
+    finally:
+        await c.close()
