@@ -235,7 +235,8 @@ async def test_an_sms_survey_answer_is_thanked_by_sms_through_the_provider(demo_
         assert response.status == "completed"
 
 
-@pytest.mark.parametrize("exposure", [{"GATEWAY_HOST": "0.0.0.0"}, {"PUBLIC_URL": "https://kf.example-bank.cn"},
+@pytest.mark.parametrize("exposure", [{"GATEWAY_HOST": "0.0.0.0"},  # noqa: S104 - the setting under test
+                                      {"PUBLIC_URL": "https://kf.example-bank.cn"},
                                       {"TRUSTED_PROXIES": "127.0.0.1"}])
 async def test_an_exposed_sandbox_gateway_takes_no_push_without_the_token(
     demo_engine: Engine, exposure: dict[str, str]
