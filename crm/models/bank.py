@@ -26,6 +26,8 @@ class Branch(Base):
     # {"weekday": ["08:30", "17:00"], "weekend": ["09:00", "16:00"] or null}
     opening_hours: Mapped[dict[str, Any]] = mapped_column(JSON)
     appointment_capacity: Mapped[int] = mapped_column(Integer, default=20)
+    # At most this many bookings per half day (上午 / 下午, crm.access.windows.half_of); None = the day's limit only.
+    window_capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class RelationshipManager(Base):

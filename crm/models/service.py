@@ -85,6 +85,8 @@ class Appointment(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
     on_date: Mapped[dt.date] = mapped_column(Date)
+    # 上午 / 下午 / "09:00-10:00", None = any time that day (crm.access.windows); the service is only the service.
+    time_window: Mapped[str | None] = mapped_column(String(16), nullable=True)
     service: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(12), default="booked")
     idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
