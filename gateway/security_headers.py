@@ -27,15 +27,23 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "frame-ancestors 'none'",  # no clickjacking: never inside another site's frame
 ])
 HSTS = "max-age=31536000"  # one year; only when the public address is https
+# Our own scripts, styles and images may be cached; every other answer (chat messages, the console's
+# customer panels and transcripts, work items, login answers with CSRF tokens) may not: a browser's
+# disk cache or back button on a shared branch PC would show it to the next person.
+CACHEABLE_PREFIXES = ("/static/", "/console/static/")
+NO_STORE = "no-store"
 
 
 def install_security_headers(app: web.Application, settings: Settings) -> None:
-    """Add the headers to every response of ``app``; HSTS when ``PUBLIC_URL`` is https."""
+    """Add the headers to every response of ``app``; HSTS when ``PUBLIC_URL`` is https;
+    ``Cache-Control: no-store`` on everything but the static files."""
     hsts = settings.public_url.lower().startswith("https://")
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
         headers = response.headers
         headers["X-Content-Type-Options"] = "nosniff"
+        if "Cache-Control" not in headers and not request.path.startswith(CACHEABLE_PREFIXES):
+            headers["Cache-Control"] = NO_STORE
         if hsts:
             headers["Strict-Transport-Security"] = HSTS
         if response.content_type == "text/html":

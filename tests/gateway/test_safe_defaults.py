@@ -114,3 +114,25 @@ async def test_the_public_development_secret_signs_no_web_chat_cookie_outside_de
             assert (await client.get("/api/messages")).status == 200
         finally:
             await client.close()
+
+
+@pytest.mark.parametrize("path", ["/", "/console", "/console/tickets", "/api/messages", "/console/api/me",
+                                  "/console/api/conversations/1", "/healthz", "/no-such-page"])
+async def test_nothing_but_static_files_is_stored_in_a_browser_cache(gateway: TestClient[Any, Any], path: str) -> None:
+    """Probe: console and chat answers (transcripts, customer panels, CSRF tokens) had no Cache-Control,
+    so a shared branch PC's disk cache or back button kept them for the next person."""
+    resp = await gateway.get(path)
+    assert resp.headers["Cache-Control"] == "no-store", (path, resp.status)
+
+
+async def test_a_web_chat_session_and_its_messages_are_not_cached(gateway: TestClient[Any, Any]) -> None:
+    resp = await gateway.post("/api/session", json={})
+    assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+    resp = await gateway.get("/api/messages")
+    assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/static/webchat.js", "/console/static/console.js"])
+async def test_static_files_stay_cacheable(gateway: TestClient[Any, Any], path: str) -> None:
+    resp = await gateway.get(path)
+    assert resp.status == 200 and "no-store" not in resp.headers.get("Cache-Control", "")
