@@ -17,6 +17,7 @@ from actions.normalise import visit_period
 from actions.texts import booking_refusal, branch_buttons, date_refusal, day_with_weekday, visit_window
 from crm.access.branches import BranchInfo, find_branches, get_branch, hours_on
 from crm.access.service import AppointmentRefused, AppointmentResult, book_appointment, check_booking
+from crm.access.windows import window_for
 from crm.timeparse import parse_date
 
 FORM = "book_appointment_form"
@@ -69,13 +70,15 @@ class ValidateBookAppointmentForm(FormValidationAction):
             dispatcher.utter_message(response="utter_appt_date_unclear")
             return {"appt_date": None}
         branch_id = tracker.get_slot("appt_branch_id")
+        # 明天上午 / 下午3点: the part of the day is stored as the booking's window (crm.access.windows).
+        period = visit_period(tracker.latest_message.get("text")) or tracker.get_slot("appt_period")
 
         def check(session: Session) -> str | None:
             branch = get_branch(session, int(branch_id)) if branch_id else None
             if branch is None:
                 return None
             try:
-                check_booking(session, branch, day, now)
+                check_booking(session, branch, day, now, window_for(period, hours_on(branch, day)))
             except AppointmentRefused as refused:
                 return date_refusal(refused.reason, refused.suggestion)
             return None
@@ -84,8 +87,6 @@ class ValidateBookAppointmentForm(FormValidationAction):
         if problem:
             dispatcher.utter_message(text=problem)
             return {"appt_date": None}
-        # 明天上午 / 下午3点: the part of the day is kept and shown as concrete times on booking.
-        period = visit_period(tracker.latest_message.get("text")) or tracker.get_slot("appt_period")
         return {"appt_date": day.isoformat(), "appt_period": period}
 
     def validate_appt_service(
@@ -118,11 +119,11 @@ class ActionSubmitAppointment(Action):
             on_date = dt.date.fromisoformat(date_text)
             branch = get_branch(session, int(branch_id))
             hours = hours_on(branch, on_date) if branch else None
-            # No time column on appointments: the part of the day asked for is kept with the service
-            # ("开户（上午08:30-11:30）") so the booking, the look-up and the RM's work queue all show it.
-            stored = f"{service}（{visit_window(hours, str(period))}）" if period and hours else str(service)
+            # The part of the day asked for is the booking's window (上午 / 下午 / 09:00-10:00), its own column;
+            # the service column holds only the service.
+            window = window_for(str(period), hours) if period else None
             try:
-                return book_appointment(session, who, int(branch_id), on_date, stored[:32], key)
+                return book_appointment(session, who, int(branch_id), on_date, str(service)[:32], key, window=window)
             except AppointmentRefused as refused:
                 return refused
 
@@ -136,7 +137,7 @@ class ActionSubmitAppointment(Action):
                 response="utter_appt_booked",
                 ref=result.ref,
                 day=day_with_weekday(result.on_date),
-                window=visit_window(result.hours, str(period) if period else None),
+                window=visit_window(result.hours, result.window),
                 branch=result.branch,
                 address=result.address,
                 service=str(service),

@@ -1,6 +1,7 @@
-"""A booking the customer already has: 预约还在不, 把预约取消了吧, 预约改到后天 (#20).
+"""A booking the customer already has: 预约还在不, 把预约取消了吧, 预约改到后天, 改到下周三下午 (#20).
 
-Cancelling really cancels the stored appointment; moving checks the new day like a new booking.
+Cancelling really cancels the stored appointment; moving checks the new day (and window) like a new
+booking. The window is the appointment's own column: 改到后天 keeps 上午, 改到下午 keeps the day.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.context import entity, in_session, today, verified
-from actions.normalise import normalise
+from actions.normalise import normalise, visit_period
 from actions.reply import Reply
-from actions.texts import booking_list, date_refusal, day_with_weekday
-from crm.access.appointments import cancel_booking, move_booking, upcoming_bookings
+from actions.texts import booking_list, date_refusal, visit_day
+from crm.access.appointments import KEEP_WINDOW, cancel_booking, move_booking, upcoming_bookings
 from crm.access.service import AppointmentRefused
 from crm.timeparse import parse_date
 
@@ -39,31 +40,33 @@ def cancel_answer(session: Session, sender_id: str, day_text: str | None) -> Rep
         return Reply.of("utter_no_appointment")
     return Reply.of(
         "utter_appointment_cancelled",
-        day=day_with_weekday(view.on_date),
+        day=visit_day(view.on_date, view.window),
         branch=view.branch,
         service=view.service,
         ref=view.ref,
     )
 
 
-def change_answer(session: Session, sender_id: str, day_text: str | None) -> Reply:
+def change_answer(session: Session, sender_id: str, day_text: str | None, period: str | None = None) -> Reply:
+    """Move the next booking to the day in ``day_text`` and the ``period`` said (上午 / 下午 / an hour);
+    a period alone moves it within its day, a day alone keeps its window."""
     who = verified(session, sender_id)
     if who is None:
         return Reply.of("utter_appointment_needs_binding")
     if not upcoming_bookings(session, who, today()):
         return Reply.of("utter_no_appointment")
     new_day = parse_date(day_text, today()) if day_text else None
-    if new_day is None:
+    if new_day is None and period is None:
         return Reply.of("utter_appointment_which_day")
     try:
-        view = move_booking(session, who, new_day, today())
+        view = move_booking(session, who, new_day, today(), period if period else KEEP_WINDOW)
     except AppointmentRefused as refused:
         return Reply.computed(date_refusal(refused.reason, refused.suggestion))
     if view is None:
         return Reply.of("utter_no_appointment")
     return Reply.of(
         "utter_appointment_moved",
-        day=day_with_weekday(view.on_date),
+        day=visit_day(view.on_date, view.window),
         branch=view.branch,
         service=view.service,
         ref=view.ref,
@@ -100,7 +103,8 @@ class ActionMyAppointment(Action):
         day = entity(tracker, "date")
         if request == "change":
             day = day or _day_words(text)
-            reply = await in_session(lambda s: change_answer(s, tracker.sender_id, day))
+            period = visit_period(text)
+            reply = await in_session(lambda s: change_answer(s, tracker.sender_id, day, period))
         elif request == "cancel" and left_booking_form(tracker.events):
             # "不约了 取消预约" while booking: the booking being made is dropped, not one made earlier.
             reply = Reply.of("utter_form_cancelled")

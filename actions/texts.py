@@ -20,6 +20,7 @@ from crm.access.pension import PensionCredit
 from crm.access.products import LoanOffer, ProductInfo, WealthChoice
 from crm.access.service import CardChoice, TicketView
 from crm.access.transactions import TxPage
+from crm.access.windows import AFTERNOON, MORNING, window_for, window_times
 from crm.models.service import TicketStatus
 from crm.timeparse import SHANGHAI, DateRange
 
@@ -34,7 +35,10 @@ APPOINTMENT_REFUSALS = {
     "too_far": "目前只能预约30天以内的日期。",
     "closed": "这个网点那天不营业。",
     "full": "这个网点那天的预约已经满了。",
+    "window_full": "这个网点那天这个时段的预约已经满了。",
+    "window_closed": "这个网点那天这个时段不营业。",
 }
+WINDOW_REASONS = ("window_full", "window_closed")
 
 # Where a ticket stands, in the customer's words (every TicketStatus).
 TICKET_STATUS_TEXT: dict[str, str] = {
@@ -214,34 +218,28 @@ def hours_text(branch: BranchInfo, today: dt.date) -> str:
     return "您常去的" + branch_line(branch, today).removeprefix("· ")
 
 
+def visit_day(on_date: dt.date, window: str | None) -> str:
+    """A booked visit as the customer reads it: 12月9日（周三）上午, 12月9日（周三）09:00-10:00, 12月9日（周三）."""
+    return day_with_weekday(on_date) + (window or "")
+
+
 def booking_list(rows: list[BookingView]) -> str:
     lines = ["您的预约如下：" if len(rows) > 1 else "您的预约还在，信息如下："]
     for b in rows:
-        service = b.service
-        hours = f" {b.hours[0]}-{b.hours[1]}" if b.hours and "（" not in service else ""
+        when = visit_window(b.hours, b.window) if b.hours else (b.window or "")
         where = f"{b.branch}（{b.address}）"
-        lines.append(f"· {day_with_weekday(b.on_date)}{hours}，{where}，办理{service}，预约号{b.ref}。")
+        lines.append(f"· {day_with_weekday(b.on_date)}{when}，{where}，办理{b.service}，预约号{b.ref}。")
     lines.append("要取消就说“取消预约”，要换日子就说“预约改到下周一”这样。")
     return "\n".join(lines)
 
 
-def visit_window(hours: tuple[str, str], period: str | None) -> str:
-    """The part of the opening hours the customer asked for: 上午 → opening–11:30, 下午 → 13:30–closing,
-    9点 → 09:00-10:00; nothing asked → the whole day."""
-    opens, closes = hours
-    if period is None:
-        return f"{opens}-{closes}"
-    if period == "上午":
-        return f"上午{opens}-11:30"
-    if period == "下午":
-        return f"下午13:30-{closes}"
-    if period.isdigit():
-        hour = int(period)
-        start = f"{hour:02d}:00"
-        end = f"{hour + 1:02d}:00"
-        if opens <= start < closes:
-            return f"{start}-{min(end, closes)}"
-    return f"{opens}-{closes}"
+def visit_window(hours: tuple[str, str], window: str | None) -> str:
+    """The clock times of a booking's window on a day with these opening hours: 上午 → 上午08:30-11:30,
+    下午 → 下午13:30-17:00, 9 or 09:00-10:00 → 09:00-10:00; nothing asked (or nothing that fits) → the day."""
+    stored = window_for(window, hours)
+    times = window_times(stored, hours) or hours
+    label = stored if stored in (MORNING, AFTERNOON) else ""
+    return f"{label}{times[0]}-{times[1]}"
 
 
 def branch_line(branch: BranchInfo, today: dt.date) -> str:
@@ -279,7 +277,8 @@ def card_buttons(cards: list[CardChoice]) -> list[dict[str, str]]:
 def date_refusal(reason: str, suggestion: dt.date | None) -> str:
     """Why the customer's day cannot be booked, the nearest day that can, and a request for another."""
     tip = f"最近可以预约的是{day_with_weekday(suggestion)}。" if suggestion else ""
-    return APPOINTMENT_REFUSALS.get(reason, "这天不能预约。") + tip + "请换一天。"
+    again = "请换个时段或换一天。" if reason in WINDOW_REASONS else "请换一天。"
+    return APPOINTMENT_REFUSALS.get(reason, "这天不能预约。") + tip + again
 
 
 def booking_refusal(reason: str) -> str:

@@ -35,6 +35,7 @@ class BranchInfo:
     opening_hours: dict[str, list[str] | None]
     appointment_capacity: int
     distance_km: float | None = None
+    window_capacity: int | None = None  # bookings per half day (上午/下午); None = the day's limit only
 
 
 def _info(b: Branch, distance: float | None = None) -> BranchInfo:
@@ -49,6 +50,7 @@ def _info(b: Branch, distance: float | None = None) -> BranchInfo:
         dict(b.opening_hours or {}),
         b.appointment_capacity,
         distance,
+        b.window_capacity,
     )
 
 

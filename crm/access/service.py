@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core.masking import mask_card
 from crm.access.branches import BranchInfo, get_branch, hours_on, next_open_day
 from crm.access.identity import VerifiedCustomer
+from crm.access.windows import half_of, window_times
 from crm.errors import CrmError, NotFound
 from crm.models import (
     Appointment,
@@ -35,7 +36,8 @@ BOOKING_HORIZON_DAYS = 30
 
 
 class AppointmentRefused(CrmError):
-    """The branch cannot take this booking; ``reason`` is closed | full | past | too_far."""
+    """The branch cannot take this booking; ``reason`` is closed | full | window_full | window_closed |
+    past | too_far."""
 
     code = "appointment_refused"
 
@@ -70,6 +72,7 @@ class AppointmentResult:
     hours: tuple[str, str]
     service: str
     already: bool
+    window: str | None = None  # 上午 / 下午 / "09:00-10:00" (crm.access.windows); None = any time that day
 
 
 @dataclass(frozen=True)
@@ -161,8 +164,20 @@ def report_loss(
     return LossResult(report.ref, mask_card(card.card_no), already=False)
 
 
-def check_booking(session: Session, branch: BranchInfo, on_date: dt.date, today: dt.date) -> tuple[str, str]:
-    """The opening hours for a bookable day, or AppointmentRefused with a suggested day."""
+def check_booking(
+    session: Session,
+    branch: BranchInfo,
+    on_date: dt.date,
+    today: dt.date,
+    window: str | None = None,
+    moving: int | None = None,
+) -> tuple[str, str]:
+    """The opening hours for a bookable day, or AppointmentRefused with a suggested day.
+
+    With a ``window``, the window must fit that day's hours and, where the branch limits bookings per
+    half day (``window_capacity``), that half must have room. ``moving`` is the id of a booking being
+    moved: it does not count against the day it may already be on.
+    """
     if on_date <= today:
         raise AppointmentRefused("past", next_open_day(branch, today))
     if on_date > today + dt.timedelta(days=BOOKING_HORIZON_DAYS):
@@ -170,13 +185,21 @@ def check_booking(session: Session, branch: BranchInfo, on_date: dt.date, today:
     hours = hours_on(branch, on_date)
     if hours is None:
         raise AppointmentRefused("closed", next_open_day(branch, on_date))
-    booked = session.scalar(
-        select(func.count(Appointment.id)).where(
-            Appointment.branch_id == branch.id, Appointment.on_date == on_date, Appointment.status == "booked"
-        )
-    )
+    if window is not None and window_times(window, hours) is None:
+        raise AppointmentRefused("window_closed")
+    same_day = [
+        Appointment.branch_id == branch.id, Appointment.on_date == on_date, Appointment.status == "booked"
+    ]
+    if moving is not None:
+        same_day.append(Appointment.id != moving)
+    booked = session.scalar(select(func.count(Appointment.id)).where(*same_day))
     if (booked or 0) >= branch.appointment_capacity:
         raise AppointmentRefused("full", next_open_day(branch, on_date))
+    half = half_of(window)
+    if half is not None and branch.window_capacity is not None:
+        windows = session.scalars(select(Appointment.time_window).where(*same_day))
+        if sum(1 for w in windows if half_of(w) == half) >= branch.window_capacity:
+            raise AppointmentRefused("window_full", next_open_day(branch, on_date))
     return hours
 
 
@@ -188,10 +211,12 @@ def book_appointment(
     service: str,
     idempotency_key: str,
     now: dt.datetime | None = None,
+    window: str | None = None,
 ) -> AppointmentResult:
-    """Book a branch visit if the branch is open and has room that day; never twice for one key.
+    """Book a branch visit if the branch is open and has room that day (and in that ``window``:
+    上午 / 下午 / "09:00-10:00", crm.access.windows); never twice for one key.
 
-    The same customer asking again for the same branch, day and service gets the existing booking.
+    The same customer asking again for the same branch, day, window and service gets the existing booking.
     """
     now = now or utcnow()
     branch = get_branch(session, branch_id)
@@ -206,6 +231,7 @@ def book_appointment(
             Appointment.branch_id == branch_id,
             Appointment.on_date == on_date,
             Appointment.service == service,
+            Appointment.time_window.is_(None) if window is None else Appointment.time_window == window,
             Appointment.status == "booked",
         )
         .limit(1)
@@ -213,14 +239,15 @@ def book_appointment(
     if same is not None:
         hours = hours_on(branch, same.on_date) or ("", "")
         return AppointmentResult(
-            same.ref, branch.name, branch.address, same.on_date, hours, same.service, True
+            same.ref, branch.name, branch.address, same.on_date, hours, same.service, True, same.time_window
         )
-    hours = check_booking(session, branch, on_date, now.astimezone(SHANGHAI).date())
+    hours = check_booking(session, branch, on_date, now.astimezone(SHANGHAI).date(), window)
     appt = Appointment(
         ref=_ref("YY", now),
         customer_id=who.customer_id,
         branch_id=branch_id,
         on_date=on_date,
+        time_window=window,
         service=service[:32],
         idempotency_key=idempotency_key,
         created_at=now,
@@ -233,7 +260,7 @@ def book_appointment(
         winner = _existing(session, Appointment, idempotency_key)
         assert isinstance(winner, Appointment)
         return AppointmentResult(
-            winner.ref, branch.name, branch.address, winner.on_date, hours, winner.service, True
+            winner.ref, branch.name, branch.address, winner.on_date, hours, winner.service, True, winner.time_window
         )
     session.add(
         AuditEvent(
@@ -241,10 +268,10 @@ def book_appointment(
             actor="bot",
             action="appointment_booked",
             customer_id=who.customer_id,
-            detail={"ref": appt.ref, "branch_id": branch_id, "date": on_date.isoformat()},
+            detail={"ref": appt.ref, "branch_id": branch_id, "date": on_date.isoformat(), "window": window or ""},
         )
     )
-    return AppointmentResult(appt.ref, branch.name, branch.address, on_date, hours, appt.service, False)
+    return AppointmentResult(appt.ref, branch.name, branch.address, on_date, hours, appt.service, False, window)
 
 
 def open_complaint(

@@ -121,8 +121,66 @@ async def test_a_morning_booking_has_concrete_morning_times(webhook: Any, db: Se
     assert info is not None
     opens, closes = hours_on(info, day)  # type: ignore[misc]
     assert f"上午{opens}-11:30" in booked[0] and f"{opens}-{closes}" not in booked[0]
-    stored = db.scalar(select(Appointment.service))
-    assert stored == f"开户（上午{opens}-11:30）"
+    # The window is its own column; the service column holds only the service.
+    assert db.execute(select(Appointment.service, Appointment.time_window)).one() == ("开户", "上午")
+
+
+async def test_an_appointment_window_is_looked_up_and_moved_by_what_the_customer_says(
+    webhook: Any, db: Session
+) -> None:
+    branch, day, booked = await _book(webhook, db, "9点")
+    assert db.execute(select(Appointment.service, Appointment.time_window)).one() == ("开户", "09:00-10:00")
+    assert "09:00-10:00" in booked[0]
+    info = get_branch(db, branch.id)
+    assert info is not None
+
+    # 改到下午: the same day, the afternoon; the customer reads 12月9日（周三）下午，城关支行，办理开户.
+    moved = texts(await webhook("action_my_appointment", tracker(ZHANG, "预约改到下午吧", "my_appointment")))[0]
+    db.expire_all()
+    assert db.execute(select(Appointment.on_date, Appointment.time_window)).one() == (day, "下午")
+    weekday = "一二三四五六日"[day.weekday()]
+    assert f"{day.month}月{day.day}日（周{weekday}）下午，{branch.name}，办理开户" in moved
+    looked_up = texts(await webhook("action_my_appointment", tracker(ZHANG, "我约的是哪天", "my_appointment")))[0]
+    closes = hours_on(info, day)[1]  # type: ignore[index]
+    assert f"（周{weekday}）下午13:30-{closes}，{branch.name}" in looked_up and "办理开户，" in looked_up
+
+    # 改到<another day>: the day changes, the afternoon is kept (when that day is open in the afternoon).
+    later = day + dt.timedelta(days=1)
+    while (hours_on(info, later) or ("", ""))[1] <= "13:30":
+        later += dt.timedelta(days=1)
+    await webhook("action_my_appointment",
+                  tracker(ZHANG, "预约改到那天", "my_appointment", entities={"date": later.isoformat()}))  # fmt: skip
+    db.expire_all()
+    assert db.execute(select(Appointment.on_date, Appointment.time_window)).one() == (later, "下午")
+
+    cancelled = texts(await webhook("action_my_appointment", tracker(ZHANG, "把预约取消了吧", "my_appointment")))[0]
+    assert f"{later.month}月{later.day}日（周{'一二三四五六日'[later.weekday()]}）下午到{branch.name}" in cancelled
+    db.expire_all()
+    assert db.execute(select(Appointment.service, Appointment.status)).one() == ("开户", "cancelled")
+
+
+async def test_an_appointment_window_has_its_own_limit_where_the_branch_sets_one(
+    webhook: Any, db: Session
+) -> None:
+    branch, day, _ = await _book(webhook, db, "上午")
+    db.get(Branch, branch.id).window_capacity = 1  # type: ignore[union-attr]
+    db.commit()
+
+    async def ask(text: str) -> dict[str, Any]:
+        return await webhook("validate_book_appointment_form", tracker(
+            LI, text, "inform",
+            slots={"appt_branch": branch.name, "appt_branch_id": float(branch.id), "appt_date": day.isoformat(),
+                   "requested_slot": "appt_date"},
+            active_loop="book_appointment_form",
+        ))  # fmt: skip
+
+    morning = await ask(f"{day.month}月{day.day}日上午")
+    assert slot_events(morning)["appt_date"] is None
+    assert "这个时段的预约已经满了" in texts(morning)[0] and "请换个时段或换一天" in texts(morning)[0]
+    nine = await ask(f"{day.month}月{day.day}日9点")  # an hour of the morning counts against the morning
+    assert slot_events(nine)["appt_date"] is None
+    afternoon = await ask(f"{day.month}月{day.day}日下午")
+    assert slot_events(afternoon)["appt_date"] == day.isoformat() and not texts(afternoon)
 
 
 async def test_a_booking_is_looked_up_cancelled_for_real_and_moved(webhook: Any, db: Session) -> None:
