@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from core.masking import redact_customer_text
 from crm.access.identity import customer_of
 from crm.access.tiers import customer_tier
-from crm.models import Conversation, ConversationTransition, Message
+from crm.models import Conversation, ConversationTransition, Message, RelationshipManager
 from crm.models.base import utcnow
 from crm.models.conversations import ConversationState
 from crm.models.insights import (
@@ -361,14 +361,19 @@ def leads(
 
 def set_lead_outcome(
     session: Session, lead_id: int, status: LeadStatus | str, by: str, note: str | None = None,
-    rm_id: int | None = None,
+    rm_id: int | None = None, branch_id: int | None = None,
 ) -> Lead:
     """The RM records how a lead ended (won, lost, not interested). With ``rm_id``, only that
-    RM's own leads can be changed."""
+    RM's own leads can be changed; with ``branch_id`` (a supervisor), only the branch's leads:
+    the customer's branch, or an RM of the branch follows it up."""
     value = LeadStatus(status)
     lead = session.get(Lead, lead_id)
     if lead is None or (rm_id is not None and lead.rm_id != rm_id):
         raise UnknownLead(lead_id)
+    if branch_id is not None and lead.branch_id != branch_id:
+        follower = session.get(RelationshipManager, lead.rm_id) if lead.rm_id else None
+        if follower is None or follower.branch_id != branch_id:
+            raise UnknownLead(lead_id)
     lead.status, lead.outcome_by, lead.outcome_at = value, by[:64], utcnow()
     if note is not None:
         lead.note = masked(note)

@@ -150,10 +150,14 @@ async def lead_outcome(request: web.Request) -> web.Response:
     if status not in {s.value for s in LeadStatus} - {"open"}:
         raise json_error(400, "bad_status", "请选择：已成交、未成交或无意向。")
     note = str(body.get("note") or "")[:500] or None
+    # An RM closes their own leads, a supervisor those of their branch (others are "not found").
     own = None if user.role == "supervisor" else user.rm_id
+    branch = user.branch_id if user.role == "supervisor" else None
     try:
         lead_id = int(request.match_info["lead_id"])
-        await run_db(request, lambda s: store.set_lead_outcome(s, lead_id, status, f"rm:{user.code}", note, own))
+        await run_db(
+            request, lambda s: store.set_lead_outcome(s, lead_id, status, f"rm:{user.code}", note, own, branch)
+        )
     except (ValueError, store.UnknownLead):
         raise json_error(404, "not_found", "没有这条线索。") from None
     return web.json_response({"ok": True})

@@ -111,3 +111,38 @@ async def test_callback_task_is_listed_with_its_due_day_and_closed_from_the_queu
     assert (await resp.json())["status_zh"] == "已回访"
     still_open = {c["id"] for c in (await (await http.get("/console/api/callbacks")).json())["callbacks"]}
     assert task_id not in still_open
+
+
+async def test_a_supervisor_closes_only_leads_of_their_own_branch(
+    gateway: TestClient, http: aiohttp.ClientSession
+) -> None:
+    """Probe: a supervisor of another branch recorded 已成交 on any lead id (no branch check)."""
+    factory = gateway.app[SESSION_FACTORY]
+    with session_scope(factory) as s:
+        _rm_id, customer_id = _rm001_customer(s)
+        conv = open_conversation(s, "web", "wq-lead-branch")
+        identity = s.get(ChannelIdentity, conv.identity_id)
+        assert identity is not None
+        identity.customer_id, identity.verified_at = customer_id, utcnow()
+        record_messages(s, conv, [NewMessage("in", "customer", "我想买点理财，收益稳一点的")])
+        stored = s.get(Conversation, conv.id)
+        assert stored is not None
+        lead_id = customer_panel(s, stored, "Asia/Shanghai")["leads"][0]["id"]
+        branch_of = {r.login: r.branch_id for r in s.scalars(select(RelationshipManager))}
+    assert branch_of["sup008"] != branch_of["rm001"] == branch_of["sup004"]
+
+    csrf = await login(http, "sup008")
+    resp = await http.post(f"/console/api/leads/{lead_id}/outcome", json={"status": "lost"},
+                           headers={"X-CSRF-Token": csrf})  # fmt: skip
+    assert resp.status == 404, await resp.text()
+    with session_scope(factory) as s:
+        stored = s.get(Conversation, conv.id)
+        assert stored is not None
+        assert customer_panel(s, stored, "Asia/Shanghai")["leads"][0]["status_name"] == "待跟进"
+
+    await http.post("/console/api/logout", headers={"X-CSRF-Token": csrf})
+    http.cookie_jar.clear()
+    csrf = await login(http, "sup004")
+    resp = await http.post(f"/console/api/leads/{lead_id}/outcome", json={"status": "won"},
+                           headers={"X-CSRF-Token": csrf})  # fmt: skip
+    assert resp.status == 200, await resp.text()
