@@ -188,8 +188,8 @@ def customer_records(session: Session, customer_id: int, tz: str) -> dict[str, l
             {"ref": lr.ref, "card": mask_card(card.card_no), "at": _local(lr.created_at, zone)} for lr, card in losses
         ],
         "appointments": [
-            {"ref": a.ref, "branch": b.name, "on": a.on_date.isoformat(), "service": a.service,
-             "status": APPOINTMENT_ZH.get(a.status, "已预约")}
+            {"ref": a.ref, "branch": b.name, "on": a.on_date.isoformat(), "window": a.time_window,
+             "service": a.service, "status": APPOINTMENT_ZH.get(a.status, "已预约")}
             for a, b in appointments
         ],  # fmt: skip
         "tickets": [

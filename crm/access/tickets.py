@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from core.masking import mask_card, mask_customer_name
 from crm.access.callback import callback_number_masked
+from crm.access.windows import window_sort_key
 from crm.errors import CrmError, NotFound
 from crm.models import (
     Appointment,
@@ -66,6 +67,29 @@ class WorkFilter:
     branch_id: int | None = None
     rm_id: int | None = None  # 0 = unassigned
     due: str | None = None  # overdue | today
+    order: str | None = None  # None: overdue first, then by due time; "visit": appointments by day and window
+
+
+WEEKDAYS = "一二三四五六日"
+APPOINTMENT_STATUS_ZH = {"booked": "已预约", "cancelled": "已取消"}
+
+
+def _appointment_text(appt: Appointment, branch_name: str) -> str:
+    window = f"{appt.time_window} " if appt.time_window else ""
+    return f"网点预约：{appt.on_date:%m月%d日} {window}{branch_name}，办理{appt.service}。"
+
+
+def visit_view(appt: Appointment) -> dict[str, Any]:
+    """When the customer comes, as separate fields the console shows and sorts on: the day (ISO and
+    12月09日（周三）), the window (上午 / 下午 / 09:00-10:00, or 全天), a sort key, the booking's state."""
+    return {
+        "date": appt.on_date.isoformat(),
+        "day": f"{appt.on_date:%m月%d日}（周{WEEKDAYS[appt.on_date.weekday()]}）",
+        "window": appt.time_window,
+        "window_label": appt.time_window or "全天",
+        "sort": f"{appt.on_date.isoformat()} {window_sort_key(appt.time_window)}",
+        "status": APPOINTMENT_STATUS_ZH.get(appt.status, appt.status),
+    }
 
 
 def sync_work_items(session: Session, due_rule: DueRule) -> int:
@@ -86,12 +110,23 @@ def sync_work_items(session: Session, due_rule: DueRule) -> int:
         select(Appointment, Branch).join(Branch, Branch.id == Appointment.branch_id).order_by(Appointment.id)
     ):
         if f"work:{appt.ref}" not in have:
-            text = f"网点预约：{appt.on_date:%m月%d日} {branch.name}，办理{appt.service}。"
+            text = _appointment_text(appt, branch.name)
             item = _add_item(session, appt.ref, appt.customer_id, "appointment", appt.service, text, appt.created_at)
             item.branch_id = appt.branch_id
             item.due_at = due_rule("appointment", appt.created_at, appt.on_date)
             created += 1
     session.flush()
+    # A booking moved in chat since its item was made: the open item follows it (text and due time).
+    for item, appt, branch in session.execute(
+        select(Ticket, Appointment, Branch)
+        .join(Appointment, Appointment.ref == Ticket.ref)
+        .join(Branch, Branch.id == Appointment.branch_id)
+        .where(Ticket.kind == "appointment", Ticket.status.in_(OPEN_STATES))
+    ):
+        text = _appointment_text(appt, branch.name)
+        if item.content != text:
+            item.content = text
+            item.due_at = due_rule("appointment", appt.created_at, appt.on_date)
     for ticket in session.scalars(select(Ticket).where(or_(Ticket.due_at.is_(None), Ticket.branch_id.is_(None)))):
         if ticket.branch_id is None:
             ticket.branch_id = _branch_for(session, ticket)
@@ -170,17 +205,30 @@ def list_work(
     elif flt.due == "today":
         end = dt.datetime.combine(now.astimezone(zone).date() + dt.timedelta(days=1), dt.time(0), zone)
         stmt = stmt.where(Ticket.due_at < end, Ticket.status.in_(OPEN_STATES))
-    rows = [item_view(session, t, rm, now, tz) for t in session.scalars(stmt.order_by(Ticket.id.desc()).limit(limit))]
+    items = list(session.scalars(stmt.order_by(Ticket.id.desc()).limit(limit)))
+    refs = [t.ref for t in items if t.kind == "appointment"]
+    visits = {a.ref: a for a in session.scalars(select(Appointment).where(Appointment.ref.in_(refs)))} if refs else {}
+    rows = [item_view(session, t, rm, now, tz, visits.get(t.ref)) for t in items]
     far = dt.datetime.max.replace(tzinfo=dt.UTC).isoformat()
     rows.sort(key=lambda r: (not r["overdue"], not r["active"], r["due_iso"] or far))
+    if flt.order == "visit":  # appointments by the day and window of the visit, everything else after them
+        rows.sort(key=lambda r: (r["visit"] is None, r["visit"]["sort"] if r["visit"] else ""))
     return rows
 
 
 def item_view(
-    session: Session, t: Ticket, viewer: RelationshipManager, now: dt.datetime, tz: str
+    session: Session,
+    t: Ticket,
+    viewer: RelationshipManager,
+    now: dt.datetime,
+    tz: str,
+    appointment: Appointment | None = None,
 ) -> dict[str, Any]:
-    """One work item as the console shows it: masked, labelled in Chinese, local times."""
+    """One work item as the console shows it: masked, labelled in Chinese, local times; an appointment's
+    item also says when the customer comes (``visit``: day and window apart, read from the booking)."""
     zone = ZoneInfo(tz)
+    if appointment is None and t.kind == "appointment":
+        appointment = session.scalar(select(Appointment).where(Appointment.ref == t.ref))
     customer = session.get(Customer, t.customer_id) if t.customer_id else None
     identity = session.get(ChannelIdentity, t.identity_id) if t.identity_id else None
     channel = identity.channel if identity else None
@@ -214,6 +262,7 @@ def item_view(
         "active": active,
         "resolution": t.resolution,
         "resolved": t.resolved_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if t.resolved_at else None,
+        "visit": visit_view(appointment) if appointment is not None and t.kind == "appointment" else None,
     }
 
 

@@ -67,11 +67,15 @@ def _filter(request: web.Request) -> WorkFilter:
         raise json_error(400, "bad_filter", "工单状态不正确。")
     if due is not None and due not in ("overdue", "today"):
         raise json_error(400, "bad_filter", "到期筛选不正确。")
+    order = q.get("order") or None
+    if order is not None and order not in ("due", "visit"):
+        raise json_error(400, "bad_filter", "排序方式不正确。")
     rm_raw = q.get("rm")
     rm_id = bounded_int(rm_raw, lo=0) if rm_raw else None
     branch_raw = q.get("branch")
     branch_id = bounded_int(branch_raw, lo=1) if branch_raw else None
-    return WorkFilter(kind=kind, status=status, branch_id=branch_id, rm_id=rm_id, due=due)
+    return WorkFilter(kind=kind, status=status, branch_id=branch_id, rm_id=rm_id, due=due,
+                      order=None if order == "due" else order)
 
 
 def _ticket_id(request: web.Request) -> int:

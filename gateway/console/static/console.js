@@ -306,7 +306,7 @@
     renderLeads(box, c.leads || []);
     if (records) {
       section("挂失记录", records.loss_reports, (r) => `${r.ref} · ${r.card} · ${r.at}`);
-      section("网点预约", records.appointments, (a) => `${a.ref} · ${a.on} ${a.branch} · ${a.service} · ${a.status}`);
+      section("网点预约", records.appointments, (a) => `${a.ref} · ${a.on} ${a.window || "全天"} ${a.branch} · ${a.service} · ${a.status}`);
       section("全部工单", records.tickets, (t) => `${t.ref} · ${t.kind} · ${t.status} · ${t.at}` + (t.resolution ? ` · 处理结果：${t.resolution}` : ""));
     }
     const more = el("a", "", "查看该客户的历史会话 →");

@@ -74,7 +74,7 @@
         box.append(ul);
       };
       section("挂失记录", data.records.loss_reports, (r) => `${r.ref} · ${r.card} · ${r.at}`);
-      section("网点预约", data.records.appointments, (a) => `${a.ref} · ${a.on} ${a.branch} · ${a.service} · ${a.status}`);
+      section("网点预约", data.records.appointments, (a) => `${a.ref} · ${a.on} ${a.window || "全天"} ${a.branch} · ${a.service} · ${a.status}`);
       section("工单", data.records.tickets, (t) => `${t.ref} · ${t.kind} · ${t.status} · ${t.at}` + (t.resolution ? ` · 处理结果：${t.resolution}` : ""));
     } else {
       box.append(el("p", "meta", "访客未绑定账户，没有客户记录。"));

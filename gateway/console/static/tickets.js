@@ -41,7 +41,7 @@
 
   function query() {
     const params = new URLSearchParams();
-    for (const [id, key] of [["f-kind", "kind"], ["f-status", "status"], ["f-rm", "rm"], ["f-due", "due"]]) {
+    for (const [id, key] of [["f-kind", "kind"], ["f-status", "status"], ["f-rm", "rm"], ["f-due", "due"], ["f-order", "order"]]) {
       if ($(id).value) params.set(key, $(id).value);
     }
     return params.toString();
@@ -70,6 +70,14 @@
     li.append(el("div", "meta", "客户：" + who + " · 负责：" + (t.rm || "未分配") +
       (t.branch ? " · " + t.branch : "")));
     li.append(el("div", "meta", "提交：" + t.created + (t.due ? " · 应于 " + t.due + " 前处理" : "")));
+    if (t.visit) {  // an appointment: the day and the window the customer chose, apart
+      const visit = el("div", "meta visit", "预约到店：");
+      const day = el("span", "visit-day", t.visit.day);
+      day.dataset.date = t.visit.date;
+      visit.append(day, " · ", el("span", "pill visit-window", t.visit.window_label));
+      if (t.visit.status !== "已预约") visit.append(" · ", el("span", "pill late", t.visit.status));
+      li.append(visit);
+    }
     li.append(el("div", "content", t.content));
     if (t.callback_masked) {
       const line = el("div", "meta", "回电号码：");
