@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 from actions.context import idempotency_key, in_session, today, verified
 from actions.forms import reset_slots
 from actions.normalise import visit_period
-from actions.texts import booking_refusal, branch_buttons, date_refusal, day_with_weekday, visit_window
+from actions.texts import (
+    WINDOW_REASONS,
+    booking_refusal,
+    branch_buttons,
+    date_refusal,
+    day_with_weekday,
+    visit_window,
+    window_refusal,
+)
 from crm.access.branches import BranchInfo, find_branches, get_branch, hours_on
 from crm.access.service import AppointmentRefused, AppointmentResult, book_appointment, check_booking
 from crm.access.windows import window_for
@@ -77,9 +85,12 @@ class ValidateBookAppointmentForm(FormValidationAction):
             branch = get_branch(session, int(branch_id)) if branch_id else None
             if branch is None:
                 return None
+            window = window_for(period, hours_on(branch, day))
             try:
-                check_booking(session, branch, day, now, window_for(period, hours_on(branch, day)))
+                check_booking(session, branch, day, now, window)
             except AppointmentRefused as refused:
+                if refused.reason in WINDOW_REASONS and window:
+                    return window_refusal(refused.reason, day, window)
                 return date_refusal(refused.reason, refused.suggestion)
             return None
 

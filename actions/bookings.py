@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from actions.context import entity, in_session, today, verified
 from actions.normalise import normalise, visit_period
 from actions.reply import Reply
-from actions.texts import booking_list, date_refusal, visit_day
+from actions.texts import WINDOW_REASONS, booking_list, date_refusal, visit_day, window_refusal
 from crm.access.appointments import KEEP_WINDOW, cancel_booking, move_booking, upcoming_bookings
 from crm.access.service import AppointmentRefused
 from crm.timeparse import parse_date
@@ -61,6 +61,8 @@ def change_answer(session: Session, sender_id: str, day_text: str | None, period
     try:
         view = move_booking(session, who, new_day, today(), period if period else KEEP_WINDOW)
     except AppointmentRefused as refused:
+        if refused.reason in WINDOW_REASONS and period and refused.day is not None:
+            return Reply.computed(window_refusal(refused.reason, refused.day, refused.window or period, "改到"))
         return Reply.computed(date_refusal(refused.reason, refused.suggestion))
     if view is None:
         return Reply.of("utter_no_appointment")

@@ -21,6 +21,7 @@ from crm.access.products import LoanOffer, ProductInfo, WealthChoice
 from crm.access.service import CardChoice, TicketView
 from crm.access.transactions import TxPage
 from crm.access.windows import AFTERNOON, MORNING, window_for, window_times
+from crm.access.windows import half_of as window_half
 from crm.models.service import TicketStatus
 from crm.timeparse import SHANGHAI, DateRange
 
@@ -279,6 +280,19 @@ def date_refusal(reason: str, suggestion: dt.date | None) -> str:
     tip = f"最近可以预约的是{day_with_weekday(suggestion)}。" if suggestion else ""
     again = "请换个时段或换一天。" if reason in WINDOW_REASONS else "请换一天。"
     return APPOINTMENT_REFUSALS.get(reason, "这天不能预约。") + tip + again
+
+
+def window_refusal(reason: str, day: dt.date, window: str, lead: str = "") -> str:
+    """The window asked for is full or outside the hours that day: name it and say how to pick another
+    (``lead``: how the example answer starts, "改到" when moving a booking)."""
+    asked = f"{window}点" if window.isdigit() else window  # an hour outside the opening hours ("20")
+    morning = int(window) < 12 if window.isdigit() else window_half(window) == MORNING
+    other = AFTERNOON if morning else MORNING
+    state = "的预约已经满了" if reason == "window_full" else "不营业"
+    return (
+        f"这个网点{day.month}月{day.day}日{asked}{state}。可以换个时段，比如回复“{lead}{day.month}月{day.day}日{other}”，"
+        "也可以换一天。"
+    )
 
 
 def booking_refusal(reason: str) -> str:

@@ -41,10 +41,14 @@ class AppointmentRefused(CrmError):
 
     code = "appointment_refused"
 
-    def __init__(self, reason: str, suggestion: dt.date | None = None) -> None:
+    def __init__(
+        self, reason: str, suggestion: dt.date | None = None, day: dt.date | None = None, window: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.suggestion = suggestion
+        self.day = day  # the day and window refused (window reasons)
+        self.window = window
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ def check_booking(
     if hours is None:
         raise AppointmentRefused("closed", next_open_day(branch, on_date))
     if window is not None and window_times(window, hours) is None:
-        raise AppointmentRefused("window_closed")
+        raise AppointmentRefused("window_closed", day=on_date, window=window)
     same_day = [
         Appointment.branch_id == branch.id, Appointment.on_date == on_date, Appointment.status == "booked"
     ]
@@ -199,7 +203,7 @@ def check_booking(
     if half is not None and branch.window_capacity is not None:
         windows = session.scalars(select(Appointment.time_window).where(*same_day))
         if sum(1 for w in windows if half_of(w) == half) >= branch.window_capacity:
-            raise AppointmentRefused("window_full", next_open_day(branch, on_date))
+            raise AppointmentRefused("window_full", next_open_day(branch, on_date), on_date, window)
     return hours
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.masking import format_yuan
+from crm.access.appointments import bookings_per_window
 from crm.access.branches import get_branch, hours_on
 from crm.models import Account, Appointment, Branch, Customer, Transaction
 from crm.timeparse import SHANGHAI, today_in_shanghai
@@ -174,13 +175,26 @@ async def test_an_appointment_window_has_its_own_limit_where_the_branch_sets_one
             active_loop="book_appointment_form",
         ))  # fmt: skip
 
-    morning = await ask(f"{day.month}月{day.day}日上午")
+    m, d = day.month, day.day
+    morning = await ask(f"{m}月{d}日上午")
     assert slot_events(morning)["appt_date"] is None
-    assert "这个时段的预约已经满了" in texts(morning)[0] and "请换个时段或换一天" in texts(morning)[0]
-    nine = await ask(f"{day.month}月{day.day}日9点")  # an hour of the morning counts against the morning
-    assert slot_events(nine)["appt_date"] is None
-    afternoon = await ask(f"{day.month}月{day.day}日下午")
+    assert texts(morning) == [f"这个网点{m}月{d}日上午的预约已经满了。可以换个时段，比如回复“{m}月{d}日下午”，也可以换一天。"]
+    nine = await ask(f"{m}月{d}日9点")  # an hour of the morning counts against the morning
+    assert slot_events(nine)["appt_date"] is None and "09:00-10:00的预约已经满了" in texts(nine)[0]
+    afternoon = await ask(f"{m}月{d}日下午")
     assert slot_events(afternoon)["appt_date"] == day.isoformat() and not texts(afternoon)
+
+    # The afternoon fills up too; moving the morning booking there is refused, and nothing moves.
+    first = db.scalars(select(Appointment)).one()
+    db.add(Appointment(ref="YY-AFTERNOON", customer_id=first.customer_id, branch_id=first.branch_id, on_date=day,
+                       time_window="下午", service="补卡", status="booked", idempotency_key="k-afternoon",
+                       created_at=first.created_at))  # fmt: skip
+    db.commit()
+    assert bookings_per_window(db, branch.id, day) == {"上午": 1, "下午": 1}
+    refused = texts(await webhook("action_my_appointment", tracker(ZHANG, "预约改到下午", "my_appointment")))[0]
+    assert refused == f"这个网点{m}月{d}日下午的预约已经满了。可以换个时段，比如回复“改到{m}月{d}日上午”，也可以换一天。"
+    db.expire_all()
+    assert db.scalar(select(Appointment.time_window).where(Appointment.ref == first.ref)) == "上午"
 
 
 async def test_a_booking_is_looked_up_cancelled_for_real_and_moved(webhook: Any, db: Session) -> None:
