@@ -94,14 +94,18 @@ def normalise(text: str) -> str:
 
 _NUM = "[0-9一二三四五六七八九十两几百千万多]"
 # Someone else tells the customer to do something: the shape of every demand.
-_TOLD = _w("让 叫 要求 逼 非要 按他说的 照他说的 按照他 要我 要俺 要你 要咱 要家长 要他 要她 需要先 得先 必须 先要")
+_TOLD = _w(
+    "让 叫 要求 逼 非要 按他说的 照他说的 按照他 要我(?!们) 要俺 要你 要咱 要家长 要他 要她 需要先 得先 必须 先要"
+)
 
 EVIDENCE: dict[str, str] = {
     # who the caller claims to be
     "police": _w(
+        "最高检 最高法 高检 高法 公安部 "
         "经侦 制服 公安 警察 民警 警官 派出所 检察 法院 公检法 刑警 刑侦 国安 网警 反诈中心 警方 警服 办案 专案组 监察"
     ),
     "accused": _w(
+        "冻结令 配合 "
         "来路不明 归集 接受检查 贩毒 取保候审 案件 "
         "洗钱 涉嫌 涉案 通缉 逮捕 拘留 犯罪 配合调查 资金核查 资金清查 资金审查 保密 "
         "传唤 立案 黑钱 案子 大案 嫌疑 非法 违禁品 清白 卷入 卷进 抓你 抓我 抓俺 "
@@ -119,6 +123,7 @@ EVIDENCE: dict[str, str] = {
         "残疾人 高龄 惠民 失业金 公积金 低保 养老认证 直补 补助 粮补 惠农 民政 低保金 社保待遇"
     ),
     "gov_trouble": _w(
+        "可以退 多交 "
         "到期 不续 "
         "异常 冻结 失效 停用 过期 认证 年检 升级 盗刷 冒用 出问题 有问题 注销 可以领 "
         "能领 领取 发放 要发 发补贴 领钱 退给 作废 换卡 新卡 暂停 核验 登记 待领"
@@ -131,12 +136,13 @@ EVIDENCE: dict[str, str] = {
     ),
     "credit": _w("信用报告 征信中心 征信 信用记录 不良记录 黑名单 逾期记录 白户 铲单 一笔勾销 勾销 债务优化 停催"),
     "credit_fix": _w(
+        "删了 找关系 "
         "恢复 污点 "
         "修复 消除 洗白 删掉 删除 修改 清除 撤掉 撤销 铲除 抹掉 消掉 影响子女 影响孩子 影响娃 铲单 勾销 服务费 收费"
     ),
     "service": _w(
         "客服 快递 淘宝 京东 拼多多 抖音 快手 航空 机票 航班 商家 支付宝 微信支付 "
-        "平台 中通 圆通 申通 韵达 顺丰 邮政 学信网 网购 订单 包裹 买的"
+        "中通 圆通 申通 韵达 顺丰 邮政 学信网 网购 订单 包裹 买的"
     ),
     "refund": _w(
         "退款 理赔 赔偿 退货 退钱 赔钱 赔我 改签 订单异常 订单有问题 质量问题 丢件 "
@@ -163,8 +169,11 @@ EVIDENCE: dict[str, str] = {
         "账户冻结 资金冻结 被冻结 包装费 保险费 刷信用分 信用分不够 流水不够 还款能力 打点费 认证费 风险金"
     ),
     # money before the loan, told by someone else
-    "loan_fee_weak": _w("手续费 先交 先转 先付 押金 交钱 转一笔 交一笔 (交|付|转|打)" + _NUM + "+(块|元|千|万|百)"),
+    "loan_fee_weak": _w(
+        "服务费 手续费 先交 先转 先付 押金 交钱 转一笔 交一笔 (交|付|转|打)" + _NUM + "+(块|元|千|万|百)"
+    ),
     "invest_bait": _w(
+        "投.{0,8}返 "
         "庄家 拉升 推荐.{0,4}股票 区块链 每天返 天天返 投.{0,4}返 入股 "
         "稳赚 保本高收益 内幕 内部消息 带单 老师带 导师 荐股 高回报 翻倍 稳赢 虚拟币 "
         "比特币 usdt 博彩 投资群 炒币 数字货币 日收益 月收益 包赚 只赚不赔 躺赚 "
@@ -204,7 +213,7 @@ EVIDENCE: dict[str, str] = {
     "military_order": _w("订 采购 要买 供应商 订货"),
     "military_pay": _w("垫 先转 先交 押金 指定 厂家 买一批 帮他们买 帮我们买 联系"),
     "game": _w("游戏.{0,4}(装备|账号|号|皮肤|币) 装备 皮肤 代充 代练 上分 账号交易 卖号 买号 卖账号 买账号 收账号"),
-    "game_deal": _w("卖 买 收 交易 私下 不走平台 扫码 保证金 解冻 押金 转了 付钱 先付 交钱 银行卡号 拉黑 扫 码 送"),
+    "game_deal": _w("私下 不走平台 扫码 保证金 解冻 押金 先付 交钱 银行卡号 拉黑 扫 码 送 骗 第三方 担保 网站交易"),
     "win": _w("中奖 中了 抽中 获奖 奖品 大奖 幸运用户 幸运粉丝 领奖 奖金 一等奖 二等奖 特等奖 刮奖 刮刮卡 兑奖 抽奖"),
     "fee": _w(
         "手续费 保证金 税 交钱 先交 先付 邮费 运费 激活费 工本费 公证费 解冻费 会员费 "
@@ -277,6 +286,7 @@ EVIDENCE: dict[str, str] = {
         "短信里的码 短信上的码 码报给 码告诉 码发给 码念给"
     ),
     "give": _w(
+        "给了 交给 "
         "要我 问我要 索要 让我说 让我报 让我告诉 让俺 要俺 问俺要 叫我 叫俺 给他 "
         "给对方 告诉他 告诉对方 发给他 报给 念给 截图发 告诉了 发给 报了 说了"
     ),
@@ -297,11 +307,12 @@ EVIDENCE: dict[str, str] = {
     ),
     "qr": _w("二维码 扫码 扫他 扫一下 扫个码 扫他的码 收款码 扫了 扫.{0,4}码"),
     "qr_trick": _w(
+        "给(我|你|俺)转钱 转钱给(我|俺) 发现是付款 "
         "输.{0,6}密码 "
         "扫.{0,8}(收款|收钱|到账|确认收货|收到钱) (收款|收钱|到账).{0,6}扫 输.{0,2}密码 开通商家 礼品 "
         "填银行卡 保证金 才能到账"
     ),
-    "buyer": _w("买我 收我 买家 卖东西 卖二手 卖了 收废品 闲鱼 卖羊 卖猪 卖粮 网上卖 对方 路边 收购"),
+    "buyer": _w("买.{0,3}的人 买我 收我 买家 卖东西 卖二手 卖了 收废品 闲鱼 卖羊 卖猪 卖粮 网上卖 对方 路边 收购"),
     "pressure": _w("不然 否则 保密 别告诉 不能告诉 不让告诉 千万别 马上 立刻 今天之内 不转 有麻烦 起诉 抓 不.{1,3}就"),
     "pay_demand": _TOLD
     + ".{0,10}?"
@@ -319,6 +330,7 @@ EVIDENCE: dict[str, str] = {
     "atm": _w("atm 柜员机 取款机 按他说的 照他说的 按步骤 按他的 他指引 按照他"),
     "paid_or_fee": _w("交 付 费 钱 转"),
     "bank_claim": _w(
+        "冒充.{0,4}(银行|农商行) "
         "开户行 "
         "说是银行 说是你们银行 银行的人 是银行的 说是农商行 农商行的人 信用卡中心 银行客服 "
         "某某银行 自称银行 说他是银行 银行打 银行工作人员 "
@@ -350,7 +362,9 @@ EVIDENCE: dict[str, str] = {
         "说需要 说必须"
     ),
     "loan_clear": "先.{0,8}(还清|结清)|过桥",
-    "prepay": "先(交|付|转|打|垫|缴|充).{0,8}(费|金|钱|税)",
+    "prepay": "先(交|付|转|打|垫|缴|充).{0,8}(费|金|钱|税)|(前|之前)(要|得|需要)?(先)?(交|付|缴)",
+    # a fee told: 要交五千块钱的关系费
+    "fee_demand": "(要|得|需要|必须)(我|俺)?(先)?(交|付|缴).{0,10}(费|保证金|押金|定金)|关系费|打点费|好处费",
     "cred_give": "(验证码|密码|卡号|身份证号|身份证和|银行卡号).{0,8}(给他|给她|告诉|发给|报给|念给|读给|登记)"
     "|(告诉|发给|报|读|念|给他|提供|填|输入|输上)(他|她|对方|一下)?.{0,6}(验证码|密码|卡号|身份证号)",
     "remote_app": _w("下载 下个 装个 安装 投屏 共享 会议 远程"),
@@ -359,6 +373,8 @@ EVIDENCE: dict[str, str] = {
         "翻倍 高收益 利息高 稳赚 免费 中奖 便宜 低价 赔偿 退款 补贴 遗产 好处费 返利 佣金 赚钱 高回报 日结 分红"
     ),
     "suspicion": _w(
+        "正规吗 这正规 "
+        "不大信 不太信 不敢信 "
         "越想越不对 不对劲 不太对 有点怀疑 心里没底 拿不准 骗子吧 是骗子 是诈骗 "
         "是不是骗 能信吗 能信不 靠谱吗 靠谱不 是真的吗 真的假的 正常吗 能做吗 能干吗 安全吗 可信吗 怎么办 咋办"
     ),
@@ -404,7 +420,7 @@ SCHEMES: tuple[Scheme, ...] = (
     ),
     Scheme(
         "police_safe_account",
-        "冒充公检法、要求转到“安全账户”",
+        "冒充公检法、要求转到‘安全账户’",
         (
             ("safe_account",),
             ("police", "accused"),
@@ -420,10 +436,21 @@ SCHEMES: tuple[Scheme, ...] = (
             ("gov", "gov_trouble", "cred", "give_cred"),
             ("gov", "link"),
             ("gov", "screen"),
+            ("gov", "remote_app", "cred"),
             ("gov", "gov_trouble", "pay_demand"),
             ("gov", "gov_fee"),
             ("gov", "atm"),
             ("gov", "gov_trouble", "police"),
+        ),
+    ),
+    Scheme(
+        "fake_service_refund",
+        "冒充客服退款、注销网贷",
+        (
+            ("service", "refund", "refund_act"),
+            ("service", "loanapp", "told"),
+            ("cancel", "cancel_what", "cancel_push", "other_party"),
+            ("student_loan", "cancel_or_credit"),
         ),
     ),
     Scheme(
@@ -445,6 +472,7 @@ SCHEMES: tuple[Scheme, ...] = (
             ("bank_claim", "bank_pretext", "remote_app"),
             ("bank_claim", "bank_pretext", "prepay"),
             ("bank_claim", "bank_pretext", "code"),
+            ("bank_claim", "bank_pretext", "link"),
             ("bank_claim", "loan_clear"),
             ("bank_claim", "bank_pretext", "paid"),
             ("bank_claim", "bank_pretext", "pressure"),
@@ -453,23 +481,18 @@ SCHEMES: tuple[Scheme, ...] = (
             ("credit_card_raise", "cred"),
         ),
     ),
-    Scheme(
-        "fake_service_refund",
-        "冒充客服退款、注销网贷",
-        (
-            ("service", "refund", "refund_act"),
-            ("service", "loanapp", "told"),
-            ("cancel", "cancel_what", "cancel_push", "other_party"),
-            ("student_loan", "cancel_or_credit"),
-        ),
-    ),
     Scheme("romance", "网络交友诱导投资、赌博", (("romance", "romance_ask", "online"), ("romance", "gamble"))),
     Scheme("fake_orders", "刷单返利", (("brushing",), ("orders", "orders_pay"))),
-    Scheme("loan_fee", "贷款先交保证金", (("loan", "loan_fee"), ("loan", "loan_fee_weak", "third")), unless=("ours",)),
+    Scheme(
+        "loan_fee",
+        "贷款先交保证金",
+        (("loan", "loan_fee"), ("loan", "loan_fee_weak", "third"), ("loan", "loan_fee_weak", "suspicion")),
+        unless=("ours",),
+    ),
     Scheme("elderly_care", "养老投资、高价保健品", (("elder_bait", "elder_demand"),)),
     Scheme("investment_platform", "虚假投资理财", (("invest_bait", "invest_act"), ("withdraw_stuck", "invest_place"))),
-    Scheme("qr_code_payment", "扫码“收款”", (("qr", "qr_trick", "buyer"),)),
-    Scheme("prize_fee", "“中奖”先交费", (("win", "fee", "third"), ("win", "fee", "told"), ("win", "prepay"))),
+    Scheme("qr_code_payment", "扫码‘收款’", (("qr", "qr_trick", "buyer"),)),
+    Scheme("prize_fee", "‘中奖’先交费", (("win", "fee", "third"), ("win", "fee", "told"), ("win", "prepay"))),
     Scheme("fake_shopping", "虚假网购", (("cheap_goods", "shop_private"),)),
     Scheme("phishing_link", "短信钓鱼链接", (("link", "cred"), ("sms", "link", "link_bait"))),
     Scheme("code_or_screen", "索要验证码、屏幕共享", (("code", "give"), ("screen",))),
@@ -479,6 +502,7 @@ SCHEMES: tuple[Scheme, ...] = (
         (
             ("mule",),
             ("third", "prepay"),
+            ("third", "fee_demand"),
             ("third", "cred_give"),
             ("third", "remote_app", "pay_or_cred"),
             ("third", "pay_demand", "pressure"),
@@ -486,6 +510,7 @@ SCHEMES: tuple[Scheme, ...] = (
             ("third", "pay_demand", "bait"),
             ("gone", "third", "suspicion"),
         ),
+        unless=("ours",),
     ),
 )
 
