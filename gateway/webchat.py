@@ -61,6 +61,19 @@ def _unsign(secret: str, token: str) -> str | None:
     return value if hmac.compare_digest(_sign(secret, value), token) else None
 
 
+async def _json_body(request: web.Request, *, optional: bool = False) -> dict[str, object]:
+    """The JSON body of a web chat POST, sent as ``application/json`` or refused (400).
+
+    The session cookie is SameSite=Lax, which old browsers (common on customers' phones) ignore:
+    a form on another site could otherwise post "挂失" into a verified customer's chat. A form can
+    only send text/plain, urlencoded or multipart; ``application/json`` needs a CORS preflight
+    this gateway never grants.
+    """
+    if request.content_type != "application/json":
+        bad_request("请求格式不正确。", "bad_content_type")
+    return await json_object(request, optional=optional)
+
+
 def web_identity(request: web.Request) -> str | None:
     token = ascii_token(request.cookies.get(COOKIE))  # raw bytes in a cookie are no session, not a 500
     return _unsign(cookie_secret(request.app[SETTINGS]), token) if token else None
@@ -81,7 +94,7 @@ async def demo_customers(request: web.Request) -> web.Response:
 
 async def start_session(request: web.Request) -> web.Response:
     """POST {"persona": web_id?}: issue the signed identity cookie."""
-    body = await json_object(request, optional=True)
+    body = await _json_body(request, optional=True)
     persona = body.get("persona")
     if persona is not None and not isinstance(persona, str):
         bad_request("请选择演示客户。", "bad_persona")
@@ -115,7 +128,7 @@ async def send(request: web.Request) -> web.Response:
     # Everything is checked before the message is stored and the bot runs: a request that fails
     # later would be retried by the client and store the message twice.
     web_id = _require_identity(request)
-    body = await json_object(request)
+    body = await _json_body(request)
     text = body.get("text")
     if not isinstance(text, str) or not is_clean_text(text):
         bad_request("消息内容无法识别，请重新输入。", "bad_text")

@@ -127,6 +127,32 @@ async def test_non_ascii_web_cookie_is_no_session(gateway: TestClient, cookie: b
     assert counts(gateway) == before
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+async def test_a_cross_site_form_cannot_write_into_a_customers_chat(
+    people: list[Person], content_type: str | None
+) -> None:
+    """Probe: /api/messages took a text/plain body, so on a browser that ignores SameSite any site's
+    form could post 挂失 (or a binding request) into a verified customer's chat. Only JSON, which a
+    form cannot send without a CORS preflight, is taken now; the session route likewise."""
+    customer = people[0]
+    await customer.start_chat(PLAIN_WEB_ID)
+    gateway = customer.client
+    before = counts(gateway)
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = b'{"text": "\xe6\x8c\x82\xe5\xa4\xb1"}'  # {"text": "挂失"}, as a text/plain form can shape it
+    resp = await customer.http.post(customer.url("/api/messages"), data=body, headers=headers)
+    assert_json_4xx(resp.status, await resp.read())
+    assert counts(gateway) == before
+    cookie = customer.cookie("bc_web")
+    resp = await customer.http.post(customer.url("/api/session"), data=b"", headers=headers)
+    assert_json_4xx(resp.status, await resp.read())
+    assert customer.cookie("bc_web") == cookie  # the visitor's chat identity was not replaced
+    # The page's own requests (JSON, with a charset) still work.
+    resp = await customer.http.post(customer.url("/api/messages"), data='{"text": "你好"}'.encode(),
+                                    headers={"Content-Type": "application/json; charset=utf-8"})  # fmt: skip
+    assert resp.status == 200
+
+
 @pytest.mark.parametrize("persona", [[], {}, ["demo-zhangjianhua"], 1e30, True])
 async def test_persona_of_the_wrong_type_is_400(gateway: TestClient, people: list[Person], persona: Any) -> None:
     resp = await people[0].post("/api/session", {"persona": persona})
