@@ -20,6 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.masking import mask_card, mask_customer_name
+from crm.access.appointments import CANCELLED as APPOINTMENT_CANCELLED
 from crm.access.callback import callback_number_masked
 from crm.access.windows import window_sort_key
 from crm.errors import CrmError, NotFound
@@ -123,6 +124,12 @@ def sync_work_items(session: Session, due_rule: DueRule) -> int:
         .join(Branch, Branch.id == Appointment.branch_id)
         .where(Ticket.kind == "appointment", Ticket.status.in_(OPEN_STATES))
     ):
+        if appt.status == APPOINTMENT_CANCELLED:
+            # Cancelled by the customer in chat: nothing left for the branch to prepare.
+            item.status = TicketStatus.CLOSED
+            item.resolution = "客户已在对话中取消预约，系统自动关闭。"
+            item.resolved_at = item.updated_at = utcnow()
+            continue
         text = _appointment_text(appt, branch.name)
         if item.content != text:
             item.content = text

@@ -82,3 +82,24 @@ async def test_the_work_queue_page_has_the_visit_order_and_shows_the_window(gate
     assert 'id="f-order"' in page and 'value="visit"' in page
     script = await (await gateway.get("/console/static/tickets.js")).text()
     assert '["f-order", "order"]' in script and "t.visit.window_label" in script
+
+
+async def test_a_booking_cancelled_in_chat_closes_its_work_item(
+    browser: Callable[[], Browser], gateway: TestClient
+) -> None:
+    _book_for_rm001(gateway)
+    rm = browser()
+    await rm.login("rm001")
+    listed = await (await rm.get("/console/api/tickets?kind=appointment&status=active")).json()
+    assert "YY20260304000002" in {t["ref"] for t in listed["tickets"]}
+    with gateway.app[SESSION_FACTORY].begin() as s:
+        appt = s.scalar(select(Appointment).where(Appointment.ref == "YY20260304000002"))
+        assert appt is not None
+        appt.status = "cancelled"  # what crm.access.appointments.cancel_booking writes
+    active = await (await rm.get("/console/api/tickets?kind=appointment&status=active")).json()
+    assert "YY20260304000002" not in {t["ref"] for t in active["tickets"]}
+    assert "YY20260304000001" in {t["ref"] for t in active["tickets"]}  # the others stay open
+    closed = {t["ref"]: t for t in (await (await rm.get("/console/api/tickets?kind=appointment&status=closed")).json())["tickets"]}
+    item = closed["YY20260304000002"]
+    assert item["status"] == "closed" and not item["active"]
+    assert "取消预约" in item["resolution"] and item["resolved"]
