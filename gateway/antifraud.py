@@ -103,6 +103,14 @@ _TOLD = _w(
     "让 叫 要求 逼 非要 按他说的 照他说的 按照他 要我(?!们) 要俺 要你 要咱 要家长 要他 要她 需要先 得先 必须 先要"
 )
 
+# somebody else in the story: a caller, a message, a contact online, reported speech (not 医院让, 房东让)
+_THIRD = _w(
+    "说.{0,2}(交|付|转|打|先|要|得) 卖家 商家 买家 陌生 有人 有个 一个人 一个男的 一个女的 对方 对面 那人 "
+    "那个人 他说 她说 他们说 人家说 自称 说是 "
+    "称是 电话 短信 群里 博主 老师 客服 广告 中介 认识 业务员 工作人员 说我 说俺 说要 说得 说先 "
+    "说需要 说必须"
+)
+
 EVIDENCE: dict[str, str] = {
     # who the caller claims to be
     "police": _w(
@@ -112,10 +120,10 @@ EVIDENCE: dict[str, str] = {
     ),
     "accused": _w(
         "泄露 国家秘密 保密协议 赃款 "
-        "冻结令 配合 "
-        "来路不明 归集 接受检查 贩毒 取保候审 案件 "
+        "冻结令 "
+        "来路不明 归集 接受检查 贩毒 取保候审 "
         "洗钱 涉嫌 涉案 通缉 逮捕 拘留 犯罪 配合调查 资金核查 资金清查 资金审查 保密 "
-        "传唤 立案 黑钱 案子 大案 嫌疑 非法 违禁品 清白 卷入 卷进 抓你 抓我 抓俺 "
+        "传唤 黑钱 嫌疑 非法 违禁品 清白 卷入 卷进 抓你 抓我 抓俺 "
         "就抓 冒用 盗用 骗保 审查 违法 协查 通报 说明情况 隔离"
     ),
     "safe_account": _w(
@@ -227,7 +235,7 @@ EVIDENCE: dict[str, str] = {
     "military_order": _w("订 采购 要买 供应商 订货"),
     "military_pay": _w("垫 先转 先交 押金 指定 厂家 买一批 帮他们买 帮我们买 联系"),
     "game": _w("游戏.{0,4}(装备|账号|号|皮肤|币) 装备 皮肤 代充 代练 上分 账号交易 卖号 买号 卖账号 买账号 收账号"),
-    "game_deal": _w("私下 不走平台 扫码 保证金 解冻 押金 先付 交钱 银行卡号 拉黑 扫 码 送 骗 第三方 担保 网站交易"),
+    "game_deal": _w("私下 不走平台 扫码 保证金 解冻 押金 先付 交钱 银行卡号 拉黑 扫 送 骗 第三方 担保 网站交易"),
     "win": _w("中奖 中了 抽中 获奖 奖品 大奖 幸运用户 幸运粉丝 领奖 奖金 一等奖 二等奖 特等奖 刮奖 刮刮卡 兑奖 抽奖"),
     "fee": _w(
         "快递费 只需付 只要付 (付|交).{0,6}费 "
@@ -302,12 +310,12 @@ EVIDENCE: dict[str, str] = {
         "短信里的码 短信上的码 码报给 码告诉 码发给 码念给"
     ),
     "give": _w(
-        "给了 交给 "
-        "要我 问我要 索要 让我说 让我报 让我告诉 让俺 要俺 问俺要 叫我 叫俺 给他 "
-        "给对方 告诉他 告诉对方 发给他 报给 念给 截图发 告诉了 发给 报了 说了"
+        "给了(他|她|对方|那) 交给(他|她|对方) 要我 问我要 索要 让我说 让我报 让我告诉 让俺 要俺 问俺要 "
+        "叫我 叫俺 给他 给她 给对方 告诉他 告诉她 告诉对方 发给他 发给她 发给对方 报给 念给 读给 截图发 "
+        "告诉了(他|她|对方|那)"
     ),
     "screen": _w(
-        "远程 后台 "
+        "远程软件 远程操作 后台帮 "
         "投屏 "
         "屏幕共享 共享屏幕 屏幕分享 分享屏幕 远程控制 远程协助 开会议 腾讯会议 zoom "
         "向日葵 会议号 视频会议 打开共享 开共享 开一个什么共享 开个共享 被他控制 "
@@ -341,9 +349,9 @@ EVIDENCE: dict[str, str] = {
         "接到个电话 接了个电话 打电话说 电话说 电话里 自称 说是"
     ),
     "mule": _w(
-        "租我的 租.{0,6}(银行卡|卡|微信号|账户) 收购银行卡 "
-        "借给他用 借我的卡 收我的银行卡 收银行卡 卡借 走账 帮他收 收一笔钱再转 出租 办张银行卡 帮他办.{0,3}卡 "
-        "借身份证 租卡 买卡 收卡 借用.{0,4}卡"
+        "租我的 租(用)?(你|我|俺)?的?(银行卡|卡|微信号|账户) 收购银行卡 "
+        "借给他用 借我的卡 收我的银行卡 收银行卡 走账 帮他收 收一笔钱再转 出租(我的)?(银行卡|卡|账户|微信) "
+        "办张银行卡 帮他办.{0,3}卡 借身份证 租卡 借用.{0,4}卡"
     ),
     "atm": _w("atm 柜员机 取款机 按他说的 照他说的 按步骤 按他的 他指引 按照他"),
     "paid_or_fee": _w("交 付 费 钱 转"),
@@ -355,41 +363,45 @@ EVIDENCE: dict[str, str] = {
         "(说|自称|称)(他|她)?是?.{0,6}(银行|农商行|信用社|信用卡|银联)"
     ),
     "credit_card": _any("信用卡"),
-    "card_fee": _w("开卡费 激活费 手续费 先交 先存 年费要 包装费 办卡费"),
+    "card_fee": _w("开卡费 激活费 手续费 年费要 包装费 办卡费"),
     "credit_card_raise": _w("提额 额度提高 提高额度 提高信用卡 额度提到"),
     "student_loan": _w("校园贷 学生贷 (学校|上学|大学|学生).{0,6}(贷|网贷|借款)"),
     "cancel_or_credit": _w("注销 消除 关闭 删掉 征信 清零 不然 没关 关掉 清空"),
     "online": _w("网上 网站 软件 app 平台 网友 交友 网恋 婚恋 抖音 微信 群 国外 没见 聊 认识 介绍"),
-    "brushing": _w("刷.{0,2}单 刷信誉 冲信誉 刷好评 刷销量"),
+    "brushing": _w("刷单 刷.{0,2}[0-9一二三四五六七八九十两几]单 刷信誉 冲信誉 刷好评 刷销量"),
     "paid": _w("转了 打了 交了 给了 转给他"),
     "gov_fee": _w("手续费 保证金 工本费 激活费 先交 交钱 押金 服务费 存满"),
     "loanapp": _w("借呗 微粒贷 备用金 花呗 白条 金条 放心借 走流水 刷流水"),
     "other_party": _w("陌生 有人 有个人 对方 那人 电话 自称 说是 说我 他说 客服") + "|" + _TOLD,
     "told": _TOLD + "|教我|指导|指引|按他说|照他说",
     "gamble": _w("赌场 下注 投注 赌博 网赌 博彩 彩票计划 百家乐"),
-    "ours": _w("你们的 你们行 你们银行 你们这 在你们 你们网点"),
+    "ours": _w("你们的 你们行 你们银行 你们这 在你们 你们网点 你们客服 你们app"),
     "military_or_police": _w("部队 武警 军队 军人 当兵的 军官 司务长 后勤 消防 军需 军用 派出所 公安 警察"),
     "kin_contact": _w(
         "打电话说 打来电话 电话里说 发消息 发短信 微信上说 微信给我发 qq上 发来 加我 加了我 打电话来 发微信 "
         "微信说 发信息"
     ),
-    # somebody else in the story: a caller, a message, a contact online, reported speech (not 医院让, 房东让)
-    "third": _w(
-        "陌生 有人 有个 一个人 一个男的 一个女的 对方 对面 那人 那个人 他说 她说 他们说 人家说 自称 说是 "
-        "称是 电话 短信 网上 群里 博主 老师 客服 广告 中介 认识 业务员 工作人员 说我 说俺 说要 说得 说先 "
-        "说需要 说必须"
-    ),
+    "third": _THIRD,
     "contact": _w("加.{0,2}qq 加.{0,2}微信 qq群 开通网银 下载 下个app 加他"),
     # paid, then the other side disappeared
     "vanished": _w("拉黑 联系不上 打不通 不接电话 人跑了 跑路 关机 人没了 找不到人 人不见了 删了我"),
     "paid_any": "(付|转|交|打|给|汇|充)(了|过去|完)",
     "loan_clear": "先.{0,8}(还清|结清)|过桥",
-    "prepay": "先(交|付|转|打|垫|缴|充).{0,8}(费|保证金|押金|钱|税)|(前|之前)(要|得|需要)?(先)?(交|付|缴)",
+    "prepay": "先(交|付|转|打|垫|缴|充|存)(?!定金|订金|首付).{0,6}"
+    + _w(
+        "手续费 服务费 保证金 押金 解冻 激活 公证费 关系费 打点费 认证费 会员费 工本费 材料费 律师费 风险金 "
+        "税 钱 运费 邮费"
+    )
+    + "|(前|之前)(要|得|需要)?(先)?(交|付|缴)",
     # a fee told: 要交五千块钱的关系费
-    "fee_demand": "(要|得|需要|必须)(我|俺)?(先)?(交|付|缴).{0,10}(费|保证金|押金)|关系费|打点费|好处费",
+    "fee_demand": "(要|得|需要|必须)(我|俺)?(先)?(交|付|缴).{0,10}"
+    + _w("手续费 服务费 保证金 押金 解冻 激活 公证费 关系费 打点费 认证费 会员费 工本费 材料费 律师费 风险金 税")
+    + "|关系费|打点费|好处费",
     "cred_give": "(验证码|密码|卡号|身份证号|身份证和|银行卡号).{0,8}(给他|给她|告诉|发给|报给|念给|读给|登记)"
     "|(告诉|发给|报|读|念|给他|提供|填|输入|输上)(他|她|对方|一下)?.{0,6}(验证码|密码|卡号|身份证号)",
-    "remote_app": _w("下载 下个 装个 安装 投屏 共享 会议 远程"),
+    "remote_app": _w("投屏 共享 会议 远程"),
+    "download": "(下载|下个|装个|装一个|安装|下一个).{0,8}(软件|app|什么)",
+    "third_or_told": _THIRD + "|" + _TOLD + "|要先|需先",
     "pay_or_cred": _w("转 汇 打钱 交 付 充 验证码 密码 卡号 操作 借"),
     "bait": _w(
         "翻倍 高收益 利息高 稳赚 免费 中奖 便宜 低价 赔偿 退款 补贴 遗产 好处费 返利 佣金 赚钱 高回报 日结 分红"
@@ -398,7 +410,7 @@ EVIDENCE: dict[str, str] = {
         "正规吗 这正规 "
         "不大信 不太信 不敢信 "
         "越想越不对 不对劲 不太对 有点怀疑 心里没底 拿不准 骗子吧 是骗子 是诈骗 "
-        "是不是骗 能信吗 能信不 靠谱吗 靠谱不 是真的吗 真的假的 正常吗 能做吗 能干吗 安全吗 可信吗 怎么办 咋办"
+        "是不是骗 能信吗 能信不 靠谱吗 靠谱不 是真的吗 真的假的 正常吗 能做吗 能干吗 安全吗 可信吗"
     ),
 }
 
@@ -407,8 +419,7 @@ _HYPOTHETICAL = re.compile(
     _w(
         "怎么防 如何防 防范 防骗 防诈 宣传 讲座讲 知识 如果有人 万一有人 假如有人 "
         "会不会打电话 会不会让 会问我要吗 会不会问 什么是 怎么分辨 怎么识别 怎么核实 "
-        "了解一下 是怎么回事 讲讲 听说 电视上说 新闻上说 正规的不要 应该怎么办 "
-        "该怎么办呢"
+        "讲讲 听说 电视上说 新闻上说 正规的不要 培训"
     )
 )
 
@@ -456,12 +467,12 @@ SCHEMES: tuple[Scheme, ...] = (
         "冒充社保医保、发补贴退税",
         (
             ("gov", "gov_trouble", "cred", "give_cred"),
-            ("gov", "link"),
+            ("gov", "link", "third"),
             ("gov", "screen"),
             ("gov", "remote_app", "cred"),
             ("gov", "gov_trouble", "pay_demand"),
-            ("gov", "gov_fee"),
-            ("gov", "atm"),
+            ("gov", "gov_fee", "third_or_told"),
+            ("gov", "atm", "third_or_told"),
             ("gov", "gov_trouble", "contact"),
             ("gov", "gov_trouble", "police"),
         ),
@@ -473,7 +484,7 @@ SCHEMES: tuple[Scheme, ...] = (
             ("service", "refund", "refund_act"),
             ("service", "loanapp", "told"),
             ("cancel", "cancel_what", "cancel_push", "other_party"),
-            ("student_loan", "cancel_or_credit"),
+            ("student_loan", "cancel_or_credit", "other_party"),
         ),
     ),
     Scheme(
@@ -494,6 +505,7 @@ SCHEMES: tuple[Scheme, ...] = (
             ("bank_claim", "bank_pretext", "pay_demand"),
             ("bank_claim", "bank_pretext", "atm"),
             ("bank_claim", "bank_pretext", "remote_app"),
+            ("bank_claim", "bank_pretext", "download"),
             ("bank_claim", "bank_pretext", "prepay"),
             ("bank_claim", "bank_pretext", "code"),
             ("bank_claim", "bank_pretext", "link"),
@@ -502,12 +514,12 @@ SCHEMES: tuple[Scheme, ...] = (
             ("bank_claim", "bank_pretext", "paid"),
             ("bank_claim", "bank_pretext", "pressure"),
             ("bank", "bank_pretext", "cred", "give_cred"),
-            ("credit_card", "card_fee"),
-            ("credit_card_raise", "cred"),
+            ("credit_card", "card_fee", "third"),
+            ("credit_card_raise", "cred", "third_or_told"),
         ),
     ),
     Scheme("romance", "网络交友诱导投资、赌博", (("romance", "romance_ask", "online"), ("romance", "gamble"))),
-    Scheme("fake_orders", "刷单返利", (("brushing",), ("orders", "orders_pay"))),
+    Scheme("fake_orders", "刷单返利", (("brushing",), ("orders", "orders_pay", "third_or_told"))),
     Scheme(
         "loan_fee",
         "贷款先交保证金",
@@ -518,8 +530,8 @@ SCHEMES: tuple[Scheme, ...] = (
     Scheme("investment_platform", "虚假投资理财", (("invest_bait", "invest_act"), ("withdraw_stuck", "invest_place"))),
     Scheme("qr_code_payment", "扫码‘收款’", (("qr", "qr_trick", "buyer"),)),
     Scheme("prize_fee", "‘中奖’先交费", (("win", "fee", "third"), ("win", "fee", "told"), ("win", "prepay"))),
-    Scheme("fake_shopping", "虚假网购", (("cheap_goods", "shop_private"),)),
-    Scheme("phishing_link", "短信钓鱼链接", (("link", "cred"), ("sms", "link", "link_bait"))),
+    Scheme("fake_shopping", "虚假网购", (("cheap_goods", "shop_private", "third_or_told"),)),
+    Scheme("phishing_link", "短信钓鱼链接", (("link", "cred", "give_cred"), ("sms", "link", "link_bait"))),
     Scheme("code_or_screen", "索要验证码、屏幕共享", (("code", "give"), ("screen",))),
     Scheme(
         "other",
@@ -530,6 +542,8 @@ SCHEMES: tuple[Scheme, ...] = (
             ("third", "fee_demand"),
             ("third", "cred_give"),
             ("third", "remote_app", "pay_or_cred"),
+            ("third_or_told", "download", "pay_or_cred"),
+            ("third_or_told", "download", "suspicion"),
             ("third", "pay_demand", "pressure"),
             ("third", "pay_demand", "suspicion"),
             ("third", "pay_demand", "bait"),
