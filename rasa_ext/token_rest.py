@@ -17,6 +17,10 @@ from rasa.core.channels.rest import RestInput
 from sanic.exceptions import Unauthorized
 from sanic.request import Request
 
+from rasa_ext import log_redaction
+
+log_redaction.install()  # Rasa's warnings quote customers' messages
+
 
 class TokenRestInput(RestInput):
     """``RestInput`` that refuses (401) a message without ``?token=<RASA_TOKEN>``."""

@@ -20,8 +20,10 @@ from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_ext import action_validation, heap
+from rasa_ext import action_validation, heap, log_redaction
 from rasa_ext.redaction import RESETS, redact_events
+
+log_redaction.install()  # Rasa's warnings quote customers' messages
 
 # Rasa imports this module at start-up (the endpoints file names its tracker store): the hook for
 # the response-validation fix, which is not about tracker stores (see rasa_ext.action_validation).
