@@ -146,6 +146,7 @@ EVIDENCE: dict[str, str] = {
     ),
     "bank": _w("银行 农商行 信用社 信用卡 银联 客户经理"),
     "bank_pretext": _w(
+        "换成卡 换新卡 存折 "
         "利息更高 利率更高 到期 "
         "管理费 长期不用 过桥 还清 结清 转贷 "
         "升级 积分 提额 额度提高 提高额度 降息 低息 利率 年审 消磁 换卡 磁条 开卡费 "
@@ -153,6 +154,7 @@ EVIDENCE: dict[str, str] = {
     ),
     "credit": _w("信用报告 征信中心 征信 信用记录 不良记录 黑名单 逾期记录 白户 铲单 一笔勾销 勾销 债务优化 停催"),
     "credit_fix": _w(
+        "优化 "
         "变正常 处理征信 处理逾期 "
         "删了 找关系 "
         "恢复 污点 "
@@ -219,6 +221,7 @@ EVIDENCE: dict[str, str] = {
         "打钱 关税 包裹 出事 任务 下一个app 注册 下注 赌 进货"
     ),
     "elder_bait": _w(
+        "养老补贴 会员卡 "
         "(免费).{0,6}(量血压|体检|检查|理疗) 降压仪 治疗仪 按摩椅 床垫 "
         "保健品 健康讲座 讲座 以房养老 养老项目 养老院项目 养老公寓 养老基地 养老服务 "
         "特效药 神药 理疗仪 磁疗 免费发 发鸡蛋 健康馆 老年人旅游 养老保险 专家 包吃包住 "
@@ -259,6 +262,7 @@ EVIDENCE: dict[str, str] = {
         "厂长 行长 所长 院长 董事长 老总 室友 舍友 发小 邻居 同事"
     ),
     "impersonate": _w(
+        "手机坏了 别人手机 别人的手机 不是他 不是她 "
         "自称 冒充 说是 假装 新微信 新号 换了号 换号 换了个号 加我 加了我 qq 陌生号 "
         "不方便接电话 声音 视频里 手机丢了 手机掉 出事了 出了车祸 被抓 被扣 住院 "
         "猜猜我是谁 在开会 被盗 绑架 撕票 被警察 打伤 打架 头像 家长群 收款码 以为是 "
@@ -305,6 +309,7 @@ EVIDENCE: dict[str, str] = {
         "(汇|转|打|借)" + _NUM + "+(块|元|万|千)",
     ),
     "code": _w(
+        "短信内容 短信里的内容 收到的短信 "
         "付款码 "
         "验证码 动态码 校验码 短信码 六位数字 收到的码 收到的数字 发了个码 发了个验证 "
         "短信里的码 短信上的码 码报给 码告诉 码发给 码念给"
@@ -371,11 +376,11 @@ EVIDENCE: dict[str, str] = {
     "brushing": _w("刷单 刷.{0,2}[0-9一二三四五六七八九十两几]单 刷信誉 冲信誉 刷好评 刷销量"),
     "paid": _w("转了 打了 交了 给了 转给他"),
     "gov_fee": _w("手续费 保证金 工本费 激活费 先交 交钱 押金 服务费 存满"),
-    "loanapp": _w("借呗 微粒贷 备用金 花呗 白条 金条 放心借 走流水 刷流水"),
+    "loanapp": _w("借款 借呗 微粒贷 备用金 花呗 白条 金条 放心借 走流水 刷流水"),
     "other_party": _w("陌生 有人 有个人 对方 那人 电话 自称 说是 说我 他说 客服") + "|" + _TOLD,
     "told": _TOLD + "|教我|指导|指引|按他说|照他说",
     "gamble": _w("赌场 下注 投注 赌博 网赌 博彩 彩票计划 百家乐"),
-    "ours": _w("你们的 你们行 你们银行 你们这 在你们 你们网点 你们客服 你们app"),
+    "ours": _w("你们说 你们的 你们行 你们银行 你们这 在你们 你们网点 你们客服 你们app"),
     "military_or_police": _w("部队 武警 军队 军人 当兵的 军官 司务长 后勤 消防 军需 军用 派出所 公安 警察"),
     "kin_contact": _w(
         "打电话说 打来电话 电话里说 发消息 发短信 微信上说 微信给我发 qq上 发来 加我 加了我 打电话来 发微信 "
@@ -386,6 +391,8 @@ EVIDENCE: dict[str, str] = {
     # paid, then the other side disappeared
     "vanished": _w("拉黑 联系不上 打不通 不接电话 人跑了 跑路 关机 人没了 找不到人 人不见了 删了我"),
     "paid_any": "(付|转|交|打|给|汇|充)(了|过去|完)",
+    # "I sent money to your card by mistake, send it back": 误转退款
+    "misdirected": "(转错|不小心.{0,8}转|误转|打错|转多了).{0,16}(退|转回|还给|返还)",
     "loan_clear": "先.{0,8}(还清|结清)|过桥",
     "prepay": "先(交|付|转|打|垫|缴|充|存)(?!定金|订金|首付).{0,6}"
     + _w(
@@ -395,7 +402,10 @@ EVIDENCE: dict[str, str] = {
     + "|(前|之前)(要|得|需要)?(先)?(交|付|缴)",
     # a fee told: 要交五千块钱的关系费
     "fee_demand": "(要|得|需要|必须)(我|俺)?(先)?(交|付|缴).{0,10}"
-    + _w("手续费 服务费 保证金 押金 解冻 激活 公证费 关系费 打点费 认证费 会员费 工本费 材料费 律师费 风险金 税")
+    + _w(
+        "手续费 服务费 保证金 押金 解冻 激活 公证费 关系费 打点费 认证费 会员费 工本费 材料费 律师费 风险金 "
+        "税 清关费 关税"
+    )
     + "|关系费|打点费|好处费",
     "cred_give": "(验证码|密码|卡号|身份证号|身份证和|银行卡号).{0,8}(给他|给她|告诉|发给|报给|念给|读给|登记)"
     "|(告诉|发给|报|读|念|给他|提供|填|输入|输上)(他|她|对方|一下)?.{0,6}(验证码|密码|卡号|身份证号)",
@@ -527,7 +537,12 @@ SCHEMES: tuple[Scheme, ...] = (
         unless=("ours",),
     ),
     Scheme("elderly_care", "养老投资、高价保健品", (("elder_bait", "elder_demand"),), unless=("ours",)),
-    Scheme("investment_platform", "虚假投资理财", (("invest_bait", "invest_act"), ("withdraw_stuck", "invest_place"))),
+    Scheme(
+        "investment_platform",
+        "虚假投资理财",
+        (("invest_bait", "invest_act"), ("withdraw_stuck", "invest_place")),
+        unless=("ours",),
+    ),
     Scheme("qr_code_payment", "扫码‘收款’", (("qr", "qr_trick", "buyer"),)),
     Scheme("prize_fee", "‘中奖’先交费", (("win", "fee", "third"), ("win", "fee", "told"), ("win", "prepay"))),
     Scheme("fake_shopping", "虚假网购", (("cheap_goods", "shop_private", "third_or_told"),)),
@@ -539,6 +554,7 @@ SCHEMES: tuple[Scheme, ...] = (
         (
             ("mule",),
             ("third", "prepay"),
+            ("third", "misdirected"),
             ("third", "fee_demand"),
             ("third", "cred_give"),
             ("third", "remote_app", "pay_or_cred"),
@@ -559,7 +575,7 @@ _MONEY_LEFT = re.compile(
     _any(
         r"(已经|刚|刚才|刚刚|都|早就|昨天|前天|就|全|全部|先后)(把.{0,10})?(转|汇|打|付|交|充|投|借)(了|过去|进去|出去|给|到)",
         rf"(转|汇|打|付|交|充|投|给|借|刷|扣|骗|花|买|垫)了.{{0,6}}?{_NUM}+(块|元|万|千|百|次钱|笔)",
-        rf"(转|汇|打|付|交|充|投|垫)(过去|进去|出去)(了|{_NUM}+(块|元|万|千))",
+        rf"(转|汇|打|付|交|充|投|垫)(过去|进去|出去|回去)(了|{_NUM}+(块|元|万|千))",
         r"(转|汇|打|付|交|充|投|给|借|垫)了.{0,6}?[0-9]{3,}",
         r"扣款短信|扣款了|被扣款",
         r"(转|汇|打|交|充|投)(过去|进去|出去).{0,6}了",
@@ -567,6 +583,7 @@ _MONEY_LEFT = re.compile(
         r"被骗了|上当了|被人骗|被骗走|被骗去|被他骗|骗了我|被骗",
         r"钱(没了|不见了|被转走|被骗|被刷|要不回来|追回|都交了|全打|打水漂|一分没|都给|全给|已经被|都没了)",
         r"(卡里|卡上|账户里|存折里|余额).{0,12}(少了|不见了|没了|被扣|被刷|被转)",
+        r"钱.{0,2}少了|少了" + _NUM + "+(块|元|万|千|百)",
         r"被(扣|刷|转走|盗刷)了",
         r"已转账|已经转账|已经汇款",
         r"扫码(交|付|转|打)了",
@@ -605,9 +622,18 @@ for _scheme in SCHEMES:
             assert _name in _COMPILED, f"{_scheme.code}: unknown evidence group {_name}"
 
 
+# "对方说钱已经付了", "他说不小心把钱转到我卡上了": the other side's claim, not the customer's money leaving
+# (but "我按他说的转了" is the customer's).
+_THEIR_CLAIM = re.compile(r"说(钱|他|她|对方|人家)?(已经|不小心|刚|早就)?(把钱)?$")
+_AS_TOLD = re.compile(r"(按|照|听)(他|她|对方|人家)?说的")
+
+
 def _money_left(t: str) -> bool:
-    m = _MONEY_LEFT.search(t)
-    return m is not None
+    for m in _MONEY_LEFT.finditer(t):
+        before = _AS_TOLD.sub("", t[max(0, m.start() - 10) : m.start()])
+        if not _THEIR_CLAIM.search(before):
+            return True
+    return False
 
 
 def detect(text: str) -> FraudAlert | None:
