@@ -1,6 +1,7 @@
 """``bankcare console-reset-totp``: remove an RM's second factor (lost phone, or SESSION_SECRET rotated).
 
-Afterwards a supervisor must enrol again at the next console login; an RM logs in with the password.
+Every console session of that account ends at once (the lost phone's finder may hold a logged-in
+browser too); a supervisor must enrol again at the next console login, an RM logs in with the password.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ def run_reset_totp(args: argparse.Namespace) -> int:
             if rm is None:
                 print(f"没有登录名为 {args.login} 的客户经理或主管。", file=sys.stderr)
                 return 1
-            reset_totp(session, rm.id)
-            session.add(AuditEvent(actor="cli", action="console_totp_reset", detail={"login": rm.login}))
+            ended = reset_totp(session, rm.id)
+            detail = {"login": rm.login, "sessions_ended": ended}
+            session.add(AuditEvent(actor="cli", action="console_totp_reset", detail=detail))
             name = rm.name
     finally:
         engine.dispose()
-    print(f"已清除 {name}（{args.login}）的两步验证；下次登录时需重新设置。")
+    print(f"已清除 {name}（{args.login}）的两步验证，并退出其所有已登录的工作台；下次登录时需重新设置。")
     return 0
 
 

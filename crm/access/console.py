@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm.models import RelationshipManager
@@ -90,11 +90,17 @@ def use_totp_step(session: Session, rm_id: int, step: int) -> bool:
     return _rows(result) == 1
 
 
-def reset_totp(session: Session, rm_id: int) -> None:
-    """Remove an RM's second factor (an administrator's action, e.g. a lost phone)."""
+def reset_totp(session: Session, rm_id: int, keep: str | None = None) -> int:
+    """Remove an RM's second factor (an administrator's action, e.g. a lost phone) and end every
+    console session of theirs but ``keep`` (a token hash: the RM's own, when they turn it off):
+    whoever holds the lost phone may also hold a logged-in browser. Returns how many ended."""
     rm = session.get(RelationshipManager, rm_id)
     if rm is not None:
         rm.totp_secret = rm.totp_enabled_at = rm.totp_last_step = None
+    stmt = delete(ConsoleSession).where(ConsoleSession.rm_id == rm_id)
+    if keep is not None:
+        stmt = stmt.where(ConsoleSession.token_hash != keep)
+    return _rows(session.execute(stmt))
 
 
 def open_console_session(

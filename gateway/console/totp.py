@@ -222,7 +222,7 @@ async def disable(request: web.Request) -> web.Response:
         step = matching_step(secret, code, now) if secret is not None else None
         if step is None or not accounts.use_totp_step(session, rm.id, step):
             return False
-        accounts.reset_totp(session, rm.id)
+        accounts.reset_totp(session, rm.id, keep=user.token_hash)  # other browsers log in again
         throttle.forgive(session, rm.login, address, attempts=1)
         session.add(AuditEvent(actor=f"rm:{rm.code}", action="console_totp_disabled", detail={}))
         return True
