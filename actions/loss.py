@@ -49,6 +49,12 @@ class ValidateReportLossForm(FormValidationAction):
     ) -> dict[str, Any]:
         tail = digits(str(value))[-4:]
         owned = await _cards(tracker.sender_id) or []
+        if not tail and owned:  # "尾号是几来着 我忘了": name the cards instead of "没有找到这个尾号"
+            names = "、".join(f"尾号{c.tail}" for c in owned if c.status != "lost") or "、".join(
+                f"尾号{c.tail}" for c in owned
+            )
+            dispatcher.utter_message(response="utter_card_tail_forgotten", cards=names)
+            return {"card_tail": None}
         match = next((c for c in owned if c.tail == tail), None)
         if match is None:
             dispatcher.utter_message(response="utter_card_tail_not_found")

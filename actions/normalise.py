@@ -31,7 +31,8 @@ TYPOS: dict[str, str] = {
 
 DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
           "八": 8, "九": 9, "十": 10, "半": 0.5}
-UNITS = {"万": 10000, "千": 1000, "仟": 1000, "百": 100, "佰": 100, "块": 1, "元": 1}
+UNITS = {"万": 10000, "w": 10000, "W": 10000, "千": 1000, "仟": 1000, "k": 1000, "K": 1000, "百": 100, "佰": 100,
+         "块": 1, "元": 1}
 
 
 def normalise(text: str | None) -> str:
@@ -55,14 +56,17 @@ def _number(word: str) -> Decimal | None:
     return None
 
 
-AMOUNT = re.compile(r"(\d+(?:\.\d+)?|[零〇一二两俩三四五六七八九十]+)\s*(万|千|仟|百|佰)?\s*(块|元)?")
+AMOUNT = re.compile(
+    r"(\d+(?:\.\d+)?|[零〇一二两俩三四五六七八九十]+)\s*(万|[wW](?![a-zA-Z])|千|仟|[kK](?![a-zA-Z])|百|佰)?\s*(块|元)?"
+)  # 5w / 5W / 3k: how people type 5万 and 3千
 
 
 def amount_in(text: str | None) -> Decimal | None:
     """The money amount in a sentence ("存一万", "5万存三年", "3000块"), ignoring terms like 三年."""
-    for match in AMOUNT.finditer(normalise(text)):
+    said = re.sub(r"(?<=[十百千\d])(?:来|多)(?=[万千百块元])", "", normalise(text))  # 十来万 → 十万
+    for match in AMOUNT.finditer(said):
         number, unit, currency = match.groups()
-        after = (text or "")[match.end():match.end() + 2]
+        after = said[match.end():match.end() + 2]
         if not unit and not currency and (after[:1] in "年个月期天号日点" or len(number) < 3):
             continue  # 三年, 六个月, 5号, or a lone small number: not money
         value = _number(number)

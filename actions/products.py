@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 from actions.context import in_session, verified
 from actions.normalise import amount_in, mentions, term_months_in
 from actions.reply import Reply
-from actions.texts import interest_text, loan_offer_list, rate_list, term_rate_text, wealth_list
+from actions.texts import (
+    interest_text,
+    large_cd_text,
+    loan_offer_list,
+    loan_rate_list,
+    rate_list,
+    term_rate_text,
+    wealth_list,
+)
 from crm.access.products import (
     LoanOffer,
     ProductInfo,
@@ -34,6 +42,9 @@ FARM_WORDS = ("种地", "种田", "种植", "种大棚", "种菜", "种果", "�
               "农户", "庄稼", "亩")
 FARM_LOANS = ("LN-HNL", "LN-NHXE")  # 惠农贷 and 农户小额信用贷款: the farm products, in that order
 MATERIAL_WORDS = ("手续", "材料", "带啥", "带什么", "准备啥", "准备什么", "证件", "要啥", "需要什么")
+PRODUCT_WORDS = ("有啥", "有什么", "有哪些", "哪些", "产品", "种类", "能贷", "可以贷")
+LOAN_INTENTS = ("ask_loan_product", "check_loan")
+DEPOSIT_WORDS = ("存", "定期", "活期", "存单", "存款")
 CAUTIOUS_WORDS = ("稳当", "稳妥", "稳健", "保本", "不亏", "风险小", "风险低", "低风险", "保险点", "安全点",
                   "不想担风险")
 CAUTIOUS_MAX_RISK = 2  # 稳当 → R1/R2 only, whatever else the customer's level would allow
@@ -51,10 +62,18 @@ def loans_text(session: Session, sender_id: str, text: str | None = None) -> lis
     farmer = mentions(text, *FARM_WORDS)
     if farmer:
         offers = farm_first(offers)
+    if mentions(text, *MATERIAL_WORDS) and not farmer and not mentions(text, *PRODUCT_WORDS):
+        return [Reply.of("utter_farm_loan_materials")]  # "要啥手续": the list again would not answer it
     replies = [Reply.computed(loan_offer_list(offers, known_customer=who is not None))]
     if farmer or mentions(text, *MATERIAL_WORDS):
         replies.append(Reply.of("utter_farm_loan_materials"))
     return replies
+
+
+def loan_rates_text(session: Session, sender_id: str) -> Reply:
+    """利息高不高 asked right after a loan question: the loans' rates, not the deposit table."""
+    offers = loan_offers(session, verified(session, sender_id))
+    return Reply.computed(loan_rate_list(offers))
 
 
 def wealth_answer(session: Session, sender_id: str, text: str | None = None) -> Reply:
@@ -72,10 +91,42 @@ def wealth_answer(session: Session, sender_id: str, text: str | None = None) -> 
     return Reply.computed(wealth_list(choice, cautious=cautious))
 
 
-def rate_answer(session: Session, text: str | None) -> Reply:
-    """With a term: that term's rate, and with an amount too, the interest worked out; else the table."""
+LARGE_CD_WORDS = ("大额存单", "大额存款", "大额")
+
+
+def previous_message(tracker: Tracker) -> tuple[str | None, str]:
+    """The intent and text of the customer's message before the latest one (None, "") at the start."""
+    said = [e for e in reversed(tracker.events) if e.get("event") == "user"]
+    if len(said) < 2:
+        return None, ""
+    before = said[1]
+    return ((before.get("parse_data") or {}).get("intent") or {}).get("name"), str(before.get("text") or "")
+
+
+def large_cd(session: Session) -> ProductInfo | None:
+    return next((p for p in deposit_rates(session) if "大额存单" in p.name and p.rate is not None), None)
+
+
+def rate_answer(session: Session, text: str | None, previous: str | None = None) -> Reply:
+    """With a term: that term's rate, and with an amount too, the interest worked out; else the table.
+
+    A follow-up that names only the amount or only the term ("那存一年呢", "十万呢") takes the other
+    from the previous question (``previous``).
+    """
     months = term_months_in(text)
     amount = amount_in(text)
+    if previous and (months is None) != (amount is None):
+        months = months or term_months_in(previous)
+        amount = amount or amount_in(previous)
+    about_cd = mentions(text, *LARGE_CD_WORDS) or (
+        previous is not None and mentions(previous, *LARGE_CD_WORDS) and not mentions(text, "定期", "整存", "活期")
+    )
+    if about_cd and (cd := large_cd(session)) is not None:
+        plain = deposit_product_for_term(session, months or cd.term_months)
+        if amount is None or amount >= (cd.min_amount or 0) or plain is None or plain.rate is None:
+            return Reply.computed(large_cd_text(cd, amount))
+        years = Decimal(plain.term_months or 12) / Decimal(12)
+        return Reply.computed(large_cd_text(cd, amount, interest_text(plain, amount, years)))
     product: ProductInfo | None = deposit_product_for_term(session, months) if months else None
     if product is None and amount is not None and months is None:
         product = deposit_product_for_term(session, 12)  # "存一万利息多少" → the common one-year term
@@ -95,7 +146,13 @@ class ActionDepositRates(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         text = tracker.latest_message.get("text")
-        (await in_session(lambda s: rate_answer(s, text))).send(dispatcher)
+        intent, before = previous_message(tracker)
+        if intent in LOAN_INTENTS and not mentions(text, *DEPOSIT_WORDS):
+            (await in_session(lambda s: loan_rates_text(s, tracker.sender_id))).send(dispatcher)
+            return []
+        # "存5万三年能拿多少" then "那要是存一年呢": the follow-up names only what changed.
+        previous = before if intent == "ask_deposit_rate" else None
+        (await in_session(lambda s: rate_answer(s, text, previous))).send(dispatcher)
         return []
 
 

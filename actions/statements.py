@@ -23,14 +23,29 @@ ACTION_SHOW_MORE = "action_show_more"
 SLOT_FROM, SLOT_TO, SLOT_PAGE, SLOT_TAIL = "tx_from", "tx_to", "tx_page", "tx_card_tail"
 
 
+WIDER_DAYS = 30  # "工资到了没" on the 7th: nothing in the last 7 days, but the salary came on the 30th
+VAGUE_PERIODS = ("最近", "近期", "这几天", "这两天", "近来")
+
+
 async def _answer(
-    dispatcher: CollectingDispatcher, tracker: Tracker, period: DateRange, page_no: int, tail: str | None
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    period: DateRange,
+    page_no: int,
+    tail: str | None,
+    widen: bool = False,
 ) -> list[EventType]:
+    """One page of the statement; ``widen``: when the customer named no period and the default one is
+    empty, look back WIDER_DAYS days before saying there is nothing."""
+
     def work(session: Session) -> TxPage | None:
         who = verified(session, tracker.sender_id)
         return transactions(session, who, period, page_no, tail) if who else None
 
     page = await in_session(work)
+    if page is not None and page.total == 0 and widen:
+        period = DateRange(period.end - dt.timedelta(days=WIDER_DAYS - 1), period.end)
+        page = await in_session(work)
     if page is None:
         dispatcher.utter_message(response="utter_bind_invitation")
         return []
@@ -71,7 +86,8 @@ class ActionCheckTransactions(Action):
             (await in_session(lambda s: pension_answer(s, tracker.sender_id))).send(dispatcher)
             return []
         period = parse_range(phrase, today())
-        return await _answer(dispatcher, tracker, period, 0, entity(tracker, "card_tail"))
+        vague = not phrase or phrase.strip() in VAGUE_PERIODS
+        return await _answer(dispatcher, tracker, period, 0, entity(tracker, "card_tail"), widen=vague)
 
 
 class ActionShowMore(Action):

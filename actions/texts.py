@@ -127,6 +127,14 @@ def rate_list(products: list[ProductInfo]) -> str:
     return "\n".join(lines)
 
 
+def loan_rate_list(offers: list[LoanOffer]) -> str:
+    """The loans' starting rates, for "利息高不高" after a loan question."""
+    lines = ["我行贷款的年利率（起）如下："]
+    lines += [f"· {o.product.name}：{pct(o.product.rate)}起" for o in offers if o.product.rate is not None]
+    lines.append("实际利率根据您的信用情况、担保方式和期限确定，以审批结果为准；客户经理可以帮您算每月还多少。")
+    return "\n".join(lines)
+
+
 def loan_offer_list(offers: list[LoanOffer], known_customer: bool) -> str:
     lines = ["我行的贷款产品有："]
     for o in offers:
@@ -195,6 +203,18 @@ def interest_text(product: ProductInfo, principal: Decimal, years: Decimal) -> s
         f"{format_yuan(principal)} × {pct(rate)} × {year_words} = {format_yuan(interest)}\n"
         f"到期连本带息约{format_yuan(principal + interest)}。利率以办理当天网点公告为准，提前支取按活期计息。"
     )
+
+
+def large_cd_text(product: ProductInfo, amount: Decimal | None, plain: str | None = None) -> str:
+    """大额存单: its rate and threshold; with an amount at or above the threshold, the interest too;
+    below it, ``plain`` (the same sum as an ordinary 整存整取) follows the threshold."""
+    minimum = product.min_amount or Decimal(0)
+    head = f"{product.name}目前年利率{pct(product.rate)}，{spoken_yuan(minimum)}起存。"
+    if amount is None:
+        return head + "告诉我打算存多少，我帮您算算利息。大额存单可以提前支取，提前支取的部分按活期计息。"
+    if amount < minimum:
+        return head + f"{spoken_yuan(amount)}还不够起存金额，存普通定期的话：\n" + (plain or "")
+    return interest_text(product, amount, Decimal(product.term_months or 12) / Decimal(12))
 
 
 def term_rate_text(product: ProductInfo) -> str:

@@ -54,6 +54,43 @@ async def test_interest_is_worked_out_from_the_product_rate(webhook: Any) -> Non
     assert "一年期整存整取：1.35%" in table
 
 
+async def test_a_follow_up_names_only_what_changed(webhook: Any) -> None:
+    before = [user_event("存5万三年能拿多少", "ask_deposit_rate")]
+    one_year = texts(await webhook("action_deposit_rates", tracker(STRANGER, "那要是存一年呢", "ask_deposit_rate",
+                                                                   events=before)))[0]
+    assert "50,000.00元 × 1.35% × 1年 = 675.00元" in one_year
+    more = texts(await webhook("action_deposit_rates", tracker(STRANGER, "那十万呢", "ask_deposit_rate",
+                                                               events=before)))[0]
+    assert "100,000.00元 × 1.75% × 3年" in more
+    # Not a follow-up of a deposit question: the term alone gives that term's rate.
+    alone = texts(await webhook("action_deposit_rates", tracker(STRANGER, "那要是存一年呢", "ask_deposit_rate",
+                                                                events=[user_event("你好", "greet")])))[0]
+    assert "×" not in alone and "一年期整存整取" in alone
+
+
+async def test_typed_w_and_large_deposit_certificates(webhook: Any) -> None:
+    typed = texts(await webhook("action_deposit_rates", tracker(STRANGER, "存5w一年利息", "ask_deposit_rate")))[0]
+    assert "50,000.00元 × 1.35% × 1年" in typed
+    cd = texts(await webhook("action_deposit_rates", tracker(STRANGER, "20万存三年大额存单利息多少",
+                                                             "ask_deposit_rate")))[0]
+    assert "大额存单" in cd and "200,000.00元 × 1.95% × 3年" in cd
+    small = texts(await webhook("action_deposit_rates", tracker(STRANGER, "5万能买大额存单吗 存三年",
+                                                                "ask_deposit_rate")))[0]
+    assert "20万元起存" in small and "50,000.00元 × 1.75% × 3年" in small
+
+
+async def test_interest_asked_after_a_loan_question_is_the_loan_rate(webhook: Any) -> None:
+    before = [user_event("惠农贷怎么申请", "ask_loan_product")]
+    said = texts(await webhook("action_deposit_rates", tracker(STRANGER, "利息高不高", "ask_deposit_rate",
+                                                               events=before)))[0]
+    assert "惠农贷：4.35%起" in said and "整存整取" not in said
+
+
+async def test_what_to_bring_is_answered_without_the_product_list_again(webhook: Any) -> None:
+    said = texts(await webhook("action_loan_products", tracker(STRANGER, "要准备啥材料", "ask_loan_product")))
+    assert len(said) == 1 and "身份证" in said[0] and "我行的贷款产品有" not in said[0]
+
+
 async def test_farmers_get_the_farm_loan_first_with_what_to_bring(webhook: Any) -> None:
     result = await webhook("action_loan_products", tracker(STRANGER, "俺是种地的 能贷款不 要啥手续", "ask_loan_product"))
     said = texts(result)

@@ -73,6 +73,20 @@ async def test_someone_elses_card_is_refused(webhook: Any, db: Session) -> None:
     assert slot_events(valid)["card_tail"] is None
 
 
+async def test_a_forgotten_tail_is_answered_with_the_customers_cards(webhook: Any, db: Session) -> None:
+    text = "尾号是几我记不清了"
+    valid = await webhook(
+        "validate_report_loss_form",
+        tracker(OWNER, text, "inform", slots={"card_tail": text, "requested_slot": "card_tail"},
+                active_loop="report_loss_form"),
+    )
+    assert slot_events(valid)["card_tail"] is None
+    said = texts(valid)[0]
+    owned = db.scalars(select(Card).where(Card.customer_id == 1)).all()
+    assert owned and all(f"尾号{c.card_no[-4:]}" in said for c in owned if c.status != "lost")
+    assert "没有找到" not in said and all(c.card_no not in said for c in owned)
+
+
 async def test_declined_loss_changes_nothing(webhook: Any, db: Session) -> None:
     r = await webhook(
         "validate_report_loss_form",
