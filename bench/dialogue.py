@@ -65,7 +65,7 @@ ACCOUNT = {"check_balance", "check_transactions", "check_loan", "check_deposit",
 # ... and these are answered inside the form, which then resumes (bot/data/forms.yml, form_exits.yml).
 INSIDE = {"faq": "action_answer_faq", "ask_deposit_rate": "action_deposit_rates", "ask_branch": "action_ask_branch",
           "ask_loan_product": "action_loan_products", "bot_challenge": "utter_bot_challenge",
-          "chitchat_ack": "utter_chitchat_ack_in_form", "out_of_scope": "utter_out_of_scope"}
+          "chitchat_ack": "utter_chitchat_ack_in_form", "out_of_scope": "utter_out_of_scope", "thank": "utter_thank"}
 
 Step = dict[str, object]
 
