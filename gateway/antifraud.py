@@ -116,7 +116,7 @@ _THIRD = _w(
 # Fees scammers ask for before anything happens (not 学费, 物业费, 房租, 首付: real bills are paid first too)
 _SCAM_FEES = _w(
     "手续费 服务费 保证金 押金 解冻 激活 公证费 关系费 打点费 认证费 会员费 工本费 材料费 律师费 风险金 税 "
-    "清关费 关税 培训费 服装费 工作服 体检费 入职费 担保费 担保金"
+    "清关费 关税 运输费 验资 培训费 服装费 工作服 体检费 入职费 担保费 担保金"
 )
 
 EVIDENCE: dict[str, str] = {
@@ -135,6 +135,7 @@ EVIDENCE: dict[str, str] = {
         "就抓 冒用 盗用 骗保 审查 违法 协查 通报 说明情况 隔离"
     ),
     "safe_account": _w(
+        "保护账户 保险账户 "
         "安全账户 清查账户 监管账户 审查账户 国家账户 国库 中央的账户 核查账户 资金清查 "
         "资金核查 资金审查 清查资金 核查资金 审查资金 资金.{0,4}(清查|核查|审查) "
         "钱是干净的"
@@ -153,8 +154,9 @@ EVIDENCE: dict[str, str] = {
         "异常 冻结 失效 停用 过期 认证 年检 升级 盗刷 冒用 出问题 有问题 注销 可以领 "
         "能领 领取 发放 要发 发补贴 领钱 退给 作废 换卡 新卡 暂停 核验 登记 待领"
     ),
-    "bank": _w("银行 农商行 信用社 信用卡 银联 客户经理"),
+    "bank": _w("银行(?!卡) 农商行 信用社 信用卡 银联 客户经理"),
     "bank_pretext": _w(
+        "挂失 外地消费 额度 "
         "换成卡 换新卡 存折 "
         "利息更高 利率更高 到期 "
         "管理费 长期不用 过桥 还清 结清 转贷 "
@@ -204,6 +206,7 @@ EVIDENCE: dict[str, str] = {
         "服务费 手续费 先交 先转 先付 押金 交钱 转一笔 交一笔 (交|付|转|打)" + _NUM + "+(块|元|千|万|百)"
     ),
     "invest_bait": _w(
+        "股神 内部价 新股 "
         "投.{0,8}(能分|能拿|能赚|能返|变成|翻) 名额不多 名额有限 "
         "一年变 一个月变 变成.{0,3}(十|百)万 什么币 叫.{0,4}币 "
         "(一个月|每月|每个月|每天|一天|每日|日|月).{0,4}(赚|收益|回报|返|利息).{0,3}百分之 投资黄金 黄金投资 "
@@ -225,11 +228,13 @@ EVIDENCE: dict[str, str] = {
     "withdraw_stuck": _w("提不出来 提现不了 提不了现 取不出来 无法提现 不能提现 登不上"),
     "invest_place": _w("平台 软件 app 账户里 网站"),
     "romance": _w(
+        "维和 "
         "妹儿 "
         "网恋 婚恋 交友 相亲 对象 男朋友 女朋友 网友 处对象 谈恋爱 谈了个 宝贝 结婚 小姐姐 红娘 婚介 喜欢我 "
         "妹子 美女 帅哥 陌陌 探探 soul"
     ),
     "romance_ask": _w(
+        "运输费 美金 寄给我 "
         "投资 理财 博彩 彩票 投注 充钱 充值 充 平台 外汇 数字货币 虚拟币 赚钱 借 "
         "打钱 关税 包裹 出事 任务 下一个app 注册 下注 赌 进货"
     ),
@@ -243,6 +248,7 @@ EVIDENCE: dict[str, str] = {
     ),
     "elder_demand": _w("万 千 投(?!诉) 会员费 预存 分红 利息 返 过户 翻一倍 翻倍 取钱 疗程 身份证和银行卡 治病 能治"),
     "orders": _w(
+        "点点就能 动动手指 在家.{0,4}(挣钱|赚钱) "
         "打字员 接单 打字 "
         "刷单 刷信誉 冲信誉 刷好评 刷销量 做销量 做任务 点赞 关注 返利 返佣 兼职 试岗 手工活 手工兼职 "
         "日结 佣金 派单 做单 打分 好评 看视频 任务"
@@ -388,12 +394,11 @@ EVIDENCE: dict[str, str] = {
     ),
     "atm": _w("atm 柜员机 取款机 按他说的 照他说的 按步骤 按他的 他指引 按照他"),
     "paid_or_fee": _w("交 付 费 钱 转"),
+    # someone claiming to be from a bank (not "说我银行卡...")
     "bank_claim": _w(
-        "冒充.{0,4}(银行|农商行) "
-        "开户行 "
-        "说是银行 说是你们银行 银行的人 是银行的 说是农商行 农商行的人 信用卡中心 银行客服 "
-        "某某银行 自称银行 说他是银行 银行打 银行工作人员 "
-        "(说|自称|称)(他|她)?是?.{0,6}(银行|农商行|信用社|信用卡|银联)"
+        "银联中心 开户行 信用卡中心 银行客服 某某银行 银行打 银行工作人员 "
+        "(冒充|自称).{0,6}(银行|农商行|信用社|银联) 说(他|她)?是.{0,6}(银行(?!卡)|农商行|信用社|信用卡|银联) "
+        "(银行|农商行|信用社)的(人|工作人员|客服|经理|员工)"
     ),
     "credit_card": _any("信用卡"),
     "card_fee": _w("开卡费 激活费 手续费 年费要 包装费 办卡费"),
@@ -417,7 +422,7 @@ EVIDENCE: dict[str, str] = {
     "third": _THIRD,
     "contact": _w("加.{0,2}qq 加.{0,2}微信 qq群 开通网银 下载 下个app 加他"),
     # paid, then the other side disappeared
-    "vanished": _w("拉黑 联系不上 打不通 不接电话 人跑了 跑路 关机 人没了 找不到人 人不见了 删了我"),
+    "vanished": _w("人全没了 人都没了 拉黑 联系不上 打不通 不接电话 人跑了 跑路 关机 人没了 找不到人 人不见了 删了我"),
     "paid_any": "(付|转|交|打|给|汇|充)(了|过去|出去|完)",
     # "I sent money to your card by mistake, send it back": 误转退款
     "misdirected": "(转错|不小心.{0,8}转|误转|打错|转多了).{0,16}(退|转回|还给|返还)",
@@ -495,6 +500,28 @@ SCHEMES: tuple[Scheme, ...] = (
         ),
     ),
     Scheme(
+        "fake_bank_staff",
+        "冒充银行工作人员",
+        (
+            ("bank_claim", "bank_pretext", "cred"),
+            ("bank_claim", "bank_pretext", "pay_demand"),
+            ("bank_claim", "bank_pretext", "atm"),
+            ("bank_claim", "bank_pretext", "remote_app"),
+            ("bank_claim", "bank_pretext", "download"),
+            ("bank_claim", "bank_pretext", "prepay"),
+            ("bank_claim", "bank_pretext", "code"),
+            ("bank_claim", "bank_pretext", "link"),
+            ("bank_claim", "bank_pretext", "qr"),
+            ("bank_claim", "loan_clear"),
+            ("bank_claim", "safe_account"),
+            ("bank_claim", "bank_pretext", "paid"),
+            ("bank_claim", "bank_pretext", "pressure"),
+            ("bank", "bank_pretext", "cred", "give_cred"),
+            ("credit_card", "card_fee", "third"),
+            ("credit_card_raise", "cred", "third_or_told"),
+        ),
+    ),
+    Scheme(
         "police_safe_account",
         "冒充公检法、要求转到‘安全账户’",
         (
@@ -538,27 +565,6 @@ SCHEMES: tuple[Scheme, ...] = (
             ("credit", "credit_fix", "prepay"),
             ("credit", "credit_fix", "stranger"),
             ("credit", "pay_demand", "stranger"),
-        ),
-    ),
-    Scheme(
-        "fake_bank_staff",
-        "冒充银行工作人员",
-        (
-            ("bank_claim", "bank_pretext", "cred"),
-            ("bank_claim", "bank_pretext", "pay_demand"),
-            ("bank_claim", "bank_pretext", "atm"),
-            ("bank_claim", "bank_pretext", "remote_app"),
-            ("bank_claim", "bank_pretext", "download"),
-            ("bank_claim", "bank_pretext", "prepay"),
-            ("bank_claim", "bank_pretext", "code"),
-            ("bank_claim", "bank_pretext", "link"),
-            ("bank_claim", "bank_pretext", "qr"),
-            ("bank_claim", "loan_clear"),
-            ("bank_claim", "bank_pretext", "paid"),
-            ("bank_claim", "bank_pretext", "pressure"),
-            ("bank", "bank_pretext", "cred", "give_cred"),
-            ("credit_card", "card_fee", "third"),
-            ("credit_card_raise", "cred", "third_or_told"),
         ),
     ),
     Scheme("romance", "网络交友诱导投资、赌博", (("romance", "romance_ask", "online"), ("romance", "gamble"))),
@@ -609,7 +615,8 @@ SCHEMES: tuple[Scheme, ...] = (
 
 _MONEY_LEFT = re.compile(
     _any(
-        r"(已经|刚|刚才|刚刚|都|早就|昨天|前天|就|全|全部|先后)(把.{0,10})?(转|汇|打|付|交|充|投|借)(了|过去|进去|出去|给|到)",
+        r"(已经|早就|先后)(把.{0,10})?(转|汇|打|付|交|充|投|借)(了|过去|进去|出去|给|到)",
+        r"(刚|刚才|刚刚|都|昨天|前天|全|全部)(把.{0,10})?(转|汇|打|付|交|充|投|借)(了|过去了|进去了|出去了|给.{0,6}了|到.{0,12}了)",
         rf"(转|汇|打|付|交|充|投|给|借|刷|扣|骗|花|买|垫)了.{{0,6}}?{_NUM}+(块|元|万|千|百|次钱|笔)",
         rf"(转|汇|打|付|交|充|投|垫)(过去|进去|出去|回去)(了|{_NUM}+(块|元|万|千))",
         r"(转|汇|打|付|交|充|投|给|借|垫)了.{0,6}?[0-9]{3,}",
@@ -626,7 +633,7 @@ _MONEY_LEFT = re.compile(
         r"(转|汇|打|给)给?(他|她|对方|人家|骗子)了",
         r"(我|俺|她|他)(已经|都|就)?(转|汇|打|交|付|充)了",
         r"提不出来|提现不了|提不了现|取不出来了",
-        r"拉黑|联系不上|找不到了|不接电话|电话打不通|打不通了|人跑了|跑路|人没了|不见了|跑了|关机了",
+        r"拉黑|联系不上|找不到了|不接电话|电话打不通|打不通了|人跑了|跑路|人没了|人全没了|人都没了|不见了|跑了|关机了",
         r"(转|汇|打|充|存)总?到.{0,12}了",
         r"钱.{0,2}(没了|不见了)|钱也不退|不退钱|钱不退|消费短信|支出短信|(送|交)(去|过去)了",
         r"把.{0,8}(都|全)?给(人|人家|他|她)了",
