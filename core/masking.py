@@ -100,13 +100,21 @@ _ANY_DIGIT = rf"[\d{_CN}]"  # \d on str patterns is every Unicode decimal digit 
 # Also what copy-paste and Chinese input methods put between groups: no-break and thin spaces,
 # 。 for a dot typed in Chinese mode, tildes, and brackets around the first group ((170)0015-0003).
 _SEPARATOR = (
-    r"[ \t\u3000\u00a0\u2000-\u200b\u202f\u205f\ufeff.\uff0e\u3002\uff61\-\uff0d\u2010-\u2015\u2212"
+    r"[ \t\u3000\u00a0\u2000-\u200a\u202f\u205f.\uff0e\u3002\uff61\-\uff0d\u2010-\u2015\u2212"
     r"~\uff5e\u301c/\uff0f\u00b7\u30fb_()\uff08\uff09]"
 )
+# Characters nobody sees (zero-width space/joiners, word joiner, soft hyphen, BOM, direction marks,
+# variation selectors): a number with any of them between its digits looks whole on screen, so
+# they never end a number and never count towards the three separators allowed between groups.
+_INVISIBLE = (
+    r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    r"\u2060-\u206f\ufe00-\ufe0f\ufeff]"
+)
+_GAP = rf"{_INVISIBLE}*(?:{_SEPARATOR}{_INVISIBLE}*){{0,3}}"
 _CHECK = "[Xx\uff38\uff58]"
 _RUN = re.compile(
-    rf"(?:[+\uff0b]\s?)?{_ANY_DIGIT}(?:{_SEPARATOR}{{0,3}}{_ANY_DIGIT})*"
-    rf"(?:{_SEPARATOR}{{0,3}}(?P<check>{_CHECK})(?![A-Za-z]))?"
+    rf"(?:[+\uff0b]\s?)?{_ANY_DIGIT}(?:{_GAP}{_ANY_DIGIT})*"
+    rf"(?:{_GAP}(?P<check>{_CHECK})(?![A-Za-z]))?"
 )
 _MAX_NUMBER = 21  # longest identifier looked for (+86 and a 19-digit card fit)
 

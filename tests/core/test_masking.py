@@ -210,3 +210,43 @@ def test_masking_is_idempotent_on_the_examples() -> None:
 def test_amounts_and_timestamps_in_logs_are_left_alone() -> None:
     line = "request 550e8400-e29b-41d4-a716-4466554400ab took 12.5 ms at 1733540000.123456 from 10.0.0.1"
     assert redact_numbers(line) == line
+
+
+# --- invisible characters between the digits (third probe) ---------------------------------------
+
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff", "\u200e", "\u200f", "\u202c", "\ufe0f",
+             "\u180e", "\u2063"]  # zero-width space/joiners, word joiner, soft hyphen, BOM, marks, selectors
+
+
+@st.composite
+def hidden(draw: st.DrawFn, digits: str) -> str:
+    """``digits`` with up to five invisible characters after any of them (it looks whole on screen)."""
+    out = []
+    for d in digits:
+        out.append(d)
+        out.extend(draw(st.lists(st.sampled_from(INVISIBLE), max_size=5)))
+    return "".join(out)
+
+
+@given(phones, cards, ids, FILLER, st.data())
+def test_invisible_characters_hide_no_number(
+    phone: str, card: str, id_number: str, filler: str, data: st.DataObject
+) -> None:
+    """Probe: a card number with a word joiner, soft hyphen, BOM and ZWJ between its digits was stored
+    and shown to RMs whole (the first case of ``test_the_formats_a_third_probe_found``)."""
+    assert ascii_digits(redact_numbers(filler + data.draw(hidden(phone)))) == phone[:3] + phone[-4:]
+    assert ascii_digits(redact_numbers("卡号" + data.draw(hidden(card)) + filler)) == card[-4:]
+    assert ascii_digits(redact_numbers("身份证" + data.draw(hidden(id_number)))) == ascii_digits(id_number[-4:])
+
+
+@pytest.mark.parametrize(
+    ("typed_text", "stored"),
+    [
+        ("卡号6\u2060217\u00ad0000\ufeff1234\u200d5678901", "卡号尾号8901"),
+        ("电话170\u200d0015\u200d0003", "电话170****0003"),
+        ("验证码4\u20609\u200d3433", "验证码******"),
+        ("2024\u200b年3月5日", "2024\u200b年3月5日"),
+    ],
+)
+def test_the_formats_a_third_probe_found(typed_text: str, stored: str) -> None:
+    assert redact_customer_text(typed_text) == stored
