@@ -28,3 +28,15 @@ def test_simplified_and_ascii_pass_unchanged() -> None:
 
 def test_faq_reads_traditional_like_simplified() -> None:
     assert normalise("請問銀行卡掛失怎麼辦") == normalise("请问银行卡挂失怎么办")
+
+
+def test_invisible_characters_are_not_read() -> None:
+    """Probe: 转人工 with zero-width spaces was read as a transfer question, and a scam story with zero-width
+    spaces between its characters was not recognised (both read through to_simplified)."""
+    from gateway.antifraud import detect
+
+    assert to_simplified("转\u200b人\u200b工") == "转人工"
+    assert to_simplified("請\u2060問\u200d掛\ufeff失") == "请问挂失"
+    story = "公安局的人打电话说俺涉嫌洗钱 让俺把钱转到安全账户"
+    assert detect(story) is not None
+    assert detect("\u200b".join(story)) is not None
