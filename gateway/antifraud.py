@@ -125,7 +125,7 @@ EVIDENCE: dict[str, str] = {
     ),
     "accused": _w(
         "泄露 国家秘密 保密协议 赃款 冻结令 来路不明 归集 接受检查 贩毒 取保候审 洗钱 涉嫌 涉案 通缉 逮捕 "
-        "拘留 犯罪 配合调查 资金核查 资金清查 资金审查 保密 传唤 黑钱 嫌疑 非法 违禁品 清白 卷入 卷进 抓你 "
+        "拘留 (?<!无)犯罪 配合调查 资金核查 资金清查 资金审查 保密 传唤 黑钱 嫌疑 非法 违禁品 清白 卷入 卷进 抓你 "
         "抓我 抓俺 就抓 冒用 盗用 骗保 审查 违法 协查 通报 说明情况 隔离"
     ),
     "safe_account": _w(
@@ -611,6 +611,8 @@ _GENERIC = re.compile(
         "会不会是骗 骗子吧 骗了" + _NUM
     )
 )
+# "没上当", "没被骗": the customer saw through it
+_NOT_FOOLED = re.compile(_w("没上当 没有上当 没被骗 没有被骗 没受骗 不会上当"))
 # "你们就是骗子" is anger at the bank (the handoff's negative-sentiment rule), not a scam story.
 _CALLING_US_CHEATS = re.compile(
     r"^(你们|你|银行|农商行|这银行)(银行|这帮|这群|这伙)?(就|都|真|简直)?(是|就是)?(一群|一帮|一伙)?(骗子|骗人)"
@@ -661,6 +663,6 @@ def detect(text: str) -> FraudAlert | None:
     for scheme in SCHEMES:
         if any(all(has(name) for name in rule) for rule in scheme.rules) and not any(has(n) for n in scheme.unless):
             return FraudAlert(scheme.code, scheme.label, money_left)
-    if _GENERIC.search(t) and not _CALLING_US_CHEATS.search(t) and not _RECOVERED.search(t):
+    if _GENERIC.search(_NOT_FOOLED.sub("", t)) and not _CALLING_US_CHEATS.search(t) and not _RECOVERED.search(t):
         return FraudAlert("other", "诈骗", money_left)
     return None
