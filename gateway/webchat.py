@@ -14,6 +14,7 @@ import json
 import secrets
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
@@ -160,6 +161,13 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     reconnects: the client says where it stopped, nothing is lost.
     """
     web_id = _require_identity(request)
+    origin = request.headers.get("Origin")
+    ours = {request.host, urlsplit(request.app[SETTINGS].public_url).netloc}  # also behind a proxy
+    if origin is not None and origin.split("://", 1)[-1] not in ours:
+        # A browser sends the chat cookie on another page's WebSocket handshake when it ignores
+        # SameSite (or the page is on a sibling domain): that page would read the chat, balances
+        # included. Browsers always say where the page came from; only our own page may connect.
+        raise web.HTTPForbidden(text="来源不被允许")
     last = _after(request.query.get("after"))  # before the upgrade: afterwards no 400 can be sent
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)

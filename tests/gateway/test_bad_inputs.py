@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from bench.fuzz_http import raw_request
 from crm.models import AuditEvent, Conversation, Message
 from crm.models.conversations import ConversationState
-from gateway.keys import SESSION_FACTORY
+from gateway.keys import SESSION_FACTORY, SETTINGS
 from tests.gateway.console.support import (  # noqa: F401 - fixtures
     PASSWORD,
     PLAIN_WEB_ID,
@@ -200,6 +200,22 @@ async def test_web_socket_refuses_a_huge_after_before_the_upgrade(gateway: TestC
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await people[0].http.ws_connect(people[0].url(f"/ws?after={HUGE}"))
     assert refused.value.status == 400
+
+
+async def test_another_sites_page_cannot_open_the_customers_chat_socket(gateway: TestClient, people: list[Person]) -> None:
+    """Probe: /ws checked no Origin, so a page elsewhere (a browser ignoring SameSite, or a sibling
+    domain) could open the verified customer's socket and read every pushed message, balances included."""
+    customer = people[0]
+    await customer.start_chat(PLAIN_WEB_ID)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await customer.http.ws_connect(customer.url("/ws"), headers={"Origin": "https://evil.example"})
+    assert refused.value.status == 403
+    host = str(gateway.make_url("/")).split("://", 1)[1].rstrip("/")
+    ws = await customer.http.ws_connect(customer.url("/ws"), headers={"Origin": f"http://{host}"})
+    await ws.close()
+    public = gateway.app[SETTINGS].public_url  # the page's address when a proxy rewrites Host
+    ws = await customer.http.ws_connect(customer.url("/ws"), headers={"Origin": public})
+    await ws.close()
 
 
 async def test_web_socket_ignores_a_huge_after_sent_later(gateway: TestClient, people: list[Person]) -> None:
