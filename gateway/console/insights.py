@@ -22,6 +22,7 @@ from crm.models.insights import LeadStatus
 from gateway.console.auth import ConsoleUser, current_user, json_error, read_json, state_changing_user
 from gateway.db import run_db
 from gateway.keys import SESSION_FACTORY
+from gateway.validation import is_clean_text, path_id
 from insights.harvest import harvest
 from insights.leads import PRODUCT_NAMES
 from insights.resolve import ResolveError, resolve
@@ -46,6 +47,15 @@ async def _supervisor(request: web.Request, changing: bool = False) -> ConsoleUs
     if user.role != "supervisor":
         raise json_error(403, "forbidden", "只有主管可以查看客户之声。")
     return user
+
+
+def _clean(value: object) -> str:
+    """A text field as a string ("" when absent); a NUL or lone surrogate, which PostgreSQL cannot
+    store (a 500), is a 400."""
+    text = "" if value is None else str(value)
+    if not is_clean_text(text):
+        raise json_error(400, "bad_text", "内容无法识别，请重新输入。")
+    return text
 
 
 async def page(_request: web.Request) -> web.FileResponse:
@@ -102,13 +112,12 @@ async def insights_overview(request: web.Request) -> web.Response:
 
 async def resolve_topic(request: web.Request) -> web.Response:
     user = await _supervisor(request, changing=True)
-    try:
-        cluster_id = int(request.match_info["cluster_id"])
-    except ValueError:
-        raise json_error(404, "not_found", "没有这个问题主题。") from None
+    cluster_id = path_id(request, "cluster_id")  # 1..2⁶³-1: a larger one overflowed the query (500)
+    if cluster_id is None:
+        raise json_error(404, "not_found", "没有这个问题主题。")
     body = await read_json(request)
-    answer = str(body.get("answer") or "").strip()[:2000]
-    question = str(body.get("question") or "").strip()[:200] or None
+    answer = _clean(body.get("answer")).strip()[:2000]
+    question = _clean(body.get("question")).strip()[:200] or None
     factory = request.app[SESSION_FACTORY]
     try:
         done = await asyncio.to_thread(resolve, factory, cluster_id, answer, f"rm:{user.code}", question)
@@ -121,11 +130,13 @@ async def resolve_topic(request: web.Request) -> web.Response:
 async def review_utterance(request: web.Request) -> web.Response:
     user = await _supervisor(request, changing=True)
     body = await read_json(request)
-    intent = None if body.get("out_of_scope") else str(body.get("intent") or "").strip()[:48] or None
+    intent = None if body.get("out_of_scope") else _clean(body.get("intent")).strip()[:48] or None
     if intent is None and not body.get("out_of_scope"):
         raise json_error(400, "intent_required", "请选择意图，或标记为超出范围。")
+    question_id = path_id(request, "question_id")
+    if question_id is None:
+        raise json_error(404, "not_found", "没有这条说法。")
     try:
-        question_id = int(request.match_info["question_id"])
         await run_db(request, lambda s: store.review(s, question_id, intent, f"rm:{user.code}"))
     except (ValueError, LookupError):
         raise json_error(404, "not_found", "没有这条说法。") from None
@@ -149,12 +160,14 @@ async def lead_outcome(request: web.Request) -> web.Response:
     status = str(body.get("status") or "")
     if status not in {s.value for s in LeadStatus} - {"open"}:
         raise json_error(400, "bad_status", "请选择：已成交、未成交或无意向。")
-    note = str(body.get("note") or "")[:500] or None
+    note = _clean(body.get("note"))[:500] or None
     # An RM closes their own leads, a supervisor those of their branch (others are "not found").
     own = None if user.role == "supervisor" else user.rm_id
     branch = user.branch_id if user.role == "supervisor" else None
+    lead_id = path_id(request, "lead_id")
+    if lead_id is None:
+        raise json_error(404, "not_found", "没有这条线索。")
     try:
-        lead_id = int(request.match_info["lead_id"])
         await run_db(
             request, lambda s: store.set_lead_outcome(s, lead_id, status, f"rm:{user.code}", note, own, branch)
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 
 import aiohttp
@@ -27,6 +28,7 @@ from bench.fuzz_http import (
     Request,
     ServerErrors,
     is_violation,
+    raw_request,
     requests,
     running_gateway,
     socket_messages,
@@ -134,3 +136,54 @@ def test_web_sockets_survive_any_message(running: tuple[asyncio.Runner, Gateway]
         runner.run(chat.close())
         runner.run(console.close())
         runner.run(http.close())
+
+
+EDGE_IDS = ["0", "-1", "99999999999999999999999", "9223372036854775808", "1e3", "%EF%BC%91", "%00"]
+# One body every state-changing route reads something from; the NUL ones are what PostgreSQL refuses.
+BODIES = [
+    {"status": "won", "outcome": "done", "text": "好的", "rm_id": 1, "answer": "答案", "intent": "faq", "note": "x"},
+    {"status": "won", "outcome": "done", "text": "好的", "answer": "a\u0000b", "intent": "x\u0000", "note": "n\u0000"},
+]
+
+
+def test_every_id_route_answers_edge_ids_and_nul_text_without_a_5xx(
+    running: tuple[asyncio.Runner, Gateway], server_errors: ServerErrors
+) -> None:
+    """Probe: POST /console/api/leads/99999999999999999999999/outcome was a 500 (int() then an
+    overflowing query; the random paths above had not drawn it), and a NUL in a lead's note or a
+    topic's answer reached the database. Every route with an id, as a plain RM and as a supervisor."""
+    from tests.gateway.console.support import console_login
+
+    runner, gw = running
+
+    async def supervisor() -> tuple[aiohttp.ClientSession, str]:
+        http = aiohttp.ClientSession(base_url=str(gw.client.make_url("")), cookie_jar=aiohttp.CookieJar(unsafe=True))
+        return http, await console_login(http, "sup004")
+
+    sup, sup_csrf = runner.run(supervisor())
+    id_routes = [(m, r) for m, r in gw.routes if "{" in r and not r.endswith("static")]
+    assert len(id_routes) >= 10, id_routes
+
+    async def probe() -> list[tuple[str, str, int]]:
+        bad = []
+        for method, route in id_routes:
+            for edge in EDGE_IDS:
+                path = re.sub(r"\{\w+\}", edge, route)
+                for body in BODIES if method == "POST" else [None]:
+                    raw = json.dumps(body).encode() if body is not None else b""
+                    headers = [(b"Content-Type", b"application/json")] if body is not None else []
+                    rm_headers = [(k.encode(), v.encode()) for k, v in gw.headers(web_chat=True, console=True).items()]
+                    status, _ = await raw_request(gw.client, method, path.encode(), rm_headers + headers, raw)
+                    if is_violation(route, status):
+                        bad.append(("rm001", method + " " + path, status))
+                    resp = await sup.request(method, path, data=raw or None,
+                                             headers={"X-CSRF-Token": sup_csrf, "Content-Type": "application/json"})  # fmt: skip
+                    if is_violation(route, resp.status):
+                        bad.append(("sup004", method + " " + path, resp.status))
+        return bad
+
+    try:
+        assert runner.run(probe()) == []
+        assert not server_errors.records, server_errors.records
+    finally:
+        runner.run(sup.close())
