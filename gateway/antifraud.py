@@ -572,7 +572,7 @@ SCHEMES: tuple[Scheme, ...] = (
             ("third", "pay_demand", "pressure"),
             ("third", "pay_demand", "suspicion"),
             ("third", "pay_demand", "bait"),
-            ("gone", "third", "suspicion"),
+            ("suspicion", "third", "gone"),
             ("vanished", "paid_any"),
         ),
         unless=("ours",),
@@ -627,8 +627,77 @@ _CALLING_US_CHEATS = re.compile(
 _RECOVERED = re.compile(_w("追回来了 已经追回 追回了 返还给我 退回给我"))
 
 
+# --- speed ------------------------------------------------------------------------------------------
+# Every inbound message passes here, up to 2,000 characters. Most evidence groups are alternations of
+# words, so a group cannot match a text that holds none of the characters its words start with: a set
+# intersection decides that before any regex scans the text.
+
+
+def _top_level(pattern: str) -> list[str] | None:
+    """The alternatives of ``pattern`` at bracket depth 0, or None if its brackets do not balance."""
+    parts: list[str] = []
+    depth, start, i = 0, 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts if depth == 0 else None
+
+
+def _closing(pattern: str) -> int:
+    depth = 0
+    for i, c in enumerate(pattern):
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def first_chars(pattern: str) -> frozenset[str] | None:
+    """The characters every match of ``pattern`` starts with, for the simple shapes used here; None if unsure."""
+    alternatives = _top_level(pattern)
+    if alternatives is None:
+        return None
+    chars: set[str] = set()
+    for alt in alternatives:
+        if not alt:
+            return None
+        if alt[0] == "(":
+            end = _closing(alt)
+            inner = alt[1:end]
+            if (
+                end < 0
+                or alt[end + 1 : end + 2] in ("?", "*", "{")
+                or (inner.startswith("?") and not inner.startswith("?:"))
+            ):
+                return None
+            sub = first_chars(inner.removeprefix("?:"))
+            if sub is None:
+                return None
+            chars |= sub
+        elif alt[0] in "[.\\^$?*+{)|" or alt[1:2] in ("?", "*", "{"):
+            return None
+        else:
+            chars.add(alt[0])
+    return frozenset(chars)
+
+
 _COMPILED: dict[str, re.Pattern[str]] = {name: re.compile(pattern) for name, pattern in EVIDENCE.items()}
 _COMPILED["gone"] = _MONEY_LEFT
+_FIRST: dict[str, frozenset[str] | None] = {name: first_chars(pattern) for name, pattern in EVIDENCE.items()}
 for _scheme in SCHEMES:
     for _rule in _scheme.rules:
         for _name in _rule:
@@ -655,19 +724,25 @@ def detect(text: str) -> FraudAlert | None:
     if len(t) < 4:
         return None
     found: dict[str, bool] = {}
+    chars = set(t)
 
     def has(name: str) -> bool:
         hit = found.get(name)
         if hit is None:
-            hit = found[name] = _COMPILED[name].search(t) is not None
+            first = _FIRST.get(name)
+            hit = found[name] = (first is None or not first.isdisjoint(chars)) and _COMPILED[name].search(t) is not None
         return hit
 
+    # Which scheme first, then the checks that can only silence it: most texts match no rule at all.
+    for scheme in SCHEMES:
+        if any(all(has(name) for name in rule) for rule in scheme.rules) and not any(has(n) for n in scheme.unless):
+            code, label = scheme.code, scheme.label
+            break
+    else:
+        if not _GENERIC.search(_NOT_FOOLED.sub("", t)) or _CALLING_US_CHEATS.search(t) or _RECOVERED.search(t):
+            return None
+        code, label = "other", "诈骗"
     money_left = _money_left(t)
     if _HYPOTHETICAL.search(t) and not money_left:
         return None
-    for scheme in SCHEMES:
-        if any(all(has(name) for name in rule) for rule in scheme.rules) and not any(has(n) for n in scheme.unless):
-            return FraudAlert(scheme.code, scheme.label, money_left)
-    if _GENERIC.search(_NOT_FOOLED.sub("", t)) and not _CALLING_US_CHEATS.search(t) and not _RECOVERED.search(t):
-        return FraudAlert("other", "诈骗", money_left)
-    return None
+    return FraudAlert(code, label, money_left)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.antifraud import SCHEMES, detect
+from gateway.antifraud import _COMPILED, _FIRST, SCHEMES, detect, first_chars, normalise
 
 
 def _read(name: str) -> list[list[str]]:
@@ -63,6 +63,17 @@ def test_every_scheme_label_reads_in_the_warning() -> None:
         assert scheme.label and "诈骗" not in scheme.label or scheme.code == "other"
 
 
+def test_first_character_prefilter_never_hides_a_match() -> None:
+    assert first_chars("(?:公安|警察|说(他|她)?是.{0,6}银行)") == frozenset("公警说")
+    assert first_chars("(?:.{0,2}单|刷单)") is None and first_chars("(?:(我|俺)?转了|汇)") is None
+    assert sum(first is not None for first in _FIRST.values()) > len(_FIRST) * 0.9
+    for case in CASES + MORE:
+        text = normalise(case[2])
+        for name, first in _FIRST.items():
+            if first is not None and _COMPILED[name].search(text):
+                assert not first.isdisjoint(text), (name, case[2])
+
+
 def test_fast_enough_for_every_message() -> None:
     texts = [c[2] for c in CASES + MORE]
     detect(texts[0])  # OpenCC's dictionaries load on first use
@@ -71,6 +82,11 @@ def test_fast_enough_for_every_message() -> None:
         detect(text)
     per_text = (time.perf_counter() - start) / len(texts)
     assert per_text < 1e-3, f"{per_text * 1e6:.0f} µs per text"
+    longest = "".join(c[2] for c in MORE)[:2000]  # the longest message web chat accepts
+    detect(longest)
+    start = time.perf_counter()
+    detect(longest)
+    assert time.perf_counter() - start < 5e-3
 
 
 def test_traditional_script_and_spacing() -> None:
