@@ -390,6 +390,10 @@ EVIDENCE: dict[str, str] = {
     "inside_track": _w("内部渠道 内部名额 走关系 找关系 托关系 包过 保过 包录取 包进"),
     # tools that "see other people's accounts", "hack" a game or a bank: sold by scammers
     "hack_tool": _w("能看到别人 查别人的 黑进 破解 黑客 外挂 查.{0,4}余额的软件"),
+    # any fee an unknown party asks for (with a known one, 物业费 or 学费 are ordinary bills)
+    "any_fee_demand": "(要|让|叫|得|需要|必须|先)(我|俺|他|她)?(先|再)?(交|付|缴|转).{0,8}(费|税|(?<![定订])金)",
+    # the customer already says the caller was not who they claimed
+    "claimed": _w("冒充 假冒 假装是 自称 冒名"),
     "loan_clear": "先.{0,8}(还清|结清)|过桥",
     "prepay": "先(交|付|转|打|垫|缴|充|存)(?!定金|订金|首付).{0,6}(?:"
     + _SCAM_FEES
@@ -560,6 +564,8 @@ SCHEMES: tuple[Scheme, ...] = (
             ("third", "misdirected"),
             ("third", "inside_track", "paid_or_fee"),
             ("stranger_strict", "hack_tool"),
+            ("stranger_strict", "any_fee_demand"),
+            ("claimed", "pay_or_cred"),
             ("third", "fee_demand"),
             ("third", "pay_to_unlock"),
             ("third", "cred_give"),
