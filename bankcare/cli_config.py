@@ -122,6 +122,12 @@ def sms_findings(settings: Settings) -> list[Finding]:
         )
     if settings.sms_backend == "sandbox" and settings.exposed:
         found.append(Finding("warning", "SMS_BACKEND=sandbox：短信只进本机沙箱，不会发给客户 (SMS go to the sandbox)"))
+        if not settings.sms_callback_token:
+            found.append(Finding(
+                "warning",
+                "未设置 SMS_CALLBACK_TOKEN：网关可被外部访问时，沙箱推送的状态回执和回复也会被拒绝 "
+                "(an exposed gateway refuses callbacks without SMS_CALLBACK_TOKEN, the sandbox's too)",
+            ))  # fmt: skip
     return found
 
 

@@ -64,3 +64,12 @@ def test_help_names_the_template_file() -> None:
     from bankcare import cli_config
 
     assert "crm/sms_templates.yml" in (cli_config.__doc__ or "")
+
+
+def test_an_exposed_sandbox_gateway_without_callback_token_is_warned() -> None:
+    """The gateway refuses tokenless SMS pushes once others can reach it, the sandbox's included."""
+    exposed = {"PUBLIC_URL": "https://kf.example-bank.cn"}
+    _, found = messages(exposed)
+    assert any("SMS_CALLBACK_TOKEN" in m and m.startswith("warning") for m in found)
+    _, found = messages({**exposed, "SMS_CALLBACK_TOKEN": "cb-token-1234"})
+    assert not any("SMS_CALLBACK_TOKEN" in m for m in found)
