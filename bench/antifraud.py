@@ -176,6 +176,10 @@ def render(s: Score, seconds: float, version: str = "") -> str:
         "Benign lines share the scam words (转账给儿子, 验证码收不到, 贷款材料, 派出所开流水, 反诈讲座, "
         "anger at the bank, 社保卡激活, ETC, 积分, 网购退款…).",
         "",
+        "History on this set: the detector before its rewrite (f24342a) alerted on 40.6 % of the fraud "
+        "lines with 9.6 % false alarms; after the rewrite on its own development set (700e066, first "
+        "measured without tuning on this set) 88.7 % and 4.4 %.",
+        "",
         "| measure | value |",
         "|---|---|",
         f"| recall (fraud lines alerted) | **{_pct(s.recall)}** ({s.detected}/{s.fraud}) |",
