@@ -94,13 +94,18 @@ def wealth_answer(session: Session, sender_id: str, text: str | None = None) -> 
 LARGE_CD_WORDS = ("大额存单", "大额存款", "大额")
 
 
-def previous_message(tracker: Tracker) -> tuple[str | None, str]:
-    """The intent and text of the customer's message before the latest one (None, "") at the start."""
-    said = [e for e in reversed(tracker.events) if e.get("event") == "user"]
-    if len(said) < 2:
-        return None, ""
-    before = said[1]
-    return ((before.get("parse_data") or {}).get("intent") or {}).get("name"), str(before.get("text") or "")
+def previous_message(tracker: Tracker, topics: tuple[str, ...] = (), back: int = 3) -> tuple[str | None, str]:
+    """The intent and text of the customer's message before the latest one (None, "") at the start.
+
+    With ``topics``, the latest of the ``back`` messages before this one whose intent is one of them
+    ("利息高不高" two questions after "惠农贷怎么申请", with "最多能贷多少" in between).
+    """
+    said = [e for e in reversed(tracker.events) if e.get("event") == "user"][1:]
+    for before in said[: back if topics else 1]:
+        intent = ((before.get("parse_data") or {}).get("intent") or {}).get("name")
+        if not topics or intent in topics:
+            return intent, str(before.get("text") or "")
+    return None, ""
 
 
 def large_cd(session: Session) -> ProductInfo | None:
@@ -146,7 +151,7 @@ class ActionDepositRates(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         text = tracker.latest_message.get("text")
-        intent, before = previous_message(tracker)
+        intent, before = previous_message(tracker, (*LOAN_INTENTS, "ask_deposit_rate"))
         if intent in LOAN_INTENTS and not mentions(text, *DEPOSIT_WORDS):
             (await in_session(lambda s: loan_rates_text(s, tracker.sender_id))).send(dispatcher)
             return []

@@ -82,7 +82,7 @@ class ActionCheckTransactions(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         phrase = entity(tracker, "time_range") or entity(tracker, "date")
-        if not phrase and mentions(tracker.latest_message.get("text"), *PENSION_WORDS):
+        if mentions(tracker.latest_message.get("text"), *PENSION_WORDS):  # "养老金这个月到了没": the last credit
             (await in_session(lambda s: pension_answer(s, tracker.sender_id))).send(dispatcher)
             return []
         period = parse_range(phrase, today())

@@ -80,10 +80,13 @@ async def test_typed_w_and_large_deposit_certificates(webhook: Any) -> None:
 
 
 async def test_interest_asked_after_a_loan_question_is_the_loan_rate(webhook: Any) -> None:
-    before = [user_event("惠农贷怎么申请", "ask_loan_product")]
+    before = [user_event("惠农贷怎么申请", "ask_loan_product"), user_event("最多能贷多少", "faq")]
     said = texts(await webhook("action_deposit_rates", tracker(STRANGER, "利息高不高", "ask_deposit_rate",
                                                                events=before)))[0]
     assert "惠农贷：4.35%起" in said and "整存整取" not in said
+    deposit = texts(await webhook("action_deposit_rates", tracker(STRANGER, "那存一年定期利息呢", "ask_deposit_rate",
+                                                                  events=before)))[0]
+    assert "一年期整存整取" in deposit and "惠农贷" not in deposit
 
 
 async def test_what_to_bring_is_answered_without_the_product_list_again(webhook: Any) -> None:
