@@ -281,6 +281,8 @@ def main() -> None:
     args = parser.parse_args()
     parser_result = survey_answers.measure()  # no database needed: printed first (#24)
     print(parser_result.line())
+    blind_result = survey_answers.measure(survey_answers.BLIND)
+    print(blind_result.line("blind"))
     load_start = os.getloadavg()[0]
     url = args.url or _fresh_pg()
     backend = "PostgreSQL" if url.startswith("postgres") else "SQLite"
@@ -360,7 +362,7 @@ partial index of rows still to dispatch) and one foreign key (customer).
 | planning, 1,000,000 customers | {how} ({ok}) | ≤ 120 s |
 | dispatch into an in-memory sender (claim + send + record; no HTTP) | {disp.rate:,.0f} messages/s ({disp.count:,} in {disp.wall:.1f} s; CPU {disp.cpu_text()}) | |
 {box_row}
-{survey_answers.markdown(parser_result)}
+{survey_answers.markdown(parser_result, blind_result)}
 {box_text}"""  # noqa: E501 - markdown table rows
     write_section(text_, args.output)
     print(text_)

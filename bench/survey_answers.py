@@ -13,6 +13,8 @@ from pathlib import Path
 from care.survey_answers import Refusal, read_answer
 
 CASES = Path(__file__).resolve().parents[1] / "tests" / "care" / "survey_answers.tsv"
+# Written without reading the parser or the written set; scored apart so it stays a blind measure.
+BLIND = Path(__file__).resolve().parent / "data" / "survey_answers_blind.tsv"
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,9 @@ class ParserAccuracy:
     def accuracy(self) -> float:
         return self.correct / self.cases if self.cases else 0.0
 
-    def line(self) -> str:
+    def line(self, label: str = "written") -> str:
         parts = ", ".join(f"{k} {c}/{n}" for k, (c, n) in sorted(self.by_expected.items()))
-        return f"survey answer parser: {self.accuracy:.3f} on {self.cases} written answers ({parts})"
+        return f"survey answer parser: {self.accuracy:.3f} on {self.cases} {label} answers ({parts})"
 
 
 def _outcome(scale: str, text: str) -> str:
@@ -61,8 +63,15 @@ def measure(path: Path = CASES) -> ParserAccuracy:
     return ParserAccuracy(len(rows), sum(right.values()), by, wrong)
 
 
-def markdown(result: ParserAccuracy) -> str:
-    """The rows for the care section of BENCHMARKS.md."""
+def markdown(result: ParserAccuracy, blind: ParserAccuracy | None = None) -> str:
+    """The rows for the care section of BENCHMARKS.md (the blind set's row too when given)."""
+    row = _row(result, "written set `tests/care/survey_answers.tsv`")
+    if blind is not None:
+        row += "\n" + _row(blind, "blind set `bench/data/survey_answers_blind.tsv`, not used for tuning")
+    return row
+
+
+def _row(result: ParserAccuracy, which: str) -> str:
     by = result.by_expected
     detail = "; ".join(
         f"{label} {by[k][0]}/{by[k][1]}"
@@ -71,7 +80,7 @@ def markdown(result: ParserAccuracy) -> str:
     )
     missed = ", ".join(f"{t} ({s}: {w} → {g})" for s, w, t, g in result.wrong[:6]) or "none"
     return (
-        f"| survey answer parser (`care.survey_answers`, written set `tests/care/survey_answers.tsv`) |"
+        f"| survey answer parser (`care.survey_answers`, {which}) |"
         f" **{result.accuracy:.3f}** on {result.cases} answers ({detail}); missed: {missed} | ≥ 0.95 |"
     )
 
@@ -79,4 +88,8 @@ def markdown(result: ParserAccuracy) -> str:
 if __name__ == "__main__":
     found = measure()
     print(found.line())
-    print(markdown(found))
+    unseen = measure(BLIND)
+    print(unseen.line("blind"))
+    for scale, want, text, got in unseen.wrong:
+        print(f"  blind miss: {scale} {text!r}: want {want}, got {got}")
+    print(markdown(found, unseen))
