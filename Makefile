@@ -19,7 +19,7 @@ export WECHAT_API_BASE ?= http://127.0.0.1:8090
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-dialogue bench-faq bench-insights bench-gateway bench-care bench-sms bench-antifraud bench-pii bench-seed bench-fuzz bench-load lock clean
+.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-dialogue bench-faq bench-insights bench-gateway bench-care bench-sms bench-antifraud bench-pii bench-timeparse bench-seed bench-fuzz bench-load lock clean
 
 help: ## 显示所有命令 (show this help)
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -111,6 +111,9 @@ bench-antifraud: $(APP_STAMP) ## 反诈识别：盲测集的召回率与误报�
 bench-pii: $(APP_STAMP) ## 个人信息脱敏：盲测集上手机号、座机、身份证、卡号、验证码、余额的泄漏与误遮
 	$(PY) -m bench.pii
 
+bench-timeparse: $(APP_STAMP) ## 时间表达解析：盲测集（农历、礼拜、上上个月、繁体、全角数字）的准确率
+	$(PY) -m bench.timeparse
+
 bench-fuzz: $(APP_STAMP) ## 模糊测试：微信解析/解密路径（10 万个用例）、网页聊天和客户经理工作台接口（各 2000 个恶意请求）
 	$(PY) -m bench.fuzz
 
@@ -118,7 +121,7 @@ SOAK_MINUTES ?= 10
 bench-load: install ## 全链路压测：吞吐、延迟、内存、10 分钟浸泡（SOAK_MINUTES=0 跳过），对比 Rasa 单独的能力
 	$(PY) -m bench.load --soak-minutes $(SOAK_MINUTES)
 
-bench: bench-seed bench-nlu bench-dialogue bench-faq bench-insights bench-gateway bench-care bench-sms bench-antifraud bench-pii bench-fuzz bench-load ## 全部基准测试，结果写入 BENCHMARKS.md
+bench: bench-seed bench-nlu bench-dialogue bench-faq bench-insights bench-gateway bench-care bench-sms bench-antifraud bench-pii bench-timeparse bench-fuzz bench-load ## 全部基准测试，结果写入 BENCHMARKS.md
 
 clean: ## 删除生成的数据库、模型和缓存（保留虚拟环境）
 	rm -rf var models results .pytest_cache
