@@ -15,8 +15,13 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Literal
 from zoneinfo import ZoneInfo
+
+from core.chinese import to_simplified
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_DAYS = 7
@@ -41,7 +46,7 @@ _DIGIT = {
 }
 _WEEKDAY = {"一": 0, "1": 0, "二": 1, "2": 1, "三": 2, "3": 2, "四": 3, "4": 3, "五": 4, "5": 4}
 _WEEKDAY.update({"六": 5, "6": 5, "日": 6, "天": 6, "7": 6, "末": 5})
-_NUM = r"[0-9零〇一二两俩三四五六七八九十百]+"
+_NUM = r"[0-9零〇一二两俩三四五六七八九十百廿卅]+"
 _FULLWIDTH = str.maketrans("０１２３４５６７８９－～／．", "0123456789-~/.")
 
 # Statutory holidays as customers name them → chinesecalendar's holiday names.
@@ -106,6 +111,9 @@ def cn_number(text: str) -> int | None:
         elif ch == "百":
             total += (current or 1) * 100
             current = 0
+        elif ch in "廿卅":  # 廿五 = 25, 卅 = 30: how dates are still written
+            total += 20 if ch == "廿" else 30
+            current = 0
         elif ch.isdigit():
             current = current * 10 + int(ch)
         else:
@@ -113,9 +121,32 @@ def cn_number(text: str) -> int | None:
     return total + current
 
 
+# Spoken and dialect names of days, and the slips of pinyin input, as the readers below know them.
+_SPOKEN = (
+    (r"名天|明个|明儿个|明早|明晚", "明天"),
+    (r"厚天|后儿个|后个(?!月)", "后天"),
+    (r"今早|今晚|今儿个", "今天"),
+    (r"前儿个", "前天"),
+    (r"夜儿个|夜个|夜来|昨晚|昨兲|夜里个", "昨天"),
+    (r"里拜|礼版", "礼拜"),
+    (r"(?<=[上下这本])各(?=月)", "个"),
+    (r"个越", "个月"),
+    (r"前半年", "上半年"),
+    (r"后半年", "下半年"),
+)
+
+
 def normalise(text: str | None) -> str:
-    """Full-width digits to ASCII, whitespace removed, years spelt digit by digit (二〇二四年 → 2024年)."""
-    p = re.sub(r"\s+", "", (text or "").translate(_FULLWIDTH))
+    """Full-width digits to ASCII, whitespace removed, traditional characters simplified (上個月, 下週三),
+    spoken day names (明儿个, 夜个, 明早) and pinyin slips (名天, 厚天) read, years spelt digit by digit
+    (二〇二四年 → 2024年), and 2026.10 / 12.20 read as a month and a day of the month."""
+    p = to_simplified(re.sub(r"\s+", "", (text or "").translate(_FULLWIDTH)))
+    for spoken, written in _SPOKEN:
+        p = re.sub(spoken, written, p)
+    p = re.sub(r"(?<![0-9.])(\d{4})[./-](\d{1,2})(?![0-9./-])", r"\1年\2月", p)  # 2026.10 → 2026年10月
+    p = re.sub(  # 12.20, 12/20, 12-20 → 12月20日 (not 1-3月, 3.5万)
+        r"(?<![0-9./-])(1[0-2]|0?[1-9])[./-](3[01]|[12][0-9]|0?[1-9])(?![0-9./月号日天万元块%])", r"\1月\2日", p
+    )
 
     def year(m: re.Match[str]) -> str:
         return "".join(str(_DIGIT.get(ch, ch)) for ch in m.group(1)) + "年"
@@ -166,11 +197,44 @@ def parse_range(text: str | None, today: dt.date) -> DateRange:
 
 
 def _parse_range(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
-    for reader in (_span, _holiday, _named_year, _half_or_quarter, _relative, _month_parts, _month_alone):
+    for reader in (
+        _union,
+        _span,
+        _holiday,
+        _since,
+        _named_year,
+        _half_or_quarter,
+        _relative,
+        _month_parts,
+        _month_alone,
+    ):
         found = reader(p, today)
         if found is not None:
             return found
     return None
+
+
+def _union(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """上个月和这个月: both periods, as one range from the first start to the last end."""
+    parts = re.split(r"和|跟|以及|还有", p)
+    if len(parts) != 2 or not all(parts):
+        return None
+    found = [_parse_range(part, today) for part in parts]
+    if found[0] is None or found[1] is None:
+        return None
+    return min(found[0][0], found[1][0]), max(found[0][1], found[1][1])
+
+
+def _since(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """10月1号以来, 3月份以后: from that day (or month) to today."""
+    m = re.fullmatch(r"从?(.+?)(以来|至今|以后|之后|到目前)(的.*)?", p)
+    if not m:
+        return None
+    start = parse_date(m.group(1), today, prefer_future=False)
+    if start is None:
+        month = _month_of(m.group(1), today)
+        start = month[0] if month else None
+    return (start, today) if start is not None else None
 
 
 def _span(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
@@ -187,6 +251,14 @@ def _span(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
         return None
     left_text = parts[0]
     right_text = re.sub(r"(为止|之间|的|期间|这段时间|这段).*$", "", parts[1])
+    named = _year_named(left_text, today)
+    if named is not None and not re.search(r"\d{4}年", left_text):  # 今年1月到3月
+        left_text = re.sub(r"大前年|前年|去年|上一?年|今年|本年", f"{named}年", left_text, count=1)
+    if re.fullmatch(_NUM, left_text):  # 1到3月, 10到20号: the left end takes the right one's unit
+        unit = re.search(r"(月份?|[号日])$", right_text)
+        if unit is None:
+            return None
+        left_text += unit.group(1)
     left = parse_date(left_text, today, prefer_future=False)
     if left is None:
         month = _month_of(left_text, today)
@@ -195,6 +267,8 @@ def _span(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
         left = month[0]
     if right_text in ("现在", "今天", "目前", "今日", "当前", "如今", "至今"):
         return left, today
+    if right_text in ("月底", "月末"):  # 上个月15号到月底
+        return left, _month_end(left.year, left.month)
     right = parse_date(right_text, today, prefer_future=False)
     m = re.fullmatch(r"(" + _NUM + r")[号日]?", right_text)
     if m and not re.search(r"月", right_text):
@@ -251,9 +325,12 @@ def _holiday(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
         return None
     year = _year_named(p, today)
     years = [year] if year is not None else [today.year, today.year - 1]
+    after = re.search(r"(节|假期?)?(以后|之后|过后|后)(?!第)", p)  # 国庆以后: from the first day back to today
     for y in years:
         days = holiday_days(y, name)
         if days and (year is not None or days[0] <= today):
+            if after:
+                return days[-1] + dt.timedelta(days=1), today
             return days[0], days[-1]
     return None
 
@@ -292,6 +369,9 @@ def _named_year(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
     rest = p
     if year == today.year and re.search(r"(今年|本年)(以来|到现在|至今)|年初(到|至)(现在|今)", p):
         return dt.date(year, 1, 1), today
+    season = _season(rest, year)
+    if season is not None:
+        return season
     if "上半年" in rest:
         return dt.date(year, 1, 1), dt.date(year, 6, 30)
     if "下半年" in rest:
@@ -316,7 +396,23 @@ def _named_year(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
     return dt.date(year, 1, 1), dt.date(year, 12, 31)
 
 
+_SEASONS = {"春": 3, "夏": 6, "秋": 9, "冬": 12}
+
+
+def _season(p: str, year: int) -> tuple[dt.date, dt.date] | None:
+    """去年秋天: March-May is spring, June-August summer, September-November autumn, December-February winter."""
+    m = re.search(r"([春夏秋冬])(天|季)", p)
+    if not m:
+        return None
+    first = dt.date(year, _SEASONS[m.group(1)], 1)
+    last = _add_months(first, 2)
+    return first, _month_end(last.year, last.month)
+
+
 def _half_or_quarter(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    season = _season(p, today.year)
+    if season is not None:  # 秋天 with no year: the latest one begun
+        return season if season[0] <= today else _season(p, today.year - 1)
     if "上半年" in p:
         year = today.year if today.month > 1 or today.day > 1 else today.year - 1
         return dt.date(year, 1, 1), dt.date(year, 6, 30)
@@ -358,7 +454,10 @@ def _relative(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
         m = None
     if m and m.group(2) == "日" and not re.search(r"最近|近|过去|这", p):
         m = None  # 十五日 is a day of the month, not the last fifteen days
-    if m and (re.search(r"天(前|以前|之前|后|以后|之后)", p) or (m.group(2) == "年" and len(m.group(1)) >= 3)):
+    if m and (
+        re.search(r"(天|周|星期|礼拜|月)(前|以前|之前|后|以后|之后)", p)
+        or (m.group(2) == "年" and len(m.group(1)) >= 3)
+    ):
         m = None  # 三天前 is one day; 2024年 is a year, not the last 2,024 years
     if m and (re.search(r"最近|近|过去|这", p) or p.startswith(m.group(0))) and not re.search(_NUM + r"月份", p):
         unit = m.group(2)
@@ -429,6 +528,21 @@ def parse_date(text: str | None, today: dt.date, prefer_future: bool = True) -> 
     m = re.search(r"(\d{4})[-/.年](" + _NUM + r")[-/.月](" + _NUM + r")", p)
     if m:
         return _safe_date(int(m.group(1)), cn_number(m.group(2)) or 0, cn_number(m.group(3)) or 0)
+    festival = _festival(p, today, prefer_future)
+    if festival is not None:
+        return festival or None  # False: a festival named vaguely (春节前, 过完年): no day to pin down
+    m = re.search(r"(" + _NUM + r"|半|几)个?(周|星期|礼拜|月)(后|以后|之后|前|以前|之前)", p)
+    if m:  # 一周后, 半个月前, 两个月以后
+        raw, unit, sign = m.group(1), m.group(2), (1 if m.group(3)[-1] == "后" else -1)
+        if unit == "月":
+            if raw == "半":
+                return today + dt.timedelta(days=15 * sign)
+            months = 3 if raw == "几" else cn_number(raw)
+            return _add_months(today, sign * months) if months and months <= 120 else None
+        weeks = 0.5 if raw == "半" else 3 if raw == "几" else cn_number(raw)
+        return today + dt.timedelta(days=int(7 * weeks) * sign) if weeks and weeks <= 520 else None
+    if re.fullmatch(r"(现在|马上|立刻|立即|这会儿?|今天?马上)(就|去|过去|办)?", p):
+        return today
     m = re.search(r"(" + _NUM + r"|几)天(后|以后|之后)", p)
     if m:
         n = 3 if m.group(1) == "几" else cn_number(m.group(1))
@@ -507,3 +621,101 @@ def _shift(day: dt.date, years: int = 0, months: int = 0) -> dt.date | None:
         return moved.replace(day=day.day)
     except ValueError:
         return None
+
+
+# Festivals by the lunar calendar (month, day) and by the solar one; 除夕 is the lunar year's last day.
+_LUNAR_FESTIVALS = (
+    (r"除夕|大年三十|年三十", (12, 0)),
+    (r"大年初一|春节", (1, 1)),
+    (r"元宵", (1, 15)),
+    (r"龙抬头", (2, 2)),
+    (r"端午", (5, 5)),
+    (r"七夕", (7, 7)),
+    (r"中秋", (8, 15)),
+    (r"重阳", (9, 9)),
+    (r"腊八", (12, 8)),
+    (r"小年", (12, 23)),
+)
+_SOLAR_FESTIVALS = (
+    (r"元旦", (1, 1)),
+    (r"五一|劳动节", (5, 1)),
+    (r"国庆", (10, 1)),
+    (r"双十一|双11", (11, 11)),
+    (r"双十二|双12", (12, 12)),
+    (r"圣诞", (12, 25)),
+)
+_LUNAR_MONTH = {"正": 1, "冬": 11, "腊": 12}
+_LUNAR_DATE = re.compile(
+    r"(农历|阴历|老历)?(正|冬|腊|十二|十一|十|[一二三四五六七八九]|1[0-2]|[1-9])月"
+    r"(初[一二三四五六七八九十]|廿[一二三四五六七八九]?|[二三]?十[一二三四五六七八九]?|[一二三四五六七八九]|[12]?[0-9]|30)"
+    r"(?![0-9号日])"
+)
+_VAGUE_AFTER = r"节?(以|之)?[前后](?![后第])"  # 春节前, 国庆后: some day around it, not a day
+
+
+def _festival(p: str, today: dt.date, prefer_future: bool) -> dt.date | Literal[False] | None:
+    """腊月二十三, 正月十五, 农历十一月十五, 除夕, 中秋, 元旦, 清明前后, 国庆节后第一天.
+
+    The nearest occurrence after today (or before it, when ``prefer_future`` is false); False when the
+    festival is named only as a vague time around it (春节前); None when the phrase names none.
+    """
+    years = (
+        [today.year - 1, today.year, today.year + 1] if prefer_future else [today.year - 2, today.year - 1, today.year]
+    )
+    for zh, en in _HOLIDAYS.items():  # 国庆节后第一天: the first working day after the statutory rest
+        if en and re.search(zh + r"节?(假期)?(后|以后|之后|过后)(第一天|第一个工作日|上班)", p):
+            firsts = [days[-1] + dt.timedelta(days=1) for y in years if (days := holiday_days(y, en))]
+            return _nearest(firsts, today, prefer_future) or False
+    named: list[tuple[str, Callable[[int], dt.date | None]]] = []
+    m = _LUNAR_DATE.search(p)
+    if m:
+        month = _LUNAR_MONTH.get(m.group(2)) or cn_number(m.group(2)) or 0
+        day = cn_number(m.group(3).removeprefix("初")) or 0
+        lunar = m.group(1) or m.group(2) in _LUNAR_MONTH or m.group(3)[0] in "初廿" or (month, day) == (8, 15)
+        if lunar and 1 <= month <= 12 and 1 <= day <= 30:
+            named.append((m.group(0), partial(_lunar_day, month=month, day=day)))
+    for pattern, (month, day) in _LUNAR_FESTIVALS:
+        if found := re.search(pattern, p):
+            named.append((found.group(0), partial(_lunar_day, month=month, day=day)))
+    for pattern, (month, day) in _SOLAR_FESTIVALS:
+        if found := re.search(pattern, p):
+            named.append((found.group(0), partial(_solar_day, month=month, day=day)))
+    if found := re.search(r"清明", p):
+        named.append((found.group(0), _qingming))
+    if not named:
+        return None
+    word, when = named[0]
+    if re.search(re.escape(word) + _VAGUE_AFTER, p):
+        return False
+    return _nearest([d for y in years if (d := when(y)) is not None], today, prefer_future) or False
+
+
+def _nearest(days: list[dt.date], today: dt.date, prefer_future: bool) -> dt.date | None:
+    if prefer_future:
+        return min((d for d in days if d >= today), default=None)
+    return max((d for d in days if d <= today), default=None)
+
+
+def _solar_day(year: int, month: int, day: int) -> dt.date | None:
+    return _safe_date(year, month, day)
+
+
+def _lunar_day(lunar_year: int, month: int, day: int) -> dt.date | None:
+    """The solar date of a lunar one (day 0 of month 12: the year's last day, 除夕)."""
+    from lunar_python import Lunar  # imported here: only lunar phrases need it
+
+    try:
+        if day == 0:
+            solar = Lunar.fromYmd(lunar_year + 1, 1, 1).getSolar()
+            return dt.date(solar.getYear(), solar.getMonth(), solar.getDay()) - dt.timedelta(days=1)
+        solar = Lunar.fromYmd(lunar_year, month, day).getSolar()
+    except Exception:  # noqa: BLE001 - lunar-python raises bare Exception for a day the month lacks
+        return None
+    return dt.date(solar.getYear(), solar.getMonth(), solar.getDay())
+
+
+def _qingming(year: int) -> dt.date | None:
+    from lunar_python import Solar
+
+    term = Solar.fromYmd(year, 4, 15).getLunar().getJieQiTable().get("清明")
+    return dt.date(term.getYear(), term.getMonth(), term.getDay()) if term else None
