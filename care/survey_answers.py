@@ -57,7 +57,7 @@ _REFUSE = re.compile(
 _ACK = re.compile(r"^(好的?|嗯+|哦+|ok)?[，, ]*(知道了|收到了?|晓得了|明白了?)$")
 # A question or a request is not an answer, even if it contains 好/行 (你好, 行不行).
 _NOT_ANSWER = re.compile(
-    r"[吗呢么]$|[?？]|多少|几点|哪|(?<![不没])(怎么|咋|什么)|(?<!没)啥|为何|能不能|可不可以|有没有|查|转人工|人工|投诉|挂失|贷款|"
+    r"[吗呢么]$|[?？]|多少|多久|几点|哪|行不行|是不是|对不对|能否|一般(几|多|什么|怎么|要)|(?<![不没])(怎么|咋|什么)|(?<!没)啥|为何|能不能|可不可以|有没有|查|转人工|人工|投诉|挂失|贷款|"
     r"存|取|利息|网点|密码|余额|流水|到期|理财|积分|工单|预约|开通|办|手续|养老金|安全账户|转钱|转账|你好|您好"
 )
 _NPS_WORDS: tuple[tuple[str, int], ...] = (
@@ -168,11 +168,20 @@ _LEADING = re.compile(
 )
 
 
+# What makes a message a question or a request for the bot, even after a verdict (满意，你们几点下班？).
+_ASKS = re.compile(
+    r"[吗呢么]$|[?？]|多少|多久|几[点时号个]|哪|行不行|是不是|对不对|能否|(?<![不没])(怎么|咋|什么)|(?<!没)啥|能不能|可不可以|有没有|为何|"
+    r"投诉|人工|挂失|我要|我想|帮我|请问|一般(几|多|什么|怎么|要)"
+)
+
+
 def _leading(t: str, scale: Scale) -> int | None:
     m = _LEADING.match(t)
     first = _words(m.group(0), scale) if m else None
-    if first is None or _NOT_ANSWER.search(t):
-        return first
+    if first is None:
+        return None
+    if _NOT_ANSWER.search(t):  # a reason naming 办/存/手续 is rescued; a question or a request is not
+        return None if _ASKS.search(t) else first
     # The rest may only strengthen the verdict (满意满意非常满意, 满意极了), never turn it ("满意 就是停车不方便").
     whole = _words(t, scale)
     centre = 3 if scale == "csat" else 6

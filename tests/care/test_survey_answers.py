@@ -72,3 +72,8 @@ def test_banking_numerals_full_marks_and_input_slips() -> None:
     assert outcome("csat", "挺满以的") == "4"
     assert outcome("csat", "巴适得板") == "5"
     assert outcome("csat", "没啥感觉 一般") == "3"
+
+
+def test_a_verdict_word_opening_a_question_does_not_make_it_an_answer() -> None:
+    for text in ("满意吗", "一般几点下班", "一般多久能到账", "还行不行啊", "满意，你们几点下班？", "不满意怎么投诉"):
+        assert outcome("csat", text) == "none", text
