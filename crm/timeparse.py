@@ -145,7 +145,7 @@ def normalise(text: str | None) -> str:
         p = re.sub(spoken, written, p)
     p = re.sub(r"(?<![0-9.])(\d{4})[./-](\d{1,2})(?![0-9./-])", r"\1年\2月", p)  # 2026.10 → 2026年10月
     p = re.sub(  # 12.20, 12/20, 12-20 → 12月20日 (not 1-3月, 3.5万)
-        r"(?<![0-9./-])(1[0-2]|0?[1-9])[./-](3[01]|[12][0-9]|0?[1-9])(?![0-9./月号日天万元块%])", r"\1月\2日", p
+        r"(?<![0-9./-])(1[0-2]|0?[1-9])[./-](3[01]|[12][0-9]|0?[1-9])(?![0-9./月号日天个万元块%])", r"\1月\2日", p
     )
 
     def year(m: re.Match[str]) -> str:
@@ -509,7 +509,7 @@ def _month_parts(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
 
 
 def _month_alone(p: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
-    m = re.search(r"(" + _NUM + r")月份?(?!" + _NUM + r")(?![号日])", p)
+    m = re.search(r"(" + _NUM + r")月份?(?!" + _NUM + r")(?![号日初廿])", p)  # 十月初一 is a (lunar) day
     if m and not re.search(_NUM + r"月" + _NUM + r"[号日]?", p):
         return _month_of(m.group(1) + "月", today)
     return None
@@ -611,6 +611,9 @@ def parse_date(text: str | None, today: dt.date, prefer_future: bool = True) -> 
             if not prefer_future and candidate > today:
                 return _shift(candidate, years=-1 if m.group(2) else 0, months=0 if m.group(2) else -1)
         return candidate
+    m = re.search(r"(?<![0-9年])(" + _NUM + r")月(" + _NUM + r")(?=[上下中早晚]|$)", p)
+    if m:  # 12月5, 十二月二十: a day of the month said without 号 (lunar ones were read above)
+        return parse_date(p[: m.end()] + "号", today, prefer_future)
     return None
 
 
@@ -671,7 +674,7 @@ def _festival(p: str, today: dt.date, prefer_future: bool) -> dt.date | Literal[
     if m:
         month = _LUNAR_MONTH.get(m.group(2)) or cn_number(m.group(2)) or 0
         day = cn_number(m.group(3).removeprefix("初")) or 0
-        lunar = m.group(1) or m.group(2) in _LUNAR_MONTH or m.group(3)[0] in "初廿" or (month, day) == (8, 15)
+        lunar = m.group(1) or m.group(2) in _LUNAR_MONTH or m.group(3)[0] in "初廿" or m.group(0).startswith("八月十五")
         if lunar and 1 <= month <= 12 and 1 <= day <= 30:
             named.append((m.group(0), partial(_lunar_day, month=month, day=day)))
     for pattern, (month, day) in _LUNAR_FESTIVALS:

@@ -71,3 +71,10 @@ def test_spoken_names_and_relative_weeks() -> None:
 def test_ranges(phrase: str, start: str, end: str) -> None:
     got = parse_range(phrase, TODAY)
     assert (str(got.start), str(got.end)) == (start, end)
+
+
+def test_a_day_said_without_hao_and_a_lunar_day_in_a_statement_period() -> None:
+    assert parse_date("12月15下午", TODAY) == dt.date(2026, 12, 15)
+    assert parse_date("八月15", TODAY) == dt.date(2027, 8, 15)  # digits: the solar calendar
+    got = parse_range("十月初一", TODAY)  # 寒衣节, lunar: 2026-11-09, not the whole of October
+    assert (got.start, got.end) == (dt.date(2026, 11, 9), dt.date(2026, 11, 9))
