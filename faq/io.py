@@ -3,7 +3,10 @@
 Shape (a): ``question<TAB>answer`` rows; questions sharing an answer become one point, the
 first of them its standard question. Shape (b): a header row naming the columns
 standard_question / similar_questions / answer / category (Chinese headers such as 标准问题 /
-相似问题 / 答案 / 分类 are accepted too); similar questions are separated by ``|`` or newlines.
+相似问题 / 答案 / 分类 are accepted too); similar questions are separated by ``|``, ``；`` or
+newlines. A header with a question and an answer column but no similar-questions column (a bank's
+"序号/问题/答案" sheet) is read as shape (a) from those columns: rows sharing an answer become one
+point. Title rows above the header (an Excel sheet's "XX银行常见问题" banner) are skipped.
 Parsing is complete before anything is written, so a bad file writes nothing.
 """
 
@@ -21,15 +24,37 @@ from crm.models.knowledge import KnowledgePoint
 
 COLUMNS = ("standard_question", "similar_questions", "answer", "category", "valid_from", "valid_to", "active")
 _HEADER_ALIASES = {
-    "standard_question": ("standard_question", "标准问题", "标准问", "问题"),
-    "similar_questions": ("similar_questions", "相似问题", "相似问", "扩展问", "相似问法"),
-    "answer": ("answer", "答案", "回答", "标准答案"),
-    "category": ("category", "分类", "类别", "业务分类"),
+    "standard_question": (
+        "standard_question",
+        "question",
+        "标准问题",
+        "标准问",
+        "标准问法",
+        "问题",
+        "常见问题",
+        "问题描述",
+        "问题内容",
+        "问",
+    ),
+    "similar_questions": (
+        "similar_questions",
+        "相似问题",
+        "相似问",
+        "扩展问",
+        "扩展问题",
+        "相似问法",
+        "其他问法",
+        "同义问法",
+        "相关问题",
+    ),
+    "answer": ("answer", "答案", "回答", "标准答案", "答复", "解答", "答案内容", "回复", "答"),
+    "category": ("category", "分类", "类别", "业务分类", "业务类别", "业务类型", "所属分类", "类型", "栏目"),
     "valid_from": ("valid_from", "生效日期", "开始日期"),
     "valid_to": ("valid_to", "失效日期", "截止日期", "结束日期"),
     "active": ("active", "启用", "是否启用"),
 }
-_SIMILAR_SPLIT = re.compile(r"[|\n\r]+")
+_SIMILAR_SPLIT = re.compile(r"[|｜;；\n\r]+")
+_HEADER_SCAN = 5  # non-empty rows searched for the header (title rows above it are skipped)
 _MAX_ERRORS_SHOWN = 10
 
 
@@ -72,6 +97,9 @@ def read_rows(path: Path) -> list[list[str]]:
     elif suffix in (".tsv", ".txt", ".csv"):
         text = _decode(path.read_bytes())
         delimiter = "," if suffix == ".csv" else "\t"
+        head = text.split("\n", 1)[0]
+        if suffix == ".csv" and "\t" in head and "," not in head:  # a TSV saved as .csv
+            delimiter = "\t"
         rows = [[_imported(c.strip()) for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
     else:
         raise FaqImportError(str(path), [(0, f"不支持的文件类型 {suffix or '(无扩展名)'}，请使用 .tsv/.csv/.xlsx")])
@@ -79,17 +107,26 @@ def read_rows(path: Path) -> list[list[str]]:
     return [row if any(row) else [] for row in rows]
 
 
+def _header_key(cell: str) -> str:
+    """A header cell as compared: lower case, no spaces, no note in brackets ("相似问题（用|分隔）")."""
+    cell = re.sub(r"[（(【\[].*$", "", cell.strip().lower())
+    return re.sub(r"\s+", "", cell).rstrip(":：*")
+
+
 def _header_map(row: list[str]) -> dict[str, int] | None:
-    lowered = [c.strip().lower() for c in row]
+    lowered = [_header_key(c) for c in row]
     found: dict[str, int] = {}
     for key, aliases in _HEADER_ALIASES.items():
         for i, cell in enumerate(lowered):
             if cell in aliases:
                 found[key] = i
                 break
-    if "answer" in found and "standard_question" in found and len(found) >= 3:
+    if "answer" in found and "standard_question" in found and found["answer"] != found["standard_question"]:
         return found
     return None
+
+
+_PAIRS_ONLY = {"standard_question", "answer", "category"}  # a header these cover is read as shape (a)
 
 
 def _parse_date(value: str, line: int, problems: list[tuple[int, str]]) -> dt.date | None:
@@ -110,11 +147,23 @@ def _parse_active(value: str) -> bool:
 def parse_rows(rows: list[list[str]], path: str = "<rows>") -> list[KnowledgeDraft]:
     """Turn rows into drafts, detecting the shape; raise :class:`FaqImportError` on any problem."""
     problems: list[tuple[int, str]] = []
-    first = next((i for i, r in enumerate(rows) if r), None)
-    if first is None:
+    filled = [i for i, r in enumerate(rows) if r]
+    if not filled:
         raise FaqImportError(path, [(0, "文件为空")])
-    header = _header_map(rows[first])
-    drafts = _parse_columns(rows, first, header, problems) if header else _parse_pairs(rows, first, problems)
+    first, header = filled[0], None
+    for i in filled[:_HEADER_SCAN]:
+        header = _header_map(rows[i])
+        if header:
+            first = i
+            break
+    if header and set(header) <= _PAIRS_ONLY and "similar_questions" not in header:
+        drafts = _parse_pairs(rows, first + 1, problems, header)
+    elif header:
+        drafts = _parse_columns(rows, first, header, problems)
+    else:
+        if max(len([c for c in rows[i] if c]) for i in filled) > 2:
+            raise FaqImportError(path, [(0, _NO_HEADER)])
+        drafts = _parse_pairs(rows, first, problems)
     if not drafts and not problems:
         problems.append((0, "没有可导入的知识点"))
     if problems:
@@ -122,20 +171,34 @@ def parse_rows(rows: list[list[str]], path: str = "<rows>") -> list[KnowledgeDra
     return drafts
 
 
-def _parse_pairs(rows: list[list[str]], first: int, problems: list[tuple[int, str]]) -> list[KnowledgeDraft]:
+_NO_HEADER = (
+    "没有找到表头，而有的行多于两列。请在第一行写列名：至少“问题”和“答案”，可选“相似问题”（多个用 | 或 ；分隔）、"
+    "“分类”、“生效日期”、“失效日期”、“启用”；没有表头时每行只能是“问题<TAB>答案”两列"
+)
+
+
+def _parse_pairs(
+    rows: list[list[str]], first: int, problems: list[tuple[int, str]], header: dict[str, int] | None = None
+) -> list[KnowledgeDraft]:
     by_answer: dict[str, list[str]] = {}
     answer_of: dict[str, str] = {}
-    start = first
-    if [c.lower() for c in rows[first][:2]] in (["question", "answer"], ["问题", "答案"]):
-        start += 1
-    for i in range(start, len(rows)):
+    category_of: dict[str, str] = {}
+    for i in range(first, len(rows)):
         row, line = rows[i], i + 1
         if not row:
             continue
-        cells = [c for c in row if c] if len(row) > 2 else row
-        if len(cells) != 2 or not cells[0] or not cells[1]:
-            problems.append((line, "每行应为“问题<TAB>答案”两列，且都不能为空"))
-            continue
+        if header is not None:
+            q_i, a_i, c_i = header["standard_question"], header["answer"], header.get("category")
+            cells = [row[q_i] if q_i < len(row) else "", row[a_i] if a_i < len(row) else ""]
+            category = row[c_i] if c_i is not None and c_i < len(row) else ""
+            if not cells[0] or not cells[1]:
+                problems.append((line, "问题和答案都不能为空"))
+                continue
+        else:
+            cells, category = ([c for c in row if c] if len(row) > 2 else row), ""
+            if len(cells) != 2 or not cells[0] or not cells[1]:
+                problems.append((line, "每行应为“问题<TAB>答案”两列，且都不能为空"))
+                continue
         question, answer = cells
         if answer_of.get(question, answer) != answer:
             problems.append((line, f"同一个问题对应了两个不同的答案：{question[:30]}"))
@@ -144,8 +207,9 @@ def _parse_pairs(rows: list[list[str]], first: int, problems: list[tuple[int, st
             continue
         answer_of[question] = answer
         by_answer.setdefault(answer, []).append(question)
+        category_of.setdefault(answer, category)
     return [
-        KnowledgeDraft(standard_question=qs[0], answer=a, similar_questions=tuple(qs[1:]))
+        KnowledgeDraft(standard_question=qs[0], answer=a, similar_questions=tuple(qs[1:]), category=category_of[a])
         for a, qs in by_answer.items()
     ]
 

@@ -131,3 +131,48 @@ def test_an_export_holds_no_formula_and_still_round_trips(factory: sessionmaker[
         assert [(d.standard_question, d.similar_questions, d.answer) for d in back] == [
             (p.standard_question, tuple(p.similar_questions), p.answer) for p in points
         ], name
+
+
+def test_bank_csv_with_serial_column_and_semicolon_separated_similar_questions(tmp_path: Path) -> None:
+    # As a bank's website FAQ is handed over: 序号 first, 业务类别, similar questions joined by "；".
+    path = tmp_path / "bank.csv"
+    path.write_text(
+        "序号,业务类别,问题,相似问法,答案\n1,借记卡,借记卡遗失后如何挂失？,银行卡丢失怎么办；借记卡挂失方式,请挂失。\n",
+        "utf-8",
+    )
+    (draft,) = read_knowledge_file(path)
+    assert draft.standard_question == "借记卡遗失后如何挂失？"
+    assert draft.similar_questions == ("银行卡丢失怎么办", "借记卡挂失方式")
+    assert draft.category == "借记卡"
+
+
+def test_title_row_above_a_question_answer_header_groups_rows_by_answer(tmp_path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["某某农村商业银行常见问题"])
+    ws.append(["序号", "常见问题", "答复", "所属分类"])
+    ws.append([1, "几点上班", "九点。", "网点"])
+    ws.append([2, "银行几点开门", "九点。", "网点"])
+    ws.append([3, "怎么挂失", "请挂失。", "银行卡"])
+    wb.save(tmp_path / "kb.xlsx")
+    drafts = read_knowledge_file(tmp_path / "kb.xlsx")
+    assert [(d.standard_question, d.similar_questions, d.category) for d in drafts] == [
+        ("几点上班", ("银行几点开门",), "网点"),
+        ("怎么挂失", (), "银行卡"),
+    ]
+
+
+def test_header_notes_in_brackets_and_tsv_saved_as_csv(tmp_path: Path) -> None:
+    path = tmp_path / "kb.csv"
+    path.write_text("标准问题\t相似问题（多个用|分隔）\t答案\n几点上班\t几点开门|周末开吗\t九点。\n", "utf-8")
+    (draft,) = read_knowledge_file(path)
+    assert draft.similar_questions == ("几点开门", "周末开吗")
+
+
+def test_many_columns_without_a_header_name_the_expected_header(tmp_path: Path) -> None:
+    path = tmp_path / "kb.csv"
+    path.write_text("编号,提问,内容\n1,几点上班,九点。\n", "utf-8")
+    with pytest.raises(FaqImportError) as err:
+        read_knowledge_file(path)
+    assert "没有找到表头" in str(err.value) and "“问题”和“答案”" in str(err.value)
