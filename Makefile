@@ -19,7 +19,7 @@ export WECHAT_API_BASE ?= http://127.0.0.1:8090
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-dialogue bench-faq bench-insights bench-gateway bench-care bench-sms bench-antifraud bench-pii bench-timeparse bench-seed bench-fuzz bench-load lock clean
+.PHONY: run-cluster help install run test test-fast lint migrate seed train bench bench-nlu bench-dialogue bench-faq bench-faq-other bench-insights bench-gateway bench-care bench-sms bench-antifraud bench-pii bench-timeparse bench-seed bench-fuzz bench-load lock clean
 
 help: ## 显示所有命令 (show this help)
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -92,6 +92,9 @@ bench-dialogue: install ## 多轮对话脚本通过率 (rasa test on scripted co
 bench-faq: $(APP_STAMP) ## 知识库问答准确率与延迟
 	$(PY) -m bench.faq
 
+bench-faq-other: $(APP_STAMP) ## 另一家农商行的知识库：导入后按客户口语问法的准确率、答错率、拒答率
+	$(PY) -m bench.faq_other_bank
+
 bench-insights: $(APP_STAMP) ## 客户之声：10 万条未答问题聚类耗时与纯度
 	$(PY) -m bench.insights
 
@@ -121,7 +124,7 @@ SOAK_MINUTES ?= 10
 bench-load: install ## 全链路压测：吞吐、延迟、内存、10 分钟浸泡（SOAK_MINUTES=0 跳过），对比 Rasa 单独的能力
 	$(PY) -m bench.load --soak-minutes $(SOAK_MINUTES)
 
-bench: bench-seed bench-nlu bench-dialogue bench-faq bench-insights bench-gateway bench-care bench-sms bench-antifraud bench-pii bench-timeparse bench-fuzz bench-load ## 全部基准测试，结果写入 BENCHMARKS.md
+bench: bench-seed bench-nlu bench-dialogue bench-faq bench-faq-other bench-insights bench-gateway bench-care bench-sms bench-antifraud bench-pii bench-timeparse bench-fuzz bench-load ## 全部基准测试，结果写入 BENCHMARKS.md
 
 clean: ## 删除生成的数据库、模型和缓存（保留虚拟环境）
 	rm -rf var models results .pytest_cache
