@@ -254,8 +254,12 @@ def _id_check_ok(first17: str, check: str) -> bool:
     return _ID_CHECK[total % 11] == check
 
 
-def _identifier_mask(digits: str, check: str | None) -> str | None:
-    """The mask for a phone, ID or card/account number, or None if ``digits`` is none of them."""
+def _identifier_mask(digits: str, check: str | None, landline: bool = True, listing: bool = False) -> str | None:
+    """The mask for a phone, ID or card/account number, or None if ``digits`` is none of them.
+
+    ``landline`` False: a landline number is no identifier here (the bank's own, published numbers).
+    ``listing``: groups joined by dots or slashes; then 15 to 19 digits starting with 0 are a list
+    (0571。0571。0571。500), no card: cards and ID numbers never start with 0."""
     n = len(digits)
     if check:
         return f"证件尾号{digits[-3:]}X" if n == 17 else None
@@ -263,12 +267,41 @@ def _identifier_mask(digits: str, check: str | None) -> str | None:
         return f"{digits[:3]}****{digits[-4:]}"
     if n == 13 and digits.startswith("861") and digits[3] in "3456789":
         return f"{digits[2:5]}****{digits[-4:]}"
+    if n == 15 and digits.startswith("00861") and digits[5] in "3456789":
+        return f"{digits[4:7]}****{digits[-4:]}"
+    if landline and _is_landline(digits):
+        return landline_mask(digits)
     if n == 18 and _id_check_ok(digits[:17], digits[17]):
         return f"证件尾号{digits[-4:]}"
-    if 15 <= n <= 19:
+    if 15 <= n <= 19 and not (listing and digits[0] == "0"):
         # 18 digits without a valid check digit are an account number; 15 digits an old ID card.
         return f"尾号{digits[-4:]}"
     return None
+
+
+def _is_landline(digits: str) -> bool:
+    """Area code and local number, typed as one: 010/02x + 8 digits, 0xxx + 7 or 8 digits."""
+    if len(digits) < 10 or len(digits) > 12 or digits[0] != "0" or digits[1] == "0":
+        return False
+    area = 3 if digits[1] in "12" else 4
+    local = digits[area:]
+    return len(local) in ((8,) if area == 3 else (7, 8)) and local[0] in "23456789"
+
+
+def landline_mask(digits: str) -> str:
+    """0371-63456789 → 0371-****6789 (area code and the last four digits of the local number)."""
+    area = 3 if digits[1] in "12" else 4
+    return f"{digits[:area]}-****{digits[-4:]}"
+
+
+# A number the bank publishes (a branch, the hotline) right after these words is no customer's.
+_PUBLIC_CONTEXT = re.compile(
+    r"(?:支行|分行|总行|网点|分理处|营业厅|营业部|储蓄所|信用社|银行|客服|热线|柜台)[^\d，。,;；!！?？]{0,4}$"
+)
+# Words before a number that is a landline's local part typed alone (家里座机 6345 6789).
+_LANDLINE_CONTEXT = re.compile(
+    r"(?:座机|固话|固定电话|电话|号码|家里|单位|办公室)(?:号码?|是|为|[\s:：])*$"
+)
 
 
 # Words right before a six-character secret: an SMS code or the last six of an ID number.
@@ -278,17 +311,41 @@ _SECRET_CONTEXT = re.compile(
     r"[\s:：是为]{0,4}$"
 )
 SECRET_MASK = "******"  # noqa: S105 - the mask itself, not a password
+# Words right before a code of 4 to 8 digits: 码是493433, 动态口令 8812, CODE:370273, 激活码.
+_CODE_CONTEXT = re.compile(r"(?:码|口令|密码|(?i:code|otp|pin))[\s:：是为]{0,4}$")
+# Words right after a six-digit code: 493433是验证码, 493433这个码要填哪, 刚收到493433，是验证码吧.
+_CODE_AFTER = re.compile(r"^[^\d\n]{0,6}?(?:是|这个|那个|这|的)(?:验证|动态|校验|短信|激活)?码")
+
+NO_SECRET, SIX, CODE = 0, 1, 2  # what the words around a number say it may be
 
 
-def _is_secret_shape(digits: str, check: str | None) -> bool:
+def _is_secret_shape(digits: str, check: str | None, context: int = SIX) -> bool:
+    if context == CODE and check is None and 4 <= len(digits) <= 8:
+        return True
     return len(digits) == 6 and check is None or len(digits) == 5 and check == "X"
 
 
-def _mask_run(text: str, run: NumberRun, out: list[tuple[int, int, str]]) -> None:
-    secret_context = _secret_context(text, run.start)
+def _mask_run(text: str, run: NumberRun, out: list[tuple[int, int, str]], public: bool = False) -> None:
+    if len(run.digits) > 19:  # longer than any card: one account number, not a card and some digits
+        long_mask = _long_number_mask(text, run)
+        if long_mask is not None:
+            out.append((run.start, run.end, long_mask))
+            return
+    before = len(out)
+    _mask_identifiers(text, run, out, public)
+    if len(out) == before:
+        long_mask = _long_number_mask(text, run)
+        if long_mask is not None:
+            out.append((run.start, run.end, long_mask))
+
+
+def _mask_identifiers(text: str, run: NumberRun, out: list[tuple[int, int, str]], public: bool) -> None:
+    secret_context = _secret_context(text, run.start, run.end)
+    landline = not public
+    listing = _dotted(text, run)
     # 1733540000.25 is an amount, not one long number; but after 验证码 even 4.93433 is a code.
-    whole = None if run.decimal else _identifier_mask(run.digits, run.check)
-    if whole is None and secret_context and _is_secret_shape(run.digits, run.check):
+    whole = None if run.decimal else _identifier_mask(run.digits, run.check, landline, listing)
+    if whole is None and secret_context and _is_secret_shape(run.digits, run.check, secret_context):
         whole = SECRET_MASK
     if whole is not None:
         out.append((run.start, run.end, whole))
@@ -306,8 +363,8 @@ def _mask_run(text: str, run: NumberRun, out: list[tuple[int, int, str]]) -> Non
             check = run.check if last else None
             if run.decimal and j > i:
                 break  # 1733540000.25 is an amount, not one long number
-            mask = _identifier_mask(digits, check)
-            if mask is None and i == 0 and secret_context and _is_secret_shape(digits, check):
+            mask = _identifier_mask(digits, check, landline, listing)
+            if mask is None and i == 0 and secret_context and _is_secret_shape(digits, check, secret_context):
                 mask = SECRET_MASK
             if mask is not None:
                 found = (j, mask)
@@ -352,34 +409,170 @@ def masked_spans(text: str) -> list[tuple[int, int]]:
 
 def _mask_spans(text: str) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
-    for whole, pieces in _scan(text):
+    scanned = _scan(text)
+    for whole, pieces in scanned:
+        public = _PUBLIC_CONTEXT.search(text[max(0, whole.start - 12) : whole.start]) is not None
         if len(whole.groups) == 1 and len(whole.groups[0].digits) < 5:
-            continue  # fast path: short numbers (amounts, dates, times) are never identifiers
+            # Short numbers (amounts, dates, times) are never identifiers; 4 digits after 验证码 are a code.
+            if len(whole.digits) == 4 and _secret_context(text, whole.start) == CODE:
+                spans.append((whole.start, whole.end, SECRET_MASK))
+            continue
         if len(pieces) > 1:
             # Separators of several kinds ("139 1234.5678"): still one number if it has the
             # structure of a mobile number, an ID number or a code right after 验证码.
-            mask = _structured_mask(text, whole)
+            mask = _structured_mask(text, whole, public)
             if mask is not None:
                 spans.append((whole.start, whole.end, mask))
                 continue
+        before = len(spans)
         for run in pieces:
-            _mask_run(text, run, spans)
+            _mask_run(text, run, spans, public)
+        if len(spans) == before and not public:
+            _mask_local_landline(text, whole, spans)
+    spans.extend(_split_numbers(text, [whole for whole, _pieces in scanned], spans))
+    spans.sort()
     return spans
 
 
-def _structured_mask(text: str, run: NumberRun) -> str | None:
+def _dotted(text: str, run: NumberRun) -> bool:
+    """Groups joined by dots or slashes (a list, a date, a version), not spaces or dashes."""
+    return any(
+        _separator_kind(text[a.end : b.start]) in (".", "/") for a, b in zip(run.groups, run.groups[1:], strict=False)
+    )
+
+
+def _date_like(digits: str) -> bool:
+    """20261207, 202612071030: a date, perhaps with a time, typed without separators."""
+    if len(digits) < 8 or digits[:2] not in ("19", "20"):
+        return False
+    month, day = int(digits[4:6]), int(digits[6:8])
+    return 1 <= month <= 12 and 1 <= day <= 31 and len(digits) in (8, 10, 12, 14)
+
+
+def _next_to_letter(text: str, start: int, end: int) -> bool:
+    """GS20261207123456, 550e8400…: digits inside a reference code or a hexadecimal id."""
+    return (start > 0 and text[start - 1].isascii() and text[start - 1].isalpha()) or (
+        end < len(text) and text[end].isascii() and text[end].isalpha()
+    )
+
+
+_ACCOUNT_CONTEXT = re.compile(
+    r"(?:账号|账户|帐号|帐户|存折|折号|卡号|收款|汇款|转账|转到|打到|对方|对公)[^\d，。]{0,6}$"
+)
+
+
+def _long_number_mask(text: str, run: NumberRun) -> str | None:
+    """尾号1234 for a run of 12 or more digits that nothing else took: an account number (12 to 14
+    digits for a passbook or a company account, 20 and more for some banks' accounts). Dates typed
+    without separators, amounts with decimals and reference codes (letters next to them) stay."""
+    digits = run.digits
+    if len(digits) < 12 or run.decimal or _date_like(digits) or _next_to_letter(text, run.start, run.end):
+        return None
+    if _is_landline(digits):
+        return None  # a landline the bank publishes (the caller saw the words before it)
+    grouped_by_four = all(len(g.digits) == 4 for g in run.groups[:-1])
+    if _dotted(text, run):
+        grouped_by_four = False  # 0571。0571。2024: numbers in a list, dates, versions
+    if len(run.groups) > 1 and not grouped_by_four:
+        if not _ACCOUNT_CONTEXT.search(text[max(0, run.start - 12) : run.start]):
+            return None  # "200 300 400 500": several numbers side by side
+    return f"尾号{digits[-4:]}"
+
+
+def _mask_local_landline(text: str, run: NumberRun, out: list[tuple[int, int, str]]) -> None:
+    """A landline's local number typed alone after 座机 / 家里电话 / 号码: 6345 6789 → ****6789."""
+    digits = run.digits
+    if len(digits) not in (7, 8) or digits[0] not in "23456789" or run.check or _date_like(digits):
+        return
+    if _next_to_letter(text, run.start, run.end):
+        return
+    if _LANDLINE_CONTEXT.search(text[max(0, run.start - 10) : run.start]):
+        out.append((run.start, run.end, f"****{digits[-4:]}"))
+
+
+# Between the parts of one number split over words ("我电话138 就是1234 5678", "前面是623009，后面…").
+_SPLIT_GAP = re.compile(r"[^\d\n。！？!?；;]{1,8}")
+_MOBILE_SPLITS = ((3, 4, 4), (3, 8), (7, 4))
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        v = int(ch) * (2 if i % 2 else 1)
+        total += v - 9 if v > 9 else v
+    return total % 10 == 0
+
+
+def _split_numbers(
+    text: str, runs: list[NumberRun], taken: list[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """Masks for a mobile or card number whose parts are separate numbers, words between them."""
+    free = [r for r in runs if not any(s < r.end and r.start < e for s, e, _m in taken)]
+    out: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(free):
+        found: list[tuple[int, int, str]] | None = None
+        for k in (3, 2, 4):
+            parts = free[i : i + k]
+            if len(parts) < k or any(
+                not _SPLIT_GAP.fullmatch(text[a.end : b.start]) for a, b in zip(parts, parts[1:], strict=False)
+            ):
+                continue
+            lengths = tuple(len(p.digits) for p in parts)
+            digits = "".join(p.digits for p in parts)
+            if lengths in _MOBILE_SPLITS and digits[0] == "1" and digits[1] in "3456789":
+                found = _mask_split(parts, keep_head=3, keep_tail=4)
+            elif 16 <= len(digits) <= 19 and min(lengths) >= 3 and digits[:2] == "62" and _luhn_ok(digits):
+                found = _mask_split(parts, keep_head=0, keep_tail=4)
+            if found:
+                break
+        if found:
+            out.extend(found)
+            i += len(found)
+        else:
+            i += 1
+    return out
+
+
+def _mask_split(parts: list[NumberRun], keep_head: int, keep_tail: int) -> list[tuple[int, int, str]]:
+    """Each part masked: the first ``keep_head`` and last ``keep_tail`` digits of the whole stay."""
+    total = sum(len(p.digits) for p in parts)
+    out = []
+    pos = 0
+    for p in parts:
+        shown = "".join(
+            d if pos + k < keep_head or pos + k >= total - keep_tail else "*" for k, d in enumerate(p.digits)
+        )
+        out.append((p.start, p.end, shown))
+        pos += len(p.digits)
+    return out
+
+
+def _structured_mask(text: str, run: NumberRun, public: bool = False) -> str | None:
     digits = run.digits
     if len(digits) in (11, 13) or (len(digits) == 17 and run.check):
-        return _identifier_mask(digits, run.check)
+        return _identifier_mask(digits, run.check, not public)
     if len(digits) == 18 and _id_check_ok(digits[:17], digits[17]):
         return _identifier_mask(digits, None)
-    if _is_secret_shape(digits, run.check) and _secret_context(text, run.start):
+    if not public and _is_landline(digits):
+        return landline_mask(digits)
+    context = _secret_context(text, run.start, run.end)
+    if context and _is_secret_shape(digits, run.check, context):
         return SECRET_MASK
     return None
 
 
-def _secret_context(text: str, start: int) -> bool:
-    return _SECRET_CONTEXT.search(text[max(0, start - 16) : start]) is not None
+def _secret_context(text: str, start: int, end: int | None = None) -> int:
+    """CODE after words announcing a code (any 4 to 8 digits), SIX after an ID tail's words or
+    before 是验证码 (six characters only), else NO_SECRET."""
+    before = text[max(0, start - 16) : start]
+    if _CODE_CONTEXT.search(before) and not before.rstrip(" \t:：是为").endswith("号码"):
+        return CODE
+    if _SECRET_CONTEXT.search(before):
+        return SIX
+    if end is not None and _CODE_AFTER.match(text[end : end + 12]):
+        return SIX
+    return NO_SECRET
 
 
 def mobile_numbers(text: str) -> list[str]:

@@ -250,3 +250,106 @@ def test_invisible_characters_hide_no_number(
 )
 def test_the_formats_a_third_probe_found(typed_text: str, stored: str) -> None:
     assert redact_customer_text(typed_text) == stored
+
+
+# --- gaps a blind test found (bench/data/pii_blind.tsv, make bench-pii) ----------------------------
+
+# Filler without the words that mark a number the bank publishes (支行, 网点, 客服 …).
+PLAIN = st.text(alphabet=st.sampled_from(list("我的家里明天上午请帮忙谢谢您好，")), max_size=6)
+areas = st.sampled_from(["010", "021", "027", "0371", "0394", "0379", "0755", "0551"])
+
+
+@st.composite
+def landlines(draw: st.DrawFn) -> tuple[str, str]:
+    area = draw(areas)
+    size = 8 if len(area) == 3 else draw(st.sampled_from([7, 8]))
+    local = draw(st.from_regex(rf"[2-8][0-9]{{{size - 1}}}", fullmatch=True))
+    return area, local
+
+
+@given(landlines(), PLAIN, PLAIN, st.sampled_from(["-", " ", "", "—", "－", ")", "）"]), st.data())
+def test_no_landline_digits_survive(
+    number: tuple[str, str], before: str, after: str, sep: str, data: st.DataObject
+) -> None:
+    area, local = number
+    opening = {")": "(", "）": "（"}.get(sep, "")
+    text = before + "座机" + opening + data.draw(typed(area, one_kind=True)) + sep + data.draw(typed(local)) + after
+    for masked in (redact_numbers(text), redact_customer_text(text)):
+        assert ascii_digits(masked) == area + local[-4:]
+
+
+@given(landlines(), st.sampled_from(["支行电话", "网点电话是", "分理处座机", "客服热线"]))
+def test_numbers_the_bank_publishes_stay(number: tuple[str, str], words: str) -> None:
+    area, local = number
+    for text in (f"{words}{area}-{local}", "拨打95588", "400-888-9588", "打96110报警"):
+        assert redact_customer_text(text) == text
+
+
+@given(
+    st.from_regex(r"[3-9][0-9]{11,13}|[1-9][0-9]{19,22}", fullmatch=True),
+    st.sampled_from(["账号", "存折账号", "收款账号：", "转到对公账户", "贷款账号 "]),
+    st.sampled_from(["", " ", "\u00a0"]),
+    PLAIN,
+)
+def test_long_account_numbers_keep_only_the_last_four(number: str, words: str, sep: str, after: str) -> None:
+    grouped = sep.join(number[i : i + 4] for i in range(0, len(number), 4)) if sep else number
+    masked = redact_numbers(words + grouped + after)
+    assert ascii_digits(masked) == number[-4:]
+
+
+@given(
+    st.from_regex(r"(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9])[0-9]{6}", fullmatch=True),
+    st.sampled_from(["GS", "YY", "TS"]),
+)
+def test_the_banks_own_references_and_dates_stay(digits: str, prefix: str) -> None:
+    for text in (f"工单号{prefix}{digits}进度", f"{digits[:8]}到期", f"{digits[:12]}"):
+        assert redact_customer_text(text) == text
+
+
+@given(phones, st.sampled_from([(3, 4, 4), (3, 8), (7, 4)]), st.data())
+def test_a_mobile_number_split_over_words_is_masked(phone: str, split: tuple[int, ...], data: st.DataObject) -> None:
+    words = st.sampled_from(["，", " 就是", "、", "然后", "嗯", "，后面是", "，中间"])
+    parts, pos = [], 0
+    for size in split:
+        parts.append(phone[pos : pos + size])
+        pos += size
+    text = "我电话" + "".join(p + (data.draw(words) if k < len(parts) - 1 else "") for k, p in enumerate(parts))
+    assert ascii_digits(redact_numbers(text)) == phone[:3] + phone[-4:]
+
+
+@given(
+    st.from_regex(r"[0-9]{4,6}", fullmatch=True),
+    st.sampled_from(["码是", "码 ", "动态码", "动态口令", "激活码", "code ", "CODE:", "验证码 ", "密码"]),
+    PLAIN,
+    st.data(),
+)
+def test_codes_after_any_word_announcing_them(code: str, announce: str, after: str, data: st.DataObject) -> None:
+    text = announce + data.draw(typed(code)) + "，" + after
+    assert ascii_digits(redact_customer_text(text)) == ""
+
+
+@given(codes.filter(lambda c: c[-1] != "X"), st.sampled_from(["是验证码", "这个码要填哪", "，是验证码吧", "，这是验证码"]))
+def test_codes_followed_by_the_words_that_name_them(code: str, words: str) -> None:
+    assert ascii_digits(redact_customer_text("刚收到" + code + words)) == ""
+
+
+@pytest.mark.parametrize(
+    ("typed_text", "stored"),
+    [
+        ("我家座机（0371）63456789", "我家座机（0371-****6789"),
+        ("留个座机 区号029号码59466833", "留个座机 区号029号码****6833"),
+        ("家里座机 6345 6789", "家里座机 ****6789"),
+        ("0086 13912345678", "139****5678"),
+        ("卡号前面是623009，后面875214，最后8126259", "卡号前面是******，后面******，最后***6259"),
+        ("往账号246466455916汇了两万", "往账号尾号5916汇了两万"),
+        ("支行电话0394-3201800打不通", "支行电话0394-3201800打不通"),
+        ("工单号GS20261207123456进度怎么样", "工单号GS20261207123456进度怎么样"),
+        ("我要转账5000，验证码收不到", "我要转账5000，验证码收不到"),
+        ("取200000，验证码收不到", "取200000，验证码收不到"),
+        ("100 200 300 400", "100 200 300 400"),
+        ("1733540000.25元", "1733540000.25元"),
+    ],
+)
+def test_the_formats_the_blind_set_found(typed_text: str, stored: str) -> None:
+    assert redact_customer_text(typed_text) == stored
+    assert redact_customer_text(stored) == stored
