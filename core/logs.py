@@ -57,8 +57,16 @@ _KEY_VALUE = re.compile(
     r"""(?P<value>"[^"]*"|'[^']*'|[¥￥$]?-?\d[\d,]*(?:\.\d+)?|[^\s,;)}\]]+)""",
     re.IGNORECASE,
 )
-# Chinese wording for money: 余额 12,345.67 元, 金额：¥500
-_MONEY_ZH = re.compile(r"(余额|金额|可用额度|欠款)(\s*[:：为是]?\s*)[¥￥]?\s*-?[\d,]+(?:\.\d+)?")
+# Chinese wording for money: 余额 12,345.67 元, 金额：¥500, and a balance as customers type it in a
+# message that may reach a log: 我卡里还有三万二, 卡上还剩8600块, 余额显示3.2万, 存折上还有6万3.
+_CN_AMOUNT = "零〇一二两三四五六七八九十百千万亿"
+_MONEY_ZH = re.compile(
+    r"(余额|金额|可用额度|欠款|卡里|卡上|账上|账户里|存折上|存折里|折子上)"
+    rf"(\s*[:：为是]?\s*|[^\d{_CN_AMOUNT}，。,;；!！?？\n]{{1,6}}?)"
+    r"[¥￥]?\s*-?"
+    rf"(?>\d[\d,]*(?:\.\d+)?(?:[万千](?:\d(?![\d.]))?)?|[{_CN_AMOUNT}]*[{_CN_AMOUNT[:-3]}][{_CN_AMOUNT}点]*)"
+    r"(?!\s*[张天次个年月日号期笔位人岁%％])"  # 卡上有3张, 还有2天到期: no money
+)
 
 def _mask_key_value(m: re.Match[str]) -> str:
     return f"{m.group('key')}{MASK}"

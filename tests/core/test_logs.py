@@ -209,3 +209,24 @@ def test_ordinary_text_is_left_alone() -> None:
 def test_numbers_typed_with_dots_spaces_or_in_chinese_are_masked_in_logs() -> None:
     masked = redact_text("客户说 170.0015.0003 / 一三九 一二三四 五六七八 验证码 493 433")
     assert masked == "客户说 170****0003 / 139****5678 验证码 ******"
+
+
+@pytest.mark.parametrize(
+    ("line", "logged"),
+    [
+        ("我卡里还有三万二", "我卡里还有***"),
+        ("卡上还剩8600块", "卡上还剩***块"),
+        ("余额显示3.2万", "余额显示***"),
+        ("我账户余额是58,230.50", "我账户余额是***"),
+        ("存折上还有两万三千五", "存折上还有***"),
+        ("卡里有四万多块钱", "卡里有***多块钱"),
+        ("卡上有3张", "卡上有3张"),  # cards, not money
+        ("卡里还有2天到期", "卡里还有2天到期"),
+        ("转账50000元要手续费吗", "转账50000元要手续费吗"),  # an amount, no balance
+    ],
+)
+def test_a_balance_the_customer_typed_is_not_logged(line: str, logged: str) -> None:
+    from core.logs import redact_text
+
+    assert redact_text(line) == logged
+    assert redact_text(logged) == logged
