@@ -28,7 +28,13 @@ from actions.resume import answer_pending_question
 from actions.sealed import seal, unseal
 from core.masking import ascii_digits, number_runs
 from crm.access.accounts import customer_greeting
-from crm.access.identity import VerifyOutcome, get_or_create_identity, start_binding, verify_binding
+from crm.access.identity import (
+    VerificationPolicies,
+    VerifyOutcome,
+    get_or_create_identity,
+    start_binding,
+    verify_binding,
+)
 from crm.errors import BindingLocked
 from crm.sms import OtpPolicy, OtpRefused
 from outbound.sms.otp import make_otp_sender
@@ -171,7 +177,10 @@ class ValidateBindAccountForm(FormValidationAction):
 
         def check(session: Session) -> VerifyOutcome:
             identity = get_or_create_identity(session, channel, external)
-            return verify_binding(session, identity, code, policy=OtpPolicy.from_settings(settings()))
+            return verify_binding(
+                session, identity, code, policy=OtpPolicy.from_settings(settings()),
+                lasts=VerificationPolicies.from_settings(settings()),
+            )
 
         outcome = await in_session(check)
         if outcome is VerifyOutcome.VERIFIED:

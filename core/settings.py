@@ -89,6 +89,20 @@ class Settings:
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the real client
     # (console login throttling, gateway/client_address.py); empty: the TCP peer is the client.
     trusted_proxies: str = ""
+    # Verification of a chat identity lapses after this long without a customer message, and at the
+    # latest this long after the code was entered (crm/access/identity.py). Web chat runs on shared
+    # devices (网吧, a branch PC): minutes; WeChat is the customer's own phone: days.
+    web_verify_idle_minutes: int = 15
+    web_verify_max_hours: int = 12
+    wechat_verify_idle_days: int = 30
+    wechat_verify_max_days: int = 180
+    # Web chat rate limits, "count/seconds" (fixed windows) or "off"; per client address and per chat
+    # identity (gateway/rate_limit.py). Redis when REDIS_URL is set, else each gateway's memory.
+    webchat_limit_sessions: str = "30/600"  # new chat sessions per address
+    webchat_limit_messages: str = "20/60"  # messages per chat identity
+    webchat_limit_messages_address: str = "120/60"  # messages per address (many customers behind one NAT)
+    webchat_limit_handoffs: str = "5/600"  # 转人工 requests per chat identity
+    webchat_limit_handoffs_address: str = "30/600"  # 转人工 requests per address
     # host:port or URL the SMS SDK talks to instead of the provider (the sandbox: 127.0.0.1:8091).
     sms_endpoint: str = ""
     # Tencent Cloud SMS (SMS_BACKEND=tencent); empty values mean the sandbox's development account.
@@ -176,6 +190,25 @@ class Settings:
         for name in ("otp_limit_phone", "otp_limit_identity", "otp_limit_address"):
             if not re.fullmatch(r"\d+/[1-9]\d*/[1-9]\d*", getattr(self, name).strip()):
                 raise ConfigError(f"{name.upper()} 应为“间隔秒数/每小时/每天”，例如 60/5/10 (gap s/per hour/per day)")
+        if not 1 <= self.web_verify_idle_minutes <= 24 * 60:
+            raise ConfigError("WEB_VERIFY_IDLE_MINUTES 应在 1 到 1440 之间 (web chat verification idle timeout)")
+        if not 1 <= self.web_verify_max_hours <= 24:
+            raise ConfigError("WEB_VERIFY_MAX_HOURS 应在 1 到 24 之间 (web chat verification lasts at most a day)")
+        if self.web_verify_idle_minutes > self.web_verify_max_hours * 60:
+            raise ConfigError("WEB_VERIFY_IDLE_MINUTES 不能超过 WEB_VERIFY_MAX_HOURS (idle timeout above the maximum)")
+        if not 1 <= self.wechat_verify_idle_days <= 365:
+            raise ConfigError("WECHAT_VERIFY_IDLE_DAYS 应在 1 到 365 之间 (WeChat verification idle timeout)")
+        if not 1 <= self.wechat_verify_max_days <= 730:
+            raise ConfigError("WECHAT_VERIFY_MAX_DAYS 应在 1 到 730 之间 (WeChat verification lasts at most two years)")
+        if self.wechat_verify_idle_days > self.wechat_verify_max_days:
+            raise ConfigError("WECHAT_VERIFY_IDLE_DAYS 不能超过 WECHAT_VERIFY_MAX_DAYS (idle above maximum)")
+        for name in (
+            "webchat_limit_sessions", "webchat_limit_messages", "webchat_limit_messages_address",
+            "webchat_limit_handoffs", "webchat_limit_handoffs_address",
+        ):  # fmt: skip
+            value = getattr(self, name).strip().lower()
+            if value != "off" and not re.fullmatch(r"[1-9]\d{0,6}/[1-9]\d{0,5}", value):
+                raise ConfigError(f"{name.upper()} 应为“次数/秒数”，例如 20/60，或 off (count/seconds or off)")
         if not 0 < self.care_dispatch_rate <= 10_000:
             raise ConfigError("CARE_DISPATCH_RATE 应在 0 到 10000 之间 (messages per second)")
         for name in ("retention_messages_days", "retention_sms_days", "retention_audit_days"):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.masking import ascii_digits
 from core.metrics import get_metrics
+from core.settings import Settings
 from crm.errors import BindingLocked, NotVerified
 from crm.models import AuditEvent, BindingChallenge, ChannelIdentity, Conversation, Customer, utcnow
 from crm.sms import (
@@ -28,6 +29,120 @@ from crm.sms import (
 )
 
 CODE_TTL = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class VerificationPolicy:
+    """How long a verification lasts: ``idle`` after the last customer message, ``absolute`` at most."""
+
+    idle: dt.timedelta
+    absolute: dt.timedelta
+
+
+@dataclass(frozen=True)
+class VerificationPolicies:
+    """The policy per channel. Defaults are the safe ones (core.settings has the same)."""
+
+    web: VerificationPolicy = VerificationPolicy(dt.timedelta(minutes=15), dt.timedelta(hours=12))
+    wechat: VerificationPolicy = VerificationPolicy(dt.timedelta(days=30), dt.timedelta(days=180))
+
+    def of(self, channel: str) -> VerificationPolicy:
+        """WeChat's for WeChat; every other channel gets the web chat's (the strictest)."""
+        return self.wechat if channel == "wechat" else self.web
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VerificationPolicies:
+        minutes, hours, days = dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1)
+        return cls(
+            web=VerificationPolicy(settings.web_verify_idle_minutes * minutes, settings.web_verify_max_hours * hours),
+            wechat=VerificationPolicy(settings.wechat_verify_idle_days * days, settings.wechat_verify_max_days * days),
+        )
+
+
+DEFAULT_POLICIES = VerificationPolicies()
+
+
+def verification_current(identity: ChannelIdentity, now: dt.datetime) -> bool:
+    """THE rule every reader of account data obeys (action server, gateway, RM views alike).
+
+    Bound, verified, and ``verified_until`` still ahead. ``verified_until`` is written only where
+    the policy is known (``verify_binding``, ``note_activity``), so reading needs no settings and
+    every process agrees on what the database says.
+    """
+    return (
+        identity.customer_id is not None
+        and identity.verified_at is not None
+        and identity.verified_until is not None
+        and now < identity.verified_until
+    )
+
+
+def _end_verification(session: Session, identity: ChannelIdentity, now: dt.datetime, reason: str) -> None:
+    customer_id = identity.customer_id
+    identity.customer_id = None
+    identity.verified_at = None
+    identity.verified_until = None
+    identity.active_at = None
+    identity.session_since = now
+    session.add(
+        AuditEvent(
+            actor="bot", action="verification_ended", customer_id=customer_id,
+            detail={"identity_id": identity.id, "channel": identity.channel, "reason": reason},
+        )
+    )  # fmt: skip
+
+
+def expire_session(
+    session: Session, identity: ChannelIdentity, now: dt.datetime, policy: VerificationPolicy
+) -> bool:
+    """Apply the expiry rule without counting activity (a page reading its history).
+
+    A verification past ``verified_until`` ends (unbound, audited); a visit idle past ``policy.idle``
+    ends too: ``session_since`` moves to now, so the web chat's history hides what came before.
+    True when a verification ended just now.
+    """
+    lapsed = identity.verified_at is not None and not verification_current(identity, now)
+    if lapsed:
+        _end_verification(session, identity, now, "expired")
+    elif identity.active_at is not None and now - identity.active_at >= policy.idle:
+        identity.active_at = None
+        identity.session_since = now
+    return lapsed
+
+
+def note_activity(
+    session: Session, identity: ChannelIdentity, now: dt.datetime, policy: VerificationPolicy
+) -> bool:
+    """A customer message: first the expiry rule, then the idle timeout starts again from now.
+
+    Returns True when the verification had lapsed (the caller tells the customer why the bot asks
+    for the code again).
+    """
+    lapsed = expire_session(session, identity, now, policy)
+    identity.active_at = now
+    if verification_current(identity, now):
+        assert identity.verified_at is not None
+        identity.verified_until = min(now + policy.idle, identity.verified_at + policy.absolute)
+    return lapsed
+
+
+def log_out(session: Session, identity: ChannelIdentity, now: dt.datetime) -> None:
+    """The customer ended the visit (web chat 退出): verification and the visible history end."""
+    if identity.verified_at is not None or identity.customer_id is not None:
+        _end_verification(session, identity, now, "logged_out")
+    else:
+        identity.active_at = None
+        identity.session_since = now
+
+
+def renew_demo_verification(
+    session: Session, identity: ChannelIdentity, customer_id: int, now: dt.datetime, policy: VerificationPolicy
+) -> None:
+    """Demo mode only: picking a bound demo persona verifies it again (the demo bank has no SMS)."""
+    identity.customer_id = customer_id
+    identity.verified_at = now
+    identity.verified_until = now + min(policy.idle, policy.absolute)
+    identity.active_at = now
 
 
 @dataclass(frozen=True)
@@ -60,28 +175,38 @@ def get_or_create_identity(session: Session, channel: str, external_id: str) -> 
     return identity
 
 
-def find_verified(session: Session, channel: str, external_id: str) -> VerifiedCustomer | None:
-    identity = session.scalar(
+def find_identity(session: Session, channel: str, external_id: str) -> ChannelIdentity | None:
+    return session.scalar(
         select(ChannelIdentity).where(
             ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
         )
     )
-    if identity is None or identity.customer_id is None or identity.verified_at is None:
+
+
+def find_verified(
+    session: Session, channel: str, external_id: str, now: dt.datetime | None = None
+) -> VerifiedCustomer | None:
+    """The verified customer behind this chat identity, None when unverified or lapsed."""
+    identity = find_identity(session, channel, external_id)
+    if identity is None or not verification_current(identity, now or utcnow()):
         return None
+    assert identity.customer_id is not None
     return VerifiedCustomer(customer_id=identity.customer_id, identity_id=identity.id, channel=channel)
 
 
-def require_verified(session: Session, channel: str, external_id: str) -> VerifiedCustomer:
-    found = find_verified(session, channel, external_id)
+def require_verified(
+    session: Session, channel: str, external_id: str, now: dt.datetime | None = None
+) -> VerifiedCustomer:
+    found = find_verified(session, channel, external_id, now)
     if found is None:
         raise NotVerified()
     return found
 
 
-def customer_of(session: Session, conv: Conversation) -> Customer | None:
-    """The verified customer behind a conversation (None for visitors and unverified bindings)."""
+def customer_of(session: Session, conv: Conversation, now: dt.datetime | None = None) -> Customer | None:
+    """The verified customer behind a conversation (None for visitors, unverified and lapsed bindings)."""
     identity = session.get(ChannelIdentity, conv.identity_id)
-    if identity is None or identity.customer_id is None or identity.verified_at is None:
+    if identity is None or not verification_current(identity, now or utcnow()):
         return None
     return session.get(Customer, identity.customer_id)
 
@@ -162,19 +287,21 @@ def verify_binding(
     now: dt.datetime | None = None,
     *,
     policy: OtpPolicy | None = None,
+    lasts: VerificationPolicies = DEFAULT_POLICIES,
 ) -> VerifyOutcome:
-    """Check the latest code; bind and verify the identity on success.
+    """Check the latest code; bind and verify the identity on success (for as long as ``lasts`` says).
 
     Five wrong codes in a row lock binding for 30 minutes, both for this identity and for the
     phone the code was asked for (whichever identities the guesses came from).
     """
-    outcome = _verify(session, identity, code, now or utcnow(), policy or OtpPolicy())
+    outcome = _verify(session, identity, code, now or utcnow(), policy or OtpPolicy(), lasts.of(identity.channel))
     get_metrics().otp_verifications.labels(outcome=outcome.value).inc()
     return outcome
 
 
 def _verify(
-    session: Session, identity: ChannelIdentity, code: str, now: dt.datetime, policy: OtpPolicy
+    session: Session, identity: ChannelIdentity, code: str, now: dt.datetime, policy: OtpPolicy,
+    lasts: VerificationPolicy,
 ) -> VerifyOutcome:
     challenge = session.scalar(
         select(BindingChallenge)
@@ -203,6 +330,8 @@ def _verify(
     challenge.consumed_at = now
     identity.customer_id = challenge.customer_id
     identity.verified_at = now
+    identity.verified_until = now + min(lasts.idle, lasts.absolute)
+    identity.active_at = now
     clear_failures(session, keys, now)
     session.add(
         AuditEvent(
@@ -218,4 +347,5 @@ def _verify(
 def unbind(session: Session, identity: ChannelIdentity, reason: str) -> None:
     identity.customer_id = None
     identity.verified_at = None
+    identity.verified_until = None
     session.add(AuditEvent(actor="bot", action="unbound", detail={"identity_id": identity.id, "reason": reason}))

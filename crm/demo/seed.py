@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from crm.access.identity import DEFAULT_POLICIES
 from crm.demo import catalogue
 from crm.demo.bulk import BulkWriter
 from crm.demo.money import COUNTERPARTIES, timestamps, yearly_transactions
@@ -155,9 +156,12 @@ def _bind_personas(session: Session) -> None:
         verified = now if p.bound else None
         customer_id = i if p.bound else None
         for channel, external in (("wechat", p.openid), ("web", p.web_id)):
+            # Until the channel's absolute maximum; the first message starts the idle timeout.
+            until = now + DEFAULT_POLICIES.of(channel).absolute if p.bound else None
             session.add(
                 ChannelIdentity(
                     channel=channel, external_id=external, customer_id=customer_id, verified_at=verified,
+                    verified_until=until,
                     display_label=f"{p.name[0]}{'先生' if p.gender == 'M' else '女士'}（{p.occupation}）",
                     last_inbound_at=None,
                 )

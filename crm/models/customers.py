@@ -37,7 +37,8 @@ class Customer(Base):
 class ChannelIdentity(Base):
     """A WeChat openid or web chat id, optionally bound to a customer.
 
-    Account data may be shown only when ``customer_id`` is set and ``verified_at`` is not null.
+    Account data may be shown only when ``customer_id`` is set, ``verified_at`` is not null and
+    ``verified_until`` is still ahead (``crm.access.identity.verification_current``).
     """
 
     __tablename__ = "channel_identities"
@@ -48,6 +49,13 @@ class ChannelIdentity(Base):
     external_id: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the verification lapses: the idle timeout from the last customer message, capped by the
+    # absolute maximum from ``verified_at``. NULL with ``verified_at`` set counts as lapsed.
+    verified_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The last customer message (NULL: none since the last lapse); the idle timeout runs from it.
+    active_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Start of the current visit: the web chat's history shows nothing older (NULL: everything).
+    session_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
     referral_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     display_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
