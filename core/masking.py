@@ -592,9 +592,22 @@ _TRIM = " \t\u3000。.!！?？"
 def redact_customer_text(text: str) -> str:
     """What a stored transcript keeps of a customer's message: identifiers masked, and a message
     that is essentially one six-character answer (SMS code, ID tail, even typed 493 433 or in
-    Chinese) replaced by ******. Amounts come with words (元, 万, 存) and are kept."""
+    Chinese) replaced by ******. Amounts come with words (元, 万, 存) and are kept.
+
+    The one masking of what a customer typed: stored messages, the RM console, insights, surveys
+    and Rasa's tracker store (``rasa_ext.redaction``) all call it; the logs add balances on top."""
     if not text:
         return text
+    spans = _customer_spans(text)
+    return _replace(text, spans) if spans else text
+
+
+def customer_masked_spans(text: str) -> list[tuple[int, int]]:
+    """Where :func:`redact_customer_text` replaces something in ``text`` (start, end), in order."""
+    return [(start, end) for start, end, _mask in _customer_spans(text)] if text else []
+
+
+def _customer_spans(text: str) -> list[tuple[int, int, str]]:
     core_start = len(text) - len(text.lstrip(_TRIM))
     core_end = len(text.rstrip(_TRIM))
     scanned = _scan(text)
@@ -602,5 +615,5 @@ def redact_customer_text(text: str) -> str:
         run = scanned[0][0]
         typed = "".join(digit_of(c) or c for c in text[run.start : run.end])
         if _is_secret_shape(run.digits, run.check) and not _DATE_SHAPE.fullmatch(typed):
-            return text[: run.start] + SECRET_MASK + text[run.end :]
-    return redact_numbers(text)
+            return [(run.start, run.end, SECRET_MASK)]
+    return _mask_spans(text)

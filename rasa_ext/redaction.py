@@ -6,7 +6,9 @@ an SMS code; none of these may stay in the store (PIPL; JR/T 0171). Before a tra
 
 * a user message that answers one of the secret questions (``requested_slot`` is a secret slot)
   is replaced whole, in its text, its parse data and its entity values;
-* any other user message keeps its words but phone, ID and card numbers are masked;
+* any other user message is masked as stored transcripts are (``core.masking.redact_customer_text``):
+  it keeps its words but phone, ID, card and account numbers and codes are masked, and a message
+  that is only a six-character answer (493433 typed outside the form) is hidden;
 * a secret slot keeps only values without digits (placeholders such as 已提交) or values the
   action server sealed (encrypted with a key Rasa never sees, see ``actions/sealed.py``);
 * any other text slot (a complaint, a left message) keeps its words with numbers masked.
@@ -20,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.masking import masked_spans, redact_numbers
+from core.masking import customer_masked_spans, redact_customer_text, redact_numbers
 
 SECRET_SLOTS = frozenset({"phone", "id_last6", "otp_code"})
 HIDDEN = "［已隐藏］"
@@ -58,7 +60,7 @@ def _redact_user(event: dict[str, Any], whole: bool) -> dict[str, Any]:
     def clean(text: Any) -> Any:
         if not isinstance(text, str) or not text:
             return text
-        return HIDDEN if whole else redact_numbers(text)
+        return HIDDEN if whole else redact_customer_text(text)
 
     copy = dict(event)
     copy["text"] = clean(event.get("text"))
@@ -72,9 +74,13 @@ def _redact_user(event: dict[str, Any], whole: bool) -> dict[str, Any]:
         original = parse.get("text")
         # Rasa splits "4101 2319 8001 0121 35" into card_tail 4101, 2319 ... entities: each piece
         # alone is no identifier, together they are the ID number the text now masks.
-        hidden = masked_spans(original) if isinstance(original, str) and not whole else []
+        hidden = customer_masked_spans(original) if isinstance(original, str) and not whole else []
         parse["text"] = clean(original)
-        parse["entities"] = [_redact_entity(e, clean, hidden) for e in parse.get("entities") or []]
+        # An entity's value alone ("200000", an amount) is no whole message: only numbers masked.
+        def clean_value(value: Any) -> Any:
+            return HIDDEN if whole else redact_numbers(value) if isinstance(value, str) and value else value
+
+        parse["entities"] = [_redact_entity(e, clean_value, hidden) for e in parse.get("entities") or []]
         copy["parse_data"] = parse
     return copy
 

@@ -77,8 +77,9 @@ def test_numbers_in_free_text_are_masked_outside_the_form() -> None:
 def test_the_form_context_can_start_before_the_events() -> None:
     # The SQL store redacts only the events it has not stored yet; the form state comes from before.
     assert redact_events([user(CODE)], requested="otp_code")[0]["text"] == HIDDEN
-    assert redact_events([user(CODE)])[0]["text"] == CODE
-    assert redact_events([{"event": "restart"}, user(CODE)], requested="otp_code")[1]["text"] == CODE
+    # Outside the form a bare code is masked as in stored transcripts (******), not hidden whole.
+    assert redact_events([user(CODE)])[0]["text"] == "******"
+    assert redact_events([{"event": "restart"}, user(CODE)], requested="otp_code")[1]["text"] == "******"
 
 
 def test_input_is_not_modified() -> None:
@@ -124,3 +125,19 @@ def test_entities_inside_a_masked_number_lose_their_digits() -> None:
     assert [e["value"] for e in kept[:10]] == [HIDDEN] * 10 and kept[-1]["value"] == "5000"  # the amount stays
     assert kept[0]["entity"] == "card_tail" and (kept[0]["start"], kept[0]["end"]) == (4, 8)
     assert redact_events([out]) == [out]
+
+
+def test_a_code_typed_outside_the_form_is_hidden_as_in_transcripts() -> None:
+    from core.masking import redact_customer_text
+
+    for typed_text in ("493433", "493 433。", "四九三四三三", "码是493433", "我家座机0371-63456789"):
+        event = {"event": "user", "text": typed_text, "parse_data": {"text": typed_text, "entities": []}}
+        stored = redact_events([event])[0]
+        assert stored["text"] == redact_customer_text(typed_text) != typed_text
+        assert stored["parse_data"]["text"] == stored["text"]
+    amount = {"event": "user", "text": "我要转200000", "parse_data": {"text": "我要转200000", "entities": [
+        {"entity": "amount", "start": 3, "end": 9, "value": "200000"}]}}
+    assert redact_events([amount])[0]["parse_data"]["entities"][0]["value"] == "200000"
+    lone = {"event": "user", "text": "493433", "parse_data": {"text": "493433", "entities": [
+        {"entity": "otp_code", "start": 0, "end": 6, "value": "493433"}]}}
+    assert "493433" not in str(redact_events([lone]))
