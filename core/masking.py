@@ -312,7 +312,14 @@ _SECRET_CONTEXT = re.compile(
 )
 SECRET_MASK = "******"  # noqa: S105 - the mask itself, not a password
 # Words right before a code of 4 to 8 digits: 码是493433, 动态口令 8812, CODE:370273, 激活码.
-_CODE_CONTEXT = re.compile(r"(?:码|口令|密码|(?i:code|otp|pin))[\s:：是为]{0,4}$")
+_CODE_CONTEXT = re.compile(
+    # 验证码好像是 7 2 8 3 0 1, 收到个验证码，四位的：3856: a few words may come between, but no
+    # money words (验证码收不到，我取了5000) and no end of sentence.
+    r"(?<!取件)(?<!取餐)(?:码|口令|密码|(?i:code|otp|pin))(?:[^\d\n。！？!?；;元块万取存转汇借还付交扣余额*]{0,6}?)"
+    r"[\s:：是为]{0,4}$"
+)
+# Words before a six-digit code that names no code: 短信发来的数字是 728301.
+_SMS_CONTEXT = re.compile(r"短信[^\d\n。！？!?；;元块万取存转汇借还付交扣余额*]{0,8}$")
 # Words right after a six-digit code: 493433是验证码, 493433这个码要填哪, 刚收到493433，是验证码吧.
 _CODE_AFTER = re.compile(r"^[^\d\n]{0,6}?(?:是|这个|那个|这|的)(?:验证|动态|校验|短信|激活)?码")
 
@@ -568,7 +575,7 @@ def _secret_context(text: str, start: int, end: int | None = None) -> int:
     before = text[max(0, start - 16) : start]
     if _CODE_CONTEXT.search(before) and not before.rstrip(" \t:：是为").endswith("号码"):
         return CODE
-    if _SECRET_CONTEXT.search(before):
+    if _SECRET_CONTEXT.search(before) or _SMS_CONTEXT.search(before):
         return SIX
     if end is not None and _CODE_AFTER.match(text[end : end + 12]):
         return SIX
