@@ -2,7 +2,8 @@
 
 Runs every function that masks what a customer typed before it is stored, logged or shown over
 ``bench/data/pii_blind.tsv``, a blind set: written by a helper session (2026-12-07) without reading
-``core/masking.py`` or its tests. Each row is ``kind  text  must_not_survive  must_survive``
+``core/masking.py`` or its tests, and ``bench/data/pii_fresh.tsv``, written after the first fixes and
+scored before any further change (the history in the section says which fixes each set saw). Each row is ``kind  text  must_not_survive  must_survive``
 (``|``-separated lists; ``kind`` one of phone landline id card account code balance benign).
 
 The maskers, as the application calls them:
@@ -37,6 +38,7 @@ from bench.report import replace_section as write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data" / "pii_blind.tsv"
+FRESH = ROOT / "bench" / "data" / "pii_fresh.tsv"  # written after the fixes, never tuned on
 SECTION = "## PII masking (make bench-pii)"
 SENSITIVE = ("phone", "landline", "id", "card", "account", "code", "balance")
 KINDS = (*SENSITIVE, "benign")
@@ -178,15 +180,32 @@ def _clip(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-HISTORY = """History on this set (leaks / sensitive lines counted; over-masked lines):
+HISTORY = """History (leaks / sensitive lines counted, then over-masked lines; blind set, then fresh set):
 
 | masking | transcript | rasa | logs (balances counted) |
 |---|---|---|---|
-| before the fixes (core/masking.py at 39d53b2) | 121/371 leaks; 0 over | 121/371; 0 over | 136/391; 0 over |
+| before the fixes (39d53b2) | 121/371, 0 · fresh 21/48, 1 | 121/371, 0 · fresh 21/48, 0 | 136/391, 0 · fresh 25/52, 0 |
+| fixes made looking at the blind set (8652264); fresh set written after, scored untuned | 0/371, 0 · fresh 4/48, 2 | 0/371, 0 · fresh 4/48, 2 | 1/391, 0 · fresh 4/52, 1 |
+
+The blind set stopped being blind with the fixes (they were made looking at its leaks): its 0 is a
+fitted score. The fresh set's first score (4 leaks in 48) is the honest estimate; three of those four
+were fixed afterwards (验证码好像是 7 2 8 3 0 1, 收到个验证码，四位的：3856, 短信发来的数字是 728301),
+so the rows below are fitted to both sets.
 """
 
 
-def render(scores: list[Score], cases: list[Case], version: str, seconds: float) -> str:
+def _totals(scores: list[Score]) -> list[str]:
+    return [
+        "| **leaks, counted** | " + " | ".join(f"**{s.leak_count}/{s.sensitive}**" for s in scores) + " |",
+        "| **over-masked lines** | "
+        + " | ".join(f"**{s.over}** ({s.benign_changed}/{s.benign} benign changed)" for s in scores)
+        + " |",
+    ]
+
+
+def render(
+    scores: list[Score], cases: list[Case], version: str, seconds: float, fresh: list[Score] | None = None
+) -> str:
     n_benign = sum(c.kind == "benign" for c in cases)
     lines = [
         SECTION,
@@ -196,8 +215,8 @@ def render(scores: list[Score], cases: list[Case], version: str, seconds: float)
         f"Every text masker over `bench/data/pii_blind.tsv` (bench/pii.py): {len(cases) - n_benign} customer "
         f"messages carrying a phone, landline, ID, card or account number, an SMS code or a balance, and "
         f"{n_benign} benign lines (dates, times, amounts, rates, the bank's own ticket refs GS/YY/TS…, "
-        "published branch phones, 95xxx/96110/400 numbers). **The set is blind**: written on 2026-12-07 "
-        "without reading core/masking.py or its tests. A leak: a sensitive part surviving verbatim, or its "
+        "published branch phones, 95xxx/96110/400 numbers). **The set was blind when first scored**: written "
+        "on 2026-12-07 without reading core/masking.py or its tests (see the history for what that means now). A leak: a sensitive part surviving verbatim, or its "
         "digits (4+) in a row in any script. Over-masking: a benign line changed, or a date/time/amount "
         "next to the number lost. `transcript` = `redact_customer_text` (stored messages, RM console), "
         "`rasa` = `rasa_ext.redaction` (tracker store), `logs` = `core.logs.redact_text`. Balances typed "
@@ -215,10 +234,23 @@ def render(scores: list[Score], cases: list[Case], version: str, seconds: float)
             lk, total = s.per_kind.get(kind, [0, 0])
             cells.append(f"{lk}/{total}" + ("" if s.counts(kind) else " (not counted)"))
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
-    lines.append("| **leaks, counted** | " + " | ".join(f"**{s.leak_count}/{s.sensitive}**" for s in scores) + " |")
-    lines.append("| **over-masked lines** | " + " | ".join(
-        f"**{s.over}** ({s.benign_changed}/{s.benign} benign changed)" for s in scores) + " |")
+    lines += _totals(scores)
     lines += ["", f"Mean time per message, all three maskers: {seconds * 1e6:.0f} µs.", ""]
+    if fresh:
+        lines += [
+            "`bench/data/pii_fresh.tsv`: lines written after the fixes (by the same session, new wording and "
+            "formats), never used for tuning; a check that the fixes were not fitted to the blind set:",
+            "",
+            "| | " + " | ".join(s.name for s in fresh) + " |",
+            "|---|" + "---|" * len(fresh),
+            *_totals(fresh),
+            "",
+        ]
+        for s in fresh:
+            shown = [(c, o) for c, o in s.leaks if s.counts(c.kind)]
+            lines += [f"- `{s.name}` fresh-set leak: [{c.kind}] {_clip(c.text)} → {_clip(o)}" for c, o in shown]
+            lines += [f"- `{s.name}` fresh-set over-masking: {_clip(c.text)} → {_clip(o)}" for c, o in s.overs]
+        lines.append("")
     for s in scores:
         shown = [(c, o) for c, o in s.leaks if s.counts(c.kind)]
         lines += [f"`{s.name}` leaks ({len(shown)}):", ""]
@@ -240,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     scores = [score(name, cases, fn, counts_balance) for name, fn, counts_balance in fns]
     seconds = (time.perf_counter() - started) / len(cases)
-    text = render(scores, cases, masking_version(), seconds)
+    fresh = load(FRESH) if FRESH.exists() else []
+    fresh_scores = [score(name, fresh, fn, counts_balance) for name, fn, counts_balance in fns] if fresh else None
+    text = render(scores, cases, masking_version(), seconds, fresh_scores)
     print(text)
     if not args.no_write:
         write_section(text)
