@@ -120,6 +120,10 @@ def base_env(database_url: str) -> dict[str, str]:
         # Several tests bind the same demo customer from 127.0.0.1 within a minute; the binding-code
         # limits themselves are tested in tests/crm/test_otp_limits.py and tests/actions/test_binding.py.
         OTP_LIMIT_PHONE="0/1000/10000", OTP_LIMIT_IDENTITY="0/1000/10000", OTP_LIMIT_ADDRESS="0/1000/10000",
+        # Likewise every e2e chat comes from 127.0.0.1; the web chat limits are tested in
+        # tests/gateway/test_webchat_limits.py.
+        WEBCHAT_LIMIT_SESSIONS="off", WEBCHAT_LIMIT_MESSAGES="off", WEBCHAT_LIMIT_MESSAGES_ADDRESS="off",
+        WEBCHAT_LIMIT_HANDOFFS="off", WEBCHAT_LIMIT_HANDOFFS_ADDRESS="off",
     )
     return env
 

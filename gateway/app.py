@@ -11,6 +11,7 @@ from core.db import make_engine, make_sessionmaker
 from core.health import actions_health_url, database_probe, health_routes, http_probe
 from core.metrics import metrics_handler, metrics_middleware
 from core.settings import Settings
+from crm.access.identity import VerificationPolicies
 from gateway.console.api import setup_console
 from gateway.console.campaigns import setup_campaigns
 from gateway.console.history import setup_history
@@ -51,7 +52,8 @@ def create_app(settings: Settings, handoff_settings: HandoffSettings | None = No
     handoff = HandoffService(handoff_settings or HandoffSettings.from_env(), app[SESSION_FACTORY], rasa,
                              outbound)
     chat = ConversationService(
-        app[SESSION_FACTORY], rasa, handoff=handoff, surveys=SurveyHook(), bank_hotline=settings.bank_hotline
+        app[SESSION_FACTORY], rasa, handoff=handoff, surveys=SurveyHook(), bank_hotline=settings.bank_hotline,
+        verification=VerificationPolicies.from_settings(settings),
     )
     app[CHAT] = chat
     holder: dict[str, aiohttp.ClientSession] = {}

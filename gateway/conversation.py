@@ -30,9 +30,9 @@ from crm.access.conversations import (
     record_messages,
     start_conversation,
 )
-from crm.access.identity import get_or_create_identity, unbind
+from crm.access.identity import DEFAULT_POLICIES, VerificationPolicies, get_or_create_identity, note_activity, unbind
 from crm.care_access import refuse_channel
-from crm.models import AuditEvent, Conversation, Message
+from crm.models import AuditEvent, ChannelIdentity, Conversation, Message, utcnow
 from crm.models.conversations import ConversationState
 from gateway import texts
 from gateway.antifraud import FraudAlert, detect
@@ -81,6 +81,11 @@ WELCOME = (
     "查余额、查明细、卡片挂失、预约网点、咨询存款贷款，直接发消息问我就行。\n"
     "首次查询账户需要先绑定：回复“绑定账户”，按提示完成验证即可。"
 )
+
+# Said once, before the bot's answer, to the first message after a verification lapsed
+# (crm.access.identity.note_activity); an account question then gets the binding invitation.
+VERIFICATION_LAPSED_REPLY = BotReply(text="为了您的资金安全，长时间未操作需要重新验证身份。")
+
 
 def as_command(text: str) -> str:
     """The button payload a typed command word stands for, else the text itself."""
@@ -135,6 +140,7 @@ class _Turn:
     kind: str = ANSWERED
     then: tuple[BotReply, ...] = ()  # said after the bot's reply (a survey question asked again)
     queued: bool = False  # waiting for an RM: the bot answers only if it is sure (else the queue does)
+    notice: tuple[BotReply, ...] = ()  # said before everything else (the verification lapsed)
 
     @property
     def conversation_id(self) -> int:
@@ -159,8 +165,10 @@ class ConversationService:
         channel_timeouts_s: dict[str, float] | None = None,
         surveys: SurveyHook | None = None,
         bank_hotline: str = "",
+        verification: VerificationPolicies = DEFAULT_POLICIES,
     ) -> None:
         self.factory = session_factory
+        self.verification = verification
         self.rasa = rasa
         self.control_handlers = control_handlers or []
         self.silent_state_handler = silent_state_handler
@@ -199,14 +207,18 @@ class ConversationService:
                 session, msg.channel, msg.user_id
             )
             credit_care_reply(session, ref.identity_id, msg.channel, msg.text)  # reply rate of care messages
+            # The verification expiry, before the bot (and the actions it calls) sees the message.
+            notice = (VERIFICATION_LAPSED_REPLY,) if self._lapsed(session, ref.identity_id, msg.channel) else ()
             survey = self.surveys.pending(session, ref) if self.surveys is not None else None
             if survey is None and alert is None and self._routine(ref, msg.text):
                 # Most messages: for the bot, nothing pending. No ORM object needed.
                 record_messages(session, ref, [NewMessage("in", "customer", self._shown(session, ref, msg.text))])
-                return _Turn(ref, msg)
+                self._record_replies(session, ref, list(notice))
+                return _Turn(ref, msg, notice=notice)
             conv = open_conversation(session, msg.channel, msg.user_id)
             record_messages(session, conv, [NewMessage("in", "customer", self._shown(session, conv, msg.text))])
-            turn = _Turn(conv, msg)
+            self._record_replies(session, conv, list(notice))
+            turn = _Turn(conv, msg, notice=notice)
             if alert is not None:
                 # Nothing goes to Rasa: a scam story must not start a form or a "not understood" handoff.
                 turn.answered, turn.kind = self._fraud(session, conv, alert, fx), FRAUD
@@ -237,7 +249,7 @@ class ConversationService:
                     turn.kind = SURVEY
                     self._record_replies(session, conv, turn.answered)
             if turn.answered is not None and hooks is not None:
-                hooks.finish(session, turn.answered)
+                hooks.finish(session, [*turn.notice, *turn.answered])
             return turn
 
         turn: _Turn = await self._db(record_in)
@@ -245,7 +257,7 @@ class ConversationService:
         if turn.answered is not None:
             self._count(message.channel, turn.kind)
             await self._apply(fx)
-            return turn.answered
+            return [*turn.notice, *turn.answered]
 
         metadata: dict[str, Any] = {"channel": message.channel, **message.metadata}
         if message.location is not None:
@@ -281,13 +293,13 @@ class ConversationService:
             if turn.queued:
                 out, kind = self._while_queued(session, turn, kind, replies, controls)
                 if hooks is not None:
-                    hooks.finish(session, out)
+                    hooks.finish(session, [*turn.notice, *out])
                 return out
             if not self._needs_conversation(turn, message.text, controls):
                 out = (list(replies) or [NO_REPLY]) + list(turn.then)
                 self._record_replies(session, turn.conversation, out)
                 if hooks is not None:
-                    hooks.finish(session, out)
+                    hooks.finish(session, [*turn.notice, *out])
                 return out
             conv = session.get(Conversation, turn.conversation_id)
             assert conv is not None
@@ -303,13 +315,18 @@ class ConversationService:
                 out.extend(turn.then)
             self._record_replies(session, conv, out)
             if hooks is not None:
-                hooks.finish(session, out)
+                hooks.finish(session, [*turn.notice, *out])
             return out
 
         result: list[BotReply] = await self._db(record_out)
         self._count(message.channel, kind)
         await self._apply(fx)
-        return result
+        return [*turn.notice, *result]
+
+    def _lapsed(self, session: Session, identity_id: int, channel: str) -> bool:
+        """Count the message as activity; True when the identity's verification had lapsed."""
+        identity = session.get(ChannelIdentity, identity_id)
+        return identity is not None and note_activity(session, identity, utcnow(), self.verification.of(channel))
 
     def _routine(self, ref: ConversationRef, text: str) -> bool:
         """A message for the bot with nothing else to do first (no RM, no reopening, no handoff step)."""

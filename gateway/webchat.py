@@ -2,32 +2,44 @@
 
 The web identity is a random id in an HMAC-signed cookie issued by the server. In demo mode a
 visitor may pick a demo persona, whose web identity the demo seed pre-binds and verifies.
+
+Shared devices (网吧, a relative's phone, a branch PC): verification lapses after
+``WEB_VERIFY_IDLE_MINUTES`` without a message and ``WEB_VERIFY_MAX_HOURS`` at most
+(``crm.access.identity``); the history the page loads starts with the current visit; 退出
+(``POST /api/logout``) ends verification and the cookie. Sessions, messages and 转人工 requests are
+rate-limited per address and per chat identity (``gateway/rate_limit.py``): 429 with a JSON message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from crm.access.conversations import MessageView, messages_after
+from crm.access.identity import VerificationPolicies, expire_session, find_identity, log_out, renew_demo_verification
 from crm.access.typing import BOT_SERVING, mark_customer_typing, serving_status
+from crm.demo import catalogue
 from crm.demo.seed import demo_identities
-from crm.models import utcnow
+from crm.models import Customer, utcnow
 from gateway.chat_types import InboundMessage
 from gateway.client_address import client_address
 from gateway.db import run_db
 from gateway.keys import CHAT, SETTINGS
+from gateway.rate_limit import Limit, RateLimiter, WebChatLimits, make_rate_limiter, over_limit
 from gateway.validation import ascii_token, bad_request, bounded_int, is_clean_text, json_object, optional_id
 
 STATIC = Path(__file__).parent / "static"
@@ -35,6 +47,14 @@ T = TypeVar("T")
 COOKIE = "bc_web"
 MAX_TEXT = 2000
 PUSH_POLL_S = 1.0
+COOKIE_MAX_AGE_S = 30 * 86400  # the chat id; verification behind it lapses far sooner (crm.access.identity)
+LIMITER = web.AppKey("webchat_limiter", RateLimiter)
+LIMITS = web.AppKey("webchat_limits", WebChatLimits)
+TOO_FAST = "您发送得太快了，请稍等片刻再试。"
+TOO_MANY_SESSIONS = "当前网络下新开的会话太多了，请稍后再试。"
+TOO_MANY_HANDOFFS = "转人工的请求有些频繁，客服人员会按顺序为您服务，请稍等几分钟再试。"
+# A message asking for a person: the button's payload, or words the bot's NLU maps to it.
+HUMAN_WORDS = ("/request_human", "人工", "真人", "客服经理")
 
 
 # Outside demo mode a SESSION_SECRET still at its public development value (this repository) must
@@ -93,8 +113,24 @@ async def demo_customers(request: web.Request) -> web.Response:
     )
 
 
+def _too_many(message: str, wait_s: int) -> web.Response:
+    """HTTP 429 with the gateway's JSON error (the page shows ``message`` as the bot's line)."""
+    return web.json_response(
+        {"error": "rate_limited", "message": message, "retry_after": wait_s},
+        status=429, headers={"Retry-After": str(wait_s)},
+    )  # fmt: skip
+
+
+def _policies(request: web.Request) -> VerificationPolicies:
+    return VerificationPolicies.from_settings(request.app[SETTINGS])
+
+
 async def start_session(request: web.Request) -> web.Response:
     """POST {"persona": web_id?}: issue the signed identity cookie."""
+    limits = request.app[LIMITS]
+    wait = await over_limit(request.app[LIMITER], [("session", client_address(request), limits.sessions_per_address)])
+    if wait:
+        return _too_many(TOO_MANY_SESSIONS, wait)
     body = await _json_body(request, optional=True)
     persona = body.get("persona")
     if persona is not None and not isinstance(persona, str):
@@ -105,12 +141,41 @@ async def start_session(request: web.Request) -> web.Response:
         if not settings.demo_mode or persona not in allowed:
             raise web.HTTPForbidden(text="只有演示模式可以选择演示客户")
         web_id = str(persona)
+        await run_db(request, functools.partial(_renew_persona, web_id=web_id, policies=_policies(request)))
     else:
         web_id = "visitor-" + secrets.token_hex(12)
     resp = web.json_response({"ok": True})
     resp.set_cookie(COOKIE, _sign(cookie_secret(settings), web_id), httponly=True, samesite="Lax",
-                    max_age=30 * 86400, secure=settings.public_url.startswith("https://"))
+                    max_age=COOKIE_MAX_AGE_S, secure=settings.public_url.startswith("https://"))
     return resp
+
+
+def _renew_persona(session: Session, web_id: str, policies: VerificationPolicies) -> None:
+    """Demo mode: a bound demo persona picked again is verified again (the demo has no real SMS)."""
+    persona = next((p for p in catalogue.PERSONAS if p.web_id == web_id and p.bound), None)
+    identity = find_identity(session, "web", web_id)
+    if persona is None or identity is None:
+        return
+    customer_id = session.scalar(select(Customer.id).where(Customer.phone == persona.phone).limit(1))
+    if customer_id is not None:
+        renew_demo_verification(session, identity, customer_id, utcnow(), policies.web)
+
+
+async def logout(request: web.Request) -> web.Response:
+    """POST: 退出. Ends the verification and the visit (history) of this chat id, deletes the cookie."""
+    await _json_body(request, optional=True)  # JSON only, like every chat POST: no cross-site form can log out
+    web_id = web_identity(request)
+    if web_id is not None:
+        await run_db(request, functools.partial(_log_out, web_id=web_id))
+    resp = web.json_response({"ok": True})
+    resp.del_cookie(COOKIE)
+    return resp
+
+
+def _log_out(session: Session, web_id: str) -> None:
+    identity = find_identity(session, "web", web_id)
+    if identity is not None:
+        log_out(session, identity, utcnow())
 
 
 def _after(value: object) -> int:
@@ -138,19 +203,38 @@ async def send(request: web.Request) -> web.Response:
     if len(text) > MAX_TEXT:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_TEXT, actual_size=len(text), text="消息太长了，请分几次发送")
     after = _after(body.get("after"))
+    address = client_address(request)
+    limits = request.app[LIMITS]
+    checks: list[tuple[str, str, Limit | None]] = [
+        ("message", f"web:{web_id}", limits.messages_per_identity), ("message@", address, limits.messages_per_address)
+    ]
+    wait = await over_limit(request.app[LIMITER], checks)
+    if wait:
+        return _too_many(TOO_FAST, wait)
+    if any(word in text for word in HUMAN_WORDS):
+        checks = [
+            ("handoff", f"web:{web_id}", limits.handoffs_per_identity),
+            ("handoff@", address, limits.handoffs_per_address),
+        ]
+        wait = await over_limit(request.app[LIMITER], checks)
+        if wait:
+            return _too_many(TOO_MANY_HANDOFFS, wait)
     # The visitor's address reaches the actions as message metadata: binding codes are limited per address.
-    meta = {"client_address": client_address(request)}
+    meta = {"client_address": address}
     await request.app[CHAT].handle_message(
         InboundMessage(channel="web", user_id=web_id, text=text.strip(), metadata=meta)
     )
-    rows: list[MessageView] = await run_db(request, lambda s: messages_after(s, "web", web_id, after))
+    policies = _policies(request)
+    _, rows = await run_db(request, functools.partial(_fetch, web_id=web_id, after=after, policies=policies))
     return web.json_response({"messages": [m.to_json() for m in rows]})
 
 
 async def history(request: web.Request) -> web.Response:
+    """The current visit's messages: nothing from before a lapse or a 退出 (a shared device's next user)."""
     web_id = _require_identity(request)
     after = _after(request.query.get("after"))
-    rows: list[MessageView] = await run_db(request, lambda s: messages_after(s, "web", web_id, after))
+    policies = _policies(request)
+    _, rows = await run_db(request, functools.partial(_fetch, web_id=web_id, after=after, policies=policies))
     return web.json_response({"messages": [m.to_json() for m in rows]})
 
 
@@ -190,10 +274,18 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
     read_task = asyncio.create_task(reader())
     last_status: dict[str, object] = dict(BOT_SERVING)  # said only once it changes: the bot needs no banner
+    policies = _policies(request)
+    visit: dt.datetime | None | bool = False  # the visit's start as first seen (False: not yet read)
     try:
         while not ws.closed:
             # partial binds the cursor now: the reader task may move ``last`` while the query runs.
-            rows: list[MessageView] = await run_db(request, functools.partial(_fetch, web_id=web_id, after=last))
+            since, rows = await run_db(
+                request, functools.partial(_fetch, web_id=web_id, after=last, policies=policies)
+            )
+            if visit is not False and since != visit:
+                # The verification lapsed or the customer logged out elsewhere: the page clears itself.
+                await ws.send_json({"type": "reset"})
+            visit = since
             for m in rows:
                 await ws.send_json(m.to_json())
                 last = max(last, m.id)
@@ -218,15 +310,33 @@ def _status(session: Session, sender_id: str) -> dict[str, object]:
     return serving_status(session, sender_id, utcnow())
 
 
-def _fetch(session: Session, web_id: str, after: int) -> list[MessageView]:
-    return messages_after(session, "web", web_id, after)
+def _fetch(
+    session: Session, web_id: str, after: int, policies: VerificationPolicies
+) -> tuple[dt.datetime | None, list[MessageView]]:
+    """The expiry rule first (a lapse ends the visit), then the visit's messages after ``after``."""
+    identity = find_identity(session, "web", web_id)
+    if identity is None:
+        return None, []
+    expire_session(session, identity, utcnow(), policies.web)
+    since = identity.session_since
+    return since, messages_after(session, "web", web_id, after, since=since)
 
 
 def setup_webchat(app: web.Application) -> None:
     app.router.add_get("/", page)
     app.router.add_get("/api/demo-customers", demo_customers)
     app.router.add_post("/api/session", start_session)
+    app.router.add_post("/api/logout", logout)
     app.router.add_post("/api/messages", send)
     app.router.add_get("/api/messages", history)
     app.router.add_get("/ws", websocket)
     app.router.add_static("/static", STATIC)
+    settings = app[SETTINGS]
+    app[LIMITS] = WebChatLimits.from_settings(settings)
+    app[LIMITER] = make_rate_limiter(settings.redis_url)
+
+    async def _close_limiter(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await app[LIMITER].close()
+
+    app.cleanup_ctx.append(_close_limiter)

@@ -232,9 +232,14 @@ def view(msg: Message) -> MessageView:
 
 
 def messages_after(
-    session: Session, channel: str, external_id: str, after_id: int = 0, limit: int = 200
+    session: Session, channel: str, external_id: str, after_id: int = 0, limit: int = 200,
+    since: dt.datetime | None = None,
 ) -> list[MessageView]:
-    """Messages of this identity's conversations newer than ``after_id`` (for history and push)."""
+    """Messages of this identity's conversations newer than ``after_id`` (for history and push).
+
+    ``since``: only messages written from then on (the web chat's current visit, see
+    ``crm.access.identity.expire_session``).
+    """
     identity = session.scalar(
         select(ChannelIdentity).where(
             ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
@@ -242,11 +247,12 @@ def messages_after(
     )
     if identity is None:
         return []
-    rows = session.scalars(
+    query = (
         select(Message)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(Conversation.identity_id == identity.id, Message.id > after_id)
-        .order_by(Message.id)
-        .limit(limit)
     )
+    if since is not None:
+        query = query.where(Message.created_at >= since)
+    rows = session.scalars(query.order_by(Message.id).limit(limit))
     return [view(m) for m in rows]

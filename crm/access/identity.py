@@ -104,6 +104,7 @@ def expire_session(
     lapsed = identity.verified_at is not None and not verification_current(identity, now)
     if lapsed:
         _end_verification(session, identity, now, "expired")
+        identity.lapsed_at = now  # the next message hears why (``note_activity``), even after a page read
     elif identity.active_at is not None and now - identity.active_at >= policy.idle:
         identity.active_at = None
         identity.session_since = now
@@ -115,10 +116,12 @@ def note_activity(
 ) -> bool:
     """A customer message: first the expiry rule, then the idle timeout starts again from now.
 
-    Returns True when the verification had lapsed (the caller tells the customer why the bot asks
-    for the code again).
+    Returns True when the verification had lapsed, now or at a page read since the last message (the
+    caller tells the customer, once, why the bot asks for the code again).
     """
-    lapsed = expire_session(session, identity, now, policy)
+    expire_session(session, identity, now, policy)
+    lapsed = identity.lapsed_at is not None
+    identity.lapsed_at = None
     identity.active_at = now
     if verification_current(identity, now):
         assert identity.verified_at is not None
@@ -331,6 +334,7 @@ def _verify(
     identity.customer_id = challenge.customer_id
     identity.verified_at = now
     identity.verified_until = now + min(lasts.idle, lasts.absolute)
+    identity.lapsed_at = None
     identity.active_at = now
     clear_failures(session, keys, now)
     session.add(

@@ -56,6 +56,9 @@ class ChannelIdentity(Base):
     active_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Start of the current visit: the web chat's history shows nothing older (NULL: everything).
     session_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When a verification lapsed that the customer has not yet been told about (set by the expiry,
+    # cleared by the next customer message, which hears "需要重新验证身份").
+    lapsed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
     referral_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     display_label: Mapped[str | None] = mapped_column(String(64), nullable=True)

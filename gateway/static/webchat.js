@@ -79,8 +79,28 @@
 
   async function api(path, options = {}) {
     const resp = await fetch(path, { credentials: "same-origin", headers: { "Content-Type": "application/json" }, ...options });
+    if (resp.status === 429) {
+      // Rate-limited: the server's polite line is shown as the bot's (not stored).
+      let line = "您发送得太快了，请稍等片刻再试。";
+      try { line = (await resp.json()).message || line; } catch (_) { /* keep the default */ }
+      const err = new Error(line);
+      err.limited = true;
+      throw err;
+    }
     if (!resp.ok) throw new Error((await resp.text()) || resp.statusText);
     return resp.json();
+  }
+
+  function clearChat() {
+    $("messages").textContent = "";  // lastId stays: the server sends only the new visit's messages anyway
+  }
+
+  async function logout() {
+    try { await api("/api/logout", { method: "POST", body: "{}" }); } catch (_) { /* the cookie is gone either way */ }
+    localStorage.removeItem("bankcare.started");
+    if (socket) { socket.onclose = null; socket.close(); }
+    clearChat();
+    location.reload();
   }
 
   async function send(text) {
@@ -91,6 +111,11 @@
       const data = await api("/api/messages", { method: "POST", body: JSON.stringify({ text, after: lastId }) });
       data.messages.forEach(render);
     } catch (err) {
+      if (err.limited) {
+        render({ id: -Date.now(), direction: "out", author: "bot", text: err.message, buttons: [],
+          created_at: new Date().toISOString() });
+        return;
+      }
       const li = document.createElement("li");
       li.className = "system";
       li.textContent = "消息发送失败，请检查网络后重试。";
@@ -108,7 +133,9 @@
     socket.onmessage = (ev) => {
       try {
         const data = JSON.parse(ev.data);
-        if (data.type === "status") showServing(data); else render(data);
+        if (data.type === "status") showServing(data);
+        else if (data.type === "reset") clearChat();  // verification lapsed: earlier messages leave the screen
+        else render(data);
       } catch (_) { /* ignore */ }
     };
     socket.onclose = () => {
@@ -130,6 +157,7 @@
     $("picker").hidden = true;
     $("chat").hidden = false;
     $("switch").hidden = false;
+    $("logout").hidden = false;
     await loadHistory();
     connect();
     $("text").focus();
@@ -168,6 +196,7 @@
   $("text").addEventListener("input", typing);
   $("composer").addEventListener("submit", (ev) => { ev.preventDefault(); const t = $("text").value; $("text").value = ""; send(t); });
   $("visitor").addEventListener("click", () => choose(null));
+  $("logout").addEventListener("click", logout);
   $("switch").addEventListener("click", () => { localStorage.removeItem("bankcare.started"); if (socket) socket.onclose = null, socket.close(); showPicker(); });
 
   (async () => {

@@ -2,7 +2,7 @@
 
 Adds to ``channel_identities``: ``verified_until`` (when the verification lapses), ``active_at`` (the
 last customer message) and ``session_since`` (start of the current visit; the web chat's history shows
-nothing older). Existing WeChat verifications get 30 days from the upgrade (the default idle timeout),
+nothing older) and ``lapsed_at`` (a lapse the customer has not been told about yet). Existing WeChat verifications get 30 days from the upgrade (the default idle timeout),
 so customers are not all asked again at once; existing web chat verifications get none: they lapse,
 and the next account question asks for the code again.
 
@@ -35,6 +35,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("verified_until", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("active_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("session_since", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("lapsed_at", sa.DateTime(timezone=True), nullable=True))
     bind = op.get_bind()
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     if bind.dialect.name == "sqlite":  # stored as naive UTC there, like crm.models.base.UTCDateTime does
@@ -47,6 +48,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("channel_identities", "lapsed_at")
     op.drop_column("channel_identities", "session_since")
     op.drop_column("channel_identities", "active_at")
     op.drop_column("channel_identities", "verified_until")

@@ -161,3 +161,11 @@ def test_check_config_refuses_unsafe_or_malformed_values(env: dict[str, str]) ->
 def test_limits_may_be_turned_off_and_times_read_from_the_environment() -> None:
     s = Settings.from_env({"WEBCHAT_LIMIT_MESSAGES": "off", "WEB_VERIFY_IDLE_MINUTES": "10"})
     assert s.webchat_limit_messages == "off" and s.web_verify_idle_minutes == 10
+
+
+def test_a_lapse_seen_first_by_a_page_read_is_still_told_at_the_next_message(demo_engine: Engine) -> None:
+    with Session(demo_engine) as s:
+        ident = bind(s, "web", "visitor-expiry-8")
+        assert expire_session(s, ident, T0 + 20 * MIN, WEB) is True  # the page reloaded its history
+        assert note_activity(s, ident, T0 + 21 * MIN, WEB) is True
+        assert note_activity(s, ident, T0 + 22 * MIN, WEB) is False
