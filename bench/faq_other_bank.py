@@ -57,8 +57,9 @@ def evaluate(service: FaqService, pairs: list[tuple[str, str]]) -> dict[str, flo
     c: Counter[str] = Counter()
     misses: list[str] = []
     for question, expected in pairs:
-        d = service.decide(question, k=3)
-        tops = [m.standard_question for m in d.matches]
+        d = service.decide(question, k=3)  # its matches: what the customer is shown
+        offered = [m.standard_question for m in d.matches]
+        tops = [m.standard_question for m in service.ask(question, k=3)]
         if expected == "none":
             c["none"] += 1
             c[f"none_{d.kind}"] += 1
@@ -74,7 +75,9 @@ def evaluate(service: FaqService, pairs: list[tuple[str, str]]) -> dict[str, flo
             if not hit1:
                 misses.append(f"WRONG\t{question}\t→ {tops[0]}\t{d.matches[0].score:.3f}")
         elif d.kind == "choose":
-            c["choose_hit" if expected in tops else "choose_miss"] += 1
+            c["choose_hit" if expected in offered else "choose_miss"] += 1
+            c["buttons"] += len(offered)
+            c["choose"] += 1
         else:
             c["unsure"] += 1
             if hit1:
@@ -96,6 +99,7 @@ def evaluate(service: FaqService, pairs: list[tuple[str, str]]) -> dict[str, flo
         "none_answer": c["none_answer"] / n,
         "none_choose": c["none_choose"] / n,
         "none_unsure": c["none_unsure"] / n,
+        "n_buttons": c["buttons"] / max(c["choose"], 1),
     }
 
 
@@ -130,7 +134,9 @@ def run() -> str:
             f"| answerable: answered with a WRONG entry | {pct['answer_wrong']} |",
             f"| answerable: offered choices, right one among them | {pct['choose_hit']} |",
             f"| answerable: offered choices, right one missing | {pct['choose_miss']} |",
+            f"| answerable: offered choices, mean number of choices | {r['n_buttons']:.2f} |",
             f"| answerable: said unsure (offers a human) | {pct['unsure']} |",
+            f"| answerable: said unsure although the best match was right | {pct['unsure_right']} |",
             f"| questions the KB cannot answer (n={r['n_none']:.0f}): answered anyway (wrong) | {pct['none_answer']} |",
             f"| cannot answer: offered choices | {pct['none_choose']} |",
             f"| cannot answer: said unsure (right) | {pct['none_unsure']} |",
