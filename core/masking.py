@@ -473,16 +473,18 @@ def _long_number_mask(text: str, run: NumberRun) -> str | None:
     digits for a passbook or a company account, 20 and more for some banks' accounts). Dates typed
     without separators, amounts with decimals and reference codes (letters next to them) stay."""
     digits = run.digits
-    if len(digits) < 12 or run.decimal or _date_like(digits) or _next_to_letter(text, run.start, run.end):
+    if len(digits) < 12 or run.decimal or _next_to_letter(text, run.start, run.end):
         return None
+    context = _ACCOUNT_CONTEXT.search(text[max(0, run.start - 12) : run.start]) is not None
+    if _date_like(digits) and not context:
+        return None  # 202612071030; but 账号201507123456 is an account number
     if _is_landline(digits):
         return None  # a landline the bank publishes (the caller saw the words before it)
     grouped_by_four = all(len(g.digits) == 4 for g in run.groups[:-1])
     if _dotted(text, run):
         grouped_by_four = False  # 0571。0571。2024: numbers in a list, dates, versions
-    if len(run.groups) > 1 and not grouped_by_four:
-        if not _ACCOUNT_CONTEXT.search(text[max(0, run.start - 12) : run.start]):
-            return None  # "200 300 400 500": several numbers side by side
+    if len(run.groups) > 1 and not grouped_by_four and not context:
+        return None  # "200 300 400 500": several numbers side by side
     return f"尾号{digits[-4:]}"
 
 
