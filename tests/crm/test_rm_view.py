@@ -19,7 +19,8 @@ NOW = dt.datetime(2027, 2, 6, 2, 0, tzinfo=dt.UTC)
 
 def _conversation(session: Session, customer_id: int | None, external_id: str, verified: bool) -> Conversation:
     identity = ChannelIdentity(channel="web", external_id=external_id, customer_id=customer_id,
-                               verified_at=NOW if verified else None)
+                               verified_at=NOW if verified else None,
+                               verified_until=dt.datetime(9999, 1, 1, tzinfo=dt.UTC) if verified else None)
     session.add(identity)
     session.flush()
     conv = Conversation(identity_id=identity.id, sender_id=f"web:{external_id}", state=ConversationState.AGENT)

@@ -47,6 +47,7 @@ def _customer(session: Session, external: str, rm_code: str = "RM01") -> int:
     identity = session.get(ChannelIdentity, conv.identity_id)
     assert identity is not None
     identity.customer_id, identity.verified_at = customer.id, utcnow()
+    identity.verified_until = utcnow() + dt.timedelta(hours=1)  # verification still current
     return customer.id
 
 

@@ -4,6 +4,8 @@ alerts; RMs see their own leads and record outcomes."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import aiohttp
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
@@ -37,6 +39,7 @@ async def test_supervisor_resolves_a_gap_and_rm_records_a_lead(gateway: TestClie
             identity = s.get(ChannelIdentity, conv.identity_id)
             assert identity is not None
             identity.customer_id, identity.verified_at = customer.id, utcnow()
+            identity.verified_until = utcnow() + dt.timedelta(hours=1)  # verification still current
             store.record_unanswered(s, text, "faq_unsure", conversation_id=conv.id)
         conv = open_conversation(s, "web", "insights-page-0")
         lead = store.record_lead(s, conv.id, "deposit", ["想", "定期"], "想存个定期")

@@ -54,6 +54,7 @@ async def test_a_lead_shows_on_the_profile_and_in_the_queue_and_takes_an_outcome
         identity = s.get(ChannelIdentity, conv.identity_id)
         assert identity is not None
         identity.customer_id, identity.verified_at = customer_id, utcnow()
+        identity.verified_until = utcnow() + dt.timedelta(hours=1)  # verification still current
         record_messages(s, conv, [NewMessage("in", "customer", f"我想把养老金转过来，电话{PHONE}")])
         conv_id = conv.id
 
@@ -124,6 +125,7 @@ async def test_a_supervisor_closes_only_leads_of_their_own_branch(
         identity = s.get(ChannelIdentity, conv.identity_id)
         assert identity is not None
         identity.customer_id, identity.verified_at = customer_id, utcnow()
+        identity.verified_until = utcnow() + dt.timedelta(hours=1)  # verification still current
         record_messages(s, conv, [NewMessage("in", "customer", "我想买点理财，收益稳一点的")])
         stored = s.get(Conversation, conv.id)
         assert stored is not None
