@@ -43,7 +43,7 @@ def _factory():  # type: ignore[no-untyped-def]
 def cmd_import(args: argparse.Namespace) -> int:
     from crm.knowledge import UpsertResult
     from faq.calibrate import Thresholds
-    from faq.io import FaqImportError, read_knowledge_file
+    from faq.io import FaqImportError, phrasing_advice, read_knowledge_file
     from faq.service import import_knowledge
 
     try:
@@ -75,6 +75,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"句向量完成，已重新校准：阈值 high={t.high:.3f} low={t.low:.3f}")
     if outcome.pruned:
         print(f"已清理 {outcome.pruned} 条不再用到的句向量（改过或删掉的问题）。")
+    advice = phrasing_advice(drafts)
+    if advice:
+        print(advice)
     return 0
 
 

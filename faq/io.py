@@ -321,3 +321,30 @@ def write_knowledge(points: Iterable[KnowledgePoint], out: io.TextIOBase | Path)
             csv.writer(fh, delimiter="," if suffix == ".csv" else "\t", lineterminator="\n").writerows(inert)
         return
     csv.writer(out, delimiter="\t", lineterminator="\n").writerows([[_inert(c) for c in row] for row in rows])
+
+
+ADVISE_MIN_PHRASINGS = 5  # below this many phrasings a point mostly gets choices, not answers
+
+
+def phrasing_advice(drafts: Sequence[KnowledgeDraft], minimum: int = ADVISE_MIN_PHRASINGS) -> str | None:
+    """A note for the staff importing ``drafts`` when many points have few phrasings, else None.
+
+    A bank's website FAQ has one formal question per answer, maybe two or three variants, while
+    customers write 卡丢了咋办 for 借记卡遗失后如何挂失. With so few phrasings the calibrated
+    thresholds are learnt from formal wording, and customers' questions mostly get choices or a
+    human instead of the answer (another bank's FAQ with 3.1 phrasings per answer: 24 % answered
+    directly although the best match was right for 88 %, ``make bench-faq-other``).
+    """
+    active = [d for d in drafts if d.active]
+    if not active:
+        return None
+    counts = [1 + len(d.similar_questions) for d in active]
+    few = sum(c < minimum for c in counts)
+    if few * 2 < len(active):
+        return None
+    return (
+        f"提示：{few}/{len(active)} 个知识点的问法少于 {minimum} 个（平均 {sum(counts) / len(active):.1f} 个）。"
+        "客户多用口语提问（如“卡丢了咋办”），问法少时机器人更常给出选项或转人工，而不是直接回答。"
+        f"建议为每个知识点补充 {minimum} 个以上客户常用的说法（相似问题列，用 | 或 ；分隔），"
+        "上线后可用 `bankcare insights gaps` 查看客户没问到答案的问题并补充。"
+    )

@@ -176,3 +176,22 @@ def test_many_columns_without_a_header_name_the_expected_header(tmp_path: Path) 
     with pytest.raises(FaqImportError) as err:
         read_knowledge_file(path)
     assert "没有找到表头" in str(err.value) and "“问题”和“答案”" in str(err.value)
+
+
+def test_phrasing_advice_only_when_most_points_have_few_phrasings() -> None:
+    from faq.io import phrasing_advice
+
+    sparse = [
+        KnowledgeDraft(standard_question=f"问{i}", answer=f"答{i}", similar_questions=("另一种问法",)) for i in range(4)
+    ]
+    rich = [
+        KnowledgeDraft(
+            standard_question=f"问{i}", answer=f"答{i}", similar_questions=tuple(f"问法{j}" for j in range(6))
+        )
+        for i in range(4)
+    ]
+    advice = phrasing_advice(sparse)
+    assert advice is not None and "4/4" in advice and "平均 2.0 个" in advice
+    assert phrasing_advice(rich) is None
+    assert phrasing_advice(rich[:3] + sparse[:1]) is None
+    assert phrasing_advice([]) is None
