@@ -78,8 +78,12 @@ def verification_current(identity: ChannelIdentity, now: dt.datetime) -> bool:
 
 
 def _end_verification(session: Session, identity: ChannelIdentity, now: dt.datetime, reason: str) -> None:
+    """End the verification. A WeChat openid stays bound (``customer_id``): it is the customer's own
+    phone, and care messages (``care.compliance``) keep reaching it; a web chat id belongs to a device
+    that may be shared, so it is unbound too (no care push lands in the next person's chat)."""
     customer_id = identity.customer_id
-    identity.customer_id = None
+    if identity.channel != "wechat":
+        identity.customer_id = None
     identity.verified_at = None
     identity.verified_until = None
     identity.active_at = None

@@ -117,6 +117,11 @@ def test_wechat_lasts_longer_but_not_forever(demo_engine: Engine) -> None:
         ident = bind(s, "wechat", "oExpiryTest000000000000001")
         assert find_verified(s, "wechat", ident.external_id, now=T0 + dt.timedelta(days=29)) is not None
         assert find_verified(s, "wechat", ident.external_id, now=T0 + dt.timedelta(days=30)) is None
+        customer_id = ident.customer_id
+        assert note_activity(s, ident, T0 + dt.timedelta(days=31), WECHAT) is True
+        # Verification ended, but the openid stays the customer's: care messages still reach their phone.
+        assert ident.verified_at is None and ident.customer_id == customer_id
+        assert find_verified(s, "wechat", ident.external_id, now=T0 + dt.timedelta(days=31)) is None
 
 
 def test_a_verification_without_an_end_counts_as_lapsed(demo_engine: Engine) -> None:
