@@ -142,3 +142,17 @@ async def test_the_page_has_a_log_out_button(browser: aiohttp.ClientSession) -> 
     assert 'id="logout"' in page and "退出" in page
     script = await (await browser.get("/static/webchat.js")).text()
     assert "/api/logout" in script
+
+
+async def test_an_open_page_clears_itself_when_the_verification_lapses(
+    gateway: TestClient, browser: aiohttp.ClientSession
+) -> None:
+    await browser.post("/api/session", json={"persona": VIP_WEB_ID})
+    await browser.post("/api/messages", json={"text": "我卡里还有多少钱"})
+    async with browser.ws_connect("/ws?after=0") as ws:
+        seen = [await ws.receive_json(timeout=5)]  # the visit's messages so far
+        walk_away(gateway, VIP_WEB_ID, 16)
+        while not any(m.get("type") == "reset" for m in seen):
+            seen.append(await ws.receive_json(timeout=5))
+    assert identity(gateway, VIP_WEB_ID).customer_id is None
+    assert "reset" in (await (await browser.get("/static/webchat.js")).text())
