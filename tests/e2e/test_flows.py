@@ -137,3 +137,22 @@ def test_typing_more_pages_a_long_statement(stack: Stack) -> None:
         pytest.skip(f"this demo customer has no second page: {first}")  # the seeded history decides
     following = chat.reply_text("更多")
     assert following.startswith("第11至"), following
+
+
+def test_a_form_lets_go_when_the_customer_asks_something_else(stack: Stack) -> None:
+    """Customer probes (#20): a half-done booking or card loss must not take the next question for its
+    answer. In `rasa test` these turns pass whatever the slot mappings say; only the running stack shows
+    the form swallowing "等等 先查下余额" as a branch name."""
+    persona = next(p for p in PERSONAS if p.key == "lixiulan")  # bound, one card, no other flow in these tests
+    chat = WebChat(stack.gateway_url, persona.web_id)
+    assert "哪个网点" in chat.reply_text("我想约个时间去网点办事")
+    balance = chat.reply_text("等等 先查下余额")
+    assert "尾号" in balance and "没找到这个网点" not in balance
+    assert "哪张卡" in chat.reply_text("卡丢了 帮我挂失")
+    forgot = chat.reply_text("尾号多少我记不清了")
+    assert "不记得尾号也没关系" in forgot and "没有找到这个尾号" not in forgot
+    statement = chat.reply_text("先查查最近的流水")
+    assert ("笔交易" in statement or "没有交易记录" in statement) and "没有找到这个尾号" not in statement
+    with _session(stack) as s:
+        cid = s.scalar(select(Customer.id).where(Customer.phone == persona.phone))
+        assert s.scalar(select(LossReport.id).join(Card).where(Card.customer_id == cid)) is None
