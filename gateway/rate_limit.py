@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -62,7 +62,7 @@ class WebChatLimits:
 
 
 #: Settings for a test or benchmark driving many chats from one address (127.0.0.1): no web chat limits.
-NO_LIMITS: dict[str, str] = {
+NO_LIMITS: dict[str, Any] = {  # Any: spread into Settings(...)
     name: "off"
     for name in (
         "webchat_limit_sessions", "webchat_limit_messages", "webchat_limit_messages_address",

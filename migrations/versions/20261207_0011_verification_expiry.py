@@ -1,10 +1,11 @@
 """verification_expiry: a chat identity's verification lapses (idle timeout and absolute maximum)
 
 Adds to ``channel_identities``: ``verified_until`` (when the verification lapses), ``active_at`` (the
-last customer message) and ``session_since`` (start of the current visit; the web chat's history shows
-nothing older) and ``lapsed_at`` (a lapse the customer has not been told about yet). Existing WeChat verifications get 30 days from the upgrade (the default idle timeout),
-so customers are not all asked again at once; existing web chat verifications get none: they lapse,
-and the next account question asks for the code again.
+last customer message), ``session_since`` (start of the current visit; the web chat's history shows
+nothing older) and ``lapsed_at`` (a lapse the customer has not been told about yet). Existing WeChat
+verifications get 30 days from the upgrade (the default idle timeout), so customers are not all asked
+again at once; existing web chat verifications get none: they lapse, and the next account question
+asks for the code again.
 
 Revision ID: 0011
 Revises: 0010
