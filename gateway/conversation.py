@@ -208,7 +208,9 @@ class ConversationService:
             )
             credit_care_reply(session, ref.identity_id, msg.channel, msg.text)  # reply rate of care messages
             # The verification expiry, before the bot (and the actions it calls) sees the message.
-            notice = (VERIFICATION_LAPSED_REPLY,) if self._lapsed(session, ref.identity_id, msg.channel) else ()
+            with_rm = ref.state in (ConversationState.QUEUED, ConversationState.AGENT)
+            lapsed = self._lapsed(session, ref.identity_id, msg.channel, with_rm)
+            notice = (VERIFICATION_LAPSED_REPLY,) if lapsed else ()
             survey = self.surveys.pending(session, ref) if self.surveys is not None else None
             if survey is None and alert is None and self._routine(ref, msg.text):
                 # Most messages: for the bot, nothing pending. No ORM object needed.
@@ -323,10 +325,13 @@ class ConversationService:
         await self._apply(fx)
         return [*turn.notice, *result]
 
-    def _lapsed(self, session: Session, identity_id: int, channel: str) -> bool:
-        """Count the message as activity; True when the identity's verification had lapsed."""
+    def _lapsed(self, session: Session, identity_id: int, channel: str, with_rm: bool) -> bool:
+        """Count the message as activity; True when the identity's verification had lapsed (idleness
+        does not count while the customer waits for or talks with an RM)."""
         identity = session.get(ChannelIdentity, identity_id)
-        return identity is not None and note_activity(session, identity, utcnow(), self.verification.of(channel))
+        return identity is not None and note_activity(
+            session, identity, utcnow(), self.verification.of(channel), with_rm=with_rm
+        )
 
     def _routine(self, ref: ConversationRef, text: str) -> bool:
         """A message for the bot with nothing else to do first (no RM, no reopening, no handoff step)."""

@@ -29,12 +29,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from crm.access.conversations import MessageView, messages_after
+from crm.access.conversations import MessageView, find_conversation, messages_after
 from crm.access.identity import VerificationPolicies, expire_session, find_identity, log_out, renew_demo_verification
 from crm.access.typing import BOT_SERVING, mark_customer_typing, serving_status
 from crm.demo import catalogue
 from crm.demo.seed import demo_identities
 from crm.models import Customer, utcnow
+from crm.models.conversations import ConversationState
 from gateway.chat_types import InboundMessage
 from gateway.client_address import client_address
 from gateway.db import run_db
@@ -317,7 +318,9 @@ def _fetch(
     identity = find_identity(session, "web", web_id)
     if identity is None:
         return None, []
-    expire_session(session, identity, utcnow(), policies.web)
+    ref = find_conversation(session, "web", web_id)
+    with_rm = ref is not None and ref.state in (ConversationState.QUEUED, ConversationState.AGENT)
+    expire_session(session, identity, utcnow(), policies.web, with_rm=with_rm)
     since = identity.session_since
     return since, messages_after(session, "web", web_id, after, since=since)
 

@@ -96,40 +96,61 @@ def _end_verification(session: Session, identity: ChannelIdentity, now: dt.datet
     )  # fmt: skip
 
 
+def _past_maximum(identity: ChannelIdentity, now: dt.datetime, policy: VerificationPolicy) -> bool:
+    return identity.verified_at is not None and now >= identity.verified_at + policy.absolute
+
+
 def expire_session(
-    session: Session, identity: ChannelIdentity, now: dt.datetime, policy: VerificationPolicy
+    session: Session,
+    identity: ChannelIdentity,
+    now: dt.datetime,
+    policy: VerificationPolicy,
+    *,
+    with_rm: bool = False,
 ) -> bool:
     """Apply the expiry rule without counting activity (a page reading its history).
 
     A verification past ``verified_until`` ends (unbound, audited); a visit idle past ``policy.idle``
     ends too: ``session_since`` moves to now, so the web chat's history hides what came before.
+    ``with_rm``: the conversation is waiting for or served by an RM. The customer is waiting on the
+    bank, so idleness does not end the verification (only ``policy.absolute`` does): otherwise a
+    customer who waited 20 minutes in the queue would reach an RM who can no longer see who they are.
     True when a verification ended just now.
     """
-    lapsed = identity.verified_at is not None and not verification_current(identity, now)
+    if with_rm:
+        lapsed = _past_maximum(identity, now, policy)
+    else:
+        lapsed = identity.verified_at is not None and not verification_current(identity, now)
     if lapsed:
         _end_verification(session, identity, now, "expired")
         identity.lapsed_at = now  # the next message hears why (``note_activity``), even after a page read
-    elif identity.active_at is not None and now - identity.active_at >= policy.idle:
+    elif not with_rm and identity.active_at is not None and now - identity.active_at >= policy.idle:
         identity.active_at = None
         identity.session_since = now
     return lapsed
 
 
 def note_activity(
-    session: Session, identity: ChannelIdentity, now: dt.datetime, policy: VerificationPolicy
+    session: Session,
+    identity: ChannelIdentity,
+    now: dt.datetime,
+    policy: VerificationPolicy,
+    *,
+    with_rm: bool = False,
 ) -> bool:
     """A customer message: first the expiry rule, then the idle timeout starts again from now.
 
     Returns True when the verification had lapsed, now or at a page read since the last message (the
-    caller tells the customer, once, why the bot asks for the code again).
+    caller tells the customer, once, why the bot asks for the code again). ``with_rm``: as in
+    :func:`expire_session`.
     """
-    expire_session(session, identity, now, policy)
+    expire_session(session, identity, now, policy, with_rm=with_rm)
     lapsed = identity.lapsed_at is not None
     identity.lapsed_at = None
     identity.active_at = now
-    if verification_current(identity, now):
-        assert identity.verified_at is not None
-        identity.verified_until = min(now + policy.idle, identity.verified_at + policy.absolute)
+    if identity.customer_id is not None and identity.verified_at is not None:
+        if with_rm or verification_current(identity, now):
+            identity.verified_until = min(now + policy.idle, identity.verified_at + policy.absolute)
     return lapsed
 
 
@@ -211,10 +232,20 @@ def require_verified(
 
 
 def customer_of(session: Session, conv: Conversation, now: dt.datetime | None = None) -> Customer | None:
-    """The verified customer behind a conversation (None for visitors, unverified and lapsed bindings)."""
+    """The verified customer behind a conversation, for the bank's side (RM panel, routing, tickets,
+    insights): None for visitors, unverified and ended verifications.
+
+    Bank staff see who was verified in this visit until the verification is *ended* (the gateway
+    ends it at the customer's next message or page read once it lapsed; ``with_rm`` keeps it while
+    the customer waits for an RM). The idle clock alone does not hide the customer from the RM:
+    nobody new has spoken, and the one who waits in the queue is still the verified customer. What
+    the customer is shown in chat obeys :func:`verification_current`.
+    """
     identity = session.get(ChannelIdentity, conv.identity_id)
-    if identity is None or not verification_current(identity, now or utcnow()):
+    if identity is None or identity.customer_id is None or identity.verified_at is None:
         return None
+    if identity.verified_until is None:
+        return None  # a verification with no end recorded (before migration 0011) counts as lapsed
     return session.get(Customer, identity.customer_id)
 
 

@@ -84,8 +84,9 @@ def test_a_lapse_unbinds_is_audited_and_starts_a_new_visit(demo_engine: Engine) 
         s.flush()
         assert customer_of(s, conv, now=T0 + MIN) is not None
         later = T0 + 20 * MIN
-        assert customer_of(s, conv, now=later) is None  # RM views and insights obey the same rule
+        assert find_verified(s, "web", ident.external_id, now=later) is None  # the chat asks again
         assert note_activity(s, ident, later, WEB) is True
+        assert customer_of(s, conv, now=later) is None  # ended: RM views and insights no longer see them
         assert ident.session_since == later and ident.active_at == later
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "verification_ended")).one()
         assert event.customer_id == customer_id and event.detail["reason"] == "expired"
@@ -174,3 +175,29 @@ def test_a_lapse_seen_first_by_a_page_read_is_still_told_at_the_next_message(dem
         assert expire_session(s, ident, T0 + 20 * MIN, WEB) is True  # the page reloaded its history
         assert note_activity(s, ident, T0 + 21 * MIN, WEB) is True
         assert note_activity(s, ident, T0 + 22 * MIN, WEB) is False
+
+
+def test_waiting_for_an_rm_does_not_count_as_idle(demo_engine: Engine) -> None:
+    """A customer who waits 40 minutes in the queue still reaches an RM who sees who they are, and
+    keeps their verification when they write again; the absolute maximum still holds."""
+    with Session(demo_engine) as s:
+        ident = bind(s, "web", "visitor-expiry-queue")
+        conv = Conversation(identity_id=ident.id, sender_id=f"web:{ident.external_id}", state="queued")
+        s.add(conv)
+        s.flush()
+        waited = T0 + 40 * MIN
+        assert customer_of(s, conv, now=waited) is not None  # the RM's panel while nobody spoke
+        assert expire_session(s, ident, waited, WEB, with_rm=True) is False  # the page polls its history
+        assert note_activity(s, ident, waited, WEB, with_rm=True) is False  # "人呢"
+        assert find_verified(s, "web", ident.external_id, now=waited + MIN) is not None
+        assert ident.session_since is None  # the visit (and its history) goes on
+        # Back with the bot after the RM: the idle clock runs again from the last message.
+        assert note_activity(s, ident, waited + 20 * MIN, WEB) is True
+        assert ident.customer_id is None
+
+
+def test_the_absolute_maximum_holds_while_with_an_rm(demo_engine: Engine) -> None:
+    with Session(demo_engine) as s:
+        ident = bind(s, "web", "visitor-expiry-queue-max")
+        assert note_activity(s, ident, T0 + WEB.absolute, WEB, with_rm=True) is True
+        assert ident.customer_id is None and ident.verified_at is None

@@ -156,3 +156,26 @@ async def test_an_open_page_clears_itself_when_the_verification_lapses(
             seen.append(await ws.receive_json(timeout=5))
     assert identity(gateway, VIP_WEB_ID).customer_id is None
     assert "reset" in (await (await browser.get("/static/webchat.js")).text())
+
+
+async def test_a_customer_waiting_for_an_rm_is_not_timed_out(gateway: TestClient, browser: aiohttp.ClientSession) -> None:
+    """20 minutes in the queue without typing: the customer is still verified for the RM and the chat,
+    and their visit's history stays on the page (the bank kept them waiting, not the other way round)."""
+    from crm.models import Conversation
+    from crm.models.conversations import ConversationState
+
+    assert (await browser.post("/api/session", json={"persona": VIP_WEB_ID})).status == 200
+    await texts(await browser.post("/api/messages", json={"text": "我卡里还有多少钱"}))
+    with gateway.app[SESSION_FACTORY]() as s, s.begin():
+        ident = s.scalar(select(ChannelIdentity).where(ChannelIdentity.channel == "web",
+                                                       ChannelIdentity.external_id == VIP_WEB_ID))  # fmt: skip
+        assert ident is not None
+        conv = s.scalar(select(Conversation).where(Conversation.identity_id == ident.id))
+        assert conv is not None
+        conv.state = ConversationState.QUEUED
+    walk_away(gateway, VIP_WEB_ID, 20)
+    assert "我卡里还有多少钱" in await texts(await browser.get("/api/messages"))  # the page polls: same visit
+    assert identity(gateway, VIP_WEB_ID).customer_id is not None
+    answer = await texts(await browser.post("/api/messages", json={"text": "人呢"}))
+    assert LAPSED not in answer
+    assert identity(gateway, VIP_WEB_ID).customer_id is not None
