@@ -94,6 +94,21 @@ def term_months_in(text: str | None) -> int | None:
     return int(months)
 
 
+def term_months_all(text: str | None) -> list[int]:
+    """Every deposit term named, in order and once each: "存一年和存三年哪个划算" → [12, 36]."""
+    normal = normalise(text)
+    found: list[tuple[int, int]] = [(m.start(), 6) for m in re.finditer("半年", normal)]
+    for match in TERM.finditer(normal):
+        value = _number(match.group(1))
+        if value is not None:
+            found.append((match.start(), int(value * 12 if match.group(2) == "年" else value)))
+    months: list[int] = []
+    for _, term in sorted(found):
+        if term not in months:
+            months.append(term)
+    return months
+
+
 def visit_period(text: str | None) -> str | None:
     """When in the day the customer wants to come: 上午 / 下午, or the hour ("9点" → "9")."""
     normal = normalise(text)

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.context import in_session, verified
-from actions.normalise import amount_in, mentions, term_months_in
+from actions.normalise import amount_in, mentions, term_months_all, term_months_in
 from actions.reply import Reply
 from actions.texts import (
     interest_text,
@@ -20,6 +20,7 @@ from actions.texts import (
     loan_offer_list,
     loan_rate_list,
     rate_list,
+    term_comparison_text,
     term_rate_text,
     wealth_list,
 )
@@ -120,6 +121,13 @@ def rate_answer(session: Session, text: str | None, previous: str | None = None)
     """
     months = term_months_in(text)
     amount = amount_in(text)
+    terms = term_months_all(text)
+    if len(terms) > 1 and not mentions(text, *LARGE_CD_WORDS):
+        # "存一年和存三年哪个划算": both terms side by side, not the first one alone.
+        compared = [deposit_product_for_term(session, m) for m in terms]
+        known = [p for p in compared if p is not None and p.rate is not None]
+        if len(known) > 1:
+            return Reply.computed(term_comparison_text(known, amount))
     if previous and (months is None) != (amount is None):
         months = months or term_months_in(previous)
         amount = amount or amount_in(previous)

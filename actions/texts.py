@@ -217,6 +217,29 @@ def large_cd_text(product: ProductInfo, amount: Decimal | None, plain: str | Non
     return interest_text(product, amount, Decimal(product.term_months or 12) / Decimal(12))
 
 
+def term_comparison_text(products: list[ProductInfo], amount: Decimal | None) -> str:
+    """Two or more 整存整取 terms side by side ("存一年和存三年哪个划算"): each rate, with an amount the
+    interest at maturity, and which pays the higher rate, with the caveat that a longer term locks the money."""
+    lines = ["两种存法对比如下（整存整取）：" if len(products) == 2 else "几种存法对比如下（整存整取）："]
+    for p in products:
+        rate = Decimal(p.rate or 0)
+        line = f"· {p.name}：年利率{pct(rate)}"
+        if amount is not None:
+            years = Decimal(p.term_months or 12) / Decimal(12)
+            interest = (amount * rate * years).quantize(Decimal("0.01"))
+            line += f"，存{spoken_yuan(amount)}到期利息约{format_yuan(interest)}"
+        lines.append(line + "。")
+    best = max(products, key=lambda p: (Decimal(p.rate or 0), p.term_months or 0))
+    lines.append(
+        f"按年利率算{best.name}更划算；不过存得越久，钱越晚能取出来，提前支取只按活期计息。"
+        "近期可能用钱的话，建议选短一点的期限。"
+    )
+    if amount is None:
+        lines.append("告诉我想存多少，我帮您算算每种存法的利息。")
+    lines.append("利率以办理当天网点公告为准。")
+    return "\n".join(lines)
+
+
 def term_rate_text(product: ProductInfo) -> str:
     extra = f"，{product.description}" if product.description else ""
     return (
@@ -277,6 +300,28 @@ def branch_line(branch: BranchInfo, today: dt.date) -> str:
     usual = f"工作日{weekday[0]}-{weekday[1]}" if weekday else ""
     usual += f"，周末{weekend[0]}-{weekend[1]}" if weekend else "，周末休息"
     return f"· {branch.name}{distance}：{branch.address}，电话{branch.phone}。{state}（平时{usual}）。"
+
+
+def branch_followup_text(branches: list[BranchInfo], asked: str) -> str:
+    """A short follow-up about the branch(es) just named: "电话多少" → the phone, "周六开门不" → the weekend
+    hours, "中午休息吗" → the weekday hours, open through noon (``asked``: phone / weekend / noon)."""
+    lines = []
+    for b in branches:
+        weekday = b.opening_hours.get("weekday") or []
+        weekend = b.opening_hours.get("weekend") or []
+        if asked == "phone":
+            lines.append(f"{b.name}的电话是{b.phone}，地址在{b.address}。")
+        elif asked == "weekend":
+            if len(weekend) == 2:
+                lines.append(f"{b.name}周六、周日都营业，时间是{weekend[0]}-{weekend[1]}。")
+            else:
+                open_days = f"，工作日{weekday[0]}-{weekday[1]}营业" if len(weekday) == 2 else ""
+                lines.append(f"{b.name}周六、周日不营业{open_days}。")
+        elif len(weekday) == 2:
+            lines.append(f"{b.name}工作日{weekday[0]}-{weekday[1]}营业，中午不关门，照常办理业务。")
+    if asked != "phone" and lines:
+        lines.append("法定节假日营业时间可能调整，以网点公告为准。")
+    return "\n".join(lines)
 
 
 def branch_list(place: str | None, branches: list[BranchInfo], today: dt.date) -> str:
