@@ -36,10 +36,11 @@ from crm.knowledge import KnowledgeDraft
 from crm.models.base import Base
 from crm.models.knowledge import KnowledgePoint
 from faq import semantic
+from faq.calibrate import calibrate
 from faq.features import prepare
 from faq.io import read_knowledge_file
 from faq.matcher import FaqMatcher, IndexedPoint, MatcherConfig
-from faq.service import FaqService, import_knowledge
+from faq.service import FaqService, decide, import_knowledge
 from faq.text import load_synonyms
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,16 +241,33 @@ def heldout_pairs() -> list[list[str]]:
     return [line.split("\t", 1) for line in HELDOUT.read_text("utf-8").splitlines() if "\t" in line]
 
 
-def heldout_on_demo(points: list[IndexedPoint]) -> tuple[float, float]:
-    """Top-1/top-3 of the held-out file against the demo KB as shipped."""
+def heldout_on_demo(points: list[IndexedPoint]) -> tuple[float, float, dict[str, float]]:
+    """Top-1/top-3 of the held-out file against the demo KB as shipped, and what the bot does
+    with those questions under the demo KB's own calibrated thresholds (:func:`decisions`)."""
     matcher = FaqMatcher.build(points)
+    thresholds = calibrate(points)
     pairs = heldout_pairs()
     top1 = top3 = 0
+    kinds: list[tuple[str, bool]] = []
     for question, expected in pairs:
-        answers = [m.answer for m in matcher.query(question, 3)]
+        matches = matcher.query(question, 3)
+        answers = [m.answer for m in matches]
         top1 += bool(answers) and answers[0] == expected
         top3 += expected in answers
-    return top1 / len(pairs), top3 / len(pairs)
+        kinds.append((decide(matches, thresholds), bool(answers) and answers[0] == expected))
+    return top1 / len(pairs), top3 / len(pairs), decisions(kinds)
+
+
+def decisions(kinds: Sequence[tuple[str, bool]]) -> dict[str, float]:
+    """Shares of held-out (answerable) questions answered directly with the right / a WRONG
+    point, offered choices, or told the bot is unsure; from (decision, top-1 right) pairs."""
+    n = max(len(kinds), 1)
+    return {
+        "right": sum(k == "answer" and ok for k, ok in kinds) / n,
+        "wrong": sum(k == "answer" and not ok for k, ok in kinds) / n,
+        "choose": sum(k == "choose" for k, _ in kinds) / n,
+        "unsure": sum(k == "unsure" for k, _ in kinds) / n,
+    }
 
 
 def new_process_memory() -> None:
@@ -282,7 +300,9 @@ def run() -> str:
         # The lexical index an action server builds while the vectors are computed (the KB's
         # first minute); then a re-import and the full index build, each in fresh encoder
         # memory (vectors read from the database), as the next CLI run or action server does.
-        lexical = FaqService(factory, check_interval=3600, background_reload=False, config=MatcherConfig(semantic=False))
+        lexical = FaqService(
+            factory, check_interval=3600, background_reload=False, config=MatcherConfig(semantic=False)
+        )
         t1 = time.perf_counter()
         lexical.refresh(force=True)
         t_lexical_index = time.perf_counter() - t1
@@ -300,16 +320,20 @@ def run() -> str:
         top1 = top3 = 0
         p50, p95 = ask_latency(service, [q for q, _ in pairs])
         reload_p50, reload_p95, reload_n = ask_during_reload(factory, [q for q, _ in pairs])
+        kinds: list[tuple[str, bool]] = []
         for question, expected in pairs:
+            d = service.decide(question, 3)
             answers = [m.answer for m in service.ask(question, 3)]
             top1 += bool(answers) and answers[0] == expected
             top3 += expected in answers
+            kinds.append((d.kind, bool(answers) and answers[0] == expected))
+        big = decisions(kinds)
         engine.dispose()
         bank = bank_shaped_timings(kb_file, Path(tmp))
     points = demo_points()
     n_demo_q = sum(len(p.questions) for p in points)
     k1, k3, kn = kfold_heldout(points)
-    d1, d3 = heldout_on_demo(points)
+    d1, d3, small = heldout_on_demo(points)
     n = len(pairs)
     load = os.getloadavg()[0]
     return "\n".join(
@@ -323,8 +347,10 @@ def run() -> str:
             f"| k-fold held-out phrasings of the demo KB, top-1 (5 folds, n={kn}) | {k1:.3f} | |",
             f"| k-fold held-out phrasings of the demo KB, top-3 | {k3:.3f} | |",
             f"| held-out file vs demo KB ({len(points)} points, {n_demo_q} questions), top-1 / top-3 (n={n}) | {d1:.3f} / {d3:.3f} | |",
+            f"| held-out file vs demo KB, its calibrated thresholds: answered right / answered WRONG / choices / unsure | {_shares(small)} | |",
             f"| held-out file vs synthetic 15k KB, top-1 | {top1 / n:.3f} | 0.96 |",
             f"| held-out file vs synthetic 15k KB, top-3 | {top3 / n:.3f} | 0.99 |",
+            f"| held-out file vs synthetic 15k KB: answered right / answered WRONG / choices / unsure | {_shares(big)} | |",
             f"| first import of {n_questions} questions ({len(points)} points), no vector stored: KB live (lexical thresholds committed) | {marks['live']:.1f} s | |",
             f"| lexical index build (action servers meanwhile) | {t_lexical_index:.1f} s | import+index ≤ 60 s |",
             f"| same import: {marks['pending']:.0f} new questions embedded and stored, vector thresholds committed | {t_import:.1f} s in all | |",
@@ -341,6 +367,10 @@ def run() -> str:
             "",
         ]
     )
+
+
+def _shares(d: dict[str, float]) -> str:
+    return " / ".join(f"{100 * d[k]:.1f} %" for k in ("right", "wrong", "choose", "unsure"))
 
 
 NOTES = [
