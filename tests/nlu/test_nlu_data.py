@@ -27,7 +27,7 @@ CATALOGUE = (
     "check_balance check_transactions check_loan check_deposit check_points report_loss "
     "bind_account book_appointment complain check_ticket request_human unsubscribe subscribe "
     "ask_deposit_rate ask_loan_product ask_wealth_product ask_branch faq greet goodbye thank "
-    "affirm deny bot_challenge rate_service inform out_of_scope cancel transfer_money chitchat_ack my_appointment"
+    "affirm deny bot_challenge rate_service inform out_of_scope cancel transfer_money chitchat_ack my_appointment card_unclear"
 ).split()
 ENTITIES = (
     "amount time_range date card_tail phone id_last6 otp_code product branch town service score"
