@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from actions.context import entity, in_session, location_of, today, verified
 from actions.normalise import mentions
 from actions.reply import Reply
-from actions.texts import branch_followup_text, branch_list, hours_text
-from crm.access.branches import BranchInfo, find_branches, home_branch, nearest_branches
+from actions.texts import branch_followup_text, branch_list, hours_text, weekend_branches_text
+from crm.access.branches import BranchInfo, all_branches, find_branches, home_branch, nearest_branches
 
 ACTION_ASK_BRANCH = "action_ask_branch"
 # A shared location this far from every branch is outside the bank's area: say so, not "约744公里".
@@ -59,7 +59,15 @@ def branches_named_before(session: Session, tracker: Tracker) -> list[BranchInfo
 
 
 def followup_answer(session: Session, tracker: Tracker, kind: str) -> Reply | None:
+    """For the branch(es) just named; else, for weekend / noon, the verified customer's own branch;
+    else "周六开门不" lists the branches open at weekends. None: answer as before."""
     branches = branches_named_before(session, tracker)
+    if not branches and kind != "phone":
+        who = verified(session, tracker.sender_id)
+        own = home_branch(session, who.customer_id) if who else None
+        branches = [own] if own is not None else []
+    if not branches and kind == "weekend":
+        return Reply.computed(weekend_branches_text(all_branches(session)))
     text = branch_followup_text(branches, kind) if branches else ""
     return Reply.computed(text) if text else None
 

@@ -324,6 +324,23 @@ def branch_followup_text(branches: list[BranchInfo], asked: str) -> str:
     return "\n".join(lines)
 
 
+def weekend_branches_text(branches: list[BranchInfo]) -> str:
+    """"周六开门不" with no branch named: which branches open at weekends, and when."""
+    open_ = [b for b in branches if len(b.opening_hours.get("weekend") or []) == 2]
+    if not open_:
+        return "我行网点周六、周日都不营业，工作日再来办理吧。手机银行和小农24小时都能用。"
+    by_hours: dict[tuple[str, str], list[str]] = {}
+    for b in open_:
+        start, end = (b.opening_hours.get("weekend") or ["", ""])[:2]
+        by_hours.setdefault((str(start), str(end)), []).append(b.name)
+    parts = [f"{'、'.join(names)}（{start}-{end}）" for (start, end), names in by_hours.items()]
+    rest = "其他网点周末休息。" if len(open_) < len(branches) else ""
+    return (
+        f"周六、周日营业的网点有：{'；'.join(parts)}。{rest}法定节假日以网点公告为准。"
+        "告诉我乡镇名，我可以告诉您那边网点的具体时间。"
+    )
+
+
 def branch_list(place: str | None, branches: list[BranchInfo], today: dt.date) -> str:
     """The branches near ``place``, or near the customer's location when ``place`` is None."""
     head = f"{place}附近的网点：" if place else "离您最近的网点："

@@ -91,6 +91,11 @@ def find_branches(session: Session, query: str) -> list[BranchInfo]:
     return [_info(b) for b in loose]
 
 
+def all_branches(session: Session) -> list[BranchInfo]:
+    """Every branch, in the bank's order (e.g. which ones open at weekends)."""
+    return [_info(b) for b in session.scalars(select(Branch).order_by(Branch.id))]
+
+
 def day_kind(day: dt.date) -> DayKind:
     """Classify a day with the State Council holiday calendar.
 

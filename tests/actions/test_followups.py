@@ -73,5 +73,16 @@ async def test_branch_followups_answer_for_the_branch_just_named(webhook: Any, d
 async def test_branch_followup_with_no_branch_before_is_unchanged(webhook: Any) -> None:
     said = texts(await webhook("action_ask_branch", tracker(SENDER, "电话多少", "ask_branch")))
     assert said == [response_text("utter_which_town")]
-    hours = texts(await webhook("action_ask_branch", tracker(SENDER, "周六开门不", "ask_branch")))
-    assert hours[0] == response_text("utter_hours_general")
+    noon = texts(await webhook("action_ask_branch", tracker(SENDER, "中午休息吗", "ask_branch")))
+    assert noon[0] == response_text("utter_hours_general")
+
+
+async def test_weekend_with_no_branch_named_lists_the_branches_open_then(webhook: Any, db: Session) -> None:
+    from crm.access.branches import all_branches
+
+    said = "\n".join(texts(await webhook("action_ask_branch", tracker(SENDER, "周六开门不", "ask_branch"))))
+    assert response_text("utter_hours_general") not in said
+    branches = all_branches(db)
+    assert branches
+    for b in branches:
+        assert (b.name in said) == bool(b.opening_hours.get("weekend")), b.name
