@@ -147,17 +147,11 @@ def run() -> str:
             "(3 buttons each), unsure 56.8 %; cannot-answer questions answered 1.7 %, unsure 98.3 %. With the "
             "variants split (commit 0b964b2) top-1 87.9 %, top-3 96.9 %, unsure 56.8 % → 20.2 %, choices 14.6 % → "
             "54.3 %. Then choices limited to candidates scoring at least `low` (46b5b27): 3 → 1.45 buttons, the right "
-            "one still among them 53.7 % vs 54.3 %. Calibration then learnt from the KB's own formal wording; "
-            "its held-out phrasings score far higher than customers' (cross-validation answered 62 % of in-KB "
-            "phrasings directly at high=0.656, customers got 24 %), and its out-of-KB stand-ins (removed points' "
-            "questions) score far higher than real unanswerable questions (45 % ≥ 0.2 vs 5 %). With a direct answer "
-            "needing a lead over the second candidate (a margin calibrated with `high`: near siblings become "
-            "choices) and out-of-KB traffic taken as half near (removed points) and half far (generic questions "
-            "shipped in `faq/negatives.py`, not from this bench), 19c81c7: high 0.656 → 0.473, margin 0.05; "
-            "answered right 23.6 → 34.2 %, wrong 1.2 → 1.6 %, choices with the right one 53.7 → 43.2 %, unsure "
-            "unchanged (20.2 %, `low` unchanged); cannot-answer questions answered 1.7 % → 1.7 %. What is left: the "
-            "14 % said unsure although the best match was right score below `low`=0.081, where real unanswerable "
-            "questions are; `bankcare faq import` says so when most points have < 5 phrasings.",
+            "one still among them 53.7 % vs 54.3 %. What is left: calibration learns from the KB's own formal wording; "
+            "its held-out phrasings score far higher than customers' (cross-validation answers 62 % of in-KB "
+            "phrasings directly at high=0.656, customers get 24 %), and its out-of-KB stand-ins (removed points' "
+            "questions) score far higher than real unanswerable questions (45 % ≥ 0.2 vs 5 %), so the bot offers "
+            "choices where it could answer. `bankcare faq import` now says so when most points have < 5 phrasings.",
         ]
     )
 
