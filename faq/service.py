@@ -72,13 +72,10 @@ def to_match(point: KnowledgePoint, score: float = 1.0) -> Match:
 
 
 def decide(matches: list[Match], thresholds: Thresholds) -> DecisionKind:
-    """Map the best score to an action using the calibrated thresholds: answer when it is at least
-    ``high`` and leads the second by the calibrated ``margin`` (else two near siblings compete:
-    offer them as choices), choices down to ``low``, unsure below."""
+    """Map the best score to an action using the calibrated thresholds."""
     if not matches or matches[0].score < thresholds.low:
         return "unsure"
-    second = matches[1].score if len(matches) > 1 else 0.0
-    if matches[0].score >= thresholds.high and matches[0].score - second >= thresholds.margin:
+    if matches[0].score >= thresholds.high:
         return "answer"
     return "choose"
 

@@ -24,19 +24,3 @@ def test_the_best_candidate_is_always_offered_and_order_kept() -> None:
     assert [m.point_id for m in choices(matches, t)] == [5]
     t0 = Thresholds(high=0.6, low=0.0)
     assert [m.point_id for m in choices(matches, t0)] == [5, 6, 7]
-
-
-def test_two_siblings_close_together_are_choices_not_an_answer() -> None:
-    t = Thresholds(high=0.5, low=0.1, method={"answer_margin": 0.1})
-    close = [_match(1, 0.70), _match(2, 0.68), _match(3, 0.2)]
-    assert decide(close, t) == "choose"
-    assert [m.point_id for m in choices(close, t)] == [1, 2, 3]
-    clear = [_match(1, 0.70), _match(2, 0.40)]
-    assert decide(clear, t) == "answer"
-    assert decide([_match(1, 0.70)], t) == "answer"  # no second candidate: nothing competes
-
-
-def test_thresholds_stored_before_the_margin_existed_answer_on_the_score_alone() -> None:
-    t = Thresholds(high=0.5, low=0.1, method={"kind": "cross_validation"})
-    assert t.margin == 0.0
-    assert decide([_match(1, 0.70), _match(2, 0.69)], t) == "answer"

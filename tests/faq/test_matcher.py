@@ -182,34 +182,3 @@ def test_a_word_one_phrasing_of_a_big_kb_has_still_tells_points_apart(demo_point
     matcher = FaqMatcher.build([*demo_points, *extra])
     assert matcher.query("牙刷", 1)[0].point_id == n
     assert matcher.query("刷牙", 1)[0].point_id == n + 1
-
-
-def test_a_margin_lowers_high_when_the_errors_are_close_siblings() -> None:
-    """Wrong best guesses and near out-of-KB questions that lead their second by little (two
-    siblings) no longer force ``high`` up: they become choices, and clear winners are answered."""
-    rng = np.random.default_rng(2)
-    n = 1000
-    in_score = rng.uniform(0.2, 1.0, n)
-    in_top1 = rng.uniform(size=n) > 0.15
-    in_gap = np.where(in_top1, rng.uniform(0.2, 0.6, n), rng.uniform(0.0, 0.08, n))
-    oos = rng.uniform(0.2, 1.0, n)
-    oos_gap = rng.uniform(0.0, 0.08, n)
-    plain_high, _, plain = choose_thresholds(in_score, in_top1, np.ones(n, bool), oos)
-    high, _, stats = choose_thresholds(in_score, in_top1, np.ones(n, bool), oos, in_gap=in_gap, oos_gap=oos_gap)
-    assert plain["answer_margin"] == 0.0
-    assert 0.05 < stats["answer_margin"] <= 0.1
-    assert high < plain_high - 0.2
-    assert stats["answered_share_in_kb"] > plain["answered_share_in_kb"]
-
-
-def test_far_out_of_kb_questions_share_the_out_of_kb_traffic() -> None:
-    """Out-of-KB traffic half near (removed points: score high), half far (score low) needs a
-    lower ``high`` than all near; ``near_share=1`` is the old, all-near assumption."""
-    rng = np.random.default_rng(3)
-    in_score = rng.uniform(0.3, 1.0, 1000)
-    in_top1 = np.ones(1000, bool)
-    near = rng.uniform(0.0, 0.8, 1000)
-    far = rng.uniform(0.0, 0.2, 200)
-    all_near, _, _ = choose_thresholds(in_score, in_top1, in_top1, near, far_score=far, near_share=1.0)
-    mixed, _, _ = choose_thresholds(in_score, in_top1, in_top1, near, far_score=far, near_share=0.5)
-    assert mixed < all_near

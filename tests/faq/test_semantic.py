@@ -19,7 +19,6 @@ from faq import semantic
 from faq.calibrate import Thresholds
 from faq.io import read_knowledge_file
 from faq.matcher import FaqMatcher, MatcherConfig
-from faq.negatives import FAR_OUT_OF_KB
 from faq.semantic import CachedEncoder, DiskCache, E5Encoder, sentence_text, text_key
 from faq.service import FaqService, calibrate_and_store, import_knowledge
 
@@ -189,9 +188,7 @@ def test_a_small_import_embeds_within_the_import(
     }
     assert live == [(0, semantic.MODEL_NAME)]
     assert outcome.lexical_first is None and outcome.embedded == len(questions)
-    # The KB's questions, and calibration's shipped far out-of-KB questions (not stored with the KB).
-    far = {sentence_text(q) for q in FAR_OUT_OF_KB}
-    assert sorted(counting.embedded) == sorted(questions | far)
+    assert sorted(counting.embedded) == sorted(questions)
     with session_scope(factory) as session:
         assert session.scalar(select(func.count()).select_from(FaqVector)) == len(questions)
         assert session.scalar(select(func.count()).select_from(KnowledgeCalibration)) == 1
