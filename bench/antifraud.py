@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import replace_section as write_section
+from bench.report import tsv_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data" / "antifraud_blind.tsv"
@@ -42,16 +43,10 @@ class Case:
 def parse(lines: Iterable[str]) -> list[Case]:
     """Rows of the TSV; ``#`` lines and blank lines are skipped. Raises ValueError on a bad row."""
     cases = []
-    for n, raw in enumerate(lines, 1):
-        line = raw.rstrip("\r\n")
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split("\t")
-        if len(fields) != 4:
-            raise ValueError(f"line {n}: {len(fields)} fields, expected 4")
+    for n, fields in tsv_rows(lines, 4):
         kind, category, money_left, text = fields
         if kind not in KINDS or money_left not in ("0", "1") or not category or not text.strip():
-            raise ValueError(f"line {n}: bad row {line!r}")
+            raise ValueError(f"line {n}: bad row {fields!r}")
         if kind == "benign" and money_left == "1":
             raise ValueError(f"line {n}: a benign line cannot have money_left=1")
         cases.append(Case(kind, category, money_left == "1", text))

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.report import replace_section as write_section
+from bench.report import tsv_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data" / "pii_blind.tsv"
@@ -55,18 +56,12 @@ class Case:
 def parse(lines: Iterable[str]) -> list[Case]:
     """Rows of the TSV; ``#`` lines and blank lines are skipped. Raises ValueError on a bad row."""
     cases = []
-    for n, raw in enumerate(lines, 1):
-        line = raw.rstrip("\r\n")
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split("\t")
-        if len(fields) != 4:
-            raise ValueError(f"line {n}: {len(fields)} fields, expected 4")
+    for n, fields in tsv_rows(lines, 4):
         kind, text, secrets, keep = fields
         secret_list = tuple(s for s in secrets.split("|") if s)
         keep_list = tuple(k for k in keep.split("|") if k)
         if kind not in KINDS or not text.strip():
-            raise ValueError(f"line {n}: bad row {line!r}")
+            raise ValueError(f"line {n}: bad row {fields!r}")
         if (kind == "benign") == bool(secret_list):
             raise ValueError(f"line {n}: benign lines have no secrets, sensitive lines at least one")
         # A number split over words ("我电话138 就是1234 5678") is listed by its digits.

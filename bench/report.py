@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import platform
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,3 +40,16 @@ def replace_section(text: str, path: Path = BENCHMARKS) -> None:
     block = text.strip() + "\n\n"
     updated = pattern.sub(lambda _m: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + block
     path.write_text(updated.rstrip() + "\n", encoding="utf-8")
+
+
+def tsv_rows(lines: Iterable[str], fields: int | None = None) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of a written case file: blank and ``#`` lines skipped; with ``fields``,
+    a row with another count raises ValueError naming the line."""
+    for n, raw in enumerate(lines, 1):
+        line = raw.rstrip("\r\n")
+        if not line.strip() or line.startswith("#"):
+            continue
+        row = line.split("\t")
+        if fields is not None and len(row) != fields:
+            raise ValueError(f"line {n}: {len(row)} fields, expected {fields}")
+        yield n, row

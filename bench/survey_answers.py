@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.report import tsv_rows
 from care.survey_answers import Refusal, read_answer
 
 CASES = Path(__file__).resolve().parents[1] / "tests" / "care" / "survey_answers.tsv"
@@ -44,11 +45,7 @@ def _outcome(scale: str, text: str) -> str:
 
 
 def measure(path: Path = CASES) -> ParserAccuracy:
-    rows = [
-        line.split("\t")
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
+    rows = [row for _n, row in tsv_rows(path.read_text(encoding="utf-8").splitlines())]
     seen: Counter[str] = Counter()
     right: Counter[str] = Counter()
     wrong = []

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report import replace_section
+from bench.report import replace_section, tsv_rows
 from crm.timeparse import parse_date, parse_range
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,10 +50,8 @@ class Result:
 
 def rows(path: Path = DATA) -> list[tuple[str, str, str, str]]:
     found = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        kind, phrase, start, *end = line.split("\t")
+    for _n, row in tsv_rows(path.read_text(encoding="utf-8").splitlines()):
+        kind, phrase, start, *end = row
         found.append((kind, phrase, start, end[0] if end else start))
     return found
 
